@@ -1,0 +1,3 @@
+from vaultops.cli import run
+
+run()

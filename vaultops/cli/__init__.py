@@ -1,0 +1,111 @@
+"""The command line: parse, call a service, render, exit code.
+
+`main(argv) -> int` is the one exit point. Each command lives in its own
+module of this package exposing `register(subparsers)`; the module is named
+in COMMANDS. Command modules import heavy libraries only inside their
+handlers so `vaultops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from vaultops import __version__
+from vaultops.errors import VaultOpsError
+
+# Module names under vaultops.cli, each registering one or more subcommands.
+COMMANDS: list[str] = [
+    "status",
+    "sandbox_cmd",
+    "journal_cmd",
+    "shares_cmd",
+    "config_cmd",
+    "tls_cmd",
+]
+
+EXIT_CODES_DOC = """exit codes:
+  0  success / cluster healthy
+  1  generic failure            2  usage or config error
+  3  refused for safety         4  Vault/OpenBao error
+  5  node driver failure        6  backup failure
+  7  DNS/ACME failure           8  runbook halted
+  9  journal tampered/broken   10  sandbox failure
+ status: 0 healthy, 11 some node sealed, 12 some node unreachable, 13 raft degraded
+ 130 interrupted"""
+
+log = logging.getLogger("vaultops")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vaultops",
+        description="Guided, safe operations for Vault and OpenBao clusters.",
+        epilog=EXIT_CODES_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vaultops {__version__}")
+    add_common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"vaultops.cli.{name}").register(sub)
+    return parser
+
+
+def add_common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Options accepted before or after the subcommand name."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="vaultops.yaml (default: $VAULTOPS_CONFIG, ./vaultops.yaml, ~/.config/vaultops/)")
+    parser.add_argument("--operator", metavar="NAME", default=default,
+                        help="who is operating, recorded in the journal (default: OS user)")
+    parser.add_argument("--allow-insecure-http", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="allow plain http to non-loopback addresses")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="show tracebacks and debug logs")
+
+
+def command_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object) -> argparse.ArgumentParser:
+    """Create a subcommand parser that also accepts the common options."""
+    p = sub.add_parser(name, **kwargs)  # type: ignore[arg-type]
+    add_common(p, suppress=True)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.debug)
+    if not getattr(args, "handler", None):
+        if args.command is None and sys.stdin.isatty() and sys.stdout.isatty() and "tui" in COMMANDS:
+            args = parser.parse_args(["tui"])
+        else:
+            parser.print_help()
+            return 2
+    try:
+        return int(args.handler(args) or 0)
+    except VaultOpsError as exc:
+        log.debug("failed", exc_info=True)
+        print(f"vaultops: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vaultops: interrupted", file=sys.stderr)
+        return 130
+
+
+def _setup_logging(debug: bool) -> None:
+    level = logging.DEBUG if debug or os.environ.get("VAULTOPS_DEBUG") else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vaultops")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""vaultops sandbox up|down|status: real local OpenBao clusters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vaultops.cli import command_parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "sandbox", help="start/stop a real local OpenBao cluster for demos and tests")
+    ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+    up = command_parser(ssub, "up", help="start, initialise and (unless --sealed) unseal a sandbox")
+    _name(up)
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3; postgresql: 2)")
+    up.add_argument("--storage", choices=("raft", "postgresql"), default="raft")
+    up.add_argument("--version", dest="bao_version", metavar="X.Y.Z", help="OpenBao release (default: installed)")
+    up.add_argument("--sealed", action="store_true", help="leave every node sealed")
+    up.add_argument("--tls", action="store_true", help="serve TLS with per-node certificates")
+    up.set_defaults(handler=cmd_up)
+    down = command_parser(ssub, "down", help="stop the sandbox's processes and remove its state")
+    _name(down)
+    down.set_defaults(handler=cmd_down)
+    st = command_parser(ssub, "status", help="list sandboxes and their processes")
+    _name(st, default=None)
+    st.add_argument("--format", choices=("table", "json"), default="table")
+    st.set_defaults(handler=cmd_status)
+
+
+def _name(p: argparse.ArgumentParser, default: str | None = "default") -> None:
+    p.add_argument("--name", default=default, help="sandbox name (default: %(default)s)")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from vaultops.sandbox.cluster import SandboxSpec, up
+
+    nodes = args.nodes if args.nodes != 3 or args.storage == "raft" else 2
+    spec = SandboxSpec(name=args.name, nodes=nodes, storage=args.storage, version=args.bao_version,
+                       sealed=args.sealed, tls=args.tls)
+    box = up(spec, progress=lambda m: print(f"sandbox {args.name}: {m}", file=sys.stderr))
+    print(f"config:  {box.config_path}\nsecrets: {box.secrets_path} (sandbox material, 0600)\n"
+          f"try:     vaultops --config {box.config_path} status")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from vaultops.errors import SandboxError
+    from vaultops.sandbox.cluster import Sandbox, sandbox_dir
+
+    folder = sandbox_dir(args.name)
+    if not folder.exists():
+        raise SandboxError(f"no sandbox named {args.name!r}", hint="see: vaultops sandbox status")
+    Sandbox(folder).stop()
+    print(f"sandbox {args.name}: stopped and removed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vaultops.sandbox.cluster import list_sandboxes
+
+    rows = []
+    for box in list_sandboxes():
+        rec = box.record
+        if args.name and rec.spec.name != args.name:
+            continue
+        running = {name: d.is_running() for name, d in box.drivers().items()}
+        rows.append({"name": rec.spec.name, "storage": rec.spec.storage, "version": rec.version,
+                     "config": str(box.config_path), "nodes": running})
+    if args.format == "json":
+        print(json.dumps({"sandboxes": rows}, indent=2))
+    elif not rows:
+        print("no sandboxes")
+    else:
+        for r in rows:
+            up_count = sum(r["nodes"].values())
+            print(f"{r['name']:<12} {r['storage']:<10} {r['version']:<8} {up_count}/{len(r['nodes'])} running  "
+                  f"{r['config']}")
+    return 0

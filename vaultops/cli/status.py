@@ -1,0 +1,58 @@
+"""vaultops status: one row per node, asked concurrently."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vaultops.cli import command_parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "status", help="seal, HA and raft state of every node",
+                       description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
+                                   "12 some node unreachable, 13 raft degraded.")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
+    p.add_argument("--timeout", type=float, default=5.0, help="per-node timeout in seconds (default 5)")
+    p.set_defaults(handler=cmd_status)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.services.status import cluster_status
+    from vaultops.vault import cluster_clients
+
+    cfg = load_config(args.config)
+    clients = cluster_clients(cfg, timeout=args.timeout, allow_insecure_http=args.allow_insecure_http)
+    if args.node:
+        wanted = [cfg.node(n).name for n in args.node]
+        clients = [c for c in clients if c.name in wanted]
+    st = cluster_status(clients, name=cfg.cluster_name, storage=cfg.storage, timeout=args.timeout + 1)
+    if args.format == "json":
+        print(json.dumps(st.to_json(), indent=2))
+    else:
+        print(render_status(st))
+    return int(st.exit)
+
+
+def render_status(st) -> str:  # type: ignore[no-untyped-def]
+    from vaultops.cli.render import table
+
+    rows = []
+    for n in st.nodes:
+        if not n.reachable:
+            rows.append([n.name, n.address, "UNREACHABLE", "", "", "", "", "", (n.error or "")[:60]])
+            continue
+        seal = "uninit" if not n.initialized else ("sealed" if n.sealed else "unsealed")
+        progress = f"{n.progress}/{n.threshold}" if n.sealed and n.initialized else ""
+        raft = n.raft or {}
+        raft_cell = f"{raft.get('role', '')}{'' if raft.get('healthy', True) else ' UNHEALTHY'}" if raft else ""
+        rows.append([n.name, n.address, seal, progress, (n.nonce or "")[:8], n.ha_role or "", n.version or "",
+                     raft_cell, raft.get("last_index", "")])
+    out = table(["NODE", "ADDRESS", "SEAL", "PROGRESS", "NONCE", "HA", "VERSION", "RAFT", "INDEX"], rows)
+    head = f"cluster {st.name}  id {st.cluster_id or '-'}  storage {st.storage}"
+    if st.autopilot:
+        ap = st.autopilot
+        head += f"  raft {'healthy' if ap.healthy else 'UNHEALTHY'} failure-tolerance {ap.failure_tolerance}"
+    return f"{head}\n{out}\n{st.exit.name.lower()}"

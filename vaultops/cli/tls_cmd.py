@@ -1,0 +1,106 @@
+"""vaultops tls status | renew: node certificates, served and on disk; ACME DNS-01 renewal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vaultops.cli import command_parser
+
+RENEW_HELP = """Renew every node whose served or on-disk certificate is in its renewal window
+(default: the last third of its lifetime), then install, reload (standbys first,
+active last) and verify by TLS handshake. Quiet when nothing is due; events go to
+stderr as JSON lines. Exit 0 all good, 7 some node failed (served certificate
+unchanged or rolled back), 2 config error."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "tls", help="node TLS certificates: status and ACME renewal",
+                       description="See the tls: section in vaultops.services.tls.settings.")
+    tls_sub = p.add_subparsers(dest="tls_command", metavar="SUBCOMMAND", required=True)
+    s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.add_argument("--node", metavar="NAME", help="only this node")
+    s.set_defaults(handler=cmd_status)
+    r = command_parser(tls_sub, "renew", help="renew due certificates (cron/timer friendly)",
+                       description=RENEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--node", metavar="NAME", help="only this node")
+    r.add_argument("--force", action="store_true", help="renew even if not due")
+    r.add_argument("--format", choices=("json", "table"), default=None,
+                   help="also print a summary on stdout (default: nothing)")
+    r.set_defaults(handler=cmd_renew)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.services.tls.settings import load_tls_settings
+    from vaultops.services.tls.status import drivers_for, tls_status
+
+    cfg = load_config(args.config)
+    settings = load_tls_settings(cfg)
+    if args.node:
+        settings.node(args.node)
+    statuses = tls_status(settings, drivers_for(settings), only=args.node)
+    if args.format == "json":
+        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        print(render_status(statuses))
+    return 0 if all(s.served and s.disk for s in statuses) else 7
+
+
+def render_status(statuses: list) -> str:  # type: ignore[type-arg]
+    from vaultops.cli.render import table
+
+    rows = []
+    for s in statuses:
+        for label, cert, err in (("served", s.served, s.served_error), ("disk", s.disk, s.disk_error)):
+            if cert is None:
+                rows.append([s.node, label, "-", "-", "-", "-", (err or "")[:50]])
+                continue
+            rows.append([s.node, label, cert.subject[:30], ",".join(cert.sans)[:40], cert.issuer[:30],
+                         cert.not_after.strftime("%Y-%m-%d %H:%M"), f"{cert.days_left():.1f}d"])
+        if s.served and s.disk and s.differ:
+            rows.append([s.node, "", "served != disk (reload pending?)", "", "", "", ""])
+    return table(["NODE", "SOURCE", "SUBJECT", "SANS", "ISSUER", "NOT AFTER", "LEFT"], rows)
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.dns import get_provider
+    from vaultops.services.tls.acme_client import AcmeIssuer
+    from vaultops.services.tls.cron import JsonLines, renewal_lock, summarise, write_metrics
+    from vaultops.services.tls.inspect import TLSError
+    from vaultops.services.tls.renew import renew
+    from vaultops.services.tls.settings import load_tls_settings
+    from vaultops.services.tls.status import drivers_for
+
+    cfg = load_config(args.config)
+    settings = load_tls_settings(cfg)
+    emit = JsonLines(sys.stderr)
+    with renewal_lock(settings.lock_file):
+        issuer = AcmeIssuer(settings.acme, get_provider(settings.dns_provider))
+        report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(cfg),
+                       only=args.node, force=args.force, emit=emit)
+        write_metrics(settings.metrics_file, report)
+    if args.format == "json":
+        print(json.dumps([n.as_dict() for n in report.nodes], indent=2))
+    elif args.format == "table":
+        from vaultops.cli.render import table
+
+        print(table(["NODE", "OUTCOME", "REASON", "ERROR"],
+                    [[n.node, n.outcome.value, n.reason, n.error or ""] for n in report.nodes]))
+    if not report.ok:
+        raise TLSError(f"renewal failed: {summarise(report.failures)}",
+                       hint="served certificates were left unchanged or rolled back; fix the cause and rerun")
+    return 0
+
+
+def _roles(cfg):  # type: ignore[no-untyped-def]
+    from vaultops.errors import VaultOpsError
+    from vaultops.services.tls.renew import cluster_roles
+
+    try:
+        return cluster_roles(cfg)
+    except VaultOpsError:
+        return {}  # unknown roles: reload in config order

@@ -1,0 +1,142 @@
+"""The local driver: OpenBao processes started on this machine by the sandbox.
+
+A node folder holds `config.hcl`, `binary` (the path of the bao binary to
+run), `bao.pid` and `bao.log`. A pid is trusted only while its command line
+still names this node's config, so a reused pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from vaultops.drivers.base import Result
+from vaultops.errors import DriverError
+from vaultops.fsutil import atomic_write_bytes, atomic_write_text
+
+
+class LocalDriver:
+    def __init__(self, node: str, settings: dict[str, Any]) -> None:
+        self.node = node
+        if "dir" not in settings:
+            raise DriverError(f"{node}: local driver needs driver.dir", hint="the node folder made by the sandbox")
+        self.dir = Path(settings["dir"])
+        self.config = self.dir / "config.hcl"
+        self.pid_file = self.dir / "bao.pid"
+        self.log_file = self.dir / "bao.log"
+
+    # -- process state ---------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if str(self.config).encode() not in cmdline:
+            return None
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+        return None if state == "Z" else pid
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def binary(self) -> Path:
+        return Path((self.dir / "binary").read_text().strip())
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> Result:
+        if self.is_running():
+            return Result.of("start", 0, "already running")
+        cmd = [str(self.binary()), "server", f"-config={self.config}"]
+        # posix_spawn, not Popen: the server outlives this process and must not be tied to a Popen object.
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        try:
+            pid = os.posix_spawn(cmd[0], cmd, _server_env(), setsid=True, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
+        finally:
+            os.close(log_fd)
+        atomic_write_text(self.pid_file, f"{pid}\n")
+        time.sleep(0.05)
+        if self.pid() is None:
+            tail = self.log_file.read_bytes()[-600:].decode(errors="replace")
+            _reap(pid)
+            raise DriverError(f"{self.node}: bao exited at start", hint=f"see {self.log_file}",
+                              result=Result.of("start", 1, "", tail))
+        return Result.of(" ".join(cmd), 0, f"pid {pid}")
+
+    def stop(self, *, timeout: float = 30.0) -> Result:
+        return self._signal_and_wait(signal.SIGTERM, timeout, "stop")
+
+    def kill(self) -> Result:
+        return self._signal_and_wait(signal.SIGKILL, 10.0, "kill")
+
+    def reload(self) -> Result:
+        pid = self.pid()
+        if pid is None:
+            raise DriverError(f"{self.node}: not running, cannot reload", hint="start it first")
+        os.kill(pid, signal.SIGHUP)
+        return Result.of(f"kill -HUP {pid}", 0)
+
+    def _signal_and_wait(self, sig: signal.Signals, timeout: float, what: str) -> Result:
+        pid = self.pid()
+        if pid is None:
+            return Result.of(what, 0, "not running")
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                _reap(pid)
+                return Result.of(f"kill -{sig.name} {pid}", 0)
+            _reap(pid)
+            time.sleep(0.05)
+        if sig != signal.SIGKILL:
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            _reap(pid)
+            return Result.of(f"kill -{sig.name} {pid}", 1, "", f"did not exit in {timeout:g}s; killed")
+        raise DriverError(f"{self.node}: pid {pid} survived SIGKILL", hint="check the process by hand")
+
+    # -- versions ------------------------------------------------------------
+    def installed_version(self) -> str:
+        from vaultops.sandbox.binaries import binary_version
+
+        return binary_version(self.binary())
+
+    def install(self, version: str) -> Result:
+        from vaultops.sandbox.binaries import ensure
+
+        path = ensure(version)
+        atomic_write_text(self.dir / "binary", f"{path}\n")
+        return Result.of(f"install openbao {version}", 0, str(path))
+
+    # -- files -----------------------------------------------------------------
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> Result:
+        atomic_write_bytes(path, data, mode=mode)
+        return Result.of(f"write {path}", 0)
+
+    def read_file(self, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise DriverError(f"{self.node}: cannot read {path}: {exc.strerror}", hint="check the path") from None
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child if it was started by this process (tests)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _server_env() -> dict[str, str]:
+    from vaultops.sandbox.binaries import _clean_env
+
+    return _clean_env()

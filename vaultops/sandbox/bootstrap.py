@@ -1,0 +1,191 @@
+"""Bring a sandbox from nothing to an initialised (and maybe unsealed) cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vaultops.errors import SandboxError, VaultError, VaultOpsError
+from vaultops.fsutil import atomic_write_text
+from vaultops.sandbox import postgres
+from vaultops.sandbox.cluster import (DEMO_KEYHOLDERS, DOMAIN, SECRETS_NAME, SHARES, THRESHOLD, NodeRecord,
+                                      Sandbox, SandboxRecord, SandboxSpec, binary_for, free_port, node_name,
+                                      wait_port)
+from vaultops.vault import NodeClient, fan_out
+
+
+def bootstrap(box: Sandbox, spec: SandboxSpec, progress: Callable[[str], None]) -> None:
+    binary, version = binary_for(spec)
+    nodes = [NodeRecord(node_name(i), free_port(), free_port(), str(box.dir / node_name(i)))
+             for i in range(1, spec.nodes + 1)]
+    rec = SandboxRecord(spec=spec, nodes=nodes, version=version)
+    box.save_record(rec)
+    if spec.storage == "postgresql":
+        progress("starting PostgreSQL")
+        rec.pg_port = free_port()
+        rec.pg_dir = str(postgres.start(spec.name, rec.pg_port))
+        box.save_record(rec)
+    tls = _make_tls(box, nodes) if spec.tls else None
+    for n in nodes:
+        _write_node(n, nodes, rec, binary, tls)
+    _write_config(box, rec, tls)
+    progress(f"starting {len(nodes)} OpenBao {version} node(s) ({spec.storage})")
+    drivers = box.drivers()
+    for n in nodes:
+        drivers[n.name].start()
+    for n in nodes:
+        wait_port(n.api_port)
+    clients = box.clients(token=False)
+    progress("initialising: 5 shares, threshold 3")
+    result = _initialize(clients[0], box)
+    _write_secrets(box, result)
+    if not spec.sealed:
+        progress("unsealing every node")
+        unseal_nodes(clients, list(result.keys_b64[:THRESHOLD]))
+        wait_active(clients)
+    progress(f"ready: {box.config_path}")
+
+
+def _initialize(client: NodeClient, box: Sandbox) -> Any:
+    """Initialise through the same service as `vaultops init` (demo keyholders, manifest)."""
+    from vaultops.services import initialize
+
+    return initialize.initialize_cluster(client, shares=SHARES, threshold=THRESHOLD,
+                                         keyholders=list(DEMO_KEYHOLDERS),
+                                         manifest_path=box.dir / "keyholders.yaml")
+
+
+def _write_secrets(box: Sandbox, result: Any) -> None:
+    secrets = {
+        "warning": "SANDBOX MATERIAL ONLY: throwaway shares and root token of a local test cluster",
+        "root_token": result.root_token,
+        "unseal_shares_b64": list(result.keys_b64),
+        "keyholders": dict(zip(DEMO_KEYHOLDERS, result.keys_b64, strict=False)),
+    }
+    atomic_write_text(box.dir / SECRETS_NAME, json.dumps(secrets, indent=2) + "\n", mode=0o600)
+
+
+def _make_tls(box: Sandbox, nodes: list[NodeRecord]) -> dict[str, Any]:
+    from vaultops.sandbox import certs
+
+    tls_dir = box.dir / "tls"
+    tls_dir.mkdir(exist_ok=True)
+    ca_cert, ca_key = certs.make_ca(tls_dir)
+    for n in nodes:
+        certs.issue(ca_cert, ca_key, [f"{n.name}.{DOMAIN}", "localhost"],
+                    Path(n.dir) / "tls.crt", Path(n.dir) / "tls.key")
+    return {"ca": str(ca_cert)}
+
+
+def _hcl_storage(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, tls: dict | None) -> str:
+    if rec.spec.storage == "postgresql":
+        return (f'storage "postgresql" {{\n  connection_url = "{postgres.connection_url(rec.pg_port or 0)}"\n'
+                f'  table = "openbao_kv_store"\n  ha_enabled = "true"\n  ha_table = "openbao_ha_locks"\n}}\n')
+    joins = ""
+    for other in nodes:
+        if other is n:
+            continue
+        scheme = "https" if tls else "http"
+        extra = (f'\n    leader_ca_cert_file = "{tls["ca"]}"\n    leader_tls_servername = "{other.name}.{DOMAIN}"'
+                 if tls else "")
+        joins += f'  retry_join {{\n    leader_api_addr = "{scheme}://127.0.0.1:{other.api_port}"{extra}\n  }}\n'
+    return f'storage "raft" {{\n  path = "{n.dir}/data"\n  node_id = "{n.name}"\n{joins}}}\n'
+
+
+def _write_node(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, binary: Path,
+                tls: dict | None) -> None:
+    folder = Path(n.dir)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    listener = (f'  tls_cert_file = "{folder}/tls.crt"\n  tls_key_file = "{folder}/tls.key"\n' if tls
+                else "  tls_disable = true\n")
+    scheme = "https" if tls else "http"
+    hcl = (_hcl_storage(n, nodes, rec, tls)
+           + f'listener "tcp" {{\n  address = "127.0.0.1:{n.api_port}"\n'
+             f'  cluster_address = "127.0.0.1:{n.cluster_port}"\n{listener}}}\n'
+           + f'api_addr = "{scheme}://127.0.0.1:{n.api_port}"\n'
+             f'cluster_addr = "https://127.0.0.1:{n.cluster_port}"\n'
+             f'ui = false\nlog_level = "info"\npid_file = "{folder}/bao.server.pid"\n')
+    atomic_write_text(folder / "config.hcl", hcl)
+    atomic_write_text(folder / "binary", f"{binary}\n")
+
+
+def _write_config(box: Sandbox, rec: SandboxRecord, tls: dict | None) -> None:
+    scheme = "https" if tls else "http"
+    cluster: dict[str, Any] = {"name": f"sandbox-{rec.spec.name}", "storage": rec.spec.storage}
+    if tls:
+        cluster["ca_cert"] = tls["ca"]
+    nodes = []
+    for n in rec.nodes:
+        item: dict[str, Any] = {"name": n.name, "address": f"{scheme}://127.0.0.1:{n.api_port}",
+                                "driver": {"type": "local", "dir": n.dir}}
+        if tls:
+            item["tls_server_name"] = f"{n.name}.{DOMAIN}"
+        nodes.append(item)
+    doc = {"cluster": cluster, "nodes": nodes,
+           "journal": {"path": str(box.dir / "journal.jsonl")},
+           "keyholders": {"manifest": str(box.dir / "keyholders.yaml")},
+           "sandbox": {"name": rec.spec.name, "secrets_file": str(box.dir / SECRETS_NAME)}}
+    header = "# vaultops sandbox: a throwaway local cluster. Secrets are in " + SECRETS_NAME + "\n"
+    atomic_write_text(box.config_path, header + yaml.safe_dump(doc, sort_keys=False))
+
+
+# -- waiting ------------------------------------------------------------------------
+
+
+def unseal_nodes(clients: Sequence[NodeClient], shares: Sequence[str], *, timeout: float = 60.0) -> None:
+    """Submit shares to every sealed node at once, then follow each until it reports unsealed.
+
+    Raft followers must say initialized before shares are sent (retry_join
+    fetched the challenge), and may answer sealed for a few seconds after the
+    last share while they join.
+    """
+    def one(c: NodeClient) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = _try(c.seal.status)
+            if st is not None and not st.sealed:
+                return
+            if st is not None and st.initialized and st.progress == 0 and not _submitted(c):
+                for share in shares:
+                    if c.seal.unseal(share).sealed is False:
+                        break
+                c.__dict__["_vo_submitted"] = time.monotonic()
+            elif _submitted(c) and time.monotonic() - c.__dict__["_vo_submitted"] > 20:
+                c.__dict__.pop("_vo_submitted")  # joined never completed: submit again
+            time.sleep(0.1)
+        raise SandboxError(f"{c.name}: still sealed after {timeout:g}s", hint="see the node's bao.log")
+
+    failures = [r.error for r in fan_out(list(clients), one, timeout=timeout + 5) if r.error]
+    if failures:
+        raise failures[0]
+
+
+def _submitted(c: NodeClient) -> bool:
+    return "_vo_submitted" in c.__dict__
+
+
+def _try(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except VaultError:
+        return None
+
+
+def wait_active(clients: Sequence[NodeClient], *, timeout: float = 60.0) -> str:
+    """Until one node answers sys/health 200; returns its name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in clients:
+            h = _try(c.ha.health)
+            if h is not None and h.role == "active":
+                return c.name
+        time.sleep(0.1)
+    raise SandboxError(f"no active node after {timeout:g}s", hint="see the nodes' bao.log")
+
+
+__all__ = ["bootstrap", "unseal_nodes", "wait_active", "VaultOpsError"]

@@ -1,0 +1,202 @@
+"""Real local OpenBao clusters on 127.0.0.1 for demos and tests.
+
+A sandbox lives in one folder: sandbox.json (what was started), vaultops.yaml
+(ready to use), SANDBOX-SECRETS.do-not-use-in-production.json (0600: shares
+and root token), and a folder per node. `down` stops exactly the processes
+recorded there and removes the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vaultops.config import Config, default_state_dir, parse_config_file
+from vaultops.drivers.local import LocalDriver
+from vaultops.errors import SandboxError, VaultOpsError
+from vaultops.fsutil import atomic_write_text
+from vaultops.sandbox import binaries, postgres
+
+SECRETS_NAME = "SANDBOX-SECRETS.do-not-use-in-production.json"
+DOMAIN = "vaultops.test"
+SHARES, THRESHOLD = 5, 3
+DEMO_KEYHOLDERS = ("alice", "bob", "carol", "dave", "erin")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SandboxSpec:
+    name: str = "default"
+    nodes: int = 3
+    storage: str = "raft"
+    version: str | None = None
+    sealed: bool = False
+    tls: bool = False
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    api_port: int
+    cluster_port: int
+    dir: str
+
+
+@dataclass
+class SandboxRecord:
+    spec: SandboxSpec
+    nodes: list[NodeRecord]
+    version: str
+    pg_dir: str | None = None
+    pg_port: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def sandboxes_root() -> Path:
+    return default_state_dir() / "sandboxes"
+
+
+def sandbox_dir(name: str, root: Path | None = None) -> Path:
+    return (root or sandboxes_root()) / name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_name(i: int) -> str:
+    return f"node{i}"
+
+
+class Sandbox:
+    """A handle on one sandbox folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder
+        self.record_file = folder / "sandbox.json"
+        self.config_path = folder / "vaultops.yaml"
+        self.secrets_path = folder / SECRETS_NAME
+
+    # -- records -------------------------------------------------------------
+    @property
+    def record(self) -> SandboxRecord:
+        try:
+            raw = json.loads(self.record_file.read_text())
+        except OSError:
+            raise SandboxError(f"no sandbox at {self.dir}", hint="start one: vaultops sandbox up") from None
+        return SandboxRecord(spec=SandboxSpec(**raw["spec"]), nodes=[NodeRecord(**n) for n in raw["nodes"]],
+                             version=raw["version"], pg_dir=raw.get("pg_dir"), pg_port=raw.get("pg_port"),
+                             extra=raw.get("extra", {}))
+
+    def save_record(self, rec: SandboxRecord) -> None:
+        atomic_write_text(self.record_file, json.dumps(asdict(rec), indent=2) + "\n")
+
+    @property
+    def config(self) -> Config:
+        return parse_config_file(self.config_path)
+
+    @property
+    def secrets(self) -> dict[str, Any]:
+        return json.loads(self.secrets_path.read_text())
+
+    @property
+    def root_token(self) -> str:
+        return self.secrets["root_token"]
+
+    @property
+    def shares_b64(self) -> list[str]:
+        return list(self.secrets["unseal_shares_b64"])
+
+    def drivers(self) -> dict[str, LocalDriver]:
+        return {n.name: LocalDriver(n.name, {"type": "local", "dir": n.dir}) for n in self.record.nodes}
+
+    def clients(self, *, token: bool = True, timeout: float = 5.0) -> list[Any]:
+        from vaultops.vault import cluster_clients
+
+        return cluster_clients(self.config, token=self.root_token if token else None, use_token=token,
+                               timeout=timeout)
+
+    def client(self, node: str, **kwargs: Any) -> Any:
+        return next(c for c in self.clients(**kwargs) if c.name == node)
+
+    # -- lifecycle -----------------------------------------------------------
+    def stop(self, *, remove: bool = True) -> None:
+        """Stop exactly what this sandbox started; remove its folder."""
+        if self.record_file.exists():
+            rec = self.record
+            for drv in self.drivers().values():
+                drv.stop(timeout=15)
+            if rec.pg_dir:
+                postgres.stop(Path(rec.pg_dir))
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def unseal_all(self, *, shares: list[str] | None = None, timeout: float = 60.0) -> None:
+        from vaultops.sandbox.bootstrap import unseal_nodes
+
+        unseal_nodes(self.clients(token=False), shares or self.shares_b64[:THRESHOLD], timeout=timeout)
+
+    def wait_active(self, timeout: float = 60.0) -> str:
+        from vaultops.sandbox.bootstrap import wait_active
+
+        return wait_active(self.clients(token=False), timeout=timeout)
+
+
+def up(spec: SandboxSpec, *, root: Path | None = None, progress: Progress = lambda _m: None) -> Sandbox:
+    """Start, initialise (5 shares / threshold 3) and optionally unseal a sandbox."""
+    from vaultops.sandbox.bootstrap import bootstrap
+
+    folder = sandbox_dir(spec.name, root)
+    if (folder / "sandbox.json").exists():
+        raise SandboxError(f"sandbox {spec.name!r} already exists at {folder}",
+                           hint=f"use it, or remove it: vaultops sandbox down --name {spec.name}")
+    _validate(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    box = Sandbox(folder)
+    try:
+        bootstrap(box, spec, progress)
+    except (VaultOpsError, OSError, KeyboardInterrupt):
+        box.stop()
+        raise
+    return box
+
+
+def _validate(spec: SandboxSpec) -> None:
+    if spec.storage not in ("raft", "postgresql"):
+        raise SandboxError(f"storage {spec.storage!r} is not offered", hint="use raft or postgresql")
+    if not 1 <= spec.nodes <= 7:
+        raise SandboxError(f"{spec.nodes} nodes is out of range", hint="use 1 to 7 nodes")
+    if not spec.name.replace("-", "").replace("_", "").isalnum():
+        raise SandboxError(f"sandbox name {spec.name!r} is not plain", hint="use letters, digits, - and _")
+
+
+def list_sandboxes(root: Path | None = None) -> list[Sandbox]:
+    base = root or sandboxes_root()
+    if not base.is_dir():
+        return []
+    return [Sandbox(p) for p in sorted(base.iterdir()) if (p / "sandbox.json").exists()]
+
+
+def binary_for(spec: SandboxSpec) -> tuple[Path, str]:
+    path = binaries.ensure(spec.version)
+    return path, spec.version or binaries.binary_version(path)
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SandboxError(f"nothing listens on 127.0.0.1:{port} after {timeout:g}s", hint="see the node's bao.log")

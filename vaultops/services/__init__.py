@@ -1,0 +1,1 @@
+"""The operations themselves; no presentation code here."""

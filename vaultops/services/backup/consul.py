@@ -1,0 +1,111 @@
+"""Consul snapshots over Consul's documented HTTP API (no Consul binary needed).
+
+    GET /v1/snapshot[?stale]   X-Consul-Token   -> gzipped tar (meta.json, state.bin, SHA256SUMS)
+                                                   + X-Consul-Index / -KnownLeader / -LastContact
+    PUT /v1/snapshot           X-Consul-Token   <- the same archive
+
+Consul snapshots hold ACL tokens in clear: they are stored 0600 and should be encrypted at rest
+(SSE on S3). Restoring a Consul-backed Vault also needs Vault stopped and `core/lock` removed.
+Tests run against vaultops.testing.consul_double, an in-repo HTTP double, not a real Consul.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import urllib3
+
+from vaultops.errors import BackupError, ConfigError
+from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, vault_info
+from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifier
+from vaultops.vault import NodeClient
+
+TIMEOUT = urllib3.Timeout(connect=5.0, read=600.0)
+
+
+class ConsulSource:
+    kind = "consul"
+    extension = "snap"
+
+    def __init__(self, address: str, *, token: str | None, ca_cert: str | None = None, stale: bool = False,
+                 clients: list[NodeClient] | None = None) -> None:
+        self.address = address.rstrip("/")
+        self._token = token
+        self.stale = stale
+        self.clients = clients or []
+        opts: dict[str, Any] = {}
+        if self.address.startswith("https://"):
+            opts = {"cert_reqs": ssl.CERT_REQUIRED, **({"ca_certs": ca_cert} if ca_cert else {})}
+        self._pool = urllib3.PoolManager(num_pools=1, retries=False, **opts)
+
+    @classmethod
+    def from_settings(cls, raw: dict[str, Any], *, clients: list[NodeClient]) -> ConsulSource:
+        address = raw.get("address")
+        if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+            raise ConfigError("backup.consul.address is missing", hint="e.g. consul: {address: https://consul:8501}")
+        token = None
+        if raw.get("token_file"):
+            try:
+                token = Path(raw["token_file"]).expanduser().read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"backup.consul.token_file: cannot read ({exc.strerror})",
+                                  hint="point it at a 0600 file holding the Consul ACL token") from None
+        return cls(address, token=token, ca_cert=raw.get("ca_cert"), stale=bool(raw.get("stale")),
+                   clients=clients)
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Consul-Token": self._token} if self._token else {}
+
+    def verifier(self, *, on_state: Callable[[bytes], None] | None = None) -> Verifier:
+        return ArchiveVerifier(ArchiveKind.CONSUL, on_state=on_state)
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[OpenSnapshot]:
+        url = f"{self.address}/v1/snapshot" + ("?stale" if self.stale else "")
+        resp = self._send("GET", url, preload=False)
+        try:
+            if resp.status != 200:
+                raise _error(resp.status, resp.data, "GET /v1/snapshot")
+            if resp.headers.get("X-Consul-KnownLeader") == "false" and not self.stale:
+                raise BackupError("consul: no known leader", hint="wait for Consul to elect a leader")
+            base = vault_info(self.clients) if self.clients else SnapshotInfo(source_node=None)
+            info = SnapshotInfo(source_node=self.address, cluster_id=base.cluster_id,
+                                cluster_name=base.cluster_name, server_version=base.server_version,
+                                consul_index=int(resp.headers.get("X-Consul-Index") or 0) or None)
+            yield OpenSnapshot(info, self._chunks(resp))
+        finally:
+            resp.release_conn()
+
+    def _chunks(self, resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+        try:
+            yield from resp.stream(CHUNK)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BackupError(f"consul: the snapshot download broke off ({exc})",
+                              hint="check Consul and the network, then run the backup again") from exc
+
+    def restore(self, body: IO[bytes], *, force: bool) -> str:
+        """PUT /v1/snapshot. Vault must be stopped and core/lock removed afterwards (see docs)."""
+        resp = self._send("PUT", f"{self.address}/v1/snapshot", body=body, preload=True)
+        if resp.status != 200:
+            raise _error(resp.status, resp.data, "PUT /v1/snapshot")
+        return self.address
+
+    def _send(self, method: str, url: str, *, body: Any = None, preload: bool) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._pool.request(method, url, body=body, headers=self._headers(), redirect=False,
+                                      preload_content=preload, timeout=TIMEOUT)
+        except urllib3.exceptions.HTTPError as exc:
+            raise BackupError(f"consul: {self.address} unreachable ({exc})",
+                              hint="check backup.consul.address and that Consul is running") from exc
+
+
+def _error(status: int, data: bytes | None, what: str) -> BackupError:
+    detail = (data or b"").decode("utf-8", "replace").strip()[:200]
+    if status == 403:
+        return BackupError(f"consul: {what}: permission denied ({detail})",
+                           hint="the ACL token needs management rights for snapshots: check backup.consul.token_file")
+    return BackupError(f"consul: {what}: HTTP {status} ({detail})", hint="see the Consul server log")

@@ -1,0 +1,136 @@
+"""Backup names and manifests.
+
+A backup is published as two objects in a sink:
+    <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>                 the snapshot (ext: snap | pgdump)
+    <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>.manifest.json   written last: its presence = published
+and optionally `<name>.check-ok.json` or `<name>.check-failed.json`: the outcome of the latest
+`vaultops backup verify` (the verdict is in the name, so a listing alone shows it).
+Names of one cluster sort by time. Retention and listing work from names alone, so a listing
+of thousands of objects needs no per-object reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from vaultops.errors import BackupError
+from vaultops.storage.base import ObjectInfo
+
+FORMAT = "vaultops-backup/1"
+MANIFEST_SUFFIX = ".manifest.json"
+CHECK_OK = ".check-ok.json"
+CHECK_FAILED = ".check-failed.json"
+EXTENSIONS = ("snap", "pgdump")
+_NAME = re.compile(r"^(?P<cluster>.+)-(?P<ts>\d{8}T\d{6}\.\d{3})Z\.(?P<ext>snap|pgdump)$")
+
+
+def backup_name(cluster: str, when: datetime, ext: str) -> str:
+    when = when.astimezone(timezone.utc)
+    return f"{cluster}-{when:%Y%m%dT%H%M%S}.{when.microsecond // 1000:03d}Z.{ext}"
+
+
+def parse_name(name: str) -> tuple[str, datetime] | None:
+    m = _NAME.match(name)
+    if not m:
+        return None
+    when = datetime.strptime(m["ts"], "%Y%m%dT%H%M%S.%f").replace(tzinfo=timezone.utc)
+    return m["cluster"], when
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    kind: str                     # raft | consul | postgresql
+    cluster_name: str
+    cluster_id: str | None
+    server_version: str | None
+    source_node: str | None
+    size: int
+    sha256: str
+    started_at: str
+    finished_at: str
+    raft_index: int | None = None
+    raft_term: int | None = None
+    consul_index: int | None = None
+    members: dict[str, int] = field(default_factory=dict)
+    verified: bool = True
+    format: str = FORMAT
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, where: str) -> Manifest:
+        try:
+            raw = json.loads(data)
+            if raw.get("format") != FORMAT:
+                raise ValueError(f"format {raw.get('format')!r}")
+            known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+            return cls(**known)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise BackupError(f"{where}: unreadable manifest ({exc})",
+                              hint="the manifest is damaged: re-verify the backup or delete it") from None
+
+
+class State(str, Enum):
+    VERIFIED = "verified"           # manifest present (only verified snapshots are published)
+    REVERIFIED = "re-verified"      # and the latest `backup verify` passed
+    FAILED = "failed"               # the latest `backup verify` failed
+    INCOMPLETE = "incomplete"       # data without manifest: an interrupted publish
+
+
+@dataclass(frozen=True)
+class BackupEntry:
+    name: str
+    cluster: str
+    time: datetime
+    size: int
+    state: State
+    check_time: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.state in (State.VERIFIED, State.REVERIFIED)
+
+
+def entries_from_listing(objects: list[ObjectInfo], *, cluster: str | None = None) -> list[BackupEntry]:
+    """Group a sink listing into backups, newest first."""
+    by_key = {o.key: o for o in objects}
+    out: list[BackupEntry] = []
+    for obj in objects:
+        parsed = parse_name(obj.key)
+        if parsed is None or (cluster is not None and parsed[0] != cluster):
+            continue
+        ok, failed = by_key.get(obj.key + CHECK_OK), by_key.get(obj.key + CHECK_FAILED)
+        check = failed or ok
+        if obj.key + MANIFEST_SUFFIX not in by_key:
+            state = State.INCOMPLETE
+        elif failed is not None:
+            state = State.FAILED
+        elif ok is not None:
+            state = State.REVERIFIED
+        else:
+            state = State.VERIFIED
+        out.append(BackupEntry(obj.key, parsed[0], parsed[1], obj.size, state,
+                               check.modified if check else None))
+    return sorted(out, key=lambda e: e.time, reverse=True)
+
+
+def check_marker(*, ok: bool, detail: str, when: datetime) -> bytes:
+    return json.dumps({"ok": ok, "detail": detail, "time": when.isoformat()}).encode()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def manifest_fields(report_meta: dict[str, Any]) -> dict[str, Any]:
+    """raft index/term from a Raft meta.json."""
+    index, term = report_meta.get("Index"), report_meta.get("Term")
+    return {"raft_index": int(index) if isinstance(index, int) else None,
+            "raft_term": int(term) if isinstance(term, int) else None}

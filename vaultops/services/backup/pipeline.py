@@ -1,0 +1,114 @@
+"""One pass over a snapshot stream: download, verification and every upload overlap.
+
+The caller's thread reads the source; each consumer (the verifier, each sink's upload) runs in
+its own thread behind a bounded queue, so memory stays at about depth x chunk size per consumer
+whatever the snapshot size, and the slowest consumer paces the download. Chunks are shared,
+not copied, between queues.
+
+Nothing is committed before the verifier has seen the whole stream and passed it; a failed
+verification, a failed source or an interruption aborts every upload.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from vaultops.errors import BackupError, VaultOpsError
+from vaultops.services.backup.verify import Verifier, VerifyReport
+from vaultops.storage.base import CommitResult, Upload
+
+DEPTH = 8
+_END = None
+
+
+class _Worker(threading.Thread):
+    def __init__(self, name: str, feed: Callable[[bytes], None], depth: int) -> None:
+        super().__init__(name=f"backup-{name}", daemon=True)
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.feed = feed
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (chunk := self.q.get()) is not _END:
+            if self.error is None:
+                try:
+                    self.feed(chunk)
+                except BaseException as exc:  # noqa: BLE001 - reported to the caller, which decides
+                    self.error = exc
+            # after a failure keep draining, so the producer never blocks on this queue
+
+
+@dataclass(frozen=True)
+class SinkOutcome:
+    sink: str
+    result: CommitResult | None = None
+    error: VaultOpsError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def stream_and_publish(chunks: Iterable[bytes], verifier: Verifier, uploads: dict[str, Upload], *,
+                       depth: int = DEPTH) -> tuple[VerifyReport, list[SinkOutcome]]:
+    """Tee *chunks* to the verifier and every upload; commit only a verified stream.
+
+    Raises the source's error or VerificationError (all uploads aborted). Otherwise returns
+    the report and one outcome per sink: a sink that failed mid-stream is aborted and reported
+    while the others are still committed.
+    """
+    check = _Worker("verify", verifier.feed, depth)
+    sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
+    workers = [check, *sinks.values()]
+    for w in workers:
+        w.start()
+    try:
+        _produce(chunks, check, workers)
+        _stop(workers)
+        if check.error is not None:
+            raise check.error
+        report = verifier.finish()
+    except BaseException:
+        _stop(workers)
+        for up in uploads.values():
+            up.abort()
+        raise
+    return report, [_commit(name, uploads[name], sinks[name].error) for name in uploads]
+
+
+def _produce(chunks: Iterable[bytes], check: _Worker, workers: list[_Worker]) -> None:
+    for chunk in chunks:
+        if check.error is not None:
+            return  # the snapshot is already known bad: stop downloading
+        if not chunk:
+            continue
+        for w in workers:
+            if w.error is None or w is check:
+                w.q.put(chunk)
+
+
+def _stop(workers: list[_Worker]) -> None:
+    for w in workers:
+        if w.is_alive():
+            w.q.put(_END)
+    for w in workers:
+        w.join()
+
+
+def _commit(name: str, upload: Upload, error: BaseException | None) -> SinkOutcome:
+    if error is None:
+        try:
+            return SinkOutcome(name, result=upload.commit())
+        except VaultOpsError as exc:
+            return SinkOutcome(name, error=exc)
+        except Exception as exc:  # noqa: BLE001 - one sink's bug must not hide the others' results
+            return SinkOutcome(name, error=BackupError(f"{name}: commit failed: {type(exc).__name__}: {exc}",
+                                                       hint="see --debug output"))
+    upload.abort()
+    if isinstance(error, VaultOpsError):
+        return SinkOutcome(name, error=error)
+    return SinkOutcome(name, error=BackupError(f"{name}: upload failed: {type(error).__name__}: {error}",
+                                               hint="check the sink and run the backup again"))

@@ -1,0 +1,101 @@
+"""`vaultops backup restore`: fetch a published backup, verify it again, hand it to the source.
+
+The backup is downloaded to a private temp file while it is verified and compared with its
+manifest, so nothing unverified ever reaches the server. Restoring another cluster's snapshot
+needs force; see FORCE_WARNING for what that does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vaultops.errors import BackupError, UsageError
+from vaultops.services.backup.catalog import check_against_manifest, read_manifest, verifier_for
+from vaultops.services.backup.manifest import Manifest
+from vaultops.services.backup.settings import BackupSettings
+from vaultops.services.backup.sources import Source, active_node
+from vaultops.storage.base import Sink
+from vaultops.vault import NodeClient
+
+FORCE_WARNING = (
+    "FORCED RESTORE: every secret, policy, token and mount of the target cluster {target} is replaced "
+    "by the data of {source} as of {time}. The target's own keyring is discarded: within seconds the "
+    "nodes seal themselves, and from then on only the ORIGINAL cluster's ({source}) unseal shares unseal "
+    "them and only its tokens work. The target's current data is lost unless you backed it up.")
+SAME_WARNING = ("RESTORE: cluster {target} is rolled back to {time}; every write made since then is lost.")
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    name: str
+    sink: str
+    manifest: Manifest
+    target_cluster_id: str | None
+    same_cluster: bool
+
+    def warning(self, target_label: str) -> str:
+        tmpl = SAME_WARNING if self.same_cluster else FORCE_WARNING
+        return tmpl.format(target=target_label, source=self.manifest.cluster_name or self.manifest.cluster_id,
+                           time=self.manifest.finished_at)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    name: str
+    node: str
+    forced: bool
+    seconds: float
+
+
+def plan_restore(sink: Sink, name: str, clients: list[NodeClient]) -> RestorePlan:
+    manifest = read_manifest(sink, name)
+    target_id: str | None = None
+    if manifest.kind == "raft":
+        _, health = active_node(clients)
+        target_id = health.cluster_id
+    same = manifest.kind != "raft" or (bool(target_id) and target_id == manifest.cluster_id)
+    return RestorePlan(name=name, sink=sink.name, manifest=manifest, target_cluster_id=target_id,
+                       same_cluster=same)
+
+
+@contextlib.contextmanager
+def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None,
+            on_state: Callable[[bytes], None] | None = None) -> Iterator[Path]:
+    """Download to a 0600 temp file, verifying in the same pass; removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="vaultops-restore-"))
+    path = folder / name
+    try:
+        verifier = verifier_for(manifest.kind, on_state=on_state, settings=settings)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in sink.read_chunks(name):
+                verifier.feed(chunk)
+                fh.write(chunk)
+        check_against_manifest(verifier.finish(), manifest)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        folder.rmdir()
+
+
+def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
+            settings: BackupSettings | None = None) -> RestoreResult:
+    if not plan.same_cluster and not force:
+        raise UsageError(
+            f"{plan.name} comes from cluster {plan.manifest.cluster_id}, not this one ({plan.target_cluster_id})",
+            hint="pass --force to replace this cluster's data (read the warning it prints first)")
+    if plan.manifest.kind != source.kind:
+        raise BackupError(f"{plan.name} is a {plan.manifest.kind} backup but the source is {source.kind}",
+                          hint="set backup.source to match, or pick another backup")
+    with fetched(sink, plan.name, plan.manifest, settings=settings) as path:
+        t0 = time.monotonic()
+        with path.open("rb") as fh:
+            node = source.restore(fh, force=force or not plan.same_cluster)
+    return RestoreResult(plan.name, node, force, time.monotonic() - t0)

@@ -1,0 +1,177 @@
+"""Offline, keyless integrity check of a snapshot archive, done while it streams past.
+
+A Raft snapshot (GET sys/storage/raft/snapshot) and a Consul snapshot (GET /v1/snapshot) are
+gzipped tars. An archive passes only if:
+  * the gzip stream is read to its end, trailer (CRC32 + length) included, nothing after it;
+  * the tar holds exactly the expected members, each once (Raft: meta.json, state.bin,
+    SHA256SUMS, SHA256SUMS.sealed; Consul: the same without SHA256SUMS.sealed), and ends
+    with its end-of-archive marker;
+  * SHA256SUMS lists meta.json and state.bin and their recomputed SHA-256 match;
+  * SHA256SUMS.sealed is non-empty (Raft), and meta.json is a JSON object.
+
+Memory is constant: decompression output is bounded per call and state.bin is hashed, not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from vaultops.errors import VerificationError
+from vaultops.services.backup.tarstream import DAMAGED, TarStream
+
+SMALL_MEMBER_LIMIT = 1 << 20
+OUT_CHUNK = 1 << 20
+
+
+class ArchiveKind(str, Enum):
+    RAFT = "raft"
+    CONSUL = "consul"
+
+
+EXPECTED_MEMBERS: dict[ArchiveKind, tuple[str, ...]] = {
+    ArchiveKind.RAFT: ("meta.json", "state.bin", "SHA256SUMS", "SHA256SUMS.sealed"),
+    ArchiveKind.CONSUL: ("meta.json", "state.bin", "SHA256SUMS"),
+}
+HASHED = ("meta.json", "state.bin")
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    kind: str
+    size: int                       # bytes of the archive as stored
+    sha256: str                     # of the archive as stored
+    members: dict[str, int] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Verifier:
+    """feed(chunk) as bytes arrive; finish() returns a VerifyReport or raises VerificationError."""
+
+    kind: str
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> VerifyReport: ...
+
+
+class ArchiveVerifier(Verifier):
+    def __init__(self, kind: ArchiveKind, *, on_state: Callable[[bytes], None] | None = None) -> None:
+        self.kind = kind.value
+        self._kind = kind
+        self._expected = EXPECTED_MEMBERS[kind]
+        self._on_state = on_state
+        self._outer = hashlib.sha256()
+        self._size = 0
+        self._z = zlib.decompressobj(wbits=31)  # gzip wrapper: zlib checks the CRC32/ISIZE trailer
+        self._tar = TarStream(on_start=self._start, on_data=self._data, on_end=self._end)
+        self._members: dict[str, int] = {}
+        self._hashes: dict[str, Any] = {}
+        self._small: dict[str, bytearray] = {}
+        self._done: set[str] = set()
+
+    def feed(self, chunk: bytes) -> None:
+        self._outer.update(chunk)
+        self._size += len(chunk)
+        if self._z.eof:
+            if chunk:
+                raise VerificationError("data after the end of the gzip stream", hint=DAMAGED)
+            return
+        try:
+            out = self._z.decompress(chunk, OUT_CHUNK)
+            self._tar.feed(out)
+            while self._z.unconsumed_tail:
+                self._tar.feed(self._z.decompress(self._z.unconsumed_tail, OUT_CHUNK))
+        except zlib.error as exc:
+            raise VerificationError(f"corrupted gzip stream ({exc})", hint=DAMAGED) from None
+        if self._z.eof and self._z.unused_data:
+            raise VerificationError("data after the end of the gzip stream", hint=DAMAGED)
+
+    def _start(self, name: str, size: int) -> None:
+        if name not in self._expected:
+            raise VerificationError(f"unexpected member {name!r} in the archive",
+                                    hint=f"a {self.kind} snapshot holds only {', '.join(self._expected)}")
+        if name in self._members:
+            raise VerificationError(f"member {name!r} appears twice", hint=DAMAGED)
+        if name != "state.bin" and size > SMALL_MEMBER_LIMIT:
+            raise VerificationError(f"member {name!r} is implausibly large ({size} bytes)", hint=DAMAGED)
+        self._members[name] = size
+        if name in HASHED:
+            self._hashes[name] = hashlib.sha256()
+        if name != "state.bin":
+            self._small[name] = bytearray()
+
+    def _data(self, name: str, chunk: bytes) -> None:
+        if name in self._hashes:
+            self._hashes[name].update(chunk)
+        if name in self._small:
+            self._small[name] += chunk
+        elif self._on_state is not None:
+            self._on_state(chunk)
+
+    def _end(self, name: str) -> None:
+        self._done.add(name)
+
+    def finish(self) -> VerifyReport:
+        if self._size == 0:
+            raise VerificationError("the snapshot is empty (0 bytes)",
+                                    hint="the server sent nothing: check its log and take a new snapshot")
+        if not self._z.eof:
+            raise VerificationError("the snapshot is truncated: the gzip stream ends before its trailer",
+                                    hint=DAMAGED)
+        if not self._tar.complete:
+            raise VerificationError("the snapshot is truncated: no tar end-of-archive marker", hint=DAMAGED)
+        missing = [m for m in self._expected if m not in self._done]
+        if missing:
+            raise VerificationError(f"the archive lacks {', '.join(missing)}", hint=DAMAGED)
+        self._check_sums()
+        return VerifyReport(kind=self.kind, size=self._size, sha256=self._outer.hexdigest(),
+                            members=dict(self._members), meta=self._meta())
+
+    def _check_sums(self) -> None:
+        listed = parse_sha256sums(bytes(self._small["SHA256SUMS"]))
+        for name in HASHED:
+            if name not in listed:
+                raise VerificationError(f"SHA256SUMS does not list {name}", hint=DAMAGED)
+            if listed[name] != self._hashes[name].hexdigest():
+                raise VerificationError(f"SHA-256 of {name} does not match SHA256SUMS", hint=DAMAGED)
+        extra = set(listed) - set(HASHED)
+        if extra:
+            raise VerificationError(f"SHA256SUMS lists unexpected files {sorted(extra)}", hint=DAMAGED)
+        if self._kind is ArchiveKind.RAFT and not bytes(self._small["SHA256SUMS.sealed"]).strip(b"\0 \n"):
+            raise VerificationError("SHA256SUMS.sealed is empty", hint=DAMAGED)
+
+    def _meta(self) -> dict[str, Any]:
+        try:
+            meta = json.loads(bytes(self._small["meta.json"]))
+        except ValueError:
+            raise VerificationError("meta.json is not valid JSON", hint=DAMAGED) from None
+        if not isinstance(meta, dict):
+            raise VerificationError("meta.json is not a JSON object", hint=DAMAGED)
+        return meta
+
+
+def parse_sha256sums(data: bytes) -> dict[str, str]:
+    """Lines of '<64 hex>  <name>' (sha256sum format, '*' marks binary mode)."""
+    out: dict[str, str] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        digest, _, name = line.partition(" ")
+        name = name.strip().lstrip("*")
+        if len(digest) != 64 or not name or any(c not in "0123456789abcdef" for c in digest.lower()):
+            raise VerificationError(f"unreadable SHA256SUMS line {line[:80]!r}", hint=DAMAGED)
+        out[name] = digest.lower()
+    return out
+
+
+def verify_chunks(chunks: Any, verifier: Verifier) -> VerifyReport:
+    """Run a verifier over an iterable of chunks (re-verification of a stored backup)."""
+    for chunk in chunks:
+        verifier.feed(chunk)
+    return verifier.finish()

@@ -1,0 +1,132 @@
+"""Cluster status: every node asked at once, one row per node.
+
+JSON shape (stable; documented in README "Status JSON"):
+    {"cluster": {"name", "id", "storage", "healthy", "exit": "healthy|sealed|unreachable|degraded"},
+     "nodes": [{"name", "address", "reachable", "error", "initialized", "sealed", "progress",
+                "threshold", "shares", "nonce", "ha_role", "version",
+                "raft": {"role", "healthy", "last_index", "voter"} | null}],
+     "raft": {"healthy", "failure_tolerance", "leader", "voters"} | null}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from typing import Any
+
+from vaultops.errors import VaultError, VaultOpsError
+from vaultops.vault import NodeClient, fan_out
+from vaultops.vault.models import AutopilotState
+
+
+class StatusExit(IntEnum):
+    HEALTHY = 0
+    SEALED = 11
+    UNREACHABLE = 12
+    DEGRADED = 13  # all unsealed, but raft autopilot reports unhealthy
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    address: str
+    reachable: bool
+    error: str | None = None
+    initialized: bool | None = None
+    sealed: bool | None = None
+    progress: int | None = None
+    threshold: int | None = None
+    shares: int | None = None
+    nonce: str | None = None
+    ha_role: str | None = None
+    version: str | None = None
+    cluster_id: str | None = None
+    raft: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    storage: str
+    nodes: tuple[NodeStatus, ...]
+    autopilot: AutopilotState | None
+    autopilot_error: str | None = None
+
+    @property
+    def cluster_id(self) -> str | None:
+        return next((n.cluster_id for n in self.nodes if n.cluster_id), None)
+
+    @property
+    def exit(self) -> StatusExit:
+        if any(not n.reachable for n in self.nodes):
+            return StatusExit.UNREACHABLE
+        if any(n.sealed or not n.initialized for n in self.nodes):
+            return StatusExit.SEALED
+        if self.autopilot is not None and not self.autopilot.healthy:
+            return StatusExit.DEGRADED
+        return StatusExit.HEALTHY
+
+    def to_json(self) -> dict[str, Any]:
+        ap = self.autopilot
+        return {
+            "cluster": {"name": self.name, "id": self.cluster_id, "storage": self.storage,
+                        "healthy": self.exit == StatusExit.HEALTHY, "exit": self.exit.name.lower()},
+            "nodes": [asdict(n) for n in self.nodes],
+            "raft": None if ap is None else {"healthy": ap.healthy, "failure_tolerance": ap.failure_tolerance,
+                                             "leader": ap.leader, "voters": list(ap.voters)},
+            "raft_error": self.autopilot_error,
+        }
+
+
+def node_status(client: NodeClient) -> NodeStatus:
+    seal = client.seal.status()
+    role = None
+    try:
+        role = client.ha.health().role
+    except VaultError:
+        pass
+    return NodeStatus(name=client.name, address=client.address, reachable=True, initialized=seal.initialized,
+                      sealed=seal.sealed, progress=seal.progress, threshold=seal.t, shares=seal.n,
+                      nonce=seal.nonce or None, ha_role=role, version=seal.version, cluster_id=seal.cluster_id)
+
+
+def cluster_status(clients: list[NodeClient], *, name: str, storage: str, timeout: float = 6.0) -> ClusterStatus:
+    results = fan_out(clients, node_status, timeout=timeout)
+    nodes = [r.value if r.value else NodeStatus(name=r.node, address=_addr(clients, r.node), reachable=False,
+                                                 error=str(r.error)) for r in results]
+    autopilot, ap_error = None, None
+    if storage == "raft" and clients[0].token:
+        autopilot, ap_error = _autopilot(clients, nodes, timeout)
+        if autopilot:
+            nodes = [_with_raft(n, autopilot) for n in nodes]
+    return ClusterStatus(name=name, storage=storage, nodes=tuple(nodes), autopilot=autopilot,
+                         autopilot_error=ap_error)
+
+
+def _addr(clients: list[NodeClient], name: str) -> str:
+    return next(c.address for c in clients if c.name == name)
+
+
+def _autopilot(clients: list[NodeClient], nodes: list[NodeStatus], timeout: float
+               ) -> tuple[AutopilotState | None, str | None]:
+    """Ask the active node first (a standby forwards, but may be slow); first answer wins."""
+    order = sorted(zip(clients, nodes, strict=True), key=lambda cn: cn[1].ha_role != "active")
+    candidates = [c for c, n in order if n.reachable and n.sealed is False]
+    if not candidates:
+        return None, None
+    error = None
+    for c in candidates[:2]:
+        try:
+            return c.raft.autopilot_state(), None
+        except VaultOpsError as exc:
+            error = str(exc)
+    return None, error
+
+
+def _with_raft(n: NodeStatus, ap: AutopilotState) -> NodeStatus:
+    server = ap.servers.get(n.name) or next((s for s in ap.servers.values() if s.name == n.name), None)
+    if server is None:
+        return n
+    raft = {"role": server.status, "healthy": server.healthy, "last_index": server.last_index,
+            "voter": server.id in ap.voters, "version": server.version}
+    return NodeStatus(**{**asdict(n), "raft": raft})

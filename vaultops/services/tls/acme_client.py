@@ -1,0 +1,297 @@
+"""ACME (RFC 8555) issuance with DNS-01, on top of the `acme` library.
+
+What this adds to the library: retries of badNonce (the library retries once)
+and of rateLimited / 503 honouring Retry-After; polling with a short backoff
+instead of the library's fixed one-second sleeps; one network object per
+order so orders run concurrently; the account key kept 0600 and reused;
+every TXT record removed whatever happens. Private keys never reach a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vaultops.dns.base import DNSProvider
+from vaultops.errors import AcmeError, ConfigError
+from vaultops.fsutil import atomic_write_bytes
+from vaultops.services.tls.settings import AcmeSettings, KeyType
+
+log = logging.getLogger("vaultops.tls.acme")
+
+USER_AGENT = "vaultops-acme"
+RETRYABLE = {"badNonce": 0.0, "rateLimited": 5.0, "serverInternal": 2.0}
+MAX_RETRIES = 6
+MAX_RETRY_AFTER = 300.0
+
+
+@dataclass(frozen=True)
+class Issued:
+    names: tuple[str, ...]
+    key_pem: bytes = b""
+    fullchain_pem: bytes = b""
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Issued(names={self.names!r}, chain={len(self.fullchain_pem)} bytes)"
+
+
+def retry_delay(error_code: str | None, retry_after: str | None, attempt: int) -> float | None:
+    """Seconds to wait before retrying an ACME error, or None if it must not be retried."""
+    if error_code not in RETRYABLE or attempt >= MAX_RETRIES:
+        return None
+    parsed = parse_retry_after(retry_after)
+    if parsed is not None:
+        return min(parsed, MAX_RETRY_AFTER)
+    base = RETRYABLE[error_code]
+    return 0.05 * attempt if base == 0 else min(base * 2 ** (attempt - 1), MAX_RETRY_AFTER)
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _network_class() -> type:
+    """A ClientNetwork that retries badNonce/rateLimited itself (built lazily: acme is heavy)."""
+    from acme import client, messages
+
+    class RetryingNetwork(client.ClientNetwork):  # type: ignore[misc]
+        sleep: Callable[[float], None] = staticmethod(time.sleep)
+
+        def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            response = super()._send_request(method, url, *args, **kwargs)
+            self.last_response = response
+            return response
+
+        def post(self, *args: Any, **kwargs: Any) -> Any:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return self._post_once(*args, **kwargs)
+                except messages.Error as error:
+                    last = getattr(self, "last_response", None)
+                    delay = retry_delay(error.code, last.headers.get("Retry-After") if last is not None else None,
+                                        attempt)
+                    if delay is None:
+                        raise
+                    log.debug("acme %s; retry %d in %.2fs", error.code, attempt, delay)
+                    self.sleep(delay)
+
+    return RetryingNetwork
+
+
+class AcmeIssuer:
+    """One ACME account; `issue(names)` runs one order and may be called from several threads."""
+
+    def __init__(self, settings: AcmeSettings, provider: DNSProvider, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.provider = provider
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._directory: Any = None
+        self._account: Any = None
+        self._jwk: Any = None
+
+    # -- account --------------------------------------------------------------
+    def register(self) -> None:
+        """Load or create the account key (0600) and find/create the account."""
+        from acme import client, errors, messages
+
+        with self._lock:
+            if self._account is not None:
+                return
+            self._jwk = _load_account_key(Path(self.settings.account_key_file))
+            net = self._net()
+            with _acme_errors("fetch the ACME directory"):
+                self._directory = client.ClientV2.get_directory(self.settings.directory, net)
+            acme = client.ClientV2(self._directory, net)
+            reg = messages.NewRegistration.from_data(
+                email=self.settings.contact, terms_of_service_agreed=True,
+                external_account_binding=self._eab())
+            try:
+                with _acme_errors("register the ACME account"):
+                    self._account = acme.new_account(reg)
+            except errors.ConflictError as conflict:  # account exists for this key: reuse it
+                self._account = messages.RegistrationResource(uri=conflict.location, body=messages.Registration())
+
+    def _eab(self) -> Any:
+        from acme import messages
+
+        if not self.settings.eab_kid:
+            return None
+        path = Path(self.settings.eab_hmac_key_file or "")
+        try:
+            hmac_key = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"tls.acme.eab.hmac_key_file {path}: {exc.strerror}",
+                              hint="put the CA's EAB HMAC key (base64url) in that file") from None
+        return messages.ExternalAccountBinding.from_data(
+            account_public_key=self._jwk.public_key(), kid=self.settings.eab_kid,
+            hmac_key=hmac_key, directory=self._directory)
+
+    def _net(self) -> Any:
+        import josepy as jose
+
+        net = _network_class()(self._jwk, alg=jose.ES256, verify_ssl=self.settings.ca_bundle or True,
+                               user_agent=USER_AGENT, timeout=30)
+        net.sleep = self._sleep
+        if self._account is not None:
+            net.account = self._account
+        return net
+
+    # -- one order ------------------------------------------------------------
+    def issue(self, names: tuple[str, ...]) -> Issued:
+        """Order a certificate for *names*, answering DNS-01; TXT records always removed."""
+        from acme import client, crypto_util
+
+        self.register()
+        key_pem = make_private_key(self.settings.key_type)
+        csr = crypto_util.make_csr(key_pem, list(names))
+        acme = client.ClientV2(self._directory, self._net())
+        deadline = time.monotonic() + self.settings.timeout
+        with _acme_errors(f"order a certificate for {', '.join(names)}"):
+            order = acme.new_order(csr)
+            with self.provider.records() as records:
+                challenges = self._publish(order, records)
+                records.wait()
+                for challb in challenges:
+                    acme.answer_challenge(challb, challb.chall.response(self._jwk))
+                self._poll_authorizations(acme, order, deadline)
+            order = self._finalize(acme, order, deadline)
+        return Issued(names=names, key_pem=key_pem, fullchain_pem=order.fullchain_pem.encode())
+
+    def _publish(self, order: Any, records: Any) -> list[Any]:
+        from acme import challenges, messages
+
+        todo = []
+        for authz in order.authorizations:
+            if authz.body.status == messages.STATUS_VALID:
+                continue  # reused authorization: nothing to prove
+            challb = next((c for c in authz.body.challenges if isinstance(c.chall, challenges.DNS01)), None)
+            if challb is None:
+                raise AcmeError(f"the ACME server offers no dns-01 challenge for {authz.body.identifier.value}",
+                                hint="this CA/policy needs another challenge type")
+            records.add(authz.body.identifier.value, challb.chall.validation(self._jwk))
+            todo.append(challb)
+        return todo
+
+    def _poll_authorizations(self, acme: Any, order: Any, deadline: float) -> None:
+        from acme import messages
+
+        for authz in order.authorizations:
+            delay = 0.05
+            while True:
+                authz, response = acme.poll(authz)
+                status = authz.body.status
+                if status == messages.STATUS_VALID:
+                    break
+                if status != messages.STATUS_PENDING:
+                    raise AcmeError(f"validation of {authz.body.identifier.value} failed: {_challenge_error(authz)}",
+                                    hint="check the TXT record reached the servers the CA asks")
+                delay = self._wait(response, delay, deadline, "authorization")
+
+    def _finalize(self, acme: Any, order: Any, deadline: float) -> Any:
+        from acme import messages
+
+        order = acme.begin_finalization(order)
+        delay = 0.05
+        while True:
+            if order.body.status == messages.STATUS_VALID and order.body.certificate:
+                cert = acme._post_as_get(order.body.certificate)  # the library keeps this private
+                return order.update(fullchain_pem=cert.text)
+            if order.body.status == messages.STATUS_INVALID:
+                raise AcmeError(f"order {order.uri} became invalid: {order.body.error}",
+                                hint="see the CA's error; run the renewal again")
+            response = acme._post_as_get(order.uri)
+            order = order.update(body=messages.Order.from_json(response.json()))
+            if order.body.status not in (messages.STATUS_VALID, messages.STATUS_INVALID):
+                delay = self._wait(response, delay, deadline, "finalization")
+
+    def _wait(self, response: Any, delay: float, deadline: float, what: str) -> float:
+        if time.monotonic() >= deadline:
+            raise AcmeError(f"ACME {what} still pending after {self.settings.timeout:g}s",
+                            hint="the CA is slow; raise tls.acme.timeout or run again later")
+        hinted = parse_retry_after(response.headers.get("Retry-After"))
+        wait = min(delay if hinted is None else max(min(hinted, 10.0), delay), deadline - time.monotonic())
+        self._sleep(max(wait, 0.0))
+        return min(delay * 2, 1.0)
+
+
+def make_private_key(key_type: KeyType) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key: Any = (ec.generate_private_key(ec.SECP256R1()) if key_type is KeyType.EC256
+                else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _load_account_key(path: Path) -> Any:
+    import josepy as jose
+    from cryptography.hazmat.primitives import serialization
+
+    if not path.exists():
+        atomic_write_bytes(path, make_private_key(KeyType.EC256), mode=0o600)
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # an account key readable by others is a credential leak; tighten it
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        raise ConfigError(f"ACME account key {path} is unreadable or not a PEM private key",
+                          hint="fix or remove it (a new account is then registered)") from None
+    return jose.JWKEC(key=key)
+
+
+def _challenge_error(authz: Any) -> str:
+    for challb in authz.body.challenges:
+        if challb.error is not None:
+            return f"{challb.error.typ}: {challb.error.detail}"
+    return f"status {authz.body.status}"
+
+
+class _acme_errors:
+    """Translate the acme library's and requests' exceptions into AcmeError at one place."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, (AcmeError, ConfigError)):
+            return False
+        from acme import errors, messages
+        from requests import RequestException
+
+        if isinstance(exc, errors.ConflictError):
+            return False  # handled by the caller
+        if isinstance(exc, messages.Error):
+            raise AcmeError(f"could not {self.what}: {exc.typ}: {exc.detail}",
+                            hint="see the CA's message; rate limits and bad nonces were already retried") from exc
+        if isinstance(exc, RequestException):
+            raise AcmeError(f"could not {self.what}: cannot reach the ACME server: {type(exc).__name__}",
+                            hint="check tls.acme.directory and tls.acme.ca_bundle") from exc
+        if isinstance(exc, errors.Error):
+            raise AcmeError(f"could not {self.what}: {type(exc).__name__}: {exc}",
+                            hint="see the CA's message and run again") from exc
+        return False

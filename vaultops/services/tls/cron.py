@@ -1,0 +1,91 @@
+"""What makes renewal cron-grade: a lock, JSON-lines events on stderr, textfile metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from vaultops.fsutil import atomic_write_text
+from vaultops.services.tls.inspect import TLSError
+from vaultops.services.tls.renew import Outcome, RenewReport
+
+
+class LockHeld(TLSError):
+    """Another renewal holds the lock."""
+
+
+@contextlib.contextmanager
+def renewal_lock(path: str) -> Iterator[None]:
+    """An exclusive flock; a second concurrent run fails at once instead of queueing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LockHeld(f"another `vaultops tls renew` holds {path} (pid {holder})",
+                           hint="wait for it to finish; the timer will run again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+class JsonLines:
+    """Emit one JSON object per line (ts, event, ...) to a stream: the cron log format."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        record = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **event}
+        self.stream.write(json.dumps(record, sort_keys=False) + "\n")
+        self.stream.flush()
+
+
+def metrics_text(report: RenewReport, *, now: dt.datetime | None = None, run_ok: bool = True) -> str:
+    """Prometheus textfile exposition: days to expiry per node, last run state."""
+    lines = ["# HELP vaultops_tls_cert_days_left Days until the node certificate expires (served/on disk).",
+             "# TYPE vaultops_tls_cert_days_left gauge"]
+    by_node = {o.node: o for o in report.nodes}
+    for status in report.statuses:
+        outcome = by_node.get(status.node)
+        served = outcome.cert if outcome and outcome.outcome is Outcome.RENEWED else status.served
+        disk = outcome.cert if outcome and outcome.outcome is Outcome.RENEWED else status.disk
+        for source, cert in (("served", served), ("disk", disk)):
+            if cert is not None:
+                lines.append(f'vaultops_tls_cert_days_left{{node="{_esc(status.node)}",source="{source}"}} '
+                             f"{cert.days_left(now):.3f}")
+    lines += ["# HELP vaultops_tls_renew_failed_nodes Nodes whose renewal failed in the last run.",
+              "# TYPE vaultops_tls_renew_failed_nodes gauge",
+              f"vaultops_tls_renew_failed_nodes {len(report.failures)}",
+              "# HELP vaultops_tls_renew_last_run_timestamp_seconds When the last run finished.",
+              "# TYPE vaultops_tls_renew_last_run_timestamp_seconds gauge",
+              f"vaultops_tls_renew_last_run_timestamp_seconds {time.time():.0f}",
+              "# HELP vaultops_tls_renew_last_run_success 1 if the last run renewed everything due.",
+              "# TYPE vaultops_tls_renew_last_run_success gauge",
+              f"vaultops_tls_renew_last_run_success {1 if run_ok and report.ok else 0}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: str | None, report: RenewReport) -> None:
+    if path:
+        atomic_write_text(path, metrics_text(report), mode=0o644)
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def summarise(nodes: Sequence[Any]) -> str:
+    return ", ".join(f"{n.node}: {n.outcome.value}" + (f" ({n.error})" if n.error else "") for n in nodes)

@@ -1,0 +1,98 @@
+"""The sink contract: where backups are published, listed, read back and deleted.
+
+A sink stores opaque objects under string keys. Writing is streamed through an
+Upload that becomes visible only on commit(); abort() leaves nothing behind
+(local: the temp file is removed; S3: the multipart upload is aborted).
+
+    sink = get_sink({"type": "local", "path": "/var/backups/vault"})
+    up = sink.open_upload("prod-20250101T000000Z.snap")
+    for chunk in chunks: up.write(chunk)
+    up.commit()            # or up.abort()
+
+Implementations are chosen by name from config (`type:`), see SINKS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from vaultops.errors import BackupError, ConfigError
+
+CHUNK = 1 << 20
+
+
+class SinkError(BackupError):
+    """A sink operation failed (disk full, S3 unreachable, object missing)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    key: str
+    size: int
+    location: str
+    checksum: str | None = None   # the sink's own full-object checksum, e.g. "crc32:r/UrfQ=="
+
+
+@runtime_checkable
+class Upload(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> CommitResult: ...
+
+    def abort(self) -> None: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    name: str
+
+    def open_upload(self, key: str) -> Upload: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def read_chunks(self, key: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+# name -> "module:Class"; imported on use so boto3 loads only for S3.
+SINKS: dict[str, str] = {
+    "local": "vaultops.storage.local:LocalSink",
+    "s3": "vaultops.storage.s3:S3Sink",
+}
+
+
+def get_sink(settings: dict[str, Any], *, resolve_path: Callable[[str], Path] | None = None) -> Sink:
+    """Build the sink named by settings['type'] from its settings mapping."""
+    kind = settings.get("type")
+    target = SINKS.get(str(kind))
+    if target is None:
+        raise ConfigError(f"backup.sinks: unknown sink type {kind!r}", hint=f"use one of {', '.join(SINKS)}")
+    module, cls = target.split(":")
+    factory = getattr(importlib.import_module(module), cls)
+    return factory.from_settings(settings, resolve_path=resolve_path or (lambda p: Path(p).expanduser()))
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, slash-separated, without '..' (they become file paths)."""
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise SinkError(f"invalid object key {key!r}", hint="use a relative name like prod-2025.snap")
+    return key

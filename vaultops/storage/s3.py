@@ -1,0 +1,230 @@
+"""An S3 sink: streamed multipart uploads with SSE and a full-object CRC32 checksum.
+
+Settings: {type: s3, bucket, prefix, region, endpoint_url, sse: AES256|aws:kms, kms_key_id,
+storage_class, part_size_mib (>= 5, default 8), concurrency (default 2)}. Credentials come from
+the usual boto3 chain (environment, profile, instance role).
+
+Memory is bounded: at most `concurrency` parts in flight plus the one being filled. Parts are
+uploaded in background threads, so the download keeps flowing while a part travels.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from vaultops.errors import ConfigError
+from vaultops.storage.base import CHUNK, CommitResult, ObjectInfo, SinkError, check_key
+
+MIN_PART = 5 << 20
+SSE_MODES = ("AES256", "aws:kms")
+
+
+@contextlib.contextmanager
+def translate(what: str, sink: str) -> Iterator[None]:
+    """The one place botocore failures become SinkError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise SinkError(f"{sink}: {what} failed: {err.get('Code', '?')}: {err.get('Message', '')}".rstrip(),
+                        hint="check the bucket, the credentials and the IAM policy") from exc
+    except BotoCoreError as exc:
+        raise SinkError(f"{sink}: {what} failed: {exc}",
+                        hint="check the endpoint and network, then run the backup again") from exc
+
+
+def _b64crc(value: int) -> str:
+    return base64.b64encode(value.to_bytes(4, "big")).decode()
+
+
+class S3Upload:
+    def __init__(self, sink: S3Sink, key: str) -> None:
+        self._sink, self.key, self._full = sink, key, sink.full_key(key)
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._crc = 0
+        self._size = 0
+        self._futures: list[Future[dict[str, Any]]] = []
+        self._slots = threading.Semaphore(sink.concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=sink.concurrency, thread_name_prefix="s3-part")
+        with translate("create multipart upload", sink.name):
+            resp = sink.client.create_multipart_upload(
+                Bucket=sink.bucket, Key=self._full, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
+                **sink.put_args())
+        self._upload_id: str | None = resp["UploadId"]
+
+    def write(self, chunk: bytes) -> None:
+        self._raise_failed_part()
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        self._size += len(chunk)
+        self._crc = zlib.crc32(chunk, self._crc)
+        if self._buffered >= self._sink.part_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self._chunks)
+        self._chunks, self._buffered = [], 0
+        self._slots.acquire()  # backpressure: at most `concurrency` parts in flight
+        number = len(self._futures) + 1
+        fut = self._pool.submit(self._upload_part, number, data)
+        fut.add_done_callback(lambda _f: self._slots.release())
+        self._futures.append(fut)
+
+    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+        crc = _b64crc(zlib.crc32(data))
+        with translate(f"upload part {number}", self._sink.name):
+            resp = self._sink.client.upload_part(Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
+                                                 PartNumber=number, Body=data, ChecksumCRC32=crc)
+        return {"PartNumber": number, "ETag": resp["ETag"], "ChecksumCRC32": crc}
+
+    def _raise_failed_part(self) -> None:
+        for fut in self._futures:
+            if fut.done() and fut.exception() is not None:
+                self.abort()
+                raise fut.exception()  # type: ignore[misc]
+
+    def commit(self) -> CommitResult:
+        if self._buffered or not self._futures:
+            self._flush()
+        try:
+            parts = [f.result() for f in self._futures]
+            full = _b64crc(self._crc)
+            with translate("complete multipart upload", self._sink.name):
+                self._sink.client.complete_multipart_upload(
+                    Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts}, ChecksumCRC32=full, ChecksumType="FULL_OBJECT")
+            self._upload_id = None
+            self._check_stored(full)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._pool.shutdown(wait=False)
+        return CommitResult(key=self.key, size=self._size, location=f"s3://{self._sink.bucket}/{self._full}",
+                            checksum=f"crc32:{full}")
+
+    def _check_stored(self, expected: str) -> None:
+        # S3 rejects a wrong full-object checksum itself; read it back anyway (emulators may not).
+        with translate("head object", self._sink.name):
+            head = self._sink.client.head_object(Bucket=self._sink.bucket, Key=self._full, ChecksumMode="ENABLED")
+        stored = head.get("ChecksumCRC32")
+        if head.get("ContentLength") != self._size or (stored and stored != expected):
+            with contextlib.suppress(SinkError):
+                self._sink.delete(self.key)
+            raise SinkError(f"{self._sink.name}: {self.key} stored with size/checksum "
+                            f"{head.get('ContentLength')}/{stored}, expected {self._size}/{expected}; deleted",
+                            hint="the upload was corrupted in transit; run the backup again")
+
+    def abort(self) -> None:
+        for fut in self._futures:
+            fut.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            with contextlib.suppress(Exception):  # best effort: a lifecycle rule cleans what is left
+                self._sink.client.abort_multipart_upload(Bucket=self._sink.bucket, Key=self._full,
+                                                         UploadId=upload_id)
+
+
+class S3Sink:
+    def __init__(self, *, bucket: str, prefix: str = "", region: str | None = None,
+                 endpoint_url: str | None = None, sse: str | None = None, kms_key_id: str | None = None,
+                 storage_class: str | None = None, part_size: int = 8 << 20, concurrency: int = 2,
+                 client: Any = None) -> None:
+        if sse is not None and sse not in SSE_MODES:
+            raise ConfigError(f"backup.sinks: s3 sse {sse!r} is not supported", hint="use AES256 or aws:kms")
+        if kms_key_id and sse != "aws:kms":
+            raise ConfigError("backup.sinks: kms_key_id needs sse: aws:kms", hint="set sse: aws:kms")
+        if part_size < MIN_PART:
+            raise ConfigError("backup.sinks: s3 part_size_mib must be at least 5", hint="S3 rejects smaller parts")
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.sse, self.kms_key_id, self.storage_class = sse, kms_key_id, storage_class
+        self.part_size, self.concurrency = part_size, max(1, concurrency)
+        self.name = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.client = client if client is not None else _make_client(region, endpoint_url)
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any], *, resolve_path: Callable[[str], Path]) -> S3Sink:
+        bucket = settings.get("bucket")
+        if not isinstance(bucket, str) or not bucket:
+            raise ConfigError("backup.sinks: an s3 sink needs 'bucket'", hint="e.g. {type: s3, bucket: my-backups}")
+        return cls(bucket=bucket, prefix=str(settings.get("prefix") or ""), region=settings.get("region"),
+                   endpoint_url=settings.get("endpoint_url"), sse=settings.get("sse"),
+                   kms_key_id=settings.get("kms_key_id"), storage_class=settings.get("storage_class"),
+                   part_size=int(settings.get("part_size_mib") or 8) << 20,
+                   concurrency=int(settings.get("concurrency") or 2))
+
+    def full_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        if self.sse:
+            args["ServerSideEncryption"] = self.sse
+        if self.kms_key_id:
+            args["SSEKMSKeyId"] = self.kms_key_id
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        return args
+
+    def open_upload(self, key: str) -> S3Upload:
+        return S3Upload(self, key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with translate(f"put {key}", self.name):
+            self.client.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=data, **self.put_args())
+
+    def get_bytes(self, key: str) -> bytes:
+        return b"".join(self.read_chunks(key))
+
+    def read_chunks(self, key: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        with translate(f"get {key}", self.name):
+            body = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        with translate("list objects", self.name):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix)
+            for page in pages:
+                for obj in page.get("Contents") or ():
+                    yield ObjectInfo(obj["Key"][len(base):], int(obj["Size"]), obj["LastModified"])
+
+    def delete(self, key: str) -> None:
+        with translate(f"delete {key}", self.name):
+            self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise SinkError(f"{self.name}: head {key} failed: {exc}", hint="check credentials") from exc
+        return True
+
+
+def _make_client(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(region_name=region)
+    return session.client("s3", endpoint_url=endpoint_url, config=Config(
+        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120,
+        max_pool_connections=8))

@@ -1,0 +1,44 @@
+"""sys/init, sys/seal-status, sys/unseal, sys/seal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaultops.vault.http import Transport
+from vaultops.vault.models import InitResult, SealStatus
+
+
+class SealEndpoints:
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def status(self) -> SealStatus:
+        """GET sys/seal-status (unauthenticated, per node, never forwarded)."""
+        return SealStatus.from_api(self._t.request("GET", "sys/seal-status").data)
+
+    def init(self, *, shares: int, threshold: int, pgp_keys: list[str] | None = None,
+             root_token_pgp_key: str | None = None) -> InitResult:
+        """PUT sys/init. Returns the shares and root token: secret material."""
+        body: dict[str, Any] = {"secret_shares": shares, "secret_threshold": threshold}
+        if pgp_keys:
+            body["pgp_keys"] = pgp_keys
+        if root_token_pgp_key:
+            body["root_token_pgp_key"] = root_token_pgp_key
+        # A fresh raft node elects itself first (~6 s): allow for it.
+        return InitResult.from_api(self._t.request("PUT", "sys/init", body=body, timeout=60.0).data)
+
+    def initialized(self) -> bool:
+        """GET sys/init."""
+        return bool(self._t.request("GET", "sys/init").data.get("initialized"))
+
+    def unseal(self, key: str) -> SealStatus:
+        """PUT sys/unseal {key}. A wrong share is only detected at the threshold (HTTP 400)."""
+        return SealStatus.from_api(self._t.request("PUT", "sys/unseal", body={"key": key}).data)
+
+    def reset(self) -> SealStatus:
+        """PUT sys/unseal {reset: true}: discard the shares submitted so far on this node."""
+        return SealStatus.from_api(self._t.request("PUT", "sys/unseal", body={"reset": True}).data)
+
+    def seal(self) -> None:
+        """PUT sys/seal (token)."""
+        self._t.request("PUT", "sys/seal", auth=True)
