@@ -30,3 +30,11 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+# checkov lives in its own venv: installed into .venv it would downgrade boto3 and others.
+ensure_checkov() {
+  [ -x "$ROOT/.venv-checkov/bin/checkov" ] && return 0
+  echo "setup: installing checkov into $ROOT/.venv-checkov" >&2
+  python3 -m venv "$ROOT/.venv-checkov"
+  "$ROOT/.venv-checkov/bin/pip" install -q --disable-pip-version-check 'checkov>=3.3,<3.4' >&2
+}

@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "shares_cmd",
     "config_cmd",
     "tls_cmd",
+    "backup_cmd",
 ]
 
 EXIT_CODES_DOC = """exit codes:
@@ -79,7 +80,13 @@ def command_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object)
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse would echo them; a share pasted on the command line must not reach stderr or logs.
+        parser.print_usage(sys.stderr)
+        print(f"vaultops: error: {len(extra)} unrecognized argument(s), not shown in case they hold a secret "
+              "(shares and tokens are read from stdin or files, never argv)", file=sys.stderr)
+        return 2
     _setup_logging(args.debug)
     if not getattr(args, "handler", None):
         if args.command is None and sys.stdin.isatty() and sys.stdout.isatty() and "tui" in COMMANDS:

@@ -13,6 +13,7 @@ Settings shared by every provider (the `tls.dns_provider` mapping):
     nameservers: ["127.0.0.1:5353"]              # ask these as the authoritative servers instead
     propagation_timeout: 120                     # seconds to wait for every authoritative server
     ttl: 60
+    follow_cname: true                           # false: never look for a CNAME on _acme-challenge
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ class DNSProvider(ABC):
     def challenge_name(self, domain: str) -> str:
         """Where the TXT value must go: `_acme-challenge.<domain>` or its CNAME target."""
         name = f"_acme-challenge.{normalise(domain)}"
+        if not self.settings.get("follow_cname", True):
+            return name
         for _ in range(MAX_CNAME_HOPS):
             target = self._cname(name)
             if target is None:

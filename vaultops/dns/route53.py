@@ -10,7 +10,7 @@
       insync_timeout: 300
 
 Only this renewal's own value is ever added or removed: a change replaces
-the record set with DELETE(old exact set) + CREATE(old values + ours) in one
+the record set with DELETE(old exact set) + UPSERT(old values + ours) in one
 batch, so if another renewal changed the set in between, Route 53 rejects the
 batch (InvalidChangeBatch) and we read again. Throttling and
 PriorRequestNotComplete are retried with backoff by this module (botocore's
@@ -76,7 +76,10 @@ class Route53Provider(DNSProvider):
             if current:
                 changes.append({"Action": "DELETE", "ResourceRecordSet": current})
             if wanted:
-                changes.append({"Action": "CREATE", "ResourceRecordSet": {
+                # DELETE(old) guards against a concurrent change; the new set goes in with CREATE when
+                # there was none (fails if someone created it meanwhile) and UPSERT after the DELETE
+                # (moto wrongly rejects a CREATE it has journalled before, even after a DELETE).
+                changes.append({"Action": "UPSERT" if current else "CREATE", "ResourceRecordSet": {
                     "Name": normalise(name) + ".", "Type": "TXT", "TTL": self.ttl,
                     "ResourceRecords": [{"Value": f'"{v}"'} for v in sorted(wanted)]}})
             try:

@@ -72,6 +72,10 @@ class AcmeTestBed:
         return str(self.base / "pebble" / "listener-ca.pem")
 
     @property
+    def roots_url(self) -> str:
+        return f"https://127.0.0.1:{self.mgmt_port}/roots/0"
+
+    @property
     def dns_server(self) -> str:
         return f"127.0.0.1:{self.dns_port}"
 
@@ -86,7 +90,7 @@ class AcmeTestBed:
     def fetch_root(self) -> bytes:
         """Pebble's issuing root (regenerated at every Pebble start)."""
         ctx = ssl.create_default_context(cafile=self.pebble_ca_file)
-        with urllib.request.urlopen(f"https://127.0.0.1:{self.mgmt_port}/roots/0", context=ctx,
+        with urllib.request.urlopen(self.roots_url, context=ctx,
                                     timeout=5) as resp:
             return bytes(resp.read())
 

@@ -206,7 +206,7 @@ variable "backup_prefix" {
 }
 
 variable "backup_retention_days" {
-  description = "Days vaultops keeps snapshots (its retention pruning). Written into vaultops.yaml; the bucket keeps what vaultops deleted as noncurrent versions for backup_noncurrent_days more."
+  description = "Days vaultops keeps snapshots (its retention pruning): set vaultops' retention to match; the value is in the vaultops output and noted in the generated vaultops.yaml. The bucket keeps what vaultops deleted as noncurrent versions for backup_noncurrent_days more."
   type        = number
   default     = 30
 

@@ -95,7 +95,8 @@ def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSet
         from vaultops.services.backup.pgdump import inspect_dump
         return Inspection(manifest, {}, inspect_dump(sink, name, settings=settings), 0)
     stats = StateStats(depth=depth)
-    verifier = verifier_for(manifest.kind, on_state=stats.feed)
+    # Only Raft's state.bin (protobuf StorageEntry stream) is parsed; Consul's is msgpack.
+    verifier = verifier_for(manifest.kind, on_state=stats.feed if manifest.kind == "raft" else None)
     for chunk in sink.read_chunks(name):
         verifier.feed(chunk)
     report = verifier.finish()

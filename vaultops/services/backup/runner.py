@@ -53,7 +53,7 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: 
     with run_lock(settings.lock_file, wait=lock_wait):
         clients = clients or cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)
         ident = identity.login(clients, settings.auth, cfg, warn=lambda m: emit("warning", message=m)) \
-            if settings.source != "postgresql" else None
+            if settings.source == "raft" else None
         try:
             source = make_source(settings.source, clients=clients, settings=settings)
             result = _run(settings, source, sinks, emit=emit)

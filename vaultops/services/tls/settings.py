@@ -102,7 +102,7 @@ def load_tls_settings(cfg: Config) -> TlsSettings:
     state = cfg.state_dir
     verify_ca = raw.get("verify_ca") or cfg.ca_cert
     return TlsSettings(
-        nodes=nodes, acme=_acme(cfg, _mapping(raw.get("acme") or {}, "tls.acme"), state),
+        nodes=nodes, acme=parse_acme(cfg, _mapping(raw.get("acme") or {}, "tls.acme"), state),
         dns_provider=provider,
         verify_ca=str(cfg.resolve_path(verify_ca)) if verify_ca else None,
         lock_file=str(cfg.resolve_path(raw.get("lock_file") or str(state / "tls-renew.lock"))),
@@ -127,7 +127,7 @@ def _node(cfg: Config, node: NodeConfig, raw: dict[str, Any], lb: str | None) ->
                    driver=dict(node.driver))
 
 
-def _acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
+def parse_acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
     directory = str(raw.get("directory") or "")
     directory = DIRECTORIES.get(directory, directory)
     if not directory.startswith("https://"):

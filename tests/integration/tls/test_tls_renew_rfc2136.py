@@ -16,7 +16,8 @@ from vaultops.services.tls.inspect import cert_info, served_cert, verify_served
 from vaultops.services.tls.renew import Outcome, renew
 from vaultops.testing.acme_env import AcmeTestBed
 
-from .conftest import DOMAIN, VALIDATION_ZONE
+DOMAIN = "vaultops.test"
+VALIDATION_ZONE = "acme-validation.test"
 
 pytestmark = pytest.mark.integration
 

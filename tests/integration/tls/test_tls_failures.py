@@ -18,7 +18,7 @@ from vaultops.services.tls.renew import Outcome, renew
 from vaultops.services.tls.settings import KeyType
 from vaultops.testing.acme_env import OTHER_KEY_NAME, AcmeTestBed
 
-from .conftest import DOMAIN
+DOMAIN = "vaultops.test"
 
 pytestmark = pytest.mark.integration
 

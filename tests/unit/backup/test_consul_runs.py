@@ -1,0 +1,78 @@
+"""Backups of Consul through vaultops.testing.consul_double (a test double, not Consul)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vaultops.cli import main
+from vaultops.services.backup.catalog import list_backups, read_manifest
+from vaultops.services.backup.settings import load_settings
+
+
+def consul_cfg(make_cfg, consul, tmp_path, token: str | None = None):
+    token_file = tmp_path / "consul-token"
+    token_file.write_text((token or consul.token) + "\n")
+    return make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
+                     "consul": {"address": consul.address, "token_file": str(token_file)},
+                     "metrics_file": str(tmp_path / "m.prom")})
+
+
+def files(tmp_path):
+    out = tmp_path / "out"
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+def test_consul_backup_is_published_with_manifest(make_cfg, consul, tmp_path, capsys) -> None:
+    consul.kv["vault/core/keyring"] = b"k" * 100
+    cfg = consul_cfg(make_cfg, consul, tmp_path)
+    assert main(["--config", str(cfg.path), "backup", "run", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] and result["verified"]
+    settings = load_settings(cfg)
+    sink_entries = list_backups(__import__("vaultops.storage", fromlist=["get_sink"]).get_sink(
+        settings.sinks[0]), cluster="unit")
+    assert len(sink_entries) == 1
+    from vaultops.storage import get_sink
+    manifest = read_manifest(get_sink(settings.sinks[0]), sink_entries[0].name)
+    assert manifest.kind == "consul" and manifest.consul_index == consul.index
+    assert "SHA256SUMS.sealed" not in manifest.members
+    assert "vaultops_backup_last_success_timestamp_seconds" in (tmp_path / "m.prom").read_text()
+
+
+def test_wrong_acl_token_fails_and_publishes_nothing(make_cfg, consul, tmp_path, capsys) -> None:
+    cfg = consul_cfg(make_cfg, consul, tmp_path, token="wrong")
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 6
+    err = capsys.readouterr().err
+    assert "permission denied" in err
+    assert files(tmp_path) == []
+    assert "vaultops_backup_last_run_success{cluster=\"unit\"} 0" in (tmp_path / "m.prom").read_text()
+
+
+@pytest.mark.parametrize("fault", ["truncate_next", "corrupt_next"])
+def test_broken_consul_snapshot_is_not_published(make_cfg, consul, tmp_path, capsys, fault) -> None:
+    cfg = consul_cfg(make_cfg, consul, tmp_path)
+    setattr(consul, fault, True)
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 6
+    assert files(tmp_path) == []  # no temp file either
+    assert consul.snapshots_served == 1
+
+
+def test_consul_restore_round_trip(make_cfg, consul, tmp_path, capsys) -> None:
+    consul.kv["vault/sys/token/x"] = b"before"
+    cfg = consul_cfg(make_cfg, consul, tmp_path)
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 0
+    consul.kv["vault/sys/token/x"] = b"after"
+    assert main(["--config", str(cfg.path), "backup", "restore", "latest", "--yes"]) == 0
+    assert consul.restores == 1 and consul.kv["vault/sys/token/x"] == b"before"
+
+
+def test_consul_inspect_and_verify(make_cfg, consul, tmp_path, capsys) -> None:
+    cfg = consul_cfg(make_cfg, consul, tmp_path)
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(cfg.path), "backup", "verify", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["--config", str(cfg.path), "backup", "inspect", "--format", "json"]) == 0
+    ins = json.loads(capsys.readouterr().out)
+    assert ins["manifest"]["kind"] == "consul" and ins["meta"]["ID"].endswith("double")

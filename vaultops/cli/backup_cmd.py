@@ -1,0 +1,265 @@
+"""vaultops backup run|list|verify|inspect|prune|restore|drill|policy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from vaultops.cli import command_parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "backup", help="verified snapshot backups: run, list, verify, restore, drill")
+    bsub = p.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
+
+    run = _cmd(bsub, "run", cmd_run, "take a snapshot, verify it while streaming it to every sink (for cron)")
+    run.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
+                     help="wait this long for a concurrent run to finish (default: fail at once)")
+    _cmd(bsub, "list", cmd_list, "backups in a sink with age, size and verification state")
+    ver = _cmd(bsub, "verify", cmd_verify, "re-read a stored backup and check it (default: the newest)")
+    ver.add_argument("name", nargs="?", help="backup name (default: newest)")
+    ins = _cmd(bsub, "inspect", cmd_inspect, "meta (index, term, version, peers) and per-prefix counts/sizes")
+    ins.add_argument("name", nargs="?", help="backup name (default: newest)")
+    ins.add_argument("--depth", type=int, default=1, help="key path segments per prefix (default 1)")
+    pr = _cmd(bsub, "prune", cmd_prune, "apply backup.retention (refuses after a failed run)")
+    pr.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
+    rs = _cmd(bsub, "restore", cmd_restore, "restore a backup into the configured cluster")
+    rs.add_argument("name", help="backup name, or 'latest'")
+    rs.add_argument("--force", action="store_true", help="accept another cluster's snapshot (read the warning)")
+    rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO")
+    dr.add_argument("--name", help="backup to drill (default: newest verified)")
+    dr.add_argument("--keep", action="store_true", help="leave the drill sandbox running (debugging)")
+    pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
+    pol.set_defaults(handler=cmd_policy)
+
+
+def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+    p = command_parser(bsub, name, help=help)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    if name not in ("run", "prune"):
+        p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
+    elif name == "prune":
+        p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
+    p.set_defaults(handler=fn)
+    return p
+
+
+def _emit(event: str, **fields: Any) -> None:
+    """JSON lines on stderr: what cron mails and journald keeps."""
+    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed") else "info"
+    record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
+              "event": event, **fields}
+    print(json.dumps(record, default=str), file=sys.stderr, flush=True)
+
+
+def _context(args: argparse.Namespace) -> tuple[Any, Any]:
+    from vaultops.config import load_config
+    from vaultops.services.backup.settings import load_settings
+
+    cfg = load_config(args.config)
+    return cfg, load_settings(cfg)
+
+
+def _pick_sink(cfg: Any, settings: Any, choice: str | None) -> Any:
+    from vaultops.errors import UsageError
+    from vaultops.services.backup.runner import build_sinks
+
+    sinks = build_sinks(cfg, settings)
+    if choice is None:
+        return sinks[0]
+    if choice.isdigit() and int(choice) < len(sinks):
+        return sinks[int(choice)]
+    for sink in sinks:
+        if sink.name == choice:
+            return sink
+    raise UsageError(f"no sink {choice!r}", hint="known: " + ", ".join(f"{i}={s.name}" for i, s in enumerate(sinks)))
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.format == "json" else text)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from vaultops.errors import BackupError
+    from vaultops.services.backup.runner import run_backup
+
+    cfg, settings = _context(args)
+    result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait,
+                        allow_insecure_http=args.allow_insecure_http)
+    data = asdict(result)
+    lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
+    lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
+    _out(args, data, "\n".join(lines))
+    return 0 if result.ok else BackupError.exit_code
+
+
+def _age(when: datetime) -> str:
+    secs = int((datetime.now(timezone.utc) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vaultops.cli.render import table
+    from vaultops.services.backup.catalog import list_backups
+
+    cfg, settings = _context(args)
+    sink = _pick_sink(cfg, settings, args.sink)
+    entries = list_backups(sink, cluster=settings.cluster)
+    rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
+             "state": e.state.value} for e in entries]
+    _out(args, {"sink": sink.name, "backups": rows},
+         f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
+                                  [[r["name"], r["age"], r["size"], r["state"]] for r in rows]))
+    return 0
+
+
+def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
+    from vaultops.services.backup.catalog import newest
+
+    if name and name != "latest":
+        return name
+    return newest(sink, cluster=settings.cluster).name
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from vaultops.errors import VerificationError
+    from vaultops.services.backup.catalog import verify_backup
+
+    cfg, settings = _context(args)
+    sink = _pick_sink(cfg, settings, args.sink)
+    res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings)
+    _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail},
+         f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}")
+    return 0 if res.ok else VerificationError.exit_code
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from vaultops.cli.render import table
+    from vaultops.services.backup.catalog import inspect_backup
+
+    cfg, settings = _context(args)
+    sink = _pick_sink(cfg, settings, args.sink)
+    ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings)
+    m = ins.manifest
+    head = [f"name      {m.name}", f"kind      {m.kind}", f"cluster   {m.cluster_name} ({m.cluster_id})",
+            f"version   {m.server_version}", f"node      {m.source_node}", f"taken     {m.finished_at}",
+            f"size      {m.size}", f"sha256    {m.sha256}"]
+    if ins.meta.get("index") is not None:
+        head.append(f"index     {ins.meta['index']}  term {ins.meta['term']}")
+        head += [f"peer      {p['id']} {p['address']} {'voter' if p['voter'] else 'non-voter'}"
+                 for p in ins.meta.get("peers", [])]
+    cols = list(ins.prefixes[0]) if ins.prefixes else ["prefix", "entries", "bytes"]
+    body = table([c.upper() for c in cols], [[r[c] for c in cols] for r in ins.prefixes])
+    _out(args, {"manifest": asdict(m), "meta": ins.meta, "entries": ins.entries, "prefixes": ins.prefixes},
+         "\n".join(head) + "\n\n" + body)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from vaultops.cli.render import table
+    from vaultops.services.backup.catalog import prune
+    from vaultops.services.backup.runner import build_sinks
+
+    cfg, settings = _context(args)
+    sinks = [_pick_sink(cfg, settings, args.sink)] if args.sink else build_sinks(cfg, settings)
+    report, text = [], []
+    for sink in sinks:
+        decisions = prune(sink, settings, dry_run=args.dry_run, emit=_emit, lock=True)
+        rows = [[d.entry.name, d.entry.state.value, "keep" if d.keep else "DELETE", ", ".join(d.reasons)]
+                for d in decisions]
+        report.append({"sink": sink.name, "dry_run": args.dry_run,
+                       "plan": [{"name": r[0], "state": r[1], "action": r[2].lower(), "reasons": r[3]}
+                                for r in rows]})
+        text.append(f"{sink.name}{' (dry run)' if args.dry_run else ''}\n" +
+                    table(["NAME", "STATE", "ACTION", "WHY"], rows))
+    _out(args, report, "\n\n".join(text))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from vaultops.errors import UsageError
+    from vaultops.services.backup import identity
+    from vaultops.services.backup.restore import plan_restore, restore
+    from vaultops.services.backup.sources import make_source
+    from vaultops.vault import cluster_clients
+
+    cfg, settings = _context(args)
+    sink = _pick_sink(cfg, settings, args.sink)
+    name = _name_or_newest(sink, settings, args.name)
+    clients = cluster_clients(cfg, allow_insecure_http=args.allow_insecure_http)
+    plan = plan_restore(sink, name, clients)
+    print(plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"), file=sys.stderr)
+    if not plan.same_cluster:
+        print("Note: unseal the restored cluster with the ORIGINAL cluster's shares.", file=sys.stderr)
+    if not (plan.same_cluster or args.force):
+        raise UsageError("this backup belongs to another cluster", hint="pass --force after reading the warning")
+    if not args.yes:
+        _confirm(cfg.cluster_name)
+    if plan.manifest.kind == "raft":
+        identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
+    elif plan.manifest.kind == "consul":
+        print("Consul: stop every Vault node first; after the restore delete the Vault 'core/lock' key "
+              "from Consul, then start and unseal Vault.", file=sys.stderr)
+    source = make_source(plan.manifest.kind, clients=clients, settings=settings)
+    res = restore(plan, sink, source, force=args.force, settings=settings)
+    _journal(cfg, args, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
+                                            "seconds": round(res.seconds, 2)})
+    _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
+         f"restored {res.name} through {res.node} in {res.seconds:.1f}s" +
+         ("\nthe nodes will seal themselves: unseal with the ORIGINAL cluster's shares" if res.forced else ""))
+    return 0
+
+
+def _confirm(cluster: str) -> None:
+    from vaultops.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError("restore needs confirmation", hint="pass --yes when running without a terminal")
+    answer = input(f"Type the cluster name ({cluster}) to continue: ")
+    if answer.strip() != cluster:
+        raise UsageError("not confirmed: nothing was restored", hint="type the cluster name exactly")
+
+
+def _journal(cfg: Any, args: argparse.Namespace, action: str, details: dict[str, Any],
+             outcome: str = "ok") -> None:
+    from vaultops.journal import journal_for
+
+    journal_for(cfg, operator=args.operator).append(action, outcome=outcome, cluster=cfg.cluster_name,
+                                                     details=details)
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from vaultops.services.backup.drill import read_shares, run_drill
+
+    cfg, settings = _context(args)
+    sink = _pick_sink(cfg, settings, args.sink)
+    shares = read_shares(sys.stdin)
+    report = run_drill(cfg, settings, sink, shares=shares, name=args.name, keep=args.keep, emit=_emit,
+                       operator=args.operator)
+    lines = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
+             f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
+    lines += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
+    if report.error:
+        lines.append(f"  error: {report.error}")
+    _out(args, asdict(report), "\n".join(lines))
+    return 0 if report.ok else 6
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from vaultops.services.backup.identity import policy_text
+
+    print(policy_text(), end="")
+    return 0
