@@ -4,6 +4,7 @@
     ├── UsageError                 bad flags or input on the command line        (exit 2)
     │   ├── ConfigError            vaultops.yaml invalid: names file, key, problem
     │   └── ShareFormatError       a share that cannot be decoded (nothing sent)
+    │       └── ShareWordError     a mnemonic word not in the SLIP-39 list
     ├── SecurityError              refused for safety (plain http, wrong share)  (exit 3)
     │   └── ShareMismatchError     a share that does not match the manifest
     ├── VaultError                 an answer from Vault/OpenBao                  (exit 4)
@@ -150,3 +151,7 @@ class ShareWordError(ShareFormatError):
         self.position = position
         self.suggestions = suggestions
         super().__init__(message, hint=hint)
+
+
+class RunbookPaused(RunbookError):
+    """A runbook stopped on purpose and waits for people (e.g. keyholders' shares); resume continues."""

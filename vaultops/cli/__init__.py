@@ -27,6 +27,13 @@ COMMANDS: list[str] = [
     "config_cmd",
     "tls_cmd",
     "backup_cmd",
+    "runbook_cmd",
+    "upgrade_cmd",
+    "unseal_cmd",
+    "init_cmd",
+    "rekey_cmd",
+    "generate_root_cmd",
+    "keyholders_cmd",
 ]
 
 EXIT_CODES_DOC = """exit codes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,13 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _cmd(bsub, "list", cmd_list, "backups in a sink with age, size and verification state")
     ver = _cmd(bsub, "verify", cmd_verify, "re-read a stored backup and check it (default: the newest)")
     ver.add_argument("name", nargs="?", help="backup name (default: newest)")
+    ver.add_argument("--file", metavar="PATH", help="verify a snapshot file instead (e.g. from 'bao operator raft "
+                     "snapshot save')")
+    ver.add_argument("--kind", choices=("raft", "consul", "postgresql"), default="raft", help="format of --file")
     ins = _cmd(bsub, "inspect", cmd_inspect, "meta (index, term, version, peers) and per-prefix counts/sizes")
     ins.add_argument("name", nargs="?", help="backup name (default: newest)")
     ins.add_argument("--depth", type=int, default=1, help="key path segments per prefix (default 1)")
     pr = _cmd(bsub, "prune", cmd_prune, "apply backup.retention (refuses after a failed run)")
     pr.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
     rs = _cmd(bsub, "restore", cmd_restore, "restore a backup into the configured cluster")
-    rs.add_argument("name", help="backup name, or 'latest'")
+    rs.add_argument("name", nargs="?", default="latest", help="backup name, or 'latest' (default)")
+    rs.add_argument("--file", metavar="PATH", help="restore a snapshot file instead (verified first)")
     rs.add_argument("--force", action="store_true", help="accept another cluster's snapshot (read the warning)")
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO")
@@ -90,13 +96,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     from vaultops.services.backup.runner import run_backup
 
     cfg, settings = _context(args)
-    result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait,
-                        allow_insecure_http=args.allow_insecure_http)
+    with _interrupt_on_sigterm():
+        result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait,
+                            allow_insecure_http=args.allow_insecure_http)
     data = asdict(result)
     lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
     lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
     _out(args, data, "\n".join(lines))
     return 0 if result.ok else BackupError.exit_code
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """systemd/cron stop a run with SIGTERM: unwind like Ctrl-C so uploads are aborted, temp files removed."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _age(when: datetime) -> str:
@@ -135,11 +161,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from vaultops.services.backup.catalog import verify_backup
 
     cfg, settings = _context(args)
+    if args.file:
+        return _verify_file(args, settings)
     sink = _pick_sink(cfg, settings, args.sink)
     res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings)
     _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail},
          f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}")
     return 0 if res.ok else VerificationError.exit_code
+
+
+def _verify_file(args: argparse.Namespace, settings: Any) -> int:
+    from pathlib import Path
+
+    from vaultops.errors import VerificationError
+    from vaultops.services.backup.restore import verify_file
+
+    try:
+        report = verify_file(Path(args.file), args.kind, settings=settings)
+    except VerificationError as exc:
+        _out(args, {"file": args.file, "ok": False, "detail": str(exc)}, f"{args.file}: FAILED - {exc}")
+        return VerificationError.exit_code
+    _out(args, {"file": args.file, "ok": True, "size": report.size, "sha256": report.sha256,
+                "members": report.members, "meta": report.meta},
+         f"{args.file}: verified ({report.size} bytes, sha256 {report.sha256})")
+    return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -195,9 +240,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from vaultops.vault import cluster_clients
 
     cfg, settings = _context(args)
+    clients = cluster_clients(cfg, allow_insecure_http=args.allow_insecure_http)
+    if args.file:
+        return _restore_file(args, cfg, settings, clients)
     sink = _pick_sink(cfg, settings, args.sink)
     name = _name_or_newest(sink, settings, args.name)
-    clients = cluster_clients(cfg, allow_insecure_http=args.allow_insecure_http)
     plan = plan_restore(sink, name, clients)
     print(plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"), file=sys.stderr)
     if not plan.same_cluster:
@@ -218,6 +265,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
          f"restored {res.name} through {res.node} in {res.seconds:.1f}s" +
          ("\nthe nodes will seal themselves: unseal with the ORIGINAL cluster's shares" if res.forced else ""))
+    return 0
+
+
+def _restore_file(args: argparse.Namespace, cfg: Any, settings: Any, clients: Any) -> int:
+    from pathlib import Path
+
+    from vaultops.services.backup import identity
+    from vaultops.services.backup.restore import FORCE_WARNING, SAME_WARNING, restore_file
+    from vaultops.services.backup.sources import make_source
+
+    tmpl = FORCE_WARNING if args.force else SAME_WARNING
+    print(tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
+                      time="the snapshot's time"), file=sys.stderr)
+    if not args.yes:
+        _confirm(cfg.cluster_name)
+    if settings.source == "raft":
+        identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
+    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings),
+                       force=args.force, settings=settings)
+    _journal(cfg, args, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
+    _out(args, {"file": args.file, "node": res.node, "forced": res.forced, "seconds": res.seconds},
+         f"restored {args.file} through {res.node} in {res.seconds:.1f}s")
     return 0
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import Any
 
 from vaultops.cli import command_parser
 
@@ -19,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--version", dest="bao_version", metavar="X.Y.Z", help="OpenBao release (default: installed)")
     up.add_argument("--sealed", action="store_true", help="leave every node sealed")
     up.add_argument("--tls", action="store_true", help="serve TLS with per-node certificates")
+    up.add_argument("--acme", metavar="FILE", default=os.environ.get("VAULTOPS_SANDBOX_ACME"),
+                    help="with --tls: get the certificates from this ACME server (YAML with acme: and "
+                         "dns_provider: as in the tls: section; default $VAULTOPS_SANDBOX_ACME), "
+                         "else from a throwaway local CA")
     up.set_defaults(handler=cmd_up)
     down = command_parser(ssub, "down", help="stop the sandbox's processes and remove its state")
     _name(down)
@@ -34,12 +40,15 @@ def _name(p: argparse.ArgumentParser, default: str | None = "default") -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from vaultops.journal import journal_for
     from vaultops.sandbox.cluster import SandboxSpec, up
 
     nodes = args.nodes if args.nodes != 3 or args.storage == "raft" else 2
     spec = SandboxSpec(name=args.name, nodes=nodes, storage=args.storage, version=args.bao_version,
-                       sealed=args.sealed, tls=args.tls)
+                       sealed=args.sealed, tls=args.tls, acme_config=args.acme if args.tls else None)
     box = up(spec, progress=lambda m: print(f"sandbox {args.name}: {m}", file=sys.stderr))
+    journal_for(box.config, operator=args.operator).append(
+        "sandbox.up", details={"nodes": nodes, "storage": spec.storage, "sealed": spec.sealed, "tls": spec.tls})
     print(f"config:  {box.config_path}\nsecrets: {box.secrets_path} (sandbox material, 0600)\n"
           f"try:     vaultops --config {box.config_path} status")
     return 0
@@ -60,7 +69,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from vaultops.sandbox.cluster import list_sandboxes
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for box in list_sandboxes():
         rec = box.record
         if args.name and rec.spec.name != args.name:

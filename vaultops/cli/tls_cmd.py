@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "tls", help="node TLS certificates: status and ACME renewal",
                        description="See the tls: section in vaultops.services.tls.settings.")
     tls_sub = p.add_subparsers(dest="tls_command", metavar="SUBCOMMAND", required=True)
-    s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node")
+    s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node",
+                       description="Exit 0 when every node's served and on-disk certificate were read, 7 otherwise.")
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.add_argument("--node", metavar="NAME", help="only this node")
     s.set_defaults(handler=cmd_status)

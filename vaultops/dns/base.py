@@ -120,7 +120,7 @@ class DNSProvider(ABC):
 
     def wait_propagated(self, records: Iterable[TxtRecord], *, timeout: float | None = None) -> None:
         """Poll every authoritative server until each holds each value; backoff, no fixed sleep."""
-        pending = {r: self.authoritative_servers(r.name) for r in records}
+        pending = {r: list(self.authoritative_servers(r.name)) for r in records}
         deadline = self._clock() + (self.propagation_timeout if timeout is None else timeout)
         delay = 0.02
         while True:
@@ -173,7 +173,14 @@ class DNSProvider(ABC):
         if configured:
             return normalise(configured)
         if self.nameservers and not self.resolvers:
-            return self._zone_via(self.nameservers, name)
+            key = "via:" + normalise(name)
+            with self._cache_lock:
+                cached = self._zone_cache.get(key)
+            if cached is None:
+                cached = (self._zone_via(self.nameservers, name), ())
+                with self._cache_lock:
+                    self._zone_cache[key] = cached
+            return cached[0]
         return self.zone_of(name)[0]
 
     def _zone_via(self, servers: tuple[Server, ...], name: str) -> str:
@@ -210,7 +217,8 @@ class DNSProvider(ABC):
         q = dns.message.make_query(normalise(name) + ".", rdtype)
         q.flags &= ~dns.flags.RD
         try:
-            return dns.query.udp(q, server.host, port=server.port, timeout=QUERY_TIMEOUT)
+            # big TXT sets (many concurrent values) do not fit in UDP: retry over TCP when truncated
+            return dns.query.udp_with_fallback(q, server.host, port=server.port, timeout=QUERY_TIMEOUT)[0]
         except (dns.exception.DNSException, OSError) as exc:
             log.debug("dns query %s %s at %s failed: %s", name, rdtype, server, exc)
             return None

@@ -30,7 +30,7 @@ def bootstrap(box: Sandbox, spec: SandboxSpec, progress: Callable[[str], None]) 
         rec.pg_port = free_port()
         rec.pg_dir = str(postgres.start(spec.name, rec.pg_port))
         box.save_record(rec)
-    tls = _make_tls(box, nodes) if spec.tls else None
+    tls = _make_tls(box, nodes, spec.acme_config) if spec.tls or spec.acme_config else None
     for n in nodes:
         _write_node(n, nodes, rec, binary, tls)
     _write_config(box, rec, tls)
@@ -48,6 +48,9 @@ def bootstrap(box: Sandbox, spec: SandboxSpec, progress: Callable[[str], None]) 
         progress("unsealing every node")
         unseal_nodes(clients, list(result.keys_b64[:THRESHOLD]))
         wait_active(clients)
+        if spec.storage == "raft" and len(nodes) > 1:
+            progress("waiting for autopilot to promote every node to voter (~10 s)")
+            wait_raft_healthy(box.clients(token=False), token=result.root_token, voters=len(nodes))
     progress(f"ready: {box.config_path}")
 
 
@@ -70,16 +73,38 @@ def _write_secrets(box: Sandbox, result: Any) -> None:
     atomic_write_text(box.dir / SECRETS_NAME, json.dumps(secrets, indent=2) + "\n", mode=0o600)
 
 
-def _make_tls(box: Sandbox, nodes: list[NodeRecord]) -> dict[str, Any]:
-    from vaultops.sandbox import certs
-
+def _make_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str | None) -> dict[str, Any]:
     tls_dir = box.dir / "tls"
     tls_dir.mkdir(exist_ok=True)
+    if acme_config:
+        return _acme_tls(box, nodes, acme_config, tls_dir)
+    from vaultops.sandbox import certs
+
     ca_cert, ca_key = certs.make_ca(tls_dir)
     for n in nodes:
         certs.issue(ca_cert, ca_key, [f"{n.name}.{DOMAIN}", "localhost"],
                     Path(n.dir) / "tls.crt", Path(n.dir) / "tls.key")
     return {"ca": str(ca_cert)}
+
+
+def _acme_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str, tls_dir: Path) -> dict[str, Any]:
+    """Per-node certificates from a local ACME server (Pebble) by DNS-01, and a tls: section to renew them."""
+    from vaultops.errors import ConfigError
+    from vaultops.services.tls.sandbox_issue import issue_sandbox_certs
+
+    try:
+        section = yaml.safe_load(Path(acme_config).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{acme_config}: cannot read the sandbox ACME settings ({exc})",
+                          hint="give a YAML file with acme: and dns_provider: as in the tls: section") from None
+    section = dict(section.get("tls", section))
+    section["acme"] = {**section.get("acme", {}), "account_key_file": str(tls_dir / "acme-account.pem")}
+    targets = {n.name: (Path(n.dir) / "tls.crt", Path(n.dir) / "tls.key") for n in nodes}
+    issued = issue_sandbox_certs([n.name for n in nodes], section, targets=targets, out_dir=tls_dir, domain=DOMAIN)
+    section["nodes"] = {n: {"cert_file": str(c), "key_file": str(k)} for n, (c, k) in issued.files.items()}
+    section.setdefault("verify_ca", str(issued.ca_file))
+    section.setdefault("lock_file", str(tls_dir / "tls.lock"))
+    return {"ca": str(issued.ca_file), "section": section}
 
 
 def _hcl_storage(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, tls: dict | None) -> str:
@@ -103,6 +128,9 @@ def _write_node(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, bina
     (folder / "data").mkdir(parents=True, exist_ok=True)
     listener = (f'  tls_cert_file = "{folder}/tls.crt"\n  tls_key_file = "{folder}/tls.key"\n' if tls
                 else "  tls_disable = true\n")
+    # Sandbox only: OpenBao >= 2.5.3 disables the unauthenticated sys/generate-root/* endpoints by default
+    # and has no share-based replacement; the demo/tests of `vaultops generate-root` need them back.
+    listener += "  disable_unauthed_generate_root_endpoints = false\n"
     scheme = "https" if tls else "http"
     hcl = (_hcl_storage(n, nodes, rec, tls)
            + f'listener "tcp" {{\n  address = "127.0.0.1:{n.api_port}"\n'
@@ -130,6 +158,8 @@ def _write_config(box: Sandbox, rec: SandboxRecord, tls: dict | None) -> None:
            "journal": {"path": str(box.dir / "journal.jsonl")},
            "keyholders": {"manifest": str(box.dir / "keyholders.yaml")},
            "sandbox": {"name": rec.spec.name, "secrets_file": str(box.dir / SECRETS_NAME)}}
+    if tls and tls.get("section"):
+        doc["tls"] = tls["section"]
     header = "# vaultops sandbox: a throwaway local cluster. Secrets are in " + SECRETS_NAME + "\n"
     atomic_write_text(box.config_path, header + yaml.safe_dump(doc, sort_keys=False))
 
@@ -176,6 +206,23 @@ def _try(fn: Callable[[], Any]) -> Any:
         return None
 
 
+def wait_raft_healthy(clients: Sequence[NodeClient], *, token: str, voters: int, timeout: float = 60.0) -> None:
+    """Until autopilot reports healthy with *voters* voters (new followers are promoted after ~10 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in clients:
+            c.token = token
+            try:
+                ap = c.raft.autopilot_state()
+            except VaultOpsError:
+                continue
+            if ap.healthy and len(ap.voters) == voters:
+                return
+            break
+        time.sleep(0.5)
+    raise SandboxError(f"raft not healthy with {voters} voters after {timeout:g}s", hint="see the nodes' bao.log")
+
+
 def wait_active(clients: Sequence[NodeClient], *, timeout: float = 60.0) -> str:
     """Until one node answers sys/health 200; returns its name."""
     deadline = time.monotonic() + timeout
@@ -188,4 +235,4 @@ def wait_active(clients: Sequence[NodeClient], *, timeout: float = 60.0) -> str:
     raise SandboxError(f"no active node after {timeout:g}s", hint="see the nodes' bao.log")
 
 
-__all__ = ["bootstrap", "unseal_nodes", "wait_active", "VaultOpsError"]
+__all__ = ["bootstrap", "unseal_nodes", "wait_active", "wait_raft_healthy"]

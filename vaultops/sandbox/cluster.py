@@ -39,6 +39,7 @@ class SandboxSpec:
     version: str | None = None
     sealed: bool = False
     tls: bool = False
+    acme_config: str | None = None  # YAML with a tls:-shaped mapping: certificates from that ACME server
 
 
 @dataclass

@@ -208,14 +208,19 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, *, tcp: bool
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SandboxError(f"{proc.args[0]} exited ({proc.returncode}): "
+            raise SandboxError(f"{_prog(proc)} exited ({proc.returncode}): "
                                f"{log.read_text(errors='replace')[-800:]}", hint=f"see {log}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise SandboxError(f"{proc.args[0]} did not listen on {port} in {timeout:g}s", hint=f"see {log}")
+    raise SandboxError(f"{_prog(proc)} did not listen on {port} in {timeout:g}s", hint=f"see {log}")
+
+
+def _prog(proc: subprocess.Popen[bytes]) -> str:
+    args = proc.args
+    return str(args[0]) if isinstance(args, (list, tuple)) else str(args)
 
 
 def _listener_cert(d: Path) -> None:

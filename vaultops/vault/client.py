@@ -51,6 +51,10 @@ class NodeClient:
         """PUT {path} (token): a logical write."""
         return self.transport.request("PUT", path, body=body, auth=True).data
 
+    def delete(self, path: str) -> None:
+        """DELETE {path} (token): a logical delete."""
+        self.transport.request("DELETE", path, auth=True)
+
     def login(self, path: str, body: dict[str, Any]) -> str:
         """PUT auth/{path} (e.g. approle/login): returns the client token and keeps it."""
         data = self.transport.request("PUT", f"auth/{path}", body=body).data

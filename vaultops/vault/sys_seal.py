@@ -31,9 +31,14 @@ class SealEndpoints:
         """GET sys/init."""
         return bool(self._t.request("GET", "sys/init").data.get("initialized"))
 
-    def unseal(self, key: str) -> SealStatus:
-        """PUT sys/unseal {key}. A wrong share is only detected at the threshold (HTTP 400)."""
-        return SealStatus.from_api(self._t.request("PUT", "sys/unseal", body={"key": key}).data)
+    def unseal(self, key: str, *, timeout: float | None = None) -> SealStatus:
+        """PUT sys/unseal {key}. A wrong share is only detected at the threshold (HTTP 400).
+
+        A raft follower answers the threshold share only after its join attempt (~2 s): callers
+        may pass a longer *timeout* than the transport's default.
+        """
+        return SealStatus.from_api(self._t.request("PUT", "sys/unseal", body={"key": key},
+                                                   timeout=timeout).data)
 
     def reset(self) -> SealStatus:
         """PUT sys/unseal {reset: true}: discard the shares submitted so far on this node."""

@@ -18,6 +18,7 @@ import pytest
 
 from vaultops.config import parse_config_file
 from vaultops.services.tls.settings import TlsSettings, load_tls_settings
+from vaultops.testing import tls_server
 from vaultops.testing.acme_env import AcmeTestBed, Zone, free_port, have_tools
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 DOMAIN = "vaultops.test"
 VALIDATION_ZONE = "acme-validation.test"
 HOSTS = ["node1", "node2", "node3", "lb", "solo1", "solo2", "solo3", "bench1", "bench2", "bench3"]
-SERVER = Path(__file__).with_name("tls_server.py")
+SERVER = Path(tls_server.__file__)
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,10 @@ def test_cli_renew_is_quiet_writes_metrics_and_status_shows_both(bed, pebble_roo
     assert status[0]["differ"] is False
     assert "Pebble" in status[0]["served"]["issuer"]
 
+    assert main(["--config", str(config), "tls", "status"]) == 0
+    table = capsys.readouterr().out
+    assert "solo1" in table and "served" in table and "disk" in table and f"lb.{DOMAIN}" in table
+
 
 def test_lock_held_means_exit_7_and_nothing_done(bed, make_nodes, capsys) -> None:
     from vaultops.services.tls.cron import renewal_lock
@@ -88,3 +92,30 @@ def test_lock_held_means_exit_7_and_nothing_done(bed, make_nodes, capsys) -> Non
         assert main(["--config", str(config), "tls", "renew", "--force"]) == 7
     assert "holds" in capsys.readouterr().err
     assert served_cert("127.0.0.1", nodes.ports["solo2"], f"solo2.{DOMAIN}") == before
+
+
+def test_eab_account_registration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vaultops.errors import AcmeError
+    from vaultops.services.tls.settings import AcmeSettings
+    from vaultops.testing.acme_env import EAB_HMAC, Zone
+
+    with AcmeTestBed(tmp_path / "eab", zones=[Zone(DOMAIN, hosts=["node1"])], eab=True) as eab_bed:
+        provider = get_provider(eab_bed.dns_provider_settings())
+        plain = AcmeSettings(directory=eab_bed.directory_url, ca_bundle=eab_bed.pebble_ca_file,
+                             account_key_file=str(tmp_path / "a1.pem"))
+        with pytest.raises(AcmeError, match="externalAccountRequired"):
+            AcmeIssuer(plain, provider).register()
+        hmac_file = tmp_path / "eab.key"
+        hmac_file.write_text(EAB_HMAC + "\n")
+        with_eab = AcmeSettings(directory=eab_bed.directory_url, ca_bundle=eab_bed.pebble_ca_file,
+                                account_key_file=str(tmp_path / "a2.pem"), eab_kid="kid-1",
+                                eab_hmac_key_file=str(hmac_file))
+        issued = AcmeIssuer(with_eab, provider).issue((f"node1.{DOMAIN}",))
+        assert cert_info(issued.fullchain_pem).sans == (f"node1.{DOMAIN}",)
+
+
+def test_unknown_node_is_a_usage_error(bed, make_nodes, capsys) -> None:  # type: ignore[no-untyped-def]
+    nodes = make_nodes(["solo1"])
+    config = nodes.write_config(bed)
+    assert main(["--config", str(config), "tls", "renew", "--node", "nope"]) == 2
+    assert "known" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from vaultops.services.backup.catalog import check_against_manifest, read_manife
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.settings import BackupSettings
 from vaultops.services.backup.sources import Source, active_node
+from vaultops.services.backup.verify import VerifyReport
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 
@@ -99,3 +100,26 @@ def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
         with path.open("rb") as fh:
             node = source.restore(fh, force=force or not plan.same_cluster)
     return RestoreResult(plan.name, node, force, time.monotonic() - t0)
+
+
+def verify_file(path: Path, kind: str, *, settings: BackupSettings | None = None) -> VerifyReport:
+    """Verify a snapshot file that vaultops did not publish (e.g. from `bao operator raft snapshot save`)."""
+    verifier = verifier_for(kind, settings=settings)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                verifier.feed(chunk)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror})", hint="check the path") from None
+    return verifier.finish()
+
+
+def restore_file(path: Path, source: Source, *, force: bool,
+                 settings: BackupSettings | None = None) -> RestoreResult:
+    """Verify a foreign snapshot file, then restore it (Vault itself refuses another cluster's
+    snapshot without force: 'could not verify hash file')."""
+    verify_file(path, source.kind, settings=settings)
+    t0 = time.monotonic()
+    with path.open("rb") as fh:
+        node = source.restore(fh, force=force)
+    return RestoreResult(path.name, node, force, time.monotonic() - t0)

@@ -72,8 +72,8 @@ def renew(settings: TlsSettings, *, drivers: Mapping[str, NodeDriver | None], is
     statuses = tls_status(settings, drivers, only=only)
     if only is not None and not statuses:
         settings.node(only)  # raises the helpful ConfigError
-    due = {s.node: ("forced" if force else s.renewal_reason(settings.acme.renew_fraction, now)) for s in statuses}
-    due = {n: r for n, r in due.items() if r}
+    reasons = {s.node: "forced" if force else s.renewal_reason(settings.acme.renew_fraction, now) for s in statuses}
+    due = {n: r for n, r in reasons.items() if r}
     outcomes = {s.node: NodeOutcome(s.node, Outcome.UNCHANGED, cert=s.served) for s in statuses}
     if due:
         issued = _issue_all(issuer, [settings.node(n) for n in due], emit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from vaultops.drivers.base import NodeDriver
 from vaultops.errors import VaultOpsError
 from vaultops.services.tls.inspect import CertInfo, cert_info, served_cert
 from vaultops.services.tls.settings import NodeTls, TlsSettings
+
+log = logging.getLogger("vaultops.tls.status")
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,15 @@ def tls_status(settings: TlsSettings, drivers: Mapping[str, NodeDriver | None], 
 def drivers_for(settings: TlsSettings, factory: Callable[[str, dict], NodeDriver] | None = None
                 ) -> dict[str, NodeDriver | None]:
     """A driver per node from its `driver:` settings; None where none is configured or it fails."""
-    if factory is None:
-        from vaultops.drivers import get_driver as factory
+    from vaultops.drivers import get_driver
+
+    make = factory or get_driver
     out: dict[str, NodeDriver | None] = {}
     for node in settings.nodes:
         try:
-            out[node.name] = factory(node.name, node.driver) if node.driver else None
-        except VaultOpsError:
+            out[node.name] = make(node.name, node.driver) if node.driver else None
+        except VaultOpsError as exc:
+            log.warning("%s: driver unusable (%s); its on-disk certificate cannot be read or replaced",
+                        node.name, exc)
             out[node.name] = None
     return out

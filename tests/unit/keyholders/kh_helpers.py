@@ -1,0 +1,29 @@
+"""Helpers for the keyholder tests (uniquely named: tests import it directly)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import date
+
+from vaultops.services.manifest import Manifest, ScryptParams
+from vaultops.services.shares import Share
+
+FAST = ScryptParams(n=16, r=1, p=1)  # tests only: real verifiers use DEFAULT_PARAMS
+
+
+def make_share(index: int) -> Share:
+    return Share(os.urandom(32) + bytes([index]))
+
+
+def team_manifest(shares: dict[str, Share], *, threshold: int = 2, total: int = 5) -> Manifest:
+    m = Manifest(cluster_id="c0ffee", threshold=threshold, shares=total)
+    for name, share in shares.items():
+        m = m.enroll(name, share, params=FAST, added=date(2025, 1, 2))
+    return m
+
+
+def forms(share: Share) -> list[str]:
+    """Every plain form the share could leak in."""
+    return [base64.b64encode(share.raw).decode(), share.raw.hex(), share.raw.hex().upper(),
+            base64.b64encode(share.raw[:32]).decode(), share.raw[:32].hex()]

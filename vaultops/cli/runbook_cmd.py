@@ -1,0 +1,152 @@
+"""vaultops runbook run|resume|status FILE: any runbook from runbooks/, resumable, journaled."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vaultops.cli import command_parser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "runbook", help="run, resume or inspect a runbook (YAML steps, resumable)")
+    rsub = p.add_subparsers(dest="runbook_command", metavar="ACTION", required=True)
+    run = command_parser(rsub, "run", help="start a run of FILE")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a runbook parameter")
+    run.add_argument("--dry-run", action="store_true", help="print the resolved plan; touch nothing")
+    run.add_argument("--restart", action="store_true", help="abandon an unfinished run of FILE and start over")
+    add_run_options(run)
+    run.set_defaults(handler=cmd_run)
+    res = command_parser(rsub, "resume", help="resume the halted, paused or killed run of FILE")
+    res.add_argument("file", metavar="FILE")
+    add_run_options(res, backup=False)
+    res.set_defaults(handler=cmd_resume)
+    st = command_parser(rsub, "status", help="the recorded state of the run of FILE")
+    st.add_argument("file", metavar="FILE")
+    st.add_argument("--format", choices=("table", "json"), default="table")
+    st.set_defaults(handler=cmd_status)
+
+
+def add_run_options(p: argparse.ArgumentParser, *, backup: bool = True) -> None:
+    p.add_argument("--share-stdin", action="store_true",
+                   help="read unseal shares from stdin, one per line (kept in memory for this run only)")
+    p.add_argument("--yes", action="store_true", help="answer yes to confirmations")
+    p.add_argument("--gate-timeout", type=float, metavar="SECONDS", help="longest wait for a gate (default 120)")
+    if backup:
+        p.add_argument("--no-backup", action="store_true",
+                       help="skip the preflight backup (you hold a verified one already); journaled")
+
+
+def read_shares(args: argparse.Namespace) -> list[str] | None:
+    if not getattr(args, "share_stdin", False):
+        return None
+    shares = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not shares:
+        from vaultops.errors import UsageError
+        raise UsageError("--share-stdin given but stdin held no shares", hint="pipe one share per line")
+    return shares
+
+
+def context_for(args: argparse.Namespace, cfg: Any, shares: list[str] | None) -> Any:
+    from vaultops.services.upgrade.context import Prompter, build_context
+    from vaultops.services.upgrade.service import make_unsealer
+
+    return build_context(cfg, token=None, unsealer=make_unsealer(cfg, shares),
+                         prompter=Prompter(assume_yes=args.yes), emit=progress,
+                         backup="skip" if getattr(args, "no_backup", False) else "required",
+                         allow_insecure_http=args.allow_insecure_http, gate_timeout=args.gate_timeout)
+
+
+def progress(message: str) -> None:
+    print(message, flush=True)
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    from vaultops.errors import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set to=2.7.2")
+        out[key] = value
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.services.upgrade.service import make_plan, start_run
+
+    cfg = load_config(args.config)
+    shares = read_shares(args)
+    ctx = context_for(args, cfg, shares)
+    params = parse_sets(args.set)
+    if args.dry_run:
+        _, _, plan = make_plan(ctx, Path(args.file), params)
+        print(render_plan(plan))
+        return 0
+    state = start_run(cfg, ctx, runbook_path=Path(args.file), params=params, restart=args.restart,
+                      operator=args.operator, emit=progress)
+    return finish(state)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.runbook.loader import load_runbook
+    from vaultops.services.upgrade.service import resume_run
+
+    cfg = load_config(args.config)
+    ctx = context_for(args, cfg, read_shares(args))
+    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=args.operator, emit=progress)
+    return finish(state)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.runbook.loader import load_runbook
+    from vaultops.runbook.state import load_state
+    from vaultops.services.upgrade.service import state_path
+
+    cfg = load_config(args.config)
+    state = load_state(state_path(cfg, load_runbook(args.file).name))
+    return show_state(state, args.format)
+
+
+def show_state(state: Any, fmt: str) -> int:
+    if fmt == "json":
+        print(json.dumps(state.to_json(), indent=2))
+    else:
+        print(render_state(state))
+    return 0 if state.status.value == "done" else 8
+
+
+def finish(state: Any) -> int:
+    print(f"run {state.run_id}: {state.status.value}")
+    return 0
+
+
+def render_plan(plan: list[Any]) -> str:
+    from vaultops.cli.render import table
+
+    rows = [[i + 1, s.id, s.action, ", ".join(f"{k}={v}" for k, v in s.params.items())] for i, s in enumerate(plan)]
+    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows)
+
+
+def render_state(state: Any) -> str:
+    from vaultops.cli.render import table
+
+    head = (f"run {state.run_id}  runbook {state.runbook}  cluster {state.cluster}  {state.status.value}  "
+            f"{state.done_count}/{len(state.steps)} steps done")
+    rows = [[i + 1, s.id, s.status.value, s.finished_at or s.started_at or "", s.message[:70]]
+            for i, s in enumerate(state.steps)]
+    out = [head, table(["#", "STEP", "STATUS", "AT", "NOTE"], rows)]
+    if state.nodes:
+        out.append(table(["NODE", "ROLE", "VERSION", "SEALED"],
+                         [[n, v.get("role"), v.get("version"), v.get("sealed")] for n, v in state.nodes.items()]))
+    if state.halt:
+        out.append(f"{state.status.value}: {state.halt.get('message')}\n  next: {state.halt.get('hint')}")
+    return "\n".join(out)

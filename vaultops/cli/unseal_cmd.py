@@ -1,0 +1,198 @@
+"""vaultops unseal: the guided unseal ceremony (TUI), or --share-stdin for scripts.
+
+Shares are checked against the keyholder manifest before anything is sent,
+then submitted to every sealed node at once. Shares are read from the terminal
+(hidden) or stdin, never from argv, and never echoed.
+
+--share-stdin reads one share per line: 'NAME: share' or the share alone (its
+keyholder is then found by share index and verifier). Blank or bad lines are
+rejected (nothing sent) and the remaining lines still processed.
+
+exit codes: 0 every node unsealed, 2 a line could not be decoded, 3 a share was
+refused by the manifest check, 11 some node still sealed, 12 some node
+unreachable (a refused share wins over 11/12).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.services.ceremony import Ceremony, CeremonySnapshot
+
+MAX_LINE = 4096
+EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "unseal", help="guided unseal ceremony: checked shares, every node",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--share-stdin", action="store_true",
+                   help="read shares from stdin, one per line (no TUI)")
+    p.add_argument("--keyholder", metavar="NAME", help="whose shares the stdin lines are")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
+    p.add_argument("--no-manifest", action="store_true",
+                   help="proceed without checking shares (a wrong share is found only at the "
+                        "threshold)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="accept shares of keyholders that have no verifier yet (unchecked)")
+    p.add_argument("--reset", action="store_true",
+                   help="discard the shares submitted so far on every sealed node, then exit")
+    p.add_argument("--yes", action="store_true", help="do not ask before --reset")
+    p.add_argument("--wait", action="store_true",
+                   help="--share-stdin: after the last line, follow the cluster until every node "
+                        "is unsealed (other keyholders may be submitting elsewhere)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds to follow nodes until unsealed (default 60)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_unseal)
+
+
+def cmd_unseal(args: argparse.Namespace) -> int:
+    from vaultops.errors import UsageError
+
+    if args.keyholder and not args.share_stdin:
+        raise UsageError("--keyholder goes with --share-stdin",
+                         hint="in the TUI each keyholder picks their name")
+    cer = build_ceremony(args)
+    if args.reset:
+        return _reset(cer, args)
+    if args.share_stdin:
+        return run_stdin(cer, args)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the unseal ceremony needs a terminal",
+                         hint="run it in a terminal, or pipe shares with --share-stdin")
+    from vaultops.tui.app import run_unseal
+
+    snap = run_unseal(cer)
+    print(render(snap))
+    return _exit(snap, 0)
+
+
+def build_ceremony(args: argparse.Namespace) -> Ceremony:
+    from vaultops.config import load_config
+    from vaultops.journal import journal_for
+    from vaultops.services.ceremony import Ceremony
+    from vaultops.vault import cluster_clients
+
+    cfg = load_config(args.config)
+    manifest, path = _load_manifest(args, cfg)
+    clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
+    return Ceremony(clients, manifest=manifest, manifest_path=path,
+                    journal=journal_for(cfg, operator=args.operator),
+                    allow_unverified=args.allow_unverified)
+
+
+def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
+    from pathlib import Path
+
+    from vaultops.errors import ConfigError
+    from vaultops.services.manifest import Manifest
+
+    if args.no_manifest:
+        return None, None
+    if args.manifest:
+        return Manifest.load(args.manifest), Path(args.manifest)
+    if not cfg.section("keyholders").get("manifest"):
+        return None, None  # the ceremony warns that shares cannot be checked
+    from vaultops.services.manifest import manifest_path
+
+    path = manifest_path(cfg)
+    if not path.exists():
+        raise ConfigError(f"keyholder manifest {path} (from vaultops.yaml) does not exist",
+                          hint="restore it, pass --manifest FILE, or --no-manifest to proceed "
+                               "without checking shares")
+    return Manifest.load(path), path
+
+
+def _reset(cer: Ceremony, args: argparse.Namespace) -> int:
+    from vaultops.errors import UsageError
+
+    cer.start()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--reset needs confirmation", hint="add --yes in scripts")
+        answer = input("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not reset")
+            return 1
+    cer.reset()
+    _print_events(cer)
+    return 0
+
+
+def run_stdin(cer: Ceremony, args: argparse.Namespace) -> int:
+    from vaultops.errors import VaultOpsError
+
+    worst = 0
+    cer.start()
+    _print_events(cer)
+    try:
+        while True:
+            line = sys.stdin.readline(MAX_LINE + 1)
+            if not line:
+                break
+            if len(line) > MAX_LINE:
+                sys.stdin.readline()  # discard the rest of an overlong line
+            snap = cer.wait_ready()
+            if snap.all_unsealed:
+                print("every node is unsealed: further shares are not needed and were not read")
+                break
+            try:
+                cer.submit_line(line.rstrip("\n"), keyholder=args.keyholder)
+            except VaultOpsError as exc:
+                worst = max(worst, exc.exit_code)
+            _print_events(cer)
+        snap = cer.follow(timeout=args.timeout, until_unsealed=args.wait,
+                          on_update=lambda _s: _print_events(cer))
+    finally:
+        snap = cer.finish()
+    print(json.dumps(snapshot_json(snap), indent=2) if args.format == "json" else render(snap))
+    return _exit(snap, worst)
+
+
+def _exit(snap: CeremonySnapshot, worst: int) -> int:
+    from vaultops.services.ceremony import NodePhase
+
+    if worst:
+        return worst
+    if snap.all_unsealed:
+        return 0
+    if any(n.phase is NodePhase.UNREACHABLE for n in snap.nodes):
+        return EXIT_UNREACHABLE
+    return EXIT_SEALED
+
+
+def _print_events(cer: Ceremony) -> None:
+    for ev in cer.drain_events():
+        stream = sys.stderr if ev.level != "info" else sys.stdout
+        prefix = "" if ev.level == "info" else f"{ev.level}: "
+        print(f"{prefix}{ev.message}", file=stream, flush=True)
+
+
+def render(snap: CeremonySnapshot) -> str:
+    from vaultops.cli.render import table
+    from vaultops.services.ceremony_view import node_rows
+
+    head = ["NODE", "STATE", "PROGRESS", "NONCE", "SUBMITTED", "NOTE"]
+    out = table(head, node_rows(snap))
+    lines = [out]
+    if not snap.checked:
+        lines.append("shares were NOT checked: no keyholder manifest")
+    return "\n".join(lines)
+
+
+def snapshot_json(snap: CeremonySnapshot) -> dict[str, Any]:
+    return {"all_unsealed": snap.all_unsealed, "checked": snap.checked,
+            "cluster_id": snap.cluster_id, "submitted": list(snap.submitted),
+            "nodes": [{"name": n.name, "phase": n.phase.value, "progress": n.progress,
+                       "threshold": n.threshold, "nonce": n.nonce,
+                       "contributors": list(n.contributors),
+                       "must_resubmit": list(n.must_resubmit), "error": n.error}
+                      for n in snap.nodes]}

@@ -1,0 +1,125 @@
+"""vaultops upgrade plan|run|resume|status|rehearse --to VERSION: the rolling upgrade runbook."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vaultops.cli import command_parser
+from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
+                                     show_state)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "upgrade", help="rolling upgrade: standbys first, leadership moved, old active last",
+                       description="Runs runbooks/upgrade.yaml. State is saved after every step; a halted, "
+                                   "paused or killed run continues with `vaultops upgrade resume`.")
+    usub = p.add_subparsers(dest="upgrade_command", metavar="ACTION", required=True)
+    plan = command_parser(usub, "plan", help="check the target and print the resolved plan; touch nothing")
+    plan.add_argument("--to", required=True, metavar="VERSION")
+    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.set_defaults(handler=cmd_plan)
+    run = command_parser(usub, "run", help="upgrade every node to VERSION")
+    run.add_argument("--to", required=True, metavar="VERSION")
+    run.add_argument("--restart", action="store_true", help="abandon an unfinished upgrade run and start over")
+    add_run_options(run)
+    run.set_defaults(handler=cmd_run)
+    res = command_parser(usub, "resume", help="resume the halted, paused or killed upgrade")
+    add_run_options(res, backup=False)
+    res.set_defaults(handler=cmd_resume)
+    st = command_parser(usub, "status", help="the recorded state of the upgrade run")
+    st.add_argument("--format", choices=("table", "json"), default="table")
+    st.set_defaults(handler=cmd_status)
+    reh = command_parser(usub, "rehearse", help="dress rehearsal: restore the newest verified backup into a "
+                                                "throwaway sandbox, upgrade it, run the postflight")
+    reh.add_argument("--to", required=True, metavar="VERSION")
+    reh.add_argument("--share-stdin", action="store_true", required=True,
+                     help="the ORIGINAL cluster's unseal shares on stdin, one per line")
+    reh.add_argument("--backup", metavar="NAME", help="a backup name (default: the newest verified)")
+    reh.add_argument("--keep", action="store_true", help="keep the rehearsal sandbox for inspection")
+    reh.add_argument("--format", choices=("table", "json"), default="table")
+    reh.set_defaults(handler=cmd_rehearse)
+
+
+def _precheck(ctx: Any) -> Any:
+    """Refuse downgrades and no-ops before a run is recorded (exit 3)."""
+    from vaultops.errors import VaultOpsError
+    from vaultops.services.upgrade.preflight import check_target
+
+    def check(variables: dict[str, Any]) -> None:
+        if "," in variables["current_version"]:
+            from vaultops.errors import RunbookError
+            raise RunbookError(f"the nodes run different versions: {variables['current_version']}",
+                               hint="an interrupted upgrade? `vaultops upgrade status`, then `vaultops upgrade resume`")
+        client = ctx.clients[variables["leader"]]
+        try:
+            history = client.ha.version_history()
+        except VaultOpsError:
+            history = []
+        check_target(variables["current_version"], variables["to"], history)
+    return check
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from vaultops.config import load_config
+    from vaultops.services.upgrade.service import default_runbook, make_plan
+
+    cfg = load_config(args.config)
+    args.yes, args.gate_timeout = False, None
+    ctx = context_for(args, cfg, None)
+    _, variables, plan = make_plan(ctx, default_runbook(cfg), {"to": args.to})
+    _precheck(ctx)(variables)
+    if args.format == "json":
+        print(json.dumps({"variables": variables, "steps": [s.__dict__ for s in plan]}, indent=2))
+    else:
+        print(f"upgrade {cfg.cluster_name} {variables['current_version']} -> {args.to}; active {variables['leader']}")
+        print(render_plan(plan))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.services.upgrade.service import default_runbook, start_run
+
+    cfg = load_config(args.config)
+    ctx = context_for(args, cfg, read_shares(args))
+    state = start_run(cfg, ctx, runbook_path=default_runbook(cfg), params={"to": args.to}, restart=args.restart,
+                      operator=args.operator, emit=progress, precheck=_precheck(ctx))
+    return finish(state)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.services.upgrade.service import resume_run
+
+    cfg = load_config(args.config)
+    ctx = context_for(args, cfg, read_shares(args))
+    return finish(resume_run(cfg, ctx, operator=args.operator, emit=progress))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from vaultops.config import load_config
+    from vaultops.runbook.state import load_state
+    from vaultops.services.upgrade.service import state_path
+
+    cfg = load_config(args.config)
+    return show_state(load_state(state_path(cfg, "upgrade")), args.format)
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    import json
+
+    from vaultops.config import load_config
+    from vaultops.services.upgrade.rehearse import rehearse
+
+    cfg = load_config(args.config)
+    shares = read_shares(args) or []
+    report = rehearse(cfg, to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress,
+                      operator=args.operator)
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.render())
+    return 0 if report.ok else 8

@@ -1,0 +1,38 @@
+"""Generic actions any runbook may use: ask a person, run a local command."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from typing import Any
+
+from vaultops.drivers.base import Result
+from vaultops.errors import DriverError, RunbookError
+from vaultops.runbook.registry import Evidence, action
+
+
+@action("confirm")
+def confirm(ctx: Any, *, message: str) -> Evidence:
+    """Ask the operator to confirm before going on; halts on no (non-interactive runs need --yes)."""
+    if not ctx.prompter.confirm(message):
+        raise RunbookError(f"not confirmed: {message}", hint="resume when ready, answering yes")
+    return {"summary": "confirmed", "message": message}
+
+
+@action("shell")
+def shell(ctx: Any, *, command: str | list[str], node: str | None = None, timeout: float = 300.0) -> Evidence:
+    """Run a local command (argv, no shell); with node=, on that node through its driver if it can."""
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if node is not None:
+        run = getattr(ctx.drivers[node], "run", None)
+        if run is None:
+            raise RunbookError(f"{node}: its driver cannot run commands", hint="use an ssh driver")
+        res: Result = run(shlex.join(argv), timeout=timeout)
+    else:
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DriverError(f"cannot run {argv[0]}: {exc}", hint="check the command in the runbook") from exc
+        res = Result.of(shlex.join(argv), proc.returncode, proc.stdout, proc.stderr)
+    res.check(node or "local")
+    return {"summary": f"exit {res.exit_code}", "command": res.command, "stdout": res.stdout[-500:]}

@@ -1,0 +1,199 @@
+"""Run a resolved plan step by step, saving state after each step and journaling its evidence.
+
+    engine = Engine(state_path=..., ctx=ctx, journal=journal, observe=observe, listener=tui_update)
+    state = engine.start(runbook, variables, plan)   # or engine.resume(load_state(path))
+    engine.run(state)
+
+A failing step halts the run: the step is marked failed, the state says why
+with the evidence the step saw, the journal records it, and RunbookError is
+raised. A step that waits for people raises RunbookPaused: same, but status
+`paused`. On resume the engine first re-reads the cluster (`observe`) and
+re-checks every done step that has a `verify`: a step whose effect no longer
+holds (a node recorded as upgraded that is sealed again, say) sends the run
+back to the start of that step's group. Actions are idempotent, so a step
+that was interrupted simply runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vaultops.errors import RunbookError, RunbookPaused, VaultOpsError
+from vaultops.journal import Journal
+from vaultops.runbook import testhooks
+from vaultops.runbook.loader import PlannedStep, Runbook
+from vaultops.runbook.registry import get_action
+from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus, now, save_state
+
+log = logging.getLogger("vaultops.runbook")
+
+Listener = Callable[[RunState], None]
+Observer = Callable[[], dict[str, dict[str, Any]]]
+MAX_EVIDENCE_CHARS = 6000
+
+
+class Engine:
+    def __init__(self, *, state_path: Path, ctx: Any, journal: Journal, observe: Observer | None = None,
+                 listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None) -> None:
+        self.state_path = state_path
+        self.ctx = ctx
+        self.journal = journal
+        self.observe = observe
+        self.listener = listener
+        self.emit = emit
+
+    # -- entry points ------------------------------------------------------------
+    def start(self, runbook: Runbook, variables: dict[str, Any], plan: list[PlannedStep]) -> RunState:
+        steps = [StepState(id=p.id, name=p.name, action=p.action, params=p.params, node=p.node, group=p.group)
+                 for p in plan]
+        state = RunState(run_id=uuid.uuid4().hex[:12], runbook=runbook.name,
+                         runbook_path=str(runbook.path or ""), runbook_digest=runbook.digest,
+                         cluster=self.journal.cluster or "", variables=_plain(variables), steps=steps)
+        state.history.append({"event": "start", "at": now()})
+        self._save(state)
+        self._journal("runbook.start", state, details={"plan": [s.id for s in steps],
+                                                       "variables": state.variables})
+        return self.run(state)
+
+    def resume(self, state: RunState) -> RunState:
+        if state.status == RunStatus.DONE:
+            self.emit(f"run {state.run_id} already finished")
+            return state
+        view = self._observe(state)
+        state.history.append({"event": "resume", "at": now(), "from": getattr(state.current, "id", None)})
+        self._journal("runbook.resume", state, details={"from": getattr(state.current, "id", None),
+                                                        "observed": view})
+        self._recheck(state)
+        state.status, state.halt, state.prompt = RunStatus.RUNNING, None, None
+        self._save(state)
+        return self.run(state)
+
+    def run(self, state: RunState) -> RunState:
+        for index, step in enumerate(state.steps):
+            if step.status == StepStatus.DONE:
+                continue
+            self._run_step(state, index, step)
+        state.status = RunStatus.DONE
+        self._observe(state)
+        self._save(state)
+        self._journal("runbook.done", state, details={"steps": len(state.steps)})
+        self.emit(f"run {state.run_id}: all {len(state.steps)} steps done")
+        return state
+
+    # -- one step ------------------------------------------------------------------
+    def _run_step(self, state: RunState, index: int, step: StepState) -> None:
+        act = get_action(step.action)
+        step.status, step.started_at, step.message = StepStatus.RUNNING, now(), ""
+        step.attempts += 1
+        self._observe(state)
+        self._save(state)
+        self.emit(f"[{index + 1}/{len(state.steps)}] {step.id}: {act.describe(step.params)}")
+        try:
+            evidence = act.run(self.ctx, **step.params) or {}
+        except RunbookPaused as exc:
+            self._stop(state, step, exc, RunStatus.PAUSED, StepStatus.PAUSED)
+            raise
+        except VaultOpsError as exc:
+            self._stop(state, step, exc, RunStatus.HALTED, StepStatus.FAILED)
+            raise RunbookError(f"halted at {step.id}: {exc.message}", hint=_resume_hint(exc),
+                               evidence=state.halt) from exc
+        except KeyboardInterrupt:
+            self._stop(state, step, RunbookError("interrupted by the operator"), RunStatus.HALTED,
+                       StepStatus.RUNNING)
+            raise
+        testhooks.maybe_kill(index, saved=False)
+        step.status, step.finished_at, step.evidence = StepStatus.DONE, now(), _bounded(evidence)
+        step.message = str(evidence.get("summary", "")) if isinstance(evidence, dict) else ""
+        self._save(state)
+        self._journal("runbook.step", state, node=step.node,
+                      details={"step": step.id, "action": step.action, "params": step.params,
+                               "evidence": step.evidence})
+        testhooks.maybe_kill(index, saved=True)
+
+    def _stop(self, state: RunState, step: StepState, exc: VaultOpsError, run_status: RunStatus,
+              step_status: StepStatus) -> None:
+        evidence = _bounded(getattr(exc, "evidence", None) or {})
+        step.status, step.finished_at, step.message = step_status, now(), exc.message
+        step.evidence = evidence
+        state.status = run_status
+        state.halt = {"step": step.id, "message": exc.message, "hint": exc.hint, "evidence": evidence}
+        state.prompt = exc.message if run_status == RunStatus.PAUSED else None
+        self._observe(state)
+        self._save(state)
+        self._journal("runbook.halt" if run_status == RunStatus.HALTED else "runbook.pause", state,
+                      node=step.node, outcome=run_status.value,
+                      details={"step": step.id, "message": exc.message, "evidence": evidence})
+
+    # -- resume: trust the cluster, not the record -----------------------------------
+    def _recheck(self, state: RunState) -> None:
+        for i, step in enumerate(state.steps):
+            if step.status != StepStatus.DONE:
+                break
+            act = get_action(step.action)
+            if act.verify is None:
+                continue
+            problem = act.verify(self.ctx, **step.params)
+            if problem:
+                start = _group_start(state, i)
+                for later in state.steps[start:]:
+                    later.status = StepStatus.PENDING
+                self.emit(f"{step.id} no longer holds ({problem}): redoing from {state.steps[start].id}")
+                self._journal("runbook.rewind", state, node=step.node, outcome="rewind",
+                              details={"step": step.id, "problem": problem, "from": state.steps[start].id})
+                return
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _observe(self, state: RunState) -> dict[str, Any]:
+        if self.observe is None:
+            return {}
+        try:
+            state.nodes = self.observe()
+        except VaultOpsError as exc:  # a view for people; never a reason to stop
+            log.debug("observe failed: %s", exc)
+        return state.nodes
+
+    def _save(self, state: RunState) -> None:
+        save_state(self.state_path, state)
+        if self.listener is not None:
+            self.listener(state)
+
+    def _journal(self, action: str, state: RunState, *, node: str | None = None, outcome: str = "ok",
+                 details: dict[str, Any] | None = None) -> None:
+        self.journal.append(action, node=node, outcome=outcome,
+                            details={"run": state.run_id, "runbook": state.runbook, **(details or {})})
+
+
+def _group_start(state: RunState, index: int) -> int:
+    group = state.steps[index].group
+    if group is None:
+        return index
+    return next(i for i, s in enumerate(state.steps) if s.group == group)
+
+
+def _resume_hint(exc: VaultOpsError) -> str:
+    base = exc.hint + "; then " if exc.hint else ""
+    return base + "resume with `vaultops upgrade resume` (or `vaultops runbook resume FILE`)"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _bounded(evidence: Any) -> dict[str, Any]:
+    import json
+
+    plain = _plain(evidence if isinstance(evidence, dict) else {"value": evidence})
+    text = json.dumps(plain, default=str)
+    if len(text) <= MAX_EVIDENCE_CHARS:
+        return plain
+    return {"truncated": True, "head": text[:MAX_EVIDENCE_CHARS]}

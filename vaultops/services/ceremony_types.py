@@ -1,0 +1,176 @@
+"""Values the unseal ceremony hands to its front ends (CLI, TUI, runbooks).
+
+Everything here is safe to show and to journal: share indexes (x-coordinates),
+keyholder names, node names, progress and nonces -- never share material.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class NodePhase(enum.StrEnum):
+    UNREACHABLE = "unreachable"      # no answer; retried on every refresh
+    UNINITIALIZED = "uninitialized"  # a raft follower waiting for an unsealed leader (or a new cluster)
+    SEALED = "sealed"                # takes shares
+    JOINING = "joining"              # threshold reached; a raft follower joining (sealed, progress 0)
+    UNSEALED = "unsealed"
+
+
+class SendOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"            # counted: progress went up
+    DUPLICATE = "duplicate"          # this node already had the share in its current attempt
+    UNSEALED = "unsealed"            # this share completed the threshold
+    JOINING = "joining"              # completed the threshold on a raft follower that is joining
+    REJECTED = "rejected"            # HTTP 400 at the threshold: progress on that node is lost
+    ALREADY_UNSEALED = "already-unsealed"
+    NOT_READY = "not-ready"          # uninitialised or joining: not sent
+    UNREACHABLE = "unreachable"      # not sent (or no answer) after retrying
+
+
+SENT = frozenset({SendOutcome.ACCEPTED, SendOutcome.DUPLICATE, SendOutcome.UNSEALED,
+                  SendOutcome.JOINING})
+
+
+class EventKind(enum.StrEnum):
+    STARTED = "started"
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"            # refused locally: nothing was sent
+    THRESHOLD_FAILED = "threshold-failed"
+    RESET = "reset"
+    NODE_UNSEALED = "node-unsealed"
+    NODE_JOINING = "node-joining"
+    NODE_INITIALIZED = "node-initialized"
+    NODE_UNREACHABLE = "node-unreachable"
+    NODE_BACK = "node-back"
+    NODE_RESEALED = "node-resealed"
+    NONCE_CHANGED = "nonce-changed"
+    CLUSTER_UNSEALED = "cluster-unsealed"
+    MANIFEST_UPDATED = "manifest-updated"
+    WARNING = "warning"
+
+
+class Level(enum.StrEnum):
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CeremonyEvent:
+    kind: EventKind
+    message: str
+    level: Level = Level.INFO
+    node: str | None = None
+    keyholder: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeSend:
+    """What happened to one share on one node."""
+
+    node: str
+    outcome: SendOutcome
+    progress: int = 0
+    threshold: int = 0
+    nonce: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One keyholder's share, checked and fanned out. Holds no share material."""
+
+    keyholder: str
+    share_index: int
+    verified: bool
+    sends: tuple[NodeSend, ...]
+
+    @property
+    def sent_to(self) -> tuple[str, ...]:
+        return tuple(s.node for s in self.sends if s.outcome in SENT)
+
+    @property
+    def rejected_on(self) -> tuple[str, ...]:
+        return tuple(s.node for s in self.sends if s.outcome is SendOutcome.REJECTED)
+
+    @property
+    def message(self) -> str:
+        nodes = ", ".join(self.sent_to) or "no node"
+        text = f"keyholder {self.keyholder} submitted share #{self.share_index} to [{nodes}]"
+        skipped = [f"{s.node} {s.outcome.value}" for s in self.sends if s.outcome not in SENT]
+        return text + (f" (not sent: {', '.join(skipped)})" if skipped else "")
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node as the ceremony sees it right now."""
+
+    name: str
+    address: str
+    phase: NodePhase
+    progress: int = 0
+    threshold: int = 0
+    shares: int = 0
+    nonce: str = ""
+    version: str = ""
+    cluster_id: str | None = None
+    error: str | None = None
+    contributors: tuple[str, ...] = ()   # keyholders whose shares this node holds now
+    must_resubmit: tuple[str, ...] = ()  # submitted in this ceremony, lost on this node
+
+    @property
+    def needs(self) -> int:
+        """Shares still needed on this node (0 when unsealed, joining or unknown)."""
+        if self.phase is not NodePhase.SEALED or not self.threshold:
+            return 0
+        return max(self.threshold - self.progress, 0)
+
+
+@dataclass(frozen=True)
+class CeremonySnapshot:
+    nodes: tuple[NodeView, ...]
+    submitted: tuple[str, ...] = ()      # keyholders who submitted in this ceremony (any process)
+    checked: bool = False                # shares are checked against a manifest
+    cluster_id: str | None = None
+    threshold: int = 0
+    keyholders: tuple[str, ...] = field(default=())
+
+    @property
+    def all_unsealed(self) -> bool:
+        return bool(self.nodes) and all(n.phase is NodePhase.UNSEALED for n in self.nodes)
+
+    @property
+    def busy(self) -> bool:
+        """Something is still moving without new shares (a follower joining)."""
+        return any(n.phase is NodePhase.JOINING for n in self.nodes)
+
+    @property
+    def needs(self) -> int:
+        """Most shares any sealed node still needs."""
+        return max((n.needs for n in self.nodes), default=0)
+
+    def node(self, name: str) -> NodeView:
+        return next(n for n in self.nodes if n.name == name)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for n in self.nodes:
+            counts[n.phase.value] = counts.get(n.phase.value, 0) + 1
+        return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def split_share_line(line: str, keyholders: tuple[str, ...] | list[str]) -> tuple[str | None, str]:
+    """'NAME: share' -> (NAME, share); a bare share -> (None, share).
+
+    Only a known keyholder name (or any name when *keyholders* is empty)
+    followed by ':' counts as a prefix, so base64 and mnemonics are never cut.
+    """
+    head, sep, rest = line.partition(":")
+    name = head.strip()
+    if sep and name and " " not in name and (name in keyholders or not keyholders):
+        if not (name.isalnum() or all(c.isalnum() or c in "-_." for c in name)):
+            return None, line
+        return name, rest
+    return None, line

@@ -1,0 +1,56 @@
+"""Plain-text views of a ceremony snapshot, shared by the CLI table and the TUI.
+
+No prompt_toolkit here: the TUI styles these strings itself.
+"""
+
+from __future__ import annotations
+
+from vaultops.services.ceremony_types import CeremonySnapshot, NodePhase, NodeView
+
+PHASE_LABELS = {
+    NodePhase.UNREACHABLE: "UNREACHABLE",
+    NodePhase.UNINITIALIZED: "waiting",
+    NodePhase.SEALED: "sealed",
+    NodePhase.JOINING: "joining",
+    NodePhase.UNSEALED: "unsealed",
+}
+
+
+def progress_text(n: NodeView) -> str:
+    if n.phase is NodePhase.SEALED and n.threshold:
+        return f"{n.progress}/{n.threshold}"
+    if n.phase in (NodePhase.UNSEALED, NodePhase.JOINING) and n.threshold:
+        return f"{n.threshold}/{n.threshold}"
+    return "-"
+
+
+def node_note(n: NodeView) -> str:
+    """One line saying what this node waits for, and who must act."""
+    if n.phase is NodePhase.UNREACHABLE:
+        return f"retrying: {n.error or 'no answer'}"
+    if n.phase is NodePhase.UNINITIALIZED:
+        return "not initialised: a raft follower joins once a leader is unsealed"
+    if n.phase is NodePhase.JOINING:
+        return "threshold reached: joining the raft cluster"
+    if n.phase is NodePhase.UNSEALED:
+        return ""
+    note = f"needs {n.needs} more share{'s' if n.needs != 1 else ''}"
+    if n.must_resubmit:
+        note += f"; lost/never got: {', '.join(n.must_resubmit)} (must submit again)"
+    return note
+
+
+def node_rows(snap: CeremonySnapshot) -> list[list[str]]:
+    return [[n.name, PHASE_LABELS[n.phase], progress_text(n), (n.nonce or "-")[:8],
+             ", ".join(n.contributors) or "-", node_note(n)] for n in snap.nodes]
+
+
+def headline(snap: CeremonySnapshot) -> str:
+    if snap.all_unsealed:
+        return f"every node is unsealed ({len(snap.nodes)})"
+    parts = [snap.summary()]
+    if snap.needs:
+        parts.append(f"up to {snap.needs} more share{'s' if snap.needs != 1 else ''} needed")
+    if snap.submitted:
+        parts.append(f"submitted so far: {', '.join(snap.submitted)}")
+    return "; ".join(parts)

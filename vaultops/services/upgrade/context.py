@@ -1,0 +1,87 @@
+"""Everything an upgrade step needs, built once per run from vaultops.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultops.config import Config
+from vaultops.drivers import NodeDriver, get_driver
+from vaultops.services.upgrade.unseal import Unsealer
+from vaultops.vault import NodeClient
+
+UPGRADE_KEYS = ("gate_timeout", "poll", "min_failure_tolerance", "stop_timeout", "raft_ids", "canary_path",
+                "backup")
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    gate_timeout: float = 120.0       # longest wait for any gate before halting
+    poll: float = 0.2
+    min_failure_tolerance: int = 1    # raft: never take a node down below this
+    stop_timeout: float = 60.0        # a stepped-down node takes ~7 s to exit
+    canary_path: str = "cubbyhole/vaultops-upgrade-canary"
+
+
+class Prompter:
+    """Non-interactive by default: confirmations need --yes."""
+
+    def __init__(self, *, assume_yes: bool = False, ask: Callable[[str], bool] | None = None) -> None:
+        self.assume_yes = assume_yes
+        self.ask = ask
+
+    def confirm(self, message: str) -> bool:
+        if self.assume_yes:
+            return True
+        if self.ask is None:
+            from vaultops.errors import UsageError
+            raise UsageError(f"needs confirmation: {message}", hint="pass --yes to confirm non-interactively")
+        return self.ask(message)
+
+
+@dataclass
+class UpgradeContext:
+    cfg: Config
+    clients: dict[str, NodeClient]
+    drivers: dict[str, NodeDriver]
+    unsealer: Unsealer
+    settings: GateSettings = field(default_factory=GateSettings)
+    prompter: Prompter = field(default_factory=Prompter)
+    emit: Callable[[str], None] = lambda _m: None
+    backup: str = "required"          # required | skip (operator's explicit, journaled choice)
+    raft_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> str:
+        return self.cfg.storage
+
+    def raft_id(self, node: str) -> str:
+        return self.raft_ids.get(node, node)
+
+    def address(self, node: str) -> str:
+        return self.cfg.node(node).address.rstrip("/")
+
+
+def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
+    raw = {k: v for k, v in cfg.section("upgrade").items() if k in GateSettings.__dataclass_fields__}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return GateSettings(**raw)
+
+
+def build_context(cfg: Config, *, token: str | None, unsealer: Unsealer, prompter: Prompter | None = None,
+                  emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
+                  allow_insecure_http: bool = False, **overrides: Any) -> UpgradeContext:
+    from vaultops.errors import ConfigError
+    from vaultops.vault import cluster_clients
+
+    section = cfg.section("upgrade")
+    unknown = set(section) - set(UPGRADE_KEYS)
+    if unknown:
+        raise ConfigError(f"upgrade: unknown key {sorted(unknown)[0]!r}", hint=f"known: {', '.join(UPGRADE_KEYS)}")
+    clients = {c.name: c for c in cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http)}
+    drivers = {n.name: get_driver(n.name, n.driver) for n in cfg.nodes}
+    return UpgradeContext(cfg=cfg, clients=clients, drivers=drivers, unsealer=unsealer,
+                          settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(), emit=emit,
+                          backup=section.get("backup", backup) if backup == "required" else backup,
+                          raft_ids=dict(section.get("raft_ids") or {}))

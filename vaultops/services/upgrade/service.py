@@ -1,0 +1,131 @@
+"""Start, resume and describe runbook runs against a configured cluster (used by the CLI and the TUI).
+
+    ctx = build_context(cfg, token=None, unsealer=make_unsealer(cfg, shares))
+    state = start_run(cfg, ctx, runbook_path=default_runbook(), params={"to": "2.7.2"})
+    state = resume_run(cfg, ctx)            # after a halt, a pause or a kill
+
+`listener(state)` is called after every change of the RunState: a TUI shows
+per-node state, the current step and the keyholder prompt from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vaultops.config import Config
+from vaultops.errors import RunbookError, VaultOpsError
+from vaultops.journal import journal_for
+from vaultops.runbook.engine import Engine, Listener
+from vaultops.runbook.loader import PlannedStep, Runbook, load_runbook, resolve
+from vaultops.runbook.state import RunState, RunStatus, load_state, run_lock
+from vaultops.services.upgrade.context import UpgradeContext
+from vaultops.services.upgrade.observe import observe, summary
+from vaultops.services.upgrade.unseal import Unsealer, choose
+
+UPGRADE_RUNBOOK = "upgrade.yaml"
+
+
+def runbooks_dir() -> Path:
+    env = os.environ.get("VAULTOPS_RUNBOOKS")
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "runbooks"
+
+
+def default_runbook(cfg: Config | None = None) -> Path:
+    configured = cfg.section("upgrade").get("runbook") if cfg is not None else None
+    path = cfg.resolve_path(configured) if configured and cfg is not None else runbooks_dir() / UPGRADE_RUNBOOK
+    if not path.is_file():
+        raise RunbookError(f"runbook {path} not found", hint="set VAULTOPS_RUNBOOKS to the runbooks/ folder")
+    return path
+
+
+def state_path(cfg: Config, runbook: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cfg.cluster_name)
+    return cfg.state_dir / "runs" / f"{safe}-{runbook}.json"
+
+
+def make_unsealer(cfg: Config, shares: list[str] | None) -> Unsealer:
+    """Shamir with shares given: submit them; without: pause for the keyholders; auto-unseal: wait."""
+    from vaultops.vault import cluster_clients
+
+    seal_type = "shamir"
+    for client in cluster_clients(cfg, use_token=False):
+        try:
+            seal_type = client.seal.status().type
+            break
+        except VaultOpsError:
+            continue
+    return choose(seal_type, shares, _keyholder_names(cfg))
+
+
+def _keyholder_names(cfg: Config) -> list[str]:
+    from vaultops.services.manifest import Manifest, manifest_path
+
+    try:
+        return [kh.name for kh in Manifest.load(manifest_path(cfg)).keyholders]
+    except VaultOpsError:
+        return []
+
+
+def cluster_vars(ctx: UpgradeContext) -> dict[str, Any]:
+    """Variables every runbook can use: leader, standbys, nodes, current_version."""
+    view = observe(ctx.clients, storage=ctx.storage)
+    active = view.active
+    if active is None:
+        raise RunbookError("no active node: cannot plan", hint="check `vaultops status`", evidence=view.evidence())
+    names = [n.name for n in ctx.cfg.nodes]
+    versions = sorted({n.version for n in view.nodes.values() if n.version})
+    return {"leader": active.name, "standbys": [n for n in names if n != active.name], "nodes": names,
+            "current_version": versions[0] if len(versions) == 1 else ",".join(versions)}
+
+
+def make_plan(ctx: UpgradeContext, runbook_path: Path, params: dict[str, Any]) -> tuple[Runbook, dict[str, Any],
+                                                                                        list[PlannedStep]]:
+    rb = load_runbook(runbook_path)
+    variables = {**cluster_vars(ctx), **rb.variables(params)}
+    return rb, variables, resolve(rb, variables)
+
+
+def engine_for(cfg: Config, ctx: UpgradeContext, path: Path, *, operator: str | None = None,
+               listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None) -> Engine:
+    return Engine(state_path=path, ctx=ctx, journal=journal_for(cfg, operator=operator),
+                  observe=lambda: summary(observe(ctx.clients, storage=ctx.storage)),
+                  listener=listener, emit=emit)
+
+
+def start_run(cfg: Config, ctx: UpgradeContext, *, runbook_path: Path, params: dict[str, Any],
+              restart: bool = False, operator: str | None = None, listener: Listener | None = None,
+              emit: Callable[[str], None] = lambda _m: None, path: Path | None = None,
+              precheck: Callable[[dict[str, Any]], None] | None = None) -> RunState:
+    rb, variables, plan = make_plan(ctx, runbook_path, params)
+    if precheck is not None:
+        precheck(variables)
+    path = path or state_path(cfg, rb.name)
+    with run_lock(path):
+        _refuse_unfinished(path, restart)
+        return engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit).start(rb, variables, plan)
+
+
+def resume_run(cfg: Config, ctx: UpgradeContext, *, runbook: str = "upgrade", operator: str | None = None,
+               listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None,
+               path: Path | None = None) -> RunState:
+    path = path or state_path(cfg, runbook)
+    with run_lock(path):
+        state = load_state(path)
+        if state.status == RunStatus.DONE:
+            raise RunbookError(f"run {state.run_id} already finished", hint="nothing to resume")
+        return engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit).resume(state)
+
+
+def _refuse_unfinished(path: Path, restart: bool) -> None:
+    if not path.exists():
+        return
+    old = load_state(path)
+    if old.status == RunStatus.DONE or restart:
+        path.replace(path.with_name(f"{path.stem}.{old.run_id}.json"))
+        return
+    where = old.current.id if old.current else "?"
+    raise RunbookError(f"run {old.run_id} is {old.status.value} at {where}",
+                       hint="resume it (`vaultops upgrade resume`), or pass --restart to abandon it")

@@ -1,0 +1,133 @@
+"""How a restarted node gets unsealed during an upgrade, behind one small interface.
+
+    Unsealer.unseal(client, node=...) -> evidence
+
+- SharesUnsealer: shares handed to this process (e.g. --share-stdin), held in
+  memory only, never in the state file, journal or argv. A resumed run must be
+  given them again.
+- AutoUnsealer: auto-unseal (KMS/HSM/transit) seals; only waits.
+- KeyholderPause: no shares here: the run pauses (RunbookPaused) naming the
+  keyholders the manifest lists; they submit through the ceremony
+  (`vaultops unseal`), and `resume` finds the node unsealed and goes on.
+
+When the ceremony service (vaultops/services/ceremony.py) is available a
+CeremonyUnsealer can take KeyholderPause's place behind the same interface.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from vaultops.errors import RunbookError, RunbookPaused, SecurityError, VaultError, VaultOpsError
+from vaultops.vault import NodeClient
+from vaultops.vault.models import SealStatus
+
+READY_TIMEOUT = 60.0
+
+
+class Unsealer(Protocol):
+    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]: ...
+
+
+def wait_ready(client: NodeClient, *, timeout: float = READY_TIMEOUT) -> SealStatus:
+    """Until the node answers seal-status and says initialized (a raft joiner must have its challenge)."""
+    deadline = time.monotonic() + timeout
+    last: str = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            st = client.seal.status()
+            if st.initialized:
+                return st
+            last = "not initialised yet"
+        except VaultOpsError as exc:
+            last = exc.message
+        time.sleep(0.05)
+    raise RunbookError(f"{client.name} did not answer seal-status as initialised within {timeout:g}s: {last}",
+                       hint="see the node's server log")
+
+
+def wait_unsealed(client: NodeClient, *, timeout: float) -> SealStatus:
+    deadline = time.monotonic() + timeout
+    st = wait_ready(client, timeout=timeout)
+    while st.sealed and time.monotonic() < deadline:
+        time.sleep(0.1)
+        st = client.seal.status()
+    return st
+
+
+class SharesUnsealer:
+    """Submits the shares it holds until the node reports unsealed."""
+
+    def __init__(self, shares: list[str], *, timeout: float = 60.0) -> None:
+        self._shares = list(shares)
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"SharesUnsealer(<{len(self._shares)} shares>)"
+
+    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
+        st = wait_ready(client)
+        if not st.sealed:
+            return {"summary": "already unsealed", "version": st.version}
+        if len(self._shares) < st.t:
+            raise RunbookPaused(f"{node} needs {st.t} shares; {len(self._shares)} were given",
+                                hint="resume with enough shares on stdin (--share-stdin)")
+        if st.progress:
+            client.seal.reset()  # someone's half-finished attempt: start clean
+        submitted = 0
+        for share in self._shares[: st.t]:
+            try:
+                st = client.seal.unseal(share)
+            except VaultError as exc:
+                if exc.status == 400:
+                    raise SecurityError(f"{node} rejected the shares at the threshold (wrong or mixed shares)",
+                                        hint="check the shares given on stdin belong to this cluster") from None
+                raise
+            submitted += 1
+            if not st.sealed:
+                break
+        st = wait_unsealed(client, timeout=self.timeout)
+        if st.sealed:
+            raise RunbookError(f"{node} still sealed {self.timeout:g}s after {submitted} shares",
+                               hint="see the node's server log", evidence={"progress": st.progress, "t": st.t})
+        return {"summary": f"unsealed with {submitted} shares", "version": st.version}
+
+
+class AutoUnsealer:
+    def __init__(self, *, timeout: float = 120.0) -> None:
+        self.timeout = timeout
+
+    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
+        st = wait_unsealed(client, timeout=self.timeout)
+        if st.sealed:
+            raise RunbookError(f"{node} (seal type {st.type}) did not auto-unseal in {self.timeout:g}s",
+                               hint="check the node's access to its KMS/HSM and its log")
+        return {"summary": f"auto-unsealed ({st.type})", "version": st.version}
+
+
+class KeyholderPause:
+    """No shares in this process: pause and say who is needed."""
+
+    def __init__(self, keyholders: list[str], *, threshold_hint: int | None = None) -> None:
+        self.keyholders = keyholders
+        self.threshold_hint = threshold_hint
+
+    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
+        st = wait_ready(client)
+        if not st.sealed:
+            return {"summary": "already unsealed (by the keyholders)", "version": st.version}
+        who = ", ".join(self.keyholders) if self.keyholders else "the keyholders"
+        raise RunbookPaused(
+            f"{node} restarted on the new version and is sealed: {st.t} of {st.n} keyholders must submit "
+            f"their shares ({who}); progress {st.progress}/{st.t}",
+            hint=f"keyholders: `vaultops unseal --node {node}`; then `vaultops upgrade resume` "
+                 "(or resume with --share-stdin)")
+
+
+def choose(seal_type: str, shares: list[str] | None, keyholders: list[str]) -> Unsealer:
+    if seal_type != "shamir":
+        return AutoUnsealer()
+    if shares:
+        return SharesUnsealer(shares)
+    return KeyholderPause(keyholders)
