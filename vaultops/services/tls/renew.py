@@ -77,23 +77,37 @@ def renew(settings: TlsSettings, *, drivers: Mapping[str, NodeDriver | None], is
     outcomes = {s.node: NodeOutcome(s.node, Outcome.UNCHANGED, cert=s.served) for s in statuses}
     if due:
         issued = _issue_all(issuer, [settings.node(n) for n in due], emit)
-        for name in reload_order(list(due), roles or {}):
-            node = settings.node(name)
-            result = issued[name]
-            outcome = (NodeOutcome(name, Outcome.FAILED, due[name], error=str(result))
-                       if isinstance(result, VaultOpsError)
-                       else _install_and_verify(settings, node, drivers.get(name), result, due[name], emit))
-            outcomes[name] = outcome
-            if outcome.outcome is Outcome.ROLLED_BACK:
-                _skip_rest(outcomes, due, name, emit)
+        for group in reload_groups(list(due), roles or {}):
+            def one(name: str) -> NodeOutcome:
+                result = issued[name]
+                if isinstance(result, VaultOpsError):
+                    return NodeOutcome(name, Outcome.FAILED, due[name], error=str(result))
+                return _install_and_verify(settings, settings.node(name), drivers.get(name), result, due[name],
+                                           emit)
+            with ThreadPoolExecutor(max_workers=len(group)) as pool:
+                outcomes.update(zip(group, pool.map(one, group)))
+            failed = next((n for n in group if outcomes[n].outcome is Outcome.ROLLED_BACK), None)
+            if failed is not None:
+                _skip_rest(outcomes, due, failed, emit)
                 break
     return RenewReport(nodes=tuple(outcomes[s.node] for s in statuses), statuses=tuple(statuses))
 
 
 def reload_order(nodes: Sequence[str], roles: Mapping[str, str]) -> list[str]:
     """Standbys and unknown roles first, the active node last; stable otherwise."""
-    rank = {"active": 2}
-    return sorted(nodes, key=lambda n: rank.get(roles.get(n, ""), 0 if roles.get(n) == "standby" else 1))
+    return [n for group in reload_groups(nodes, roles) for n in group]
+
+
+def reload_groups(nodes: Sequence[str], roles: Mapping[str, str]) -> list[list[str]]:
+    """Standbys together, then nodes of unknown role together, then the active node alone.
+
+    A SIGHUP reload keeps a node serving (same process, open connections kept), so the
+    nodes of one group are reloaded at once; a rollback in a group stops before the next.
+    """
+    def rank(n: str) -> int:
+        return {"standby": 0, "active": 2}.get(roles.get(n, ""), 1)
+    groups = [[n for n in nodes if rank(n) == r] for r in (0, 1, 2)]
+    return [g for g in groups if g]
 
 
 def _issue_all(issuer: AcmeIssuer, nodes: list[NodeTls], emit: Emit) -> dict[str, Issued | VaultOpsError]:
