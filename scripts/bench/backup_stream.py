@@ -136,8 +136,13 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def median_of(n: int, fn: Any) -> float:
-    return statistics.median(fn() for _ in range(n))
+def paired(n: int, ours: Any, theirs: Any) -> tuple[float, float]:
+    """Alternate the two so both see the same machine load (it is shared); medians of each."""
+    a, b = [], []
+    for _ in range(n):
+        a.append(ours())
+        b.append(theirs())
+    return statistics.median(a), statistics.median(b)
 
 
 def bench_local(box: Any, work: Path, env: dict[str, str], repeat: int) -> tuple[float, float]:
@@ -154,7 +159,7 @@ def bench_local(box: Any, work: Path, env: dict[str, str], repeat: int) -> tuple
         target.unlink(missing_ok=True)
         return timed([str(BIN / "bao"), "operator", "raft", "snapshot", "save", str(target)], env)
 
-    return median_of(repeat, ours), median_of(repeat, theirs)
+    return paired(repeat, ours, theirs)
 
 
 def bench_s3(box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int) -> tuple[float, float]:
@@ -176,7 +181,7 @@ def bench_s3(box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int)
         moto.client().upload_file(str(target), "bench", "naive.snap")
         return time.perf_counter() - t0
 
-    return median_of(repeat, ours), median_of(repeat, naive)
+    return paired(repeat, ours, naive)
 
 
 def peak_rss(box: Any, work: Path, env: dict[str, str], moto: Moto) -> dict[str, Any]:

@@ -63,9 +63,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     plan = make_plan(args, cfg)
     clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
-    client = next((c for c in clients if c.name == args.node), None) if args.node else clients[0]
-    if client is None:
-        cfg.node(args.node)  # raises with the known names
+    wanted = cfg.node(args.node).name if args.node else clients[0].name  # raises for unknown
+    client = next(c for c in clients if c.name == wanted)
     result = initialize_cluster(client, shares=args.shares, threshold=args.threshold,
                                 keyholders=plan.keyholders, manifest_path=plan.manifest,
                                 pgp_keys=plan.pgp_keys)

@@ -131,8 +131,9 @@ def run_stdin(cer: Ceremony, args: argparse.Namespace) -> int:
     from vaultops.errors import VaultOpsError
 
     worst = 0
+    json_out = args.format == "json"
     cer.start()
-    _print_events(cer)
+    _print_events(cer, quiet_stdout=json_out)
     try:
         while True:
             line = sys.stdin.readline(MAX_LINE + 1)
@@ -148,12 +149,13 @@ def run_stdin(cer: Ceremony, args: argparse.Namespace) -> int:
                 cer.submit_line(line.rstrip("\n"), keyholder=args.keyholder)
             except VaultOpsError as exc:
                 worst = max(worst, exc.exit_code)
-            _print_events(cer)
+            _print_events(cer, quiet_stdout=json_out)
         snap = cer.follow(timeout=args.timeout, until_unsealed=args.wait,
-                          on_update=lambda _s: _print_events(cer))
+                          on_update=lambda _s: _print_events(cer, quiet_stdout=json_out))
     finally:
         snap = cer.finish()
-    print(json.dumps(snapshot_json(snap), indent=2) if args.format == "json" else render(snap))
+    _print_events(cer, quiet_stdout=json_out)
+    print(json.dumps(snapshot_json(snap), indent=2) if json_out else render(snap))
     return _exit(snap, worst)
 
 
@@ -169,19 +171,19 @@ def _exit(snap: CeremonySnapshot, worst: int) -> int:
     return EXIT_SEALED
 
 
-def _print_events(cer: Ceremony) -> None:
+def _print_events(cer: Ceremony, *, quiet_stdout: bool = False) -> None:
+    """Events as lines: info on stdout (stderr when stdout carries JSON), problems on stderr."""
     for ev in cer.drain_events():
-        stream = sys.stderr if ev.level != "info" else sys.stdout
+        stream = sys.stderr if ev.level != "info" or quiet_stdout else sys.stdout
         prefix = "" if ev.level == "info" else f"{ev.level}: "
         print(f"{prefix}{ev.message}", file=stream, flush=True)
 
 
 def render(snap: CeremonySnapshot) -> str:
     from vaultops.cli.render import table
-    from vaultops.services.ceremony_view import node_rows
+    from vaultops.services.ceremony_view import HEADERS, node_rows
 
-    head = ["NODE", "STATE", "PROGRESS", "NONCE", "SUBMITTED", "NOTE"]
-    out = table(head, node_rows(snap))
+    out = table(HEADERS, node_rows(snap))
     lines = [out]
     if not snap.checked:
         lines.append("shares were NOT checked: no keyholder manifest")

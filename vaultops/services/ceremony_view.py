@@ -54,3 +54,23 @@ def headline(snap: CeremonySnapshot) -> str:
     if snap.submitted:
         parts.append(f"submitted so far: {', '.join(snap.submitted)}")
     return "; ".join(parts)
+
+
+HEADERS = ["NODE", "STATE", "PROGRESS", "NONCE", "SUBMITTED", "NOTE"]
+
+
+def entry_hint(text: str) -> str:
+    """Live feedback on hidden input: lengths and word positions, never the content."""
+    from vaultops.services.shares import BASE64_CHARS, HEX_CHARS, MNEMONIC_WORDS, resolve_word
+
+    body = text.strip()
+    if not body:
+        return (f"type or paste the share: base64 ({BASE64_CHARS} characters), hex ({HEX_CHARS}) "
+                f"or {MNEMONIC_WORDS} SLIP-39 words")
+    tokens = body.split()
+    if len(tokens) == 1 and not body.isalpha():
+        return f"{len(body)} characters (base64: {BASE64_CHARS}, hex: {HEX_CHARS})"
+    finished = tokens if text.endswith((" ", "\t")) else tokens[:-1]
+    bad = next((i for i, t in enumerate(finished, 1) if resolve_word(t) is None), None)
+    note = f"; word {bad} is not a SLIP-39 word" if bad else ""
+    return f"mnemonic: {len(tokens)}/{MNEMONIC_WORDS} words{note}"

@@ -92,9 +92,10 @@ def detect_api(client: NodeClient) -> RotationApi:
         return RotationApi.REKEY
     except VaultNotFound:
         pass
+    version = client.seal.status().version or "unknown version"
     raise VaultAuthError(
-        f"{client.name}: unauthenticated sys/rekey is disabled here (OpenBao >= 2.5) and sys/rotate/root "
-        "refused the token", node=client.name,
+        f"{client.name} ({version}): unauthenticated sys/rekey is disabled (OpenBao >= 2.5) and "
+        f"sys/rotate/root {'refused the token' if client.token else 'needs a token'}", node=client.name,
         hint="provide a token allowed to use sys/rotate/root/* (VAULT_TOKEN or cluster.token_file)")
 
 

@@ -49,8 +49,7 @@ def _b64crc(value: int) -> str:
 class S3Upload:
     def __init__(self, sink: S3Sink, key: str) -> None:
         self._sink, self.key, self._full = sink, key, sink.full_key(key)
-        self._chunks: list[bytes] = []
-        self._buffered = 0
+        self._buf = bytearray()  # handed to botocore as the part body: no join, no copy
         self._crc = 0
         self._size = 0
         self._futures: list[Future[dict[str, Any]]] = []
@@ -64,23 +63,21 @@ class S3Upload:
 
     def write(self, chunk: bytes) -> None:
         self._raise_failed_part()
-        self._chunks.append(chunk)
-        self._buffered += len(chunk)
+        self._buf += chunk
         self._size += len(chunk)
         self._crc = zlib.crc32(chunk, self._crc)
-        if self._buffered >= self._sink.part_size:
+        if len(self._buf) >= self._sink.part_size:
             self._flush()
 
     def _flush(self) -> None:
-        data = b"".join(self._chunks)
-        self._chunks, self._buffered = [], 0
+        data, self._buf = self._buf, bytearray()
         self._slots.acquire()  # backpressure: at most `concurrency` parts in flight
         number = len(self._futures) + 1
         fut = self._pool.submit(self._upload_part, number, data)
         fut.add_done_callback(lambda _f: self._slots.release())
         self._futures.append(fut)
 
-    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
         crc = _b64crc(zlib.crc32(data))
         with translate(f"upload part {number}", self._sink.name):
             resp = self._sink.client.upload_part(Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
@@ -94,7 +91,7 @@ class S3Upload:
                 raise fut.exception()  # type: ignore[misc]
 
     def commit(self) -> CommitResult:
-        if self._buffered or not self._futures:
+        if self._buf or not self._futures:
             self._flush()
         try:
             parts = [f.result() for f in self._futures]

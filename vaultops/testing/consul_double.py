@@ -46,7 +46,7 @@ class ConsulDouble:
     @property
     def address(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://{host.decode()}:{port}"
 
     def start(self) -> ConsulDouble:
         self._thread.start()
@@ -75,7 +75,10 @@ class ConsulDouble:
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
             for m in tar:
                 members[m.name] = tar.extractfile(m).read()  # type: ignore[union-attr]
-        sums = dict(reversed(line.split("  ", 1)) for line in members["SHA256SUMS"].decode().splitlines() if line)
+        sums: dict[str, str] = {}
+        for line in members["SHA256SUMS"].decode().splitlines():
+            digest, _, name = line.partition("  ")
+            sums[name] = digest
         for name in ("meta.json", "state.bin"):
             if hashlib.sha256(members[name]).hexdigest() != sums.get(name):
                 raise ValueError(f"{name} does not match SHA256SUMS")

@@ -139,3 +139,19 @@ def test_prune_over_more_than_a_thousand_objects(moto, bucket, tmp_path, monkeyp
             for o in page.get("Contents", [])]
     assert sorted(k[len("vault/"):] for k in left if not k.endswith(".json")) == sorted(keep)
     assert len(left) == 2 * len(keep)
+
+
+def test_aws_iam_login_body_replays_against_sts(moto) -> None:
+    """What Vault's aws auth does with the login body: replay it to STS (here moto's)."""
+    import base64
+
+    import urllib3
+
+    from vaultops.vault.auth_methods import aws_iam_login_body
+
+    body = aws_iam_login_body(role="backup", region="us-east-1", sts_endpoint=moto.endpoint)
+    url = base64.b64decode(body["iam_request_url"]).decode()
+    headers = {k: v[0] for k, v in json.loads(base64.b64decode(body["iam_request_headers"])).items()}
+    resp = urllib3.PoolManager().request(body["iam_http_request_method"], url, headers=headers,
+                                         body=base64.b64decode(body["iam_request_body"]))
+    assert resp.status == 200 and b"<Arn>arn:aws:sts::123456789012:user/moto</Arn>" in resp.data

@@ -132,7 +132,8 @@ def test_two_processes_at_once(sealed3: Sandbox) -> None:
 
 def finish(p: subprocess.Popen[str]) -> tuple[str, str]:
     assert p.stdout and p.stderr
-    out, err = p.stdout.read(), p.stderr.read()  # small outputs: no pipe can fill up
+    with p.stdout, p.stderr:
+        out, err = p.stdout.read(), p.stderr.read()  # small outputs: no pipe can fill up
     p.wait(timeout=90)
     return out, err
 

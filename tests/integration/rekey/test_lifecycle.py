@@ -154,6 +154,68 @@ def test_generate_root_token_works_and_is_revoked(lifecycle_box: Sandbox, cli: A
     assert actions[-1] == "generate_root.token_revoked" and "generate_root.completed" in actions
 
 
+def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> None:
+    """The rekey TUI through pipe input: current shares, private hand-out, verification, done."""
+    import threading
+
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from vaultops.journal import journal_for
+    from vaultops.services import rekey
+    from vaultops.services.shares import decode
+    from vaultops.tui.rekey_screen import RekeyDriver, make_app
+
+    box = lifecycle_box
+    assert cli(box, "rekey", "start", "--shares", "2", "--threshold", "2", "--keyholder", "carol",
+               "--keyholder", "frank")[0] == 0
+    cer = rekey.open_ceremony(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
+    current = {p.stem: p.read_text().strip() for p in SEEN["files"]}
+    revealed: dict[str, str] = {}
+    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
+        app, state = make_app(RekeyDriver(cer))
+
+        def feed() -> None:
+            _wait(lambda: state.board is not None and state.name == "alice")
+            inp.send_text("\t")  # alice -> carol
+            for name in ("carol", "frank"):
+                _wait(lambda: state.name == name and not state.busy)
+                inp.send_text(current[name] + "\r")
+            for _ in range(2):
+                _wait(lambda: bool(state.reveal) and not state.revealed)
+                inp.send_text("\r")
+                _wait(lambda: state.revealed)
+                revealed[state.reveal[0][0]] = state.reveal[0][1]
+                inp.send_text("\r")
+            sent: list[str] = []
+            for _ in range(2):  # whoever is selected enters their new share
+                _wait(lambda: not state.busy and state.name in revealed and state.name not in sent)
+                sent.append(str(state.name))
+                inp.send_text(revealed[sent[-1]] + "\r")
+            _wait(lambda: state.board is not None and state.board.done, timeout=30)
+
+        def script() -> None:
+            try:
+                feed()
+            except AssertionError as exc:
+                failures.append(f"{exc}: board={state.board} messages={state.messages}")
+            finally:
+                inp.send_text("\x11")
+
+        failures: list[str] = []
+        threading.Thread(target=script, daemon=True).start()
+        app.run()
+    assert not failures, failures[0]
+    SEEN["secrets"] += [f for text in revealed.values() for f in share_forms(text)]
+    m = Manifest.load(box.dir / "keyholders.yaml")
+    assert (m.threshold, [k.name for k in m.keyholders]) == (2, ["carol", "frank"])
+    assert all(m.check(n, decode(t)).ok for n, t in revealed.items())
+    assert "rekey complete" in " ".join(msg for _, msg in state.messages)
+    st = box.clients()[0].seal.status()
+    assert (st.t, st.n) == (2, 2)
+
+
 def test_secret_hygiene(lifecycle_box: Sandbox) -> None:
     box = lifecycle_box
     secrets = [s for s in SEEN["secrets"] if s]

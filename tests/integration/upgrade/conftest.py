@@ -84,8 +84,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
         f"AuthorizedKeysFile {folder}/authorized_keys\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\n")
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=open(folder / "sshd.log", "wb"))
+    with open(folder / "sshd.log", "wb") as log:
+        proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log)
     server = SSHServer(folder, port, client_key, known, proc)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

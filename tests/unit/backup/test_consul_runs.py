@@ -76,3 +76,21 @@ def test_consul_inspect_and_verify(make_cfg, consul, tmp_path, capsys) -> None:
     assert main(["--config", str(cfg.path), "backup", "inspect", "--format", "json"]) == 0
     ins = json.loads(capsys.readouterr().out)
     assert ins["manifest"]["kind"] == "consul" and ins["meta"]["ID"].endswith("double")
+
+
+def test_prune_after_run_keeps_policy(make_cfg, consul, tmp_path, capsys) -> None:
+    token_file = tmp_path / "consul-token"
+    token_file.write_text(consul.token)
+    cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
+                    "consul": {"address": consul.address, "token_file": str(token_file)},
+                    "retention": {"keep_last": 2, "min_keep": 1}, "prune_after_run": True})
+    for _ in range(4):
+        assert main(["--config", str(cfg.path), "backup", "run"]) == 0
+    snaps = [n for n in files(tmp_path) if n.endswith(".snap")]
+    assert len(snaps) == 2 and len([n for n in files(tmp_path) if n.endswith(".manifest.json")]) == 2
+    assert '"event": "prune.deleted"' in capsys.readouterr().err
+    # a failed run blocks pruning
+    consul.truncate_next = True
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 6
+    assert main(["--config", str(cfg.path), "backup", "prune"]) == 6
+    assert "not pruning" in capsys.readouterr().err

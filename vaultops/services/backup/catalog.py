@@ -66,9 +66,13 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
     try:
         manifest = read_manifest(sink, name)
         verifier = verifier_for(manifest.kind, settings=settings)
-        for chunk in sink.read_chunks(name):
-            verifier.feed(chunk)
-        report = verifier.finish()
+        try:
+            for chunk in sink.read_chunks(name):
+                verifier.feed(chunk)
+            report = verifier.finish()
+        except BaseException:
+            verifier.abort()
+            raise
         check_against_manifest(report, manifest)
         result = CheckResult(name, sink.name, True, f"sha256 {report.sha256[:16]}…, {report.size} bytes", report)
     except VerificationError as exc:

@@ -63,7 +63,8 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
                           hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
     emit("drill.start", name=name, version=version)
     try:
-        report = _drill(cfg, settings, sink, manifest, shares=shares, version=version, keep=keep, t0=t0, emit=emit)
+        report = _drill(cfg, settings, sink, manifest, shares=shares, version=version, keep=keep, t0=t0,
+                        emit=emit)
     except VaultOpsError as exc:
         report = DrillReport(name, ok=False, version=version, rto_seconds=time.monotonic() - t0,
                              rpo_seconds=_age(manifest), error=str(exc))
@@ -72,8 +73,8 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
     return report
 
 
-def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str], version: str | None,
-           keep: bool, t0: float, emit: Any) -> DrillReport:
+def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str],
+           version: str | None, keep: bool, t0: float, emit: Any) -> DrillReport:
     from vaultops.sandbox.cluster import SandboxSpec, up
 
     root = Path(tempfile.mkdtemp(prefix="vaultops-drill-"))

@@ -74,11 +74,16 @@ def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettin
     try:
         verifier = verifier_for(manifest.kind, on_state=on_state, settings=settings)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in sink.read_chunks(name):
-                verifier.feed(chunk)
-                fh.write(chunk)
-        check_against_manifest(verifier.finish(), manifest)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in sink.read_chunks(name):
+                    verifier.feed(chunk)
+                    fh.write(chunk)
+            report = verifier.finish()
+        except BaseException:
+            verifier.abort()
+            raise
+        check_against_manifest(report, manifest)
         yield path
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -49,12 +50,14 @@ def build_sinks(cfg: Config, settings: BackupSettings) -> list[Sink]:
 
 def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: float = 0.0,
                clients: list[NodeClient] | None = None, allow_insecure_http: bool = False) -> RunResult:
-    sinks = build_sinks(cfg, settings)
-    with run_lock(settings.lock_file, wait=lock_wait):
+    require_sinks(settings)
+    with run_lock(settings.lock_file, wait=lock_wait), ThreadPoolExecutor(1, thread_name_prefix="sinks") as pool:
+        pending = pool.submit(build_sinks, cfg, settings)  # boto3 start-up overlaps the login
         clients = clients or cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)
         ident = identity.login(clients, settings.auth, cfg, warn=lambda m: emit("warning", message=m)) \
             if settings.source == "raft" else None
         try:
+            sinks = pending.result()
             source = make_source(settings.source, clients=clients, settings=settings)
             result = _run(settings, source, sinks, emit=emit)
         finally:

@@ -24,9 +24,12 @@ class _State(Enum):
 
 
 class TarStream:
-    """on_start(name, size), on_data(name, bytes), on_end(name) are called in stream order."""
+    """on_start(name, size), on_data(name, data), on_end(name) are called in stream order.
 
-    def __init__(self, *, on_start: Callable[[str, int], None], on_data: Callable[[str, bytes], None],
+    on_data receives a memoryview valid only during the call (no copy of member data is made).
+    """
+
+    def __init__(self, *, on_start: Callable[[str, int], None], on_data: Callable[[str, memoryview], None],
                  on_end: Callable[[str], None]) -> None:
         self._on_start, self._on_data, self._on_end = on_start, on_data, on_end
         self._state = _State.HEADER
@@ -54,7 +57,7 @@ class TarStream:
                     self._header.clear()
             elif self._state is _State.DATA:
                 take = min(self._remaining, len(view) - pos)
-                self._data(bytes(view[pos:pos + take]))
+                self._data(view[pos:pos + take])
                 pos += take
             elif self._state is _State.PAD:
                 take = min(self._remaining, len(view) - pos)
@@ -99,7 +102,7 @@ class TarStream:
         if size == 0:
             self._end_member()
 
-    def _data(self, chunk: bytes) -> None:
+    def _data(self, chunk: memoryview) -> None:
         self._remaining -= len(chunk)
         if self._name == "\0pax":
             assert self._pax_buf is not None

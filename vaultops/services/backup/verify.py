@@ -55,9 +55,14 @@ class Verifier:
 
     kind: str
 
-    def feed(self, chunk: bytes) -> None: ...
+    def feed(self, chunk: bytes) -> None:
+        raise NotImplementedError
 
-    def finish(self) -> VerifyReport: ...
+    def finish(self) -> VerifyReport:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Release resources when the stream is abandoned before finish()."""
 
 
 class ArchiveVerifier(Verifier):
@@ -106,13 +111,13 @@ class ArchiveVerifier(Verifier):
         if name != "state.bin":
             self._small[name] = bytearray()
 
-    def _data(self, name: str, chunk: bytes) -> None:
+    def _data(self, name: str, chunk: memoryview) -> None:
         if name in self._hashes:
             self._hashes[name].update(chunk)
         if name in self._small:
             self._small[name] += chunk
         elif self._on_state is not None:
-            self._on_state(chunk)
+            self._on_state(bytes(chunk))
 
     def _end(self, name: str) -> None:
         self._done.add(name)

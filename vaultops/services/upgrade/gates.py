@@ -101,7 +101,7 @@ def safe_to_stop(view: ClusterView, ctx: Any, node: str) -> list[str]:
     return problems
 
 
-def node_back(view: ClusterView, ctx: Any, node: str, version: str) -> list[str]:
+def node_back(view: ClusterView, ctx: Any, node: str, version: str, mark: dict[str, int] | None = None) -> list[str]:
     """*node* is back on *version*: unsealed, a healthy member the leader knows on that version, caught up."""
     n = view.nodes[node]
     if not n.serving:
@@ -116,7 +116,7 @@ def node_back(view: ClusterView, ctx: Any, node: str, version: str) -> list[str]
         if ap.failure_tolerance < ctx.settings.min_failure_tolerance:
             problems.append(f"failure tolerance is {ap.failure_tolerance}, not yet restored to "
                             f"{ctx.settings.min_failure_tolerance}")
-        problems += caught_up(ctx, view, node)
+        problems += caught_up(ctx, view, node, {} if mark is None else mark)
     elif view.ha is not None:
         mine = [h for h in view.ha.nodes if h.api_address.rstrip("/") == ctx.address(node)]
         if mine and mine[0].version and mine[0].version != version:
@@ -124,20 +124,29 @@ def node_back(view: ClusterView, ctx: Any, node: str, version: str) -> list[str]
     return problems
 
 
-def caught_up(ctx: Any, view: ClusterView, node: str) -> list[str]:
-    """The node's own applied index has reached the leader's commit index, read leader-first."""
+def caught_up(ctx: Any, view: ClusterView, node: str, mark: dict[str, int]) -> list[str]:
+    """The node's own applied index has reached the leader's commit index as it was when the node came back.
+
+    The target is read once (leader first) and kept in *mark*: under a write load the
+    commit index moves on every poll, and "caught up" means the node has replayed
+    what it missed while down, not that it wins a race with the next write.
+    """
     active = view.active
     if active is None or active.name == node:
         return []
     try:
-        committed = ctx.clients[active.name].ha.leader().raft_committed_index
+        if "committed" not in mark:
+            committed = ctx.clients[active.name].ha.leader().raft_committed_index
+            if committed is None:
+                return [f"the leader {active.name} reports no raft commit index"]
+            mark["committed"] = committed
         applied = ctx.clients[node].ha.leader().raft_applied_index
     except VaultOpsError as exc:
         return [f"cannot read raft indexes: {exc.message}"]
-    if committed is None or applied is None:
-        return [f"{node} or the leader reports no raft index"]
-    if applied < committed:
-        return [f"{node} applied index {applied} behind the leader's commit index {committed}"]
+    if applied is None:
+        return [f"{node} reports no raft applied index"]
+    if applied < mark["committed"]:
+        return [f"{node} applied index {applied} behind the leader's commit index {mark['committed']}"]
     return []
 
 

@@ -87,7 +87,8 @@ def unseal_node(ctx: Any, *, node: str) -> Evidence:
 @action("wait_healthy")
 def _wait_healthy(ctx: Any, *, node: str, version: str) -> Evidence:
     """Wait until the node is back: unsealed, on the version, a healthy member, caught up, stable."""
-    view = gates.wait_for(ctx, lambda v: gates.node_back(v, ctx, node, version),
+    mark: dict[str, int] = {}
+    view = gates.wait_for(ctx, lambda v: gates.node_back(v, ctx, node, version, mark),
                           what=f"{node} did not come back healthy on {version}", stable=2)
     n = view.nodes[node]
     return {"summary": f"back on {n.version} as {n.role}", "after": view.evidence()}
@@ -112,14 +113,14 @@ def _step_down(ctx: Any, *, node: str, version: str) -> Evidence:
     if view.active is not None and view.active.name != node:
         return {"summary": f"{view.active.name} already active on {view.active.version}", "after": view.evidence()}
     attempts = []
-    for attempt in range(1, 4):
+    for _attempt in range(3):
         ctx.clients[node].ha.step_down()
         after = gates.wait_for(ctx, lambda v: _new_leader_elected(v, node), what="no new active node after step-down",
                                timeout=min(30.0, ctx.settings.gate_timeout))
         active = after.active
         attempts.append(active.name if active else None)
         problems = gates.leader_on(after, version, not_node=node)
-        if not problems:
+        if not problems and active is not None:
             return {"summary": f"{active.name} active on {active.version}", "attempts": attempts,
                     "after": after.evidence()}
         if active is not None and active.name != node and active.version != version:

@@ -1,0 +1,86 @@
+"""End to end in a real terminal: `vaultops unseal` in tmux unseals a real sealed cluster.
+
+Shares reach the terminal the way a keyholder pastes them: through a tmux
+paste buffer loaded from stdin (never argv), into the hidden input.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ceremony_helpers import keyholder_share, statuses
+
+from vaultops.testing.sandbox import Sandbox
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
+
+
+class Tmux:
+    def __init__(self, socket: Path) -> None:
+        self.base = ["tmux", "-S", str(socket)]
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        return subprocess.run([*self.base, *args], input=stdin, text=True, check=True,
+                              capture_output=True, timeout=10).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "cer")
+
+    def wait(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
+
+    def paste(self, secret: str) -> None:
+        self("load-buffer", "-b", "share", "-", stdin=secret)
+        self("paste-buffer", "-d", "-b", "share", "-t", "cer")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    socket = tmp_path / "tmux.sock"
+    t = Tmux(socket)
+    yield t
+    subprocess.run([*t.base, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_unseal_in_a_real_terminal(sealed3: Sandbox, tmux: Tmux, tmp_path: Path) -> None:
+    done = tmp_path / "exit-code"
+    cmd = (f"cd {shlex.quote(str(tmp_path))} && VAULTOPS_CONFIG={shlex.quote(str(sealed3.config_path))} "
+           f"HOME={shlex.quote(os.environ['HOME'])} {shlex.quote(sys.executable)} -m vaultops unseal; "
+           f"echo $? > {shlex.quote(str(done))}; sleep 30")
+    tmux("new-session", "-d", "-s", "cer", "-x", "150", "-y", "45", cmd)
+    tmux.wait("Keyholders")
+    tmux.wait("needs 3 more shares")
+    for i, name in enumerate(("alice", "bob", "carol")):
+        tmux("send-keys", "-t", "cer", "Enter")
+        tmux.wait(f"Share of {name} (hidden input)")
+        share = keyholder_share(sealed3, name)
+        tmux.paste(share)
+        shown = tmux.wait("44 characters")
+        assert share not in shown and share[:12] not in shown
+        tmux("send-keys", "-t", "cer", "Enter")
+        tmux.wait(f"keyholder {name} submitted share #")
+        tmux("send-keys", "-t", "cer", "Down")
+    shown = tmux.wait("every node is unsealed")
+    assert all(not st.sealed for st in statuses(sealed3).values())
+    for name in ("alice", "bob", "carol"):
+        assert keyholder_share(sealed3, name)[:12] not in shown
+    tmux("send-keys", "-t", "cer", "q")
+    deadline = time.monotonic() + 20
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.read_text().strip() == "0"

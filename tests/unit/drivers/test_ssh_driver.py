@@ -1,0 +1,84 @@
+"""The ssh driver's command lines and error mapping, with a stand-in `ssh` that records its argv and stdin.
+The real OpenSSH round trip is in tests/integration/upgrade/test_ssh_driver.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vaultops.drivers import get_driver
+from vaultops.drivers.base import Result
+from vaultops.errors import ConfigError, DriverError
+
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    script = tmp_path / "ssh"
+    script.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$REC.argv\"\ncat > \"$REC.stdin\"\n"
+                      "echo \"${FAKE_OUT:-}\"\necho \"${FAKE_ERR:-}\" >&2\nexit \"${FAKE_RC:-0}\"\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("REC", str(tmp_path / "rec"))
+    return script
+
+
+def _argv(tmp: Path) -> list[str]:
+    return (tmp / "rec.argv").read_text().splitlines()
+
+
+def test_defaults_are_systemd_and_batch_mode(fake_ssh: Path, tmp_path: Path) -> None:
+    drv = get_driver("vault-1", {"type": "ssh", "ssh": str(fake_ssh), "host": "ops@vault-1", "port": 2222})
+    res = drv.stop()
+    argv = _argv(tmp_path)
+    assert argv[:2] == ["-o", "BatchMode=yes"] and "-p" in argv and "2222" in argv
+    assert argv[-3:] == ["ops@vault-1", "--", "sudo systemctl stop vault"]
+    assert isinstance(res, Result) and res.ok
+
+
+def test_configured_commands_and_version_substitution(fake_ssh: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh), "service": "openbao", "binary": "bao",
+                           "commands": {"install": "sudo /opt/swap {version}"}})
+    drv.install("2.7.2")
+    assert _argv(tmp_path)[-1] == "sudo /opt/swap 2.7.2"
+    monkeypatch.setenv("FAKE_OUT", "OpenBao v2.7.2 (abc), built 2025")
+    assert drv.installed_version() == "2.7.2"
+    assert _argv(tmp_path)[-1] == "bao version"
+    with pytest.raises(DriverError, match="is not a version"):
+        drv.install("2.7.2; rm -rf /")
+
+
+def test_file_contents_go_through_stdin_never_argv(fake_ssh: Path, tmp_path: Path) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
+    secret = b"s3cr3t-key-material"
+    drv.write_file("/etc/vault/tls key.pem", secret, mode=0o600)
+    assert (tmp_path / "rec.stdin").read_bytes() == secret
+    argv = "\n".join(_argv(tmp_path))
+    assert "s3cr3t" not in argv and "chmod 600" in argv and "mv -f" in argv
+
+
+def test_a_failing_command_raises_with_its_result(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
+    monkeypatch.setenv("FAKE_RC", "3")
+    monkeypatch.setenv("FAKE_ERR", "Failed to stop vault.service: Access denied")
+    with pytest.raises(DriverError, match="Access denied") as err:
+        drv.stop()
+    assert err.value.result.exit_code == 3
+    assert drv.is_running() is False        # is-active answering non-zero means "not running"
+
+
+def test_ssh_failure_is_named_as_such(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh), "host": "nowhere"})
+    monkeypatch.setenv("FAKE_RC", "255")
+    monkeypatch.setenv("FAKE_ERR", "ssh: connect to host nowhere port 22: Connection refused")
+    with pytest.raises(DriverError, match="ssh to nowhere failed: ssh: connect") as err:
+        drv.is_running()
+    assert "non-interactively" in (err.value.hint or "")
+
+
+def test_unknown_keys_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown ssh driver key 'hots'"):
+        get_driver("n", {"type": "ssh", "hots": "x"})
+    with pytest.raises(ConfigError, match="unknown driver command 'restart'"):
+        get_driver("n", {"type": "ssh", "commands": {"restart": "x"}})

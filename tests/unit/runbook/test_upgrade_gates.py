@@ -1,0 +1,111 @@
+"""The upgrade gates on synthetic cluster views: when a node may go down, when it is back."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from vaultops.errors import SecurityError
+from vaultops.services.upgrade import gates
+from vaultops.services.upgrade.context import GateSettings
+from vaultops.services.upgrade.observe import ClusterView, NodeView
+from vaultops.services.upgrade.preflight import check_target
+from vaultops.vault.models import AutopilotServer, AutopilotState
+
+
+def _node(name: str, role: str = "standby", version: str = "2.6.2", **kw: Any) -> NodeView:
+    sealed = role in ("sealed",)
+    return NodeView(name=name, reachable=role != "unreachable", initialized=True, sealed=sealed, role=role,
+                    version=version, **kw)
+
+
+def _ap(ft: int = 1, healthy: bool = True, versions: dict[str, str] | None = None) -> AutopilotState:
+    versions = versions or {}
+    servers = {n: AutopilotServer(id=n, name=n, address="", status="leader" if n == "n1" else "voter",
+                                  healthy=True, last_index=1, last_term=1, last_contact="0s",
+                                  version=versions.get(n, "2.6.2"), node_status="alive")
+               for n in ("n1", "n2", "n3")}
+    return AutopilotState(healthy=healthy, failure_tolerance=ft, leader="n1", voters=("n1", "n2", "n3"),
+                          servers=servers)
+
+
+CTX = SimpleNamespace(settings=GateSettings(), raft_id=lambda n: n, address=lambda n: f"http://{n}",
+                      clients={})
+
+
+def _view(*nodes: NodeView, ap: AutopilotState | None = None) -> ClusterView:
+    return ClusterView(storage="raft", nodes={n.name: n for n in nodes}, autopilot=ap or _ap())
+
+
+def test_a_healthy_standby_may_go_down() -> None:
+    view = _view(_node("n1", "active"), _node("n2"), _node("n3"))
+    assert gates.safe_to_stop(view, CTX, "n2") == []
+
+
+@pytest.mark.parametrize(("view", "expect"), [
+    (_view(_node("n1", "active"), _node("n2"), _node("n3", "sealed")), "n3 is sealed"),
+    (_view(_node("n1", "active"), _node("n2"), _node("n3", "unreachable")), "n3 is unreachable"),
+    (_view(_node("n1", "active"), _node("n2"), _node("n3"), ap=_ap(ft=0)), "failure tolerance is 0"),
+    (_view(_node("n1", "active"), _node("n2"), _node("n3"), ap=_ap(healthy=False)), "unhealthy"),
+    (_view(_node("n1", "standby"), _node("n2"), _node("n3")), "no node is active"),
+])
+def test_never_a_second_node_down_while_degraded(view: ClusterView, expect: str) -> None:
+    problems = gates.safe_to_stop(view, CTX, "n2")
+    assert any(expect in p for p in problems), problems
+
+
+def test_the_active_node_is_never_stopped() -> None:
+    view = _view(_node("n1", "active"), _node("n2"), _node("n3"))
+    assert any("active node" in p for p in gates.safe_to_stop(view, CTX, "n1"))
+
+
+def test_a_node_already_down_may_be_stopped_again_if_the_rest_is_healthy() -> None:
+    """Resume after a kill between 'stopped' and 'recorded': tolerance is spent on that node already."""
+    view = _view(_node("n1", "active"), _node("n2", "unreachable"), _node("n3"), ap=_ap(ft=0))
+    assert gates.safe_to_stop(view, CTX, "n2") == []
+
+
+def test_back_needs_autopilot_to_report_the_new_version() -> None:
+    ctx = SimpleNamespace(**vars(CTX))
+    ctx.clients = {"n1": _leader(committed=10), "n2": _leader(applied=10)}
+    stale = _view(_node("n1", "active"), _node("n2", version="2.7.2"), _node("n3"))
+    assert any("autopilot still lists n2 on 2.6.2" in p for p in gates.node_back(stale, ctx, "n2", "2.7.2", {}))
+    fresh = _view(_node("n1", "active"), _node("n2", version="2.7.2"), _node("n3"), ap=_ap(versions={"n2": "2.7.2"}))
+    assert gates.node_back(fresh, ctx, "n2", "2.7.2", {}) == []
+
+
+def test_back_needs_the_node_caught_up_with_the_commit_index_seen_when_it_returned() -> None:
+    ctx = SimpleNamespace(**vars(CTX))
+    ctx.clients = {"n1": _leader(committed=50), "n2": _leader(applied=40)}
+    view = _view(_node("n1", "active"), _node("n2", version="2.7.2"), _node("n3"), ap=_ap(versions={"n2": "2.7.2"}))
+    mark: dict[str, int] = {}
+    assert gates.node_back(view, ctx, "n2", "2.7.2", mark) == ["n2 applied index 40 behind the leader's commit index 50"]
+    ctx.clients = {"n1": _leader(committed=99), "n2": _leader(applied=50)}   # the leader moved on: target kept
+    assert gates.node_back(view, ctx, "n2", "2.7.2", mark) == []
+
+
+def test_leader_must_run_the_target() -> None:
+    view = _view(_node("n1", "standby", "2.7.2"), _node("n2", "active", "2.6.2"), _node("n3"))
+    assert gates.leader_on(view, "2.7.2", not_node="n1") == ["the active node n2 runs 2.6.2, not 2.7.2"]
+
+
+@pytest.mark.parametrize(("current", "target", "history", "message"), [
+    ("2.7.2", "2.6.2", None, "refusing to downgrade from 2.7.2 to 2.6.2"),
+    ("2.7.2", "2.7.2", None, "already runs 2.7.2"),
+    ("2.6.2", "2.7.0", ["2.6.2", "2.7.1"], "already ran 2.7.1"),
+])
+def test_downgrades_and_no_ops_are_refused(current: str, target: str, history: list[str] | None,
+                                           message: str) -> None:
+    with pytest.raises(SecurityError, match=message):
+        check_target(current, target, history)
+
+
+def test_an_upgrade_is_accepted() -> None:
+    check_target("2.6.2", "2.7.2", ["2.6.1", "2.6.2"])
+
+
+def _leader(*, committed: int | None = None, applied: int | None = None) -> Any:
+    leader = SimpleNamespace(raft_committed_index=committed, raft_applied_index=applied)
+    return SimpleNamespace(ha=SimpleNamespace(leader=lambda: leader))

@@ -1,0 +1,202 @@
+"""A dress rehearsal: the same upgrade runbook on a throwaway copy of the real data.
+
+1. the newest verified backup (a configured backup sink, or the upgrade's own local
+   snapshots) is fetched and verified again;
+2. a local sandbox with as many nodes as the cluster, on the cluster's CURRENT version, is
+   started and the snapshot force-restored into it; it seals itself (the keyring is the
+   original cluster's) and is unsealed with the ORIGINAL shares given on stdin;
+3. runbooks/upgrade.yaml runs on it to the target with the original token, postflight
+   included; the report says how it went. The production cluster is only read.
+
+Raft clusters only: a PostgreSQL/Consul-backed rehearsal needs the storage restored
+first (not done here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vaultops.config import Config, parse_config_file
+from vaultops.errors import RunbookError, UsageError, VaultOpsError
+from vaultops.journal import journal_for
+
+
+@dataclass(frozen=True)
+class RehearsalReport:
+    ok: bool
+    backup: str
+    from_version: str
+    to_version: str
+    seconds: float
+    steps_done: int
+    steps_total: int
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        verdict = "PASSED" if self.ok else "FAILED"
+        lines = [f"rehearsal {verdict}: {self.from_version} -> {self.to_version} on a copy of {self.backup}",
+                 f"  {self.steps_done}/{self.steps_total} steps in {self.seconds:.1f}s"]
+        if self.message:
+            lines.append(f"  {self.message}")
+        return "\n".join(lines)
+
+
+def rehearse(cfg: Config, *, to: str, shares: list[str], backup: str | None = None, keep: bool = False,
+             emit: Callable[[str], None] = lambda _m: None, operator: str | None = None) -> RehearsalReport:
+    from vaultops.services.upgrade.preflight import check_target
+
+    if cfg.storage != "raft":
+        raise UsageError(f"rehearsal of {cfg.storage} storage is not supported", hint="raft clusters only")
+    if not shares:
+        raise UsageError("the original cluster's unseal shares are needed", hint="pipe them with --share-stdin")
+    current = _current_version(cfg)
+    check_target(current, to)
+    journal = journal_for(cfg, operator=operator)
+    with _snapshot_file(cfg, backup) as (name, path):
+        emit(f"rehearsing {current} -> {to} on a copy of {name}")
+        journal.append("upgrade.rehearse.start", details={"backup": name, "from": current, "to": to})
+        report = _run(cfg, path, name=name, current=current, to=to, shares=shares, keep=keep, emit=emit)
+    journal.append("upgrade.rehearse", outcome="ok" if report.ok else "failed",
+                   details={"backup": name, "from": current, "to": to, "ok": report.ok, "message": report.message})
+    return report
+
+
+def _current_version(cfg: Config) -> str:
+    from vaultops.services.upgrade.observe import observe
+    from vaultops.services.upgrade.preflight import current_version
+    from vaultops.vault import cluster_clients
+
+    clients = {c.name: c for c in cluster_clients(cfg, use_token=False)}
+    return current_version(observe(clients, storage="external"))
+
+
+@contextlib.contextmanager
+def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]]:
+    """The newest verified backup as a local, verified file."""
+    if cfg.section("backup").get("sinks"):
+        from vaultops.services.backup.catalog import newest, read_manifest
+        from vaultops.services.backup.restore import fetched
+        from vaultops.services.backup.runner import build_sinks
+        from vaultops.services.backup.settings import load_settings
+
+        settings = load_settings(cfg)
+        sink = build_sinks(cfg, settings)[0]
+        name = backup or newest(sink, cluster=settings.cluster).name
+        with fetched(sink, name, read_manifest(sink, name), settings=settings) as path:
+            yield name, path
+        return
+    from vaultops.services.backup.restore import verify_file
+    from vaultops.services.upgrade.snapshot import snapshot_dir
+
+    found = sorted(snapshot_dir(cfg).glob("*.snap"))
+    if backup:
+        found = [p for p in found if p.name == backup]
+    if not found:
+        raise UsageError("no verified backup to rehearse on",
+                         hint="configure backup.sinks and run `vaultops backup run` (or run the upgrade preflight)")
+    verify_file(found[-1], "raft")
+    yield found[-1].name, found[-1]
+
+
+def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, shares: list[str], keep: bool,
+         emit: Callable[[str], None]) -> RehearsalReport:
+    from vaultops.testing.sandbox import start_sandbox
+
+    started = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix="rehearsal-", dir=_ensure(cfg.state_dir / "rehearsals")))
+    emit(f"starting a {len(cfg.nodes)}-node sandbox on {current} in {folder}")
+    box = start_sandbox(folder, name="rehearsal", nodes=len(cfg.nodes), version=current, raft_healthy=True)
+    try:
+        _restore_into(box, snapshot, shares, emit)
+        state, message = _upgrade(box, to=to, shares=shares, token=_original_token(cfg), emit=emit)
+    finally:
+        if not keep:
+            box.stop()
+    done = state.done_count if state is not None else 0
+    total = len(state.steps) if state is not None else 0
+    ok = state is not None and state.status.value == "done"
+    evidence = state.steps[-1].evidence if ok and state is not None else (state.halt or {} if state else {})
+    return RehearsalReport(ok=ok, backup=name, from_version=current, to_version=to,
+                           seconds=time.monotonic() - started, steps_done=done, steps_total=total,
+                           message=message, evidence=evidence)
+
+
+def _restore_into(box: Any, snapshot: Path, shares: list[str], emit: Callable[[str], None]) -> None:
+    from vaultops.sandbox.bootstrap import unseal_nodes, wait_active
+
+    clients = box.clients()
+    leader = next(c for c in clients if c.ha.health().role == "active")
+    with snapshot.open("rb") as fh:
+        leader.raft.restore(fh, force=True)
+    emit("snapshot restored; waiting for the copy to seal itself (it now holds the original keyring)")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _sealed(leader):
+        time.sleep(0.2)
+    unseal_nodes(box.clients(token=False), shares, timeout=120)
+    wait_active(box.clients(token=False), timeout=120)
+
+
+def _sealed(client: Any) -> bool:
+    try:
+        return client.seal.status().sealed
+    except VaultOpsError:
+        return False
+
+
+def _original_token(cfg: Config) -> str | None:
+    from vaultops.vault.auth import resolve_token
+
+    return resolve_token(cfg)
+
+
+def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
+             emit: Callable[[str], None]) -> tuple[Any, str]:
+    from vaultops.services.upgrade.context import Prompter, build_context
+    from vaultops.services.upgrade.service import default_runbook, start_run
+    from vaultops.services.upgrade.unseal import SharesUnsealer
+    sandbox_cfg = parse_config_file(box.config_path)
+    _wait_voters(sandbox_cfg, token, voters=len(sandbox_cfg.nodes))
+    ctx = build_context(sandbox_cfg, token=token, unsealer=SharesUnsealer(shares), prompter=Prompter(assume_yes=True),
+                        emit=emit, backup="skip")
+    path = box.dir / "upgrade-state.json"
+    try:
+        state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path)
+        return state, ""
+    except RunbookError as exc:
+        from vaultops.runbook.state import load_state
+
+        return load_state(path), str(exc)
+
+
+def _wait_voters(cfg: Config, token: str | None, *, voters: int, timeout: float = 120.0) -> None:
+    """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
+    from vaultops.vault import cluster_clients
+
+    clients = cluster_clients(cfg, token=token)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in clients:
+            try:
+                ap = c.raft.autopilot_state()
+            except VaultOpsError:
+                continue
+            if ap.healthy and len(ap.voters) == voters and ap.failure_tolerance >= 1:
+                return
+        time.sleep(0.5)
+    raise RunbookError(f"the rehearsal copy did not become a healthy {voters}-voter cluster in {timeout:g}s",
+                       hint="check the original token (VAULT_TOKEN) and the sandbox's bao.log (--keep)")
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
