@@ -27,7 +27,6 @@ from prompt_toolkit.widgets import Frame, TextArea
 
 from vaultops.errors import ShareFormatError, ShareWordError, VaultOpsError
 from vaultops.services import ceremony_view as view
-from vaultops.services.ceremony_types import Level
 from vaultops.services.shares import Codec, complete_word, detect_codec, resolve_word
 from vaultops.tui.state import AppState, UnsealStage, UnsealState
 
@@ -354,4 +353,4 @@ def _bindings(screen: UnsealScreen) -> KeyBindings:
     return kb
 
 
-__all__ = ["UnsealScreen", "UNCHECKED", "Level"]
+__all__ = ["UNCHECKED", "UnsealScreen"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import active_client, backup_config, read_retry, write_retry
+from backup_helpers import active_client, backup_config, read_retry, write_retry
 from vaultops.cli import main
 from vaultops.testing.sandbox import start_sandbox
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import active_client, backup_config, write_retry
+from backup_helpers import active_client, backup_config, write_retry
 from vaultops.cli import main
 from vaultops.sandbox import postgres
 from vaultops.testing.sandbox import start_sandbox

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MotoServer, active_client, backup_config, read_retry, s3_sink, write_retry
+from backup_helpers import MotoServer, active_client, backup_config, read_retry, s3_sink, write_retry
 from vaultops.cli import main
 from vaultops.services.backup.lock import run_lock
 

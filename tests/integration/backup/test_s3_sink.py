@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import s3_sink
+from backup_helpers import s3_sink
 from vaultops.cli import main
 from vaultops.services.backup.manifest import backup_name
 from vaultops.services.backup.runner import _run

@@ -69,6 +69,7 @@ def test_cancelled_rekeys_leave_old_shares_valid(single_box: Sandbox, cli: Any,
                          stdin=share_lines(box, "bob", "dave", "erin"))
     assert code == 0, err
     assert not node.seal.status().sealed
+    box.wait_active(timeout=60)
     assert Manifest.load(box.dir / "keyholders.yaml").threshold == 3
 
 

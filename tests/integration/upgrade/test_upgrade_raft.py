@@ -44,6 +44,9 @@ def test_rolling_upgrade_under_load_loses_no_acknowledged_write(raft_box, cli) -
     assert moved["details"]["evidence"]["after"]["nodes"][moved["details"]["evidence"]["summary"].split()[0]]["version"] == TO
     state = load_state(state_path(raft_box.config, "upgrade"))
     assert state.status == RunStatus.DONE
+    # every restarted node was unsealed through the checked ceremony: 3 keyholders' submissions each
+    submitted = [e for e in entries if e["action"] == "unseal.share-submitted"]
+    assert len(submitted) == 9 and all(e["details"].get("verified") for e in submitted), submitted[:1]
     # shares were given on stdin: they must not be in the state file or the journal
     for share in raft_box.shares_b64:
         assert share not in state_path(raft_box.config, "upgrade").read_text()

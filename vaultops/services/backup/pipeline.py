@@ -25,26 +25,6 @@ BLOCK = 1 << 20
 _END = None
 
 
-def pin_mmap_threshold() -> None:
-    """Keep 1 MiB buffers out of the malloc heap (glibc only, best effort).
-
-    glibc raises its mmap threshold after the first large free; from then on every 1 MiB chunk
-    lands in per-thread heaps that fragment and never shrink, and RSS drifts up by tens of MB.
-    A fixed threshold keeps big buffers mmapped, returned to the OS as soon as they are freed.
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def rechunk(chunks: Iterable[bytes], size: int = BLOCK) -> Iterator[bytes]:
     """Coalesce small pieces into blocks of about *size* bytes.
 
@@ -99,7 +79,6 @@ def stream_and_publish(chunks: Iterable[bytes], verifier: Verifier, uploads: dic
     the report and one outcome per sink: a sink that failed mid-stream is aborted and reported
     while the others are still committed.
     """
-    pin_mmap_threshold()
     check = _Worker("verify", verifier.feed, depth)
     sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
     workers = [check, *sinks.values()]

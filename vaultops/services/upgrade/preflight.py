@@ -88,7 +88,7 @@ def _seal_check(ctx: Any, active: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": st.type, "threshold": st.t, "shares": st.n}
     if st.type != "shamir":
         return out
-    given = len(getattr(ctx.unsealer, "_shares", []) or [])
+    given = ctx.unsealer.shares_given
     keyholders = getattr(ctx.unsealer, "keyholders", None)
     out["shares_given"] = given
     if given:

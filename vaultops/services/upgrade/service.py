@@ -46,8 +46,10 @@ def state_path(cfg: Config, runbook: str) -> Path:
     return cfg.state_dir / "runs" / f"{safe}-{runbook}.json"
 
 
-def make_unsealer(cfg: Config, shares: list[str] | None) -> Unsealer:
-    """Shamir with shares given: submit them; without: pause for the keyholders; auto-unseal: wait."""
+def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None) -> Unsealer:
+    """Shamir with shares given: submit them (through the checked ceremony when a manifest exists);
+    without: pause for the keyholders; auto-unseal: wait."""
+    from vaultops.services.manifest import Manifest, manifest_path
     from vaultops.vault import cluster_clients
 
     seal_type = "shamir"
@@ -57,16 +59,15 @@ def make_unsealer(cfg: Config, shares: list[str] | None) -> Unsealer:
             break
         except VaultOpsError:
             continue
-    return choose(seal_type, shares, _keyholder_names(cfg))
-
-
-def _keyholder_names(cfg: Config) -> list[str]:
-    from vaultops.services.manifest import Manifest, manifest_path
-
+    manifest, path = None, None
     try:
-        return [kh.name for kh in Manifest.load(manifest_path(cfg)).keyholders]
+        path = manifest_path(cfg)
+        manifest = Manifest.load(path)
     except VaultOpsError:
-        return []
+        pass
+    names = [kh.name for kh in manifest.keyholders] if manifest else []
+    return choose(seal_type, shares, names, manifest=manifest, manifest_path=path,
+                  journal=journal if journal is not None else journal_for(cfg))
 
 
 def cluster_vars(ctx: UpgradeContext) -> dict[str, Any]:

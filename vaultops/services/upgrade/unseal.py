@@ -10,8 +10,11 @@
   keyholders the manifest lists; they submit through the ceremony
   (`vaultops unseal`), and `resume` finds the node unsealed and goes on.
 
-When the ceremony service (vaultops/services/ceremony.py) is available a
-CeremonyUnsealer can take KeyholderPause's place behind the same interface.
+- CeremonyUnsealer: shares handed to this process when a keyholder manifest
+  exists: each goes through the unseal ceremony (vaultops/services/ceremony.py),
+  so it is checked against the manifest before anything is sent and journalled
+  as that keyholder's submission. A wrong share on a re-joining raft follower
+  can hang it, so unchecked shares are used only when there is no manifest.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ READY_TIMEOUT = 60.0
 
 
 class Unsealer(Protocol):
+    shares_given: int  # shares handed to this process (preflight checks it against the threshold)
+
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]: ...
 
 
@@ -66,6 +71,10 @@ class SharesUnsealer:
     def __repr__(self) -> str:
         return f"SharesUnsealer(<{len(self._shares)} shares>)"
 
+    @property
+    def shares_given(self) -> int:
+        return len(self._shares)
+
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
         st = wait_ready(client)
         if not st.sealed:
@@ -94,7 +103,51 @@ class SharesUnsealer:
         return {"summary": f"unsealed with {submitted} shares", "version": st.version}
 
 
+class CeremonyUnsealer:
+    """Shares from stdin ('NAME: share' or bare), each checked by the ceremony before it is sent."""
+
+    def __init__(self, lines: list[str], *, manifest: Any, manifest_path: Any = None, journal: Any = None,
+                 timeout: float = 60.0) -> None:
+        self._lines = list(lines)
+        self.manifest = manifest
+        self.manifest_path = manifest_path
+        self.journal = journal
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"CeremonyUnsealer(<{len(self._lines)} shares>)"
+
+    @property
+    def shares_given(self) -> int:
+        return len(self._lines)
+
+    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
+        from vaultops.services.ceremony import Ceremony
+
+        st = wait_ready(client)
+        if not st.sealed:
+            return {"summary": "already unsealed", "version": st.version}
+        if len(self._lines) < st.t:
+            raise RunbookPaused(f"{node} needs {st.t} shares; {len(self._lines)} were given",
+                                hint="resume with enough shares on stdin (--share-stdin)")
+        if st.progress:
+            client.seal.reset()  # someone's half-finished attempt: start clean
+        ceremony = Ceremony([client], manifest=self.manifest, manifest_path=self.manifest_path,
+                            journal=self.journal, unseal_timeout=self.timeout)
+        ceremony.start()
+        who = [ceremony.submit_line(line).keyholder for line in self._lines[: st.t]]
+        snap = ceremony.follow(timeout=self.timeout, until_unsealed=True)
+        ceremony.finish()
+        if not snap.all_unsealed:
+            raise RunbookError(f"{node} still sealed {self.timeout:g}s after shares of {', '.join(who)}",
+                               hint="see the node's server log", evidence={"node": snap.summary()})
+        return {"summary": f"unsealed by {', '.join(who)} (checked against the manifest)",
+                "version": client.seal.status().version}
+
+
 class AutoUnsealer:
+    shares_given = 0
+
     def __init__(self, *, timeout: float = 120.0) -> None:
         self.timeout = timeout
 
@@ -108,6 +161,8 @@ class AutoUnsealer:
 
 class KeyholderPause:
     """No shares in this process: pause and say who is needed."""
+
+    shares_given = 0
 
     def __init__(self, keyholders: list[str], *, threshold_hint: int | None = None) -> None:
         self.keyholders = keyholders
@@ -125,9 +180,12 @@ class KeyholderPause:
                  "(or resume with --share-stdin)")
 
 
-def choose(seal_type: str, shares: list[str] | None, keyholders: list[str]) -> Unsealer:
+def choose(seal_type: str, shares: list[str] | None, keyholders: list[str], *,
+           manifest: Any = None, manifest_path: Any = None, journal: Any = None) -> Unsealer:
     if seal_type != "shamir":
         return AutoUnsealer()
+    if shares and manifest is not None:
+        return CeremonyUnsealer(shares, manifest=manifest, manifest_path=manifest_path, journal=journal)
     if shares:
         return SharesUnsealer(shares)
     return KeyholderPause(keyholders)
