@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vaultops.errors import JournalError
 
@@ -46,13 +46,9 @@ class Journal:
         """Add one entry under an exclusive lock so concurrent writers keep the chain intact."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
-        with os.fdopen(fd, "r+") as fh:
+        with os.fdopen(fd, "rb+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            last = ""
-            for line in fh:
-                if line.strip():
-                    last = line.rstrip("\n")
+            last = _last_line(fh)
             entry = {
                 "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                 "user": _os_user(), "operator": self.operator or _os_user(), "host": socket.gethostname(),
@@ -60,7 +56,7 @@ class Journal:
                 "details": details or {}, "prev": _line_hash(last) if last else GENESIS,
             }
             fh.seek(0, os.SEEK_END)
-            fh.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+            fh.write((json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode())
             fh.flush()
             os.fsync(fh.fileno())
         return entry
@@ -100,6 +96,22 @@ class Journal:
                                                "reordered, or this one was moved"))
                 prev_hash = _line_hash(line)
         return problems
+
+
+def _last_line(fh: BinaryIO, block: int = 4096) -> str:
+    """The last non-empty line, read backwards from the end: appends stay O(1) as the journal grows."""
+    end = fh.seek(0, os.SEEK_END)
+    buf = b""
+    pos = end
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        buf = fh.read(step) + buf
+        stripped = buf.rstrip(b"\n")
+        if b"\n" in stripped or (pos == 0 and stripped):
+            return stripped.rsplit(b"\n", 1)[-1].decode()
+    return ""
 
 
 def _os_user() -> str:

@@ -34,6 +34,7 @@ COMMANDS: list[str] = [
     "rekey_cmd",
     "generate_root_cmd",
     "keyholders_cmd",
+    "tui_cmd",
 ]
 
 EXIT_CODES_DOC = """exit codes:

@@ -137,13 +137,14 @@ class Ceremony(Observer):
 
     def refresh(self) -> CeremonySnapshot:
         """Ask every node for its seal status at once; explain what changed."""
+        asked = time.monotonic()
         results = fan_out(self.clients, lambda c: c.seal.status(), timeout=self.status_timeout)
         records = self._journal.poll()
         with self._lock:
             for rec in records:
                 self._foreign(rec)
             for r in results:
-                self._observe(r.node, r.value, r.error)
+                self._observe(r.node, r.value, r.error, asked_at=asked)
             self._after_observe()
             snap = self._snapshot()
         self._flush()
@@ -272,14 +273,15 @@ class Ceremony(Observer):
 
     def _send_one(self, client: NodeClient, key: str) -> NodeSend:
         name = client.name
+        asked = time.monotonic()
         try:
             st = self._retry(client.seal.status)
         except VaultOpsError as exc:
             with self._lock:
-                self._observe(name, None, exc)
+                self._observe(name, None, exc, asked_at=asked)
             return NodeSend(name, SendOutcome.UNREACHABLE, detail=_short(exc))
         with self._lock:
-            self._observe(name, st, None)
+            self._observe(name, st, None, asked_at=asked)
             joining = self._tracks[name].phase is NodePhase.JOINING
         if not st.initialized:
             return NodeSend(name, SendOutcome.NOT_READY, detail="not initialised yet")
@@ -291,6 +293,7 @@ class Ceremony(Observer):
 
     def _unseal(self, client: NodeClient, st: SealStatus, key: str) -> NodeSend:
         name = client.name
+        asked = time.monotonic()
         try:
             r = client.seal.unseal(key, timeout=self.unseal_timeout)
         except VaultError as exc:
@@ -298,13 +301,13 @@ class Ceremony(Observer):
                 raise
             with self._lock:
                 self._tracks[name].quiet_nonce = True
-                self._observe(name, replace(st, progress=0, nonce=""), None)
+                self._observe(name, replace(st, progress=0, nonce=""), None, asked_at=asked)
             return NodeSend(name, SendOutcome.REJECTED, threshold=st.t, detail=exc.message)
         outcome = _outcome(st, r)
         with self._lock:
             if outcome is SendOutcome.JOINING:
                 self._tracks[name].joining_since = time.monotonic()
-            self._observe(name, r, None)
+            self._observe(name, r, None, asked_at=asked)
         return NodeSend(name, outcome, progress=r.progress, threshold=r.t or st.t, nonce=r.nonce)
 
     def _retry(self, fn: Callable[[], T]) -> T:

@@ -38,7 +38,7 @@ class _Track:
     joining_since: float | None = None
     quiet_nonce: bool = False  # our own reset / rejected threshold: no nonce-change warning
     was_down: bool = False
-
+    asked_at: float = 0.0  # when the newest applied answer was asked for
 
 
 class Observer:
@@ -67,8 +67,14 @@ class Observer:
 
     # -- observing ----------------------------------------------------------------
 
-    def _observe(self, name: str, st: SealStatus | None, error: VaultOpsError | None) -> None:
+    def _observe(self, name: str, st: SealStatus | None, error: VaultOpsError | None, *,
+                 asked_at: float) -> None:
         t = self._tracks[name]
+        # A background refresh and a submission ask concurrently; an answer to an older
+        # question must not overwrite a newer one (it would replay the node's transitions).
+        if asked_at < t.asked_at:
+            return
+        t.asked_at = asked_at
         if st is None:
             if t.phase is not NodePhase.UNREACHABLE:
                 self._event(EventKind.NODE_UNREACHABLE,

@@ -19,6 +19,7 @@ No prompt_toolkit here: the TUI renders snapshots and calls refresh().
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -145,7 +146,7 @@ class Dashboard:
         return any(c.token for c in self.clients)
 
     def _probes(self) -> list[tuple[str, Probe]]:
-        out: list[tuple[str, Probe]] = [(f"node:{c.name}", lambda c=c: node_status(c)) for c in self.clients]
+        out: list[tuple[str, Probe]] = [(f"node:{c.name}", functools.partial(node_cell, c)) for c in self.clients]
         out += [(f"tls:{name}", probe) for name, probe in self.tls.items()]
         out += [(BACKUP, self.backup)] if self.backup is not None else []
         return out + ([(JOURNAL, self.journal)] if self.journal is not None else [])
@@ -248,6 +249,18 @@ class Dashboard:
                 self._cond.wait(min(left, 0.5))
 
 
+def node_cell(client: NodeClient) -> NodeStatus:
+    """One request for a serving node (sys/health); a sealed one also gets sys/seal-status for its progress."""
+    try:
+        health = client.ha.health()
+    except VaultOpsError:
+        return node_status(client)  # e.g. a proxy in front: seal-status still says what the node is
+    if health.sealed or not health.initialized:
+        return node_status(client)
+    return NodeStatus(name=client.name, address=client.address, reachable=True, initialized=True, sealed=False,
+                      ha_role=health.role, version=health.version, cluster_id=health.cluster_id)
+
+
 def _raft(dash: Dashboard, client: NodeClient) -> None:
     """The active node answers autopilot, right after its own status: a hung standby cannot delay it."""
     with dash._cond:
@@ -274,8 +287,9 @@ def tls_probes(cfg: Config) -> dict[str, Probe]:
     from vaultops.services.tls.settings import load_tls_settings
 
     settings = load_tls_settings(cfg)
-    return {n.name: (lambda n=n: served_cert(n.host, n.port, n.server_name).days_left())
-            for n in settings.nodes}
+    def days_left(node: Any) -> float:
+        return served_cert(node.host, node.port, node.server_name).days_left()
+    return {n.name: functools.partial(days_left, n) for n in settings.nodes}
 
 
 def backup_probe(cfg: Config) -> Probe | None:

@@ -37,7 +37,7 @@ DRILL_STAGES = {"drill.start": 0.1, "drill.sandbox": 0.4, "drill.done": 1.0}
 class BackupOps(Protocol):
     sinks: tuple[str, ...]
 
-    def list(self) -> list[Any]: ...                       # BackupEntry, newest first
+    def entries(self) -> list[Any]: ...                    # BackupEntry, newest first
     def run(self, emit: Emit) -> Any: ...                  # RunResult
     def drill(self, shares: list[str], emit: Emit) -> Any: ...   # DrillReport
 
@@ -57,6 +57,7 @@ class BackupState(ScreenState):
 class BackupScreen(ConsoleScreen):
     name = "backup"
     title = "Backup"
+    state: BackupState
 
     def __init__(self, ops: BackupOps) -> None:
         super().__init__()
@@ -73,7 +74,7 @@ class BackupScreen(ConsoleScreen):
             Window(FormattedTextControl(lambda: [("", " sinks: " + ", ".join(self.ops.sinks))]), height=1),
             Frame(Window(FormattedTextControl(self._list_text), height=Dimension(min=1, max=LIST_ROWS)),
                   title="Backups (newest first)"),
-            Window(FormattedTextControl(self._progress_text), height=2),
+            Window(FormattedTextControl(self._progress_text), height=2, wrap_lines=True),
             conditional(Frame(HSplit([Window(FormattedTextControl(self._drill_hint), height=1), self.share]),
                               title="Restore drill: the ORIGINAL cluster's shares"), lambda: s.entering),
             Window(FormattedTextControl(lambda: log_text(s, 4)), height=Dimension(max=4)),
@@ -110,8 +111,7 @@ class BackupScreen(ConsoleScreen):
         return "b back up now · d restore drill · l reload · ? help"
 
     def keys_help(self) -> list[tuple[str, str]]:
-        return [("b", "take a verified backup now (asks first)"),
-                ("d", "restore drill of the newest backup in a throwaway sandbox"), ("l", "reload the list")]
+        return [("b", "back up now (asks)"), ("d", "restore drill (asks)"), ("l", "reload the list")]
 
     def start(self, app: Any, shell: Any) -> None:
         super().start(app, shell)
@@ -120,7 +120,7 @@ class BackupScreen(ConsoleScreen):
     # -- actions ------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.work("listing backups", self.ops.list, on_done=self._listed)
+        self.work("listing backups", self.ops.entries, on_done=self._listed)
 
     def _listed(self, entries: list[Any]) -> None:
         self.state.entries = list(entries)
@@ -137,8 +137,8 @@ class BackupScreen(ConsoleScreen):
         s = self.state
         s.runs += 1
         s.last, s.progress = result, 1.0
-        s.stage = (f"backup {result.name}: {'verified and published' if result.ok else 'FAILED'}"
-                   f" ({result.size} bytes in {result.duration:.1f}s)")
+        s.stage = (f"{'verified and published' if result.ok else 'FAILED'} in {result.duration:.1f}s: "
+                   f"{result.name} ({result.size} bytes)")
         if not result.ok:
             s.error = f"backup failed: {result.error}"
         self.reload()
@@ -180,8 +180,8 @@ class BackupScreen(ConsoleScreen):
         s = self.state
         s.drills += 1
         s.last, s.progress = report, 1.0
-        s.stage = (f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}, restore time "
-                   f"{report.rto_seconds:.1f}s, data age {age_text(report.rpo_seconds)}")
+        s.stage = (f"drill {'PASSED' if report.ok else 'FAILED'}: restore time {report.rto_seconds:.1f}s, "
+                   f"data age {age_text(report.rpo_seconds)} ({report.name})")
         if not report.ok:
             s.error = f"drill failed: {report.error}"
 
@@ -219,7 +219,7 @@ class BackupScreen(ConsoleScreen):
         s = self.state
         if not s.stage:
             return [("class:hint", " b: back up now")]
-        return [("bold", " " + bar(s.progress)), ("", f"  {s.stage}"[:70])]
+        return [("bold", " " + bar(s.progress)), ("", f"  {s.stage}"[:120])]
 
     def _drill_hint(self) -> StyleAndTextTuples:
         n = self.state.drill_shares

@@ -14,7 +14,7 @@ from typing import Any
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.eventloop import run_in_executor_with_context
-from prompt_toolkit.filters import Condition, buffer_has_focus
+from prompt_toolkit.filters import Condition, Filter, buffer_has_focus
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import ConditionalContainer, FormattedTextControl, Window
@@ -96,6 +96,27 @@ class ConsoleScreen:
         self._app.create_background_task(self._work(fn, on_done, on_error))
         return True
 
+    def side_work(self, fn: Callable[[], Any], *, on_done: Callable[[Any], None],
+                  on_error: Callable[[VaultOpsError], None] | None = None) -> None:
+        """Work beside the screen's long job (a share sent while the upgrade waits for it)."""
+        if self._app is None:
+            self._finish(fn, on_done, on_error)
+            return
+        self._app.create_background_task(self._side(fn, on_done, on_error))
+
+    async def _side(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+                    on_error: Callable[[VaultOpsError], None] | None) -> None:
+        try:
+            result = await run_in_executor_with_context(fn)
+        except VaultOpsError as exc:
+            self._failed(exc, on_error)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(VaultOpsError(f"{type(exc).__name__}: {exc}", hint="see --debug"), on_error)
+        else:
+            on_done(result)
+        finally:
+            self.invalidate()
+
     async def _work(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
                     on_error: Callable[[VaultOpsError], None] | None) -> None:
         try:
@@ -103,6 +124,9 @@ class ConsoleScreen:
         except VaultOpsError as exc:
             self.state.busy = ""  # before the callbacks: they may start the next job
             self._failed(exc, on_error)
+        except Exception as exc:  # noqa: BLE001 - a bug behind one key must not take the console down
+            self.state.busy = ""
+            self._failed(VaultOpsError(f"{type(exc).__name__}: {exc}", hint="see --debug"), None)
         except BaseException:
             self.state.busy = ""
             raise
@@ -142,7 +166,7 @@ class ConsoleScreen:
     def message_window(self) -> Window:
         return Window(FormattedTextControl(lambda: message_text(self.state)), height=2, wrap_lines=True)
 
-    def idle(self) -> Condition:
+    def idle(self) -> Filter:
         """Keys of this screen act only when no question is open and no text box has focus."""
         s = self.state
         return Condition(lambda: s.confirm is None) & ~buffer_has_focus

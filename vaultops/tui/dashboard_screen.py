@@ -1,6 +1,8 @@
 """The dashboard: every node's seal state, HA role, version, raft view and certificate; backup age; journal.
 
-Keys: r refresh now; s step down the active node (asks y/n first).
+Keys: r refresh now; s step down the active node (asks y/n first); k / g open
+the rekey / generate-root ceremony screens (each its own full-screen program,
+run in this terminal while the console waits; nothing secret on its argv).
 
 The Dashboard service refreshes each cell in its own thread and calls
 invalidate() as answers arrive; this screen only renders its frozen
@@ -11,7 +13,7 @@ rest of the screen stays live.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prompt_toolkit.application import Application
@@ -33,8 +35,9 @@ class DashboardScreen(ConsoleScreen):
     title = "Dash"
 
     def __init__(self, dashboard: Dashboard, *, step_down: Callable[[str], Any] | None = None,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, ceremonies: Mapping[str, tuple[str, Sequence[str]]] | None = None) -> None:
         super().__init__()
+        self.ceremonies = dict(ceremonies or {})  # key -> (label, argv of the ceremony program)
         self.dashboard = dashboard
         self.step_down_fn = step_down
         self.interval = interval
@@ -71,15 +74,20 @@ class DashboardScreen(ConsoleScreen):
         def _step_down(event: KeyPressEvent) -> None:
             self.ask_step_down()
 
+        for key in self.ceremonies:
+            kb.add(key, filter=idle)(lambda event, key=key: self.ask_ceremony(key))
+
         return self.confirm_bindings(kb)
 
     def help(self) -> str:
         if self.state.confirm is not None:
             return "y confirm · n cancel"
-        return "r refresh · s step down active · ? help"
+        extra = "".join(f" · {k} {label}" for k, (label, _) in self.ceremonies.items())
+        return f"r refresh · s step down{extra} · ? help"
 
     def keys_help(self) -> list[tuple[str, str]]:
-        return [("r", "refresh every cell now"), ("s", "step down the active node (asks first)")]
+        return [("r", "refresh every cell now"), ("s", "step down active (asks)"),
+                *[(k, f"{label} ceremony (asks)") for k, (label, _) in self.ceremonies.items()]]
 
     def start(self, app: Application[Any], shell: AppState) -> None:
         super().start(app, shell)
@@ -107,6 +115,14 @@ class DashboardScreen(ConsoleScreen):
             self.ask(f"Step down the active node {active}? Another node takes over in about a second",
                      lambda: self._step_down(active))
 
+    def ask_ceremony(self, key: str) -> None:
+        label, argv = self.ceremonies[key]
+        self.ask(f"Open the {label} ceremony? The console waits until it ends", lambda: self._launch(list(argv)))
+
+    def _launch(self, argv: list[str]) -> None:
+        if self._app is not None:
+            self._app.create_background_task(_in_terminal(argv))
+
     def _step_down(self, node: str) -> None:
         assert self.step_down_fn is not None
         fn = self.step_down_fn
@@ -116,6 +132,14 @@ class DashboardScreen(ConsoleScreen):
             self.state.add_log("info", f"{node} stepped down")
             self.refresh()
         self.work(f"stepping down {node}", lambda: fn(node), on_done=done)
+
+
+async def _in_terminal(argv: list[str]) -> None:
+    import subprocess
+
+    from prompt_toolkit.application import run_in_terminal
+
+    await run_in_terminal(lambda: subprocess.run(argv, check=False), in_executor=True)
 
 
 # -- rendering (pure functions of a snapshot) ------------------------------------------------
@@ -139,7 +163,8 @@ def node_cells(row: NodeRow, snap: DashboardSnapshot) -> list[tuple[str, str]]:
         style = "class:error" if cell.state is not CellState.PENDING else "class:hint"
         return [("", row.name), (style, word), ("", "-"), ("", "-"), ("", "-"), cert_cell(row.tls),
                 ("class:hint", _short(cell.error))]
-    return [("", row.name), seal_cell(cell), ("class:ha." + (n.ha_role or "none"), n.ha_role or "-"),
+    role = n.ha_role if n.ha_role in ("active", "standby") else "-"
+    return [("", row.name), seal_cell(cell), ("class:ha." + role.strip("-"), role),
             ("", n.version or "-"), raft_cell(row.name, snap), cert_cell(row.tls), ("class:hint", "")]
 
 
@@ -191,7 +216,7 @@ def raft_line(cell: Cell, storage: str) -> StyleAndTextTuples:
                         f"{ap.failure_tolerance}, leader {ap.leader or '?'}")]
     if cell.state is CellState.PENDING:
         return [("class:hint", f" raft {PENDING}")]
-    return [("class:error", f" raft: {'timeout' if cell.state is CellState.TIMEOUT else ''} {cell.error}")]
+    return [("class:error", f" raft: {cell.error or cell.state.value}")]
 
 
 def backup_line(cell: Cell) -> StyleAndTextTuples:

@@ -16,6 +16,7 @@ sending it (the same path as the Unseal screen). Engine confirmations
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import threading
 import time
@@ -71,9 +72,9 @@ class UpgradeOps(Protocol):
     def last(self) -> RunState | None: ...
     def plan(self, to: str) -> Plan: ...
     def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Any,
-            ask: Callable[[str], bool]) -> RunState: ...
+            ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
     def resume(self, *, listener: Callable[[RunState], None], unsealer: Any,
-               ask: Callable[[str], bool]) -> RunState: ...
+               ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
     def ceremony(self, node: str) -> Ceremony: ...
 
 
@@ -125,6 +126,7 @@ class UpgradeState(ScreenState):
 class UpgradeScreen(ConsoleScreen):
     name = "upgrade"
     title = "Upgrade"
+    state: UpgradeState
 
     def __init__(self, ops: UpgradeOps) -> None:
         super().__init__()
@@ -194,13 +196,22 @@ class UpgradeScreen(ConsoleScreen):
         return "t plan a target version · r resume · ? help"
 
     def keys_help(self) -> list[tuple[str, str]]:
-        return [("t", "type the target version, plan it, then y runs it"), ("r", "resume the recorded run"),
-                ("Enter", "keyholder: paste a share (hidden) when a node waits"),
-                ("x", "stop waiting for keyholders (the run pauses)")]
+        return [("t", "plan a target version; y runs"), ("r", "resume the recorded run (asks)"),
+                ("Enter", "paste a share when asked"), ("x", "stop waiting (run pauses)")]
 
     def start(self, app: Any, shell: Any) -> None:
         super().start(app, shell)
+        app.create_background_task(self._on_exit())
         self.work("reading the recorded upgrade run", self.ops.last, on_done=self._loaded)
+
+    async def _on_exit(self) -> None:
+        """Background tasks are cancelled when the console quits: release a waiting engine thread."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.unsealer.cancel()  # the run pauses; `r` or `vaultops upgrade resume` continues it
+            if self.state.confirm is not None:
+                self.answer(False)
 
     def _loaded(self, run: RunState | None) -> None:
         if run is not None and self.state.run is None:
@@ -239,7 +250,7 @@ class UpgradeScreen(ConsoleScreen):
     def _run(self, to: str) -> None:
         self.state.add_log("info", f"upgrade to {to} started")
         self.work(f"upgrading to {to}", lambda: self.ops.run(to, listener=self._listen, unsealer=self.unsealer,
-                                                            ask=self._engine_ask),
+                                                            ask=self._engine_ask, emit=self._progress),
                   on_done=self._finished, on_error=self._stopped)
 
     def ask_resume(self) -> None:
@@ -256,7 +267,7 @@ class UpgradeScreen(ConsoleScreen):
 
     def _resume(self) -> None:
         self.work("resuming the upgrade", lambda: self.ops.resume(listener=self._listen, unsealer=self.unsealer,
-                                                                  ask=self._engine_ask),
+                                                                  ask=self._engine_ask, emit=self._progress),
                   on_done=self._finished, on_error=self._stopped)
 
     def ask_stop_waiting(self) -> None:
@@ -274,6 +285,10 @@ class UpgradeScreen(ConsoleScreen):
 
     def _listen(self, run: RunState) -> None:
         self.state.run = copy.deepcopy(run)  # the engine keeps changing its own copy
+        self.invalidate()
+
+    def _progress(self, message: str) -> None:
+        self.state.add_log("info", message)
         self.invalidate()
 
     def _on_prompt(self, prompt: UnsealPrompt | None) -> None:
@@ -309,8 +324,8 @@ class UpgradeScreen(ConsoleScreen):
             self.state.submissions += 1
             for ev in cer.drain_events():
                 self.state.add_log(ev.level.value, ev.message)
-        self.work(f"checking and sending a share to {prompt.node}", lambda: cer.submit_line(text),
-                  on_done=done, on_error=lambda _e: self._drain(cer))
+        self.state.add_log("info", f"checking a share for {prompt.node} ...")
+        self.side_work(lambda: cer.submit_line(text), on_done=done, on_error=lambda _e: self._drain(cer))
         return False
 
     def _ceremony(self, node: str) -> Ceremony:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from vaultops.config import parse_config_file
-from vaultops.testing.sandbox import Sandbox, start_sandbox
+from vaultops.testing.sandbox import Sandbox
 
 MOTO = Path(sys.executable).parent / "moto_server"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -5,6 +5,7 @@ Everything started here is stopped here. The sandboxes are our own (not shared o
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -30,7 +30,8 @@ UPGRADE_RUNBOOK = "upgrade.yaml"
 
 def runbooks_dir() -> Path:
     env = os.environ.get("VAULTOPS_RUNBOOKS")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "runbooks"
+    # vaultops/runbooks links to the repository's runbooks/ and is shipped in the wheel as package data.
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "runbooks"
 
 
 def default_runbook(cfg: Config | None = None) -> Path:

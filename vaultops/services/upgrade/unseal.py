@@ -61,6 +61,19 @@ def wait_unsealed(client: NodeClient, *, timeout: float) -> SealStatus:
     return st
 
 
+def prepare(client: NodeClient, *, node: str, given: int) -> SealStatus:
+    """Before submitting shares: the node is ready, enough shares were given, no half-finished attempt."""
+    st = wait_ready(client)
+    if not st.sealed:
+        return st
+    if given < st.t:
+        raise RunbookPaused(f"{node} needs {st.t} shares; {given} were given",
+                            hint="resume with enough shares on stdin (--share-stdin)")
+    if st.progress:
+        client.seal.reset()  # someone's half-finished attempt: start clean
+    return st
+
+
 class SharesUnsealer:
     """Submits the shares it holds until the node reports unsealed."""
 
@@ -76,14 +89,9 @@ class SharesUnsealer:
         return len(self._shares)
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
-        st = wait_ready(client)
+        st = prepare(client, node=node, given=len(self._shares))
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
-        if len(self._shares) < st.t:
-            raise RunbookPaused(f"{node} needs {st.t} shares; {len(self._shares)} were given",
-                                hint="resume with enough shares on stdin (--share-stdin)")
-        if st.progress:
-            client.seal.reset()  # someone's half-finished attempt: start clean
         submitted = 0
         for share in self._shares[: st.t]:
             try:
@@ -124,14 +132,9 @@ class CeremonyUnsealer:
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
         from vaultops.services.ceremony import Ceremony
 
-        st = wait_ready(client)
+        st = prepare(client, node=node, given=len(self._lines))
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
-        if len(self._lines) < st.t:
-            raise RunbookPaused(f"{node} needs {st.t} shares; {len(self._lines)} were given",
-                                hint="resume with enough shares on stdin (--share-stdin)")
-        if st.progress:
-            client.seal.reset()  # someone's half-finished attempt: start clean
         ceremony = Ceremony([client], manifest=self.manifest, manifest_path=self.manifest_path,
                             journal=self.journal, unseal_timeout=self.timeout)
         ceremony.start()

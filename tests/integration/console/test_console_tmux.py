@@ -1,0 +1,139 @@
+"""End to end in a real terminal: `vaultops tui` in tmux at 80x24 unseals a sealed 3-node cluster, takes a
+backup, quits.
+
+Shares reach the hidden input the way a keyholder pastes them: through a tmux
+paste buffer loaded from stdin (never argv). A fresh raft cluster needs three
+shares for node1, then three again for the followers once they have joined
+(services/ceremony.py): the console shows who must submit again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vaultops.errors import VaultOpsError
+from vaultops.testing.sandbox import Sandbox
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
+F1, F2, F3 = "F1", "F2", "F3"
+
+
+class Tmux:
+    def __init__(self, socket: Path) -> None:
+        self.base = ["tmux", "-S", str(socket)]
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        return subprocess.run([*self.base, *args], input=stdin, text=True, check=True,
+                              capture_output=True, timeout=10).stdout
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "con", *keys)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "con")
+
+    def wait(self, text: str, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
+
+    def paste(self, secret: str) -> None:
+        self("load-buffer", "-b", "share", "-", stdin=secret)
+        self("paste-buffer", "-d", "-b", "share", "-t", "con")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    t = Tmux(tmp_path / "tmux.sock")
+    yield t
+    subprocess.run([*t.base, "kill-server"], capture_output=True, timeout=10)
+
+
+def console_config(box: Sandbox, folder: Path) -> Path:
+    """The sandbox's vaultops.yaml plus a local-directory backup sink."""
+    doc = yaml.safe_load(box.config_path.read_text())
+    doc["backup"] = {"sinks": [{"type": "local", "path": str(folder / "backups")}]}
+    path = folder / "vaultops.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def submit_round(tmux: Tmux, box: Sandbox, names: tuple[str, ...]) -> None:
+    for name in names:
+        tmux.keys("Enter")
+        tmux.wait(f"Share of {name} (hidden input)")
+        share = str(box.secrets["keyholders"][name])
+        tmux.paste(share)
+        shown = tmux.wait("44 characters")
+        assert share not in shown and share[:12] not in shown
+        tmux.keys("Enter")
+        tmux.wait(f"> {name}  submitted")  # the keyholder list marks it (the log may be cut at 24 rows)
+        tmux.keys("Down")
+
+
+def test_console_unseals_backs_up_and_quits(console_box: Sandbox, tmux: Tmux, tmp_path: Path) -> None:
+    config = console_config(console_box, tmp_path)
+    done = tmp_path / "exit-code"
+    env = f"VAULTOPS_STATE_DIR={shlex.quote(str(tmp_path / 'state'))} HOME={shlex.quote(os.environ['HOME'])}"
+    cmd = (f"cd {shlex.quote(str(tmp_path))} && {env} {shlex.quote(sys.executable)} -m vaultops "
+           f"--config {shlex.quote(str(config))} tui; echo $? > {shlex.quote(str(done))}; sleep 30")
+    tmux("new-session", "-d", "-s", "con", "-x", "80", "-y", "24", cmd)
+    shown = tmux.wait("[F6] Journal")
+    tmux.wait("sealed 0/3")  # node1 on the dashboard
+    assert "uninit" in tmux.screen()  # followers have not joined yet
+
+    tmux.keys(F2)
+    tmux.wait("needs 3 more shares")
+    names = ("alice", "bob", "carol")
+    submit_round(tmux, console_box, names)
+    tmux.wait("must submit again")  # the followers joined after node1 was unsealed
+    tmux.keys("Up", "Up", "Up")
+    submit_round(tmux, console_box, names)
+    tmux.wait("every node is unsealed")
+
+    tmux.keys(F1)
+    tmux.wait("standby")
+    tmux.keys(F3)
+    tmux.wait("sinks: local:")
+    tmux.keys("b")
+    tmux.wait("Take a backup now")
+    tmux.keys("y")
+    shown = tmux.wait("verified and published", timeout=60)
+    for name in names:
+        assert str(console_box.secrets["keyholders"][name])[:12] not in shown
+    tmux.keys("C-q")
+    deadline = time.monotonic() + 20
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.read_text().strip() == "0"
+
+    sealed = {}
+    for client in console_box.clients(token=False):
+        try:
+            sealed[client.name] = client.seal.status().sealed
+        except VaultOpsError as exc:
+            sealed[client.name] = str(exc)
+    assert sealed == {"node1": False, "node2": False, "node3": False}
+    backups = sorted((tmp_path / "backups").iterdir())
+    data = [p for p in backups if p.name.endswith(".snap")]
+    assert len(data) == 1 and data[0].stat().st_size > 0
+    manifest = json.loads(Path(str(data[0]) + ".manifest.json").read_text())
+    assert manifest["size"] == data[0].stat().st_size and manifest["source_node"] == "node1"
+    journal = [json.loads(line)["action"] for line in (console_box.dir / "journal.jsonl").read_text().splitlines()]
+    assert "unseal.cluster-unsealed" in journal and "backup.run" in journal and journal[-1] == "unseal.finished"

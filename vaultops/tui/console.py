@@ -1,0 +1,191 @@
+"""The operator console: dashboard, unseal, backup, upgrade, certificates and journal in one full-screen app.
+
+    app, shell = make_console(screens, title="prod")     # any Screen objects (tests use fakes)
+    run_console(cfg, ceremony=cer, operator="alice")     # the real thing (vaultops tui)
+
+F1..F6 switch screens; ? opens the help overlay listing every key of every
+screen; Ctrl-Q quits. Monochrome when NO_COLOR is set or no_color=True: every
+state is also spelled out in words, so nothing depends on colour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.eventloop import run_in_executor_with_context
+from prompt_toolkit.filters import Condition, buffer_has_focus
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
+from prompt_toolkit.layout import (ConditionalContainer, Float, FloatContainer, FormattedTextControl, Layout,
+                                   VSplit, Window)
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.styles import Style, merge_styles
+from prompt_toolkit.widgets import Frame
+
+from vaultops.tui.keys import build_key_bindings
+from vaultops.tui.layout import STYLE, build_layout
+from vaultops.tui.state import AppState
+
+if TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.output import Output
+
+    from vaultops.config import Config
+    from vaultops.services.ceremony import Ceremony
+    from vaultops.tui.app import Screen
+
+CONSOLE_STYLE = Style.from_dict({
+    "confirm": "reverse bold",
+    "ha.active": "bold",
+    "help": "bg:ansiblack ansiwhite",
+})
+GLOBAL_KEYS = [("F1..F6", "switch screen"), ("?", "this help"), ("Ctrl-Q", "quit")]
+
+
+@dataclass
+class ConsoleState:
+    help: bool = False
+
+
+def monochrome(no_color: bool = False) -> bool:
+    return no_color or bool(os.environ.get("NO_COLOR"))
+
+
+def make_console(screens: Sequence[Screen], *, title: str = "", no_color: bool = False,
+                 input: Input | None = None, output: Output | None = None
+                 ) -> tuple[Application[Any], AppState, ConsoleState]:
+    state = AppState(title=title, screen=screens[0].name, screens=[s.name for s in screens])
+    console = ConsoleState()
+    body = build_layout(state, screens)
+    showing_help = Condition(lambda: console.help)
+    half = (len(screens) + 1) // 2
+    columns = VSplit([Window(FormattedTextControl(help_text(screens[:half], start=1, everywhere=True)),
+                             wrap_lines=True),
+                      Window(width=1, char="|"),
+                      Window(FormattedTextControl(help_text(screens[half:], start=half + 1)), wrap_lines=True)])
+    overlay = Float(ConditionalContainer(Frame(columns, title="Keys (Esc closes)", style="class:help"),
+                                         filter=showing_help), top=1, bottom=1, left=1, right=1)
+    layout = Layout(FloatContainer(body.container, floats=[overlay]), focused_element=screens[0].initial_focus())
+    kb = merge_key_bindings([_console_keys(console), build_key_bindings(state, screens)])
+    app: Application[Any] = Application(
+        layout=layout, key_bindings=kb, style=merge_styles([STYLE, CONSOLE_STYLE]), full_screen=True,
+        mouse_support=False, input=input, output=output,
+        color_depth=ColorDepth.MONOCHROME if monochrome(no_color) else None)
+
+    def start() -> None:
+        for s in screens:
+            s.start(app, state)
+    app.pre_run_callables.append(start)
+    return app, state, console
+
+
+def _console_keys(console: ConsoleState) -> KeyBindings:
+    kb = KeyBindings()
+    helping = Condition(lambda: console.help)
+
+    @kb.add("?", filter=~buffer_has_focus)
+    def _help(event: KeyPressEvent) -> None:
+        console.help = not console.help
+
+    @kb.add("escape", filter=helping, eager=True)
+    @kb.add("q", filter=helping)
+    def _close(event: KeyPressEvent) -> None:
+        console.help = False
+
+    return kb
+
+
+def help_text(screens: Sequence[Screen], *, start: int = 1, everywhere: bool = False) -> StyleAndTextTuples:
+    """Every key of these screens (two columns of this fit 80x24)."""
+    out: StyleAndTextTuples = []
+    if everywhere:
+        out += [("bold", "Everywhere\n"), *[("", f" {k:<7} {v}\n") for k, v in GLOBAL_KEYS]]
+    for i, s in enumerate(screens, start):
+        out.append(("bold", f"F{i} {s.title}\n"))
+        keys = s.keys_help() if hasattr(s, "keys_help") else [("", s.help())]
+        out += [("", f" {k:<7} {v}\n") for k, v in keys]
+    return out
+
+
+# -- the real console ------------------------------------------------------------------------
+
+
+def console_screens(cfg: Config, *, ceremony: Ceremony, operator: str | None = None,
+                    allow_insecure_http: bool = False, refresh: float = 5.0, timeout: float = 3.0
+                    ) -> list[Any]:
+    from vaultops.journal import journal_for
+    from vaultops.services.dashboard import dashboard_for
+    from vaultops.tui.backup_screen import BackupScreen
+    from vaultops.tui.console_ops import BackupOps, TlsOps, UpgradeOps
+    from vaultops.tui.dashboard_screen import DashboardScreen
+    from vaultops.tui.journal_screen import JournalScreen
+    from vaultops.tui.tls_screen import TlsScreen
+    from vaultops.tui.upgrade_screen import UpgradeScreen
+    from vaultops.vault import cluster_clients
+
+    journal = journal_for(cfg, operator=operator)
+    clients = cluster_clients(cfg, timeout=timeout, allow_insecure_http=allow_insecure_http)
+    by_name = {c.name: c for c in clients}
+    step_down = (lambda node: by_name[node].ha.step_down()) if any(c.token for c in clients) else None
+    dash = dashboard_for(cfg, clients, journal=journal, timeout=timeout)
+    return [
+        DashboardScreen(dash, step_down=step_down, interval=refresh, ceremonies=_ceremonies(cfg)),
+        _ConsoleUnseal(ceremony),
+        BackupScreen(BackupOps(cfg, operator=operator, allow_insecure_http=allow_insecure_http)),
+        UpgradeScreen(UpgradeOps(cfg, operator=operator, journal=journal, allow_insecure_http=allow_insecure_http)),
+        TlsScreen(TlsOps(cfg)),
+        JournalScreen(journal),
+    ]
+
+
+def _ceremonies(cfg: Config) -> dict[str, tuple[str, list[str]]]:
+    """The rekey and generate-root screens run as their own programs (they own their application)."""
+    import sys
+
+    base = [sys.executable, "-m", "vaultops"] + (["--config", str(cfg.path)] if cfg.path else [])
+    return {"k": ("rekey", [*base, "rekey"]), "g": ("generate-root", [*base, "generate-root", "--tui"])}
+
+
+def _ConsoleUnseal(ceremony: Ceremony) -> Any:  # noqa: N802 - a factory standing in for a class
+    from vaultops.tui.unseal_screen import UnsealScreen
+
+    screen = UnsealScreen(ceremony)
+    screen.keys_help = lambda: [  # type: ignore[attr-defined]
+        ("Up/Dn", "pick a keyholder"), ("Enter", "type share (hidden); submit"),
+        ("Tab", "complete a SLIP-39 word"), ("Esc", "back, clears the input"),
+        ("Ctrl-R", "reset all progress (asks)"), ("q", "quit the console")]
+    return screen
+
+
+def run_console(cfg: Config, *, ceremony: Ceremony, operator: str | None = None, no_color: bool = False,
+                allow_insecure_http: bool = False) -> None:
+    """Run until the operator quits; the unseal ceremony is journalled only if its screen was opened."""
+    screens = console_screens(cfg, ceremony=ceremony, operator=operator, allow_insecure_http=allow_insecure_http)
+    app, state, _ = make_console(screens, title="", no_color=no_color)
+    opened: list[bool] = []
+
+    def status() -> None:  # after the screens' own start(): the console's line wins
+        state.status = f" cluster {cfg.cluster_name} · {len(cfg.nodes)} nodes · {cfg.storage} · ? for keys"
+
+    async def watch_unseal() -> None:
+        while state.screen != "unseal":
+            await asyncio.sleep(0.2)
+        opened.append(True)
+        await run_in_executor_with_context(ceremony.start)
+
+    def watch() -> None:
+        app.create_background_task(watch_unseal())
+    app.pre_run_callables += [status, watch]
+    try:
+        app.run()
+    finally:
+        if opened:
+            ceremony.finish()
+
+
+__all__ = ["ConsoleState", "console_screens", "help_text", "make_console", "monochrome", "run_console"]

@@ -1,0 +1,206 @@
+"""The console's adaptors from vaultops.yaml to the services (no prompt_toolkit here).
+
+Each screen takes a small ops object (tui/*_screen.py names its Protocol);
+these are the real ones. Every method may be slow and is only ever called
+from a worker thread by the screens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vaultops.errors import RunbookError, VaultOpsError
+
+if TYPE_CHECKING:
+    from vaultops.config import Config
+    from vaultops.journal import Journal
+    from vaultops.runbook.state import RunState
+    from vaultops.services.ceremony import Ceremony
+    from vaultops.tui.upgrade_screen import Plan
+
+
+def sink_label(raw: dict[str, Any]) -> str:
+    where = raw.get("path") or "/".join(str(x) for x in (raw.get("bucket"), raw.get("prefix")) if x)
+    return f"{raw.get('type', '?')}:{where}"
+
+
+class BackupOps:
+    def __init__(self, cfg: Config, *, operator: str | None = None, allow_insecure_http: bool = False) -> None:
+        self.cfg, self.operator, self.allow_insecure_http = cfg, operator, allow_insecure_http
+        self.sinks = tuple(sink_label(s) for s in cfg.section("backup").get("sinks") or ()) or ("(none)",)
+
+    def _settings(self) -> Any:
+        from vaultops.services.backup.settings import load_settings
+
+        return load_settings(self.cfg)
+
+    def _sink(self, settings: Any) -> Any:
+        from vaultops.services.backup.runner import build_sinks
+
+        return build_sinks(self.cfg, settings)[0]
+
+    def entries(self) -> list[Any]:
+        from vaultops.services.backup.catalog import list_backups
+
+        settings = self._settings()
+        return list_backups(self._sink(settings), cluster=settings.cluster)
+
+    def run(self, emit: Callable[..., None]) -> Any:
+        from vaultops.services.backup.runner import run_backup
+
+        return run_backup(self.cfg, self._settings(), emit=emit, allow_insecure_http=self.allow_insecure_http)
+
+    def drill(self, shares: list[str], emit: Callable[..., None]) -> Any:
+        from vaultops.services.backup.drill import run_drill
+
+        settings = self._settings()
+        return run_drill(self.cfg, settings, self._sink(settings), shares=shares, name=None, keep=False, emit=emit,
+                         operator=self.operator)
+
+
+class TlsOps:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.configured = bool(cfg.section("tls"))
+        self._settings: Any = None
+
+    @property
+    def settings(self) -> Any:
+        if self._settings is None:
+            from vaultops.services.tls.settings import load_tls_settings
+
+            self._settings = load_tls_settings(self.cfg)
+        return self._settings
+
+    @property
+    def renew_fraction(self) -> float:
+        return float(self.settings.acme.renew_fraction) if self.configured else 1 / 3
+
+    def status(self) -> list[Any]:
+        from vaultops.services.tls.status import drivers_for, tls_status
+
+        return tls_status(self.settings, drivers_for(self.settings))
+
+    def renew(self, *, force: bool, emit: Callable[[dict[str, Any]], None]) -> Any:
+        from vaultops.dns import get_provider
+        from vaultops.services.tls.acme_client import AcmeIssuer
+        from vaultops.services.tls.cron import renewal_lock, write_metrics
+        from vaultops.services.tls.renew import cluster_roles, renew
+        from vaultops.services.tls.status import drivers_for
+
+        s = self.settings
+        try:
+            roles = cluster_roles(self.cfg)
+        except VaultOpsError:
+            roles = {}  # unknown roles: reload in config order
+        with renewal_lock(s.lock_file):
+            issuer = AcmeIssuer(s.acme, get_provider(s.dns_provider))
+            report = renew(s, drivers=drivers_for(s), issuer=issuer, roles=roles, force=force, emit=emit)
+            write_metrics(s.metrics_file, report)
+        return report
+
+
+class UpgradeOps:
+    def __init__(self, cfg: Config, *, operator: str | None = None, journal: Journal | None = None,
+                 allow_insecure_http: bool = False) -> None:
+        self.cfg, self.operator, self.journal = cfg, operator, journal
+        self.allow_insecure_http = allow_insecure_http
+        self.cluster = cfg.cluster_name
+        self.keyholders = tuple(_keyholders(cfg))
+
+    def last(self) -> RunState | None:
+        from vaultops.runbook.state import load_state
+        from vaultops.services.upgrade.service import state_path
+
+        path = state_path(self.cfg, "upgrade")
+        return load_state(path) if path.exists() else None
+
+    def _context(self, unsealer: Any, ask: Callable[[str], bool] | None = None,
+                 emit: Callable[[str], None] = lambda _m: None) -> Any:
+        from vaultops.services.upgrade.context import Prompter, build_context
+        from vaultops.services.upgrade.service import make_unsealer
+        from vaultops.services.upgrade.unseal import KeyholderPause
+
+        chosen = make_unsealer(self.cfg, None)  # auto-unseal clusters need no keyholders
+        return build_context(self.cfg, token=None, unsealer=unsealer if isinstance(chosen, KeyholderPause)
+                             else chosen, prompter=Prompter(ask=ask), emit=emit,
+                             allow_insecure_http=self.allow_insecure_http)
+
+    def plan(self, to: str) -> Plan:
+        from vaultops.services.upgrade.service import default_runbook, make_plan
+        from vaultops.services.upgrade.unseal import KeyholderPause
+        from vaultops.tui.upgrade_screen import Plan
+
+        ctx = self._context(KeyholderPause(list(self.keyholders)))
+        _, variables, steps = make_plan(ctx, default_runbook(self.cfg), {"to": to})
+        _precheck(ctx)(variables)
+        return Plan(current=variables["current_version"], to=to, leader=variables["leader"], steps=tuple(steps))
+
+    def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Any, ask: Callable[[str], bool],
+            emit: Callable[[str], None]) -> RunState:
+        from vaultops.services.upgrade.service import default_runbook, start_run
+
+        ctx = self._context(unsealer, ask, emit)
+        return start_run(self.cfg, ctx, runbook_path=default_runbook(self.cfg), params={"to": to},
+                         operator=self.operator, listener=listener, emit=emit, precheck=_precheck(ctx))
+
+    def resume(self, *, listener: Callable[[RunState], None], unsealer: Any, ask: Callable[[str], bool],
+               emit: Callable[[str], None]) -> RunState:
+        from vaultops.services.upgrade.service import resume_run
+
+        ctx = self._context(unsealer, ask, emit)
+        return resume_run(self.cfg, ctx, operator=self.operator, listener=listener, emit=emit)
+
+    def ceremony(self, node: str) -> Ceremony:
+        from vaultops.vault import cluster_clients
+
+        clients = [c for c in cluster_clients(self.cfg, use_token=False,
+                                              allow_insecure_http=self.allow_insecure_http) if c.name == node]
+        return make_ceremony(self.cfg, clients, journal=self.journal)
+
+
+def _precheck(ctx: Any) -> Callable[[dict[str, Any]], None]:
+    """No mixed versions, no downgrades, no no-ops: refused before a run is recorded."""
+    from vaultops.services.upgrade.preflight import check_target
+
+    def check(variables: dict[str, Any]) -> None:
+        if "," in variables["current_version"]:
+            raise RunbookError(f"the nodes run different versions: {variables['current_version']}",
+                               hint="an interrupted upgrade? resume it (r)")
+        try:
+            history = ctx.clients[variables["leader"]].ha.version_history()
+        except VaultOpsError:
+            history = []
+        check_target(variables["current_version"], variables["to"], history)
+    return check
+
+
+def _keyholders(cfg: Config) -> list[str]:
+    loaded = load_manifest(cfg)
+    return [k.name for k in loaded[0].keyholders] if loaded else []
+
+
+def load_manifest(cfg: Config) -> tuple[Any, Path] | None:
+    """The keyholder manifest named in vaultops.yaml, or None (the ceremony then warns: unchecked)."""
+    from vaultops.services.manifest import Manifest, manifest_path
+
+    if not cfg.section("keyholders").get("manifest"):
+        return None
+    path = manifest_path(cfg)
+    try:
+        return Manifest.load(path), path
+    except VaultOpsError:
+        return None
+
+
+def make_ceremony(cfg: Config, clients: list[Any], *, journal: Journal | None) -> Ceremony:
+    from vaultops.services.ceremony import Ceremony
+
+    loaded = load_manifest(cfg)
+    return Ceremony(clients, manifest=loaded[0] if loaded else None, manifest_path=loaded[1] if loaded else None,
+                    journal=journal)
+
+
+__all__ = ["BackupOps", "TlsOps", "UpgradeOps", "load_manifest", "make_ceremony", "sink_label"]
