@@ -75,7 +75,7 @@ class UnsealScreen:
                     Frame(entry, title=lambda: f"Share of {s.keyholder} (hidden input)")]),
             Frame(Window(FormattedTextControl(self._log_text), wrap_lines=True,
                          height=Dimension(min=4, preferred=LOG_ROWS * 2)),
-                  title="Ceremony events (journalled)"),
+                  title="Ceremony events, newest first (journalled)"),
         ])
 
     def key_bindings(self) -> KeyBindings:
@@ -289,7 +289,8 @@ class UnsealScreen:
 
     def _log_text(self) -> StyleAndTextTuples:
         out: StyleAndTextTuples = []
-        for line in self.state.log[-LOG_ROWS * 2:]:
+        # Newest first: when the frame is short (80x24) the cut falls on the oldest lines.
+        for line in reversed(self.state.log[-LOG_ROWS * 2:]):
             out += [(f"class:level.{line.level}", line.text + "\n")]
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,21 @@ def test_unenrolled_shares_need_allow_unverified(raws: list[bytes], tmp_path: Pa
     sub = lenient.submit(b64(raws[0]))
     assert sub.keyholder == f"unnamed #{raws[0][-1]}" and not sub.verified
     assert sub.sent_to == ("node1", "node2")
+
+
+def test_an_older_answer_arriving_late_does_not_replay_transitions(raws: list[bytes], tmp_path: Path) -> None:
+    """The TUI's refresh thread and a submission ask concurrently; answers can arrive out of order."""
+    from dataclasses import replace
+
+    cer, _cluster = make(raws, tmp_path)
+    node = cer.snapshot().nodes[0].name
+    sealed = cer.clients[0].seal.status()
+    unsealed = replace(sealed, sealed=False, progress=0, nonce="")
+    cer.drain_events()
+    t = time.monotonic()
+    with cer._lock:
+        cer._observe(node, unsealed, None, asked_at=t + 2)   # the newer question, answered first
+        cer._observe(node, sealed, None, asked_at=t + 1)     # an older question, answered late
+        cer._observe(node, unsealed, None, asked_at=t + 3)
+    kinds = [e.kind for e in cer.drain_events() if e.node == node]
+    assert kinds.count(EventKind.NODE_UNSEALED) == 1 and EventKind.NODE_RESEALED not in kinds
