@@ -33,6 +33,7 @@ from typing import Any
 
 from vaultops.drivers.base import Result
 from vaultops.errors import ConfigError, DriverError
+from vaultops.childenv import clean_env
 
 DEFAULT_COMMANDS = {
     "stop": "sudo systemctl stop {service}",
@@ -87,7 +88,7 @@ class SSHDriver:
         argv = [*self.base, self.host, "--", command]
         try:
             proc = subprocess.run(argv, input=stdin if stdin is not None else b"", capture_output=True,
-                                  timeout=timeout)
+                                  timeout=timeout, env=clean_env())
         except subprocess.TimeoutExpired as exc:
             raise DriverError(f"{self.node}: '{command}' did not finish in {timeout:g}s",
                               hint=f"check the node by hand: ssh {self.host}",
@@ -149,7 +150,7 @@ class SSHDriver:
     def read_file(self, path: str) -> bytes:
         argv = [*self.base, self.host, "--", f"cat -- {shlex.quote(path)}"]
         try:
-            proc = subprocess.run(argv, input=b"", capture_output=True, timeout=120)
+            proc = subprocess.run(argv, input=b"", capture_output=True, timeout=120, env=clean_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DriverError(f"{self.node}: cannot read {path} ({exc})", hint=f"try: ssh {self.host}") from None
         if proc.returncode != 0:

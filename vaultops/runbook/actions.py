@@ -9,6 +9,7 @@ from typing import Any
 from vaultops.drivers.base import Result
 from vaultops.errors import DriverError, RunbookError
 from vaultops.runbook.registry import Evidence, action
+from vaultops.childenv import clean_env
 
 
 @action("confirm")
@@ -30,7 +31,8 @@ def shell(ctx: Any, *, command: str | list[str], node: str | None = None, timeou
         res: Result = run(shlex.join(argv), timeout=timeout)
     else:
         try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  env=clean_env())
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise DriverError(f"cannot run {argv[0]}: {exc}", hint="check the command in the runbook") from exc
         res = Result.of(shlex.join(argv), proc.returncode, proc.stdout, proc.stderr)

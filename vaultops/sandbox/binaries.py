@@ -98,6 +98,6 @@ def _extract(zf: zipfile.ZipFile, member: str, target: Path) -> None:
 
 
 def _clean_env() -> dict[str, str]:
-    """Child environment without Vault/OpenBao credentials."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("VAULT_", "BAO_")) and k not in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    from vaultops.childenv import clean_env
+
+    return clean_env()

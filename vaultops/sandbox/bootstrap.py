@@ -97,7 +97,7 @@ def _acme_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str, tls_dir: 
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{acme_config}: cannot read the sandbox ACME settings ({exc})",
                           hint="give a YAML file with acme: and dns_provider: as in the tls: section") from None
-    section = dict(section.get("tls", section))
+    section = dict(section.get("tls") or section)
     section["acme"] = {**section.get("acme", {}), "account_key_file": str(tls_dir / "acme-account.pem")}
     targets = {n.name: (Path(n.dir) / "tls.crt", Path(n.dir) / "tls.key") for n in nodes}
     issued = issue_sandbox_certs([n.name for n in nodes], section, targets=targets, out_dir=tls_dir, domain=DOMAIN)

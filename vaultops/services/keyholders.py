@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from vaultops.services.manifest import CheckStatus, Keyholder, Manifest
+from vaultops.childenv import clean_env
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
@@ -248,7 +249,7 @@ def decrypt_pgp_share(encrypted_b64: str, *, gpg: str = "gpg") -> Share:
                          hint="pass the value exactly as it was handed to you") from None
     try:
         proc = subprocess.run([gpg, "--batch", "--quiet", "--decrypt"], input=blob, capture_output=True,
-                              check=False, timeout=300)
+                              check=False, timeout=300, env=clean_env())
     except FileNotFoundError:
         raise UsageError("gpg is not installed", hint="install GnuPG, or decrypt the share yourself and "
                                                       "pipe the plaintext to `vaultops keyholders enroll`") from None

@@ -227,8 +227,8 @@ class Ceremony:
                              hint="join it with `vaultops rekey submit`, or cancel it: `vaultops rekey cancel`")
         pgp = [k.pgp_key for k in keyholders if k.pgp_key]
         st = self.ep.start(shares=shares, threshold=threshold, pgp_keys=pgp or None, require_verification=True)
-        fps = st.pgp_fingerprints or tuple(k.pgp_fingerprint for k in keyholders)
-        kept = tuple(replace(k, pgp_key=None, pgp_fingerprint=(fps[i] if pgp and i < len(fps) else None))
+        fps = st.pgp_fingerprints or tuple(k.pgp_fingerprint or "" for k in keyholders)
+        kept = tuple(replace(k, pgp_key=None, pgp_fingerprint=(fps[i] or None if pgp and i < len(fps) else None))
                      for i, k in enumerate(keyholders))
         pending = Pending(nonce=st.nonce, api=self.api, shares=shares, threshold=threshold, keyholders=kept,
                           old_threshold=self.manifest.threshold, old_shares=self.manifest.shares,
@@ -261,7 +261,7 @@ class Ceremony:
                              hint="new keyholders: vaultops rekey verify --keyholder NAME")
         self._check(self.manifest, name, share, "rekey.share_rejected")
         data = self.ep.update(key=_b64e(share), nonce=pending.nonce)
-        d = data.get("data") if isinstance(data.get("data"), dict) else data
+        d = _payload(data)
         progress, required = int(d.get("progress") or 0), int(d.get("required") or self.manifest.threshold)
         self._log("rekey.share_submitted", keyholder=name, share_index=share.index,
                   progress=required if d.get("complete") else progress, required=required)
@@ -323,7 +323,7 @@ class Ceremony:
         draft = self._draft_with(pending, name, share)
         nonce = self.ep.verify_status().get("data", {}).get("nonce") or ""
         data = self.ep.verify(key=_b64e(share), nonce=nonce)
-        d = data.get("data") if isinstance(data.get("data"), dict) else data
+        d = _payload(data)
         done = bool(d.get("complete"))
         self._log("rekey.share_verified", keyholder=name, share_index=share.index,
                   progress=pending.threshold if done else int(d.get("progress") or 0),
@@ -448,3 +448,9 @@ def write_share_file(path: Path, text: str) -> None:
 __all__ = ["Ceremony", "CheckStatus", "Issued", "IssuedShare", "NewKeyholder", "Pending", "Phase",
            "RotationApi", "SubmitResult", "VerifyResult", "active_client", "detect_api", "load_pending",
            "open_ceremony", "pending_path", "write_share_file"]
+
+
+def _payload(data: dict[str, Any]) -> dict[str, Any]:
+    """Answers nest their fields under 'data' on some servers and at top level on others."""
+    inner = data.get("data")
+    return inner if isinstance(inner, dict) else data

@@ -106,8 +106,9 @@ def build_layout(state: ScreenState, share: Buffer) -> Any:
 
     entry_field = Window(BufferControl(share, input_processors=[PasswordProcessor()]), height=1)
     entry = ConditionalContainer(
-        entry_field, filter=Condition(lambda: not state.reveal and bool(state.board) and not state.board.done))
-    return Layout(HSplit([Window(FormattedTextControl(lambda: render(state))), entry]), focused_element=entry_field)
+        entry_field, filter=Condition(lambda: not state.reveal and state.board is not None and not state.board.done))
+    text: Any = lambda: render(state)  # noqa: E731 - prompt_toolkit's formatted-text union is too narrow for mypy
+    return Layout(HSplit([Window(FormattedTextControl(text)), entry]), focused_element=entry_field)
 
 
 # -- keys ---------------------------------------------------------------------------------

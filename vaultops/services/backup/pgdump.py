@@ -39,7 +39,9 @@ def _tool(settings: dict[str, Any], name: str) -> str:
 
 
 def _env(settings: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}  # never pass a password this way
+    from vaultops.childenv import clean_env
+
+    env = clean_env()  # never a password (PGPASSWORD) nor the Vault token
     if settings.get("passfile"):
         env["PGPASSFILE"] = str(Path(settings["passfile"]).expanduser())
     return env

@@ -30,7 +30,10 @@ READY_TIMEOUT = 60.0
 
 
 class Unsealer(Protocol):
-    shares_given: int  # shares handed to this process (preflight checks it against the threshold)
+    @property
+    def shares_given(self) -> int:
+        """Shares handed to this process (preflight checks it against the threshold)."""
+        ...
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]: ...
 
