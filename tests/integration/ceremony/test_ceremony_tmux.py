@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,43 +17,18 @@ from pathlib import Path
 import pytest
 from ceremony_helpers import keyholder_share, statuses
 
+from vaultops.testing.tmux import Tmux
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
 
 
-class Tmux:
-    def __init__(self, socket: Path) -> None:
-        self.base = ["tmux", "-S", str(socket)]
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        return subprocess.run([*self.base, *args], input=stdin, text=True, check=True,
-                              capture_output=True, timeout=10).stdout
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "cer")
-
-    def wait(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
-
-    def paste(self, secret: str) -> None:
-        self("load-buffer", "-b", "share", "-", stdin=secret)
-        self("paste-buffer", "-d", "-b", "share", "-t", "cer")
-
-
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    socket = tmp_path / "tmux.sock"
-    t = Tmux(socket)
+    t = Tmux(tmp_path / "tmux.sock", target="cer")
     yield t
-    subprocess.run([*t.base, "kill-server"], capture_output=True, timeout=10)
+    t.kill()
 
 
 def test_unseal_in_a_real_terminal(sealed3: Sandbox, tmux: Tmux, tmp_path: Path) -> None:

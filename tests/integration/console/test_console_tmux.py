@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from vaultops.errors import VaultOpsError
+from vaultops.testing.tmux import Tmux
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = [pytest.mark.integration,
@@ -30,39 +30,11 @@ pytestmark = [pytest.mark.integration,
 F1, F2, F3 = "F1", "F2", "F3"
 
 
-class Tmux:
-    def __init__(self, socket: Path) -> None:
-        self.base = ["tmux", "-S", str(socket)]
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        return subprocess.run([*self.base, *args], input=stdin, text=True, check=True,
-                              capture_output=True, timeout=10).stdout
-
-    def keys(self, *keys: str) -> None:
-        self("send-keys", "-t", "con", *keys)
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "con")
-
-    def wait(self, text: str, timeout: float = 40.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            shown = self.screen()
-            if text in shown:
-                return shown
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; screen:\n{self.screen()}")
-
-    def paste(self, secret: str) -> None:
-        self("load-buffer", "-b", "share", "-", stdin=secret)
-        self("paste-buffer", "-d", "-b", "share", "-t", "con")
-
-
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    t = Tmux(tmp_path / "tmux.sock")
+    t = Tmux(tmp_path / "tmux.sock", target="con")
     yield t
-    subprocess.run([*t.base, "kill-server"], capture_output=True, timeout=10)
+    t.kill()
 
 
 def console_config(box: Sandbox, folder: Path) -> Path:
