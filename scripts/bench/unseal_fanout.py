@@ -36,34 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.journal import Journal  # noqa: E402
-from vaultops.sandbox.cluster import THRESHOLD, Sandbox, wait_port  # noqa: E402
+from vaultops.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
 from vaultops.services.ceremony import Ceremony  # noqa: E402
 from vaultops.services.manifest import Manifest  # noqa: E402
 from vaultops.testing.sandbox import start_sandbox  # noqa: E402
 
 KEYHOLDERS = ("alice", "bob", "carol", "dave", "erin")
-
-
-def reseal(box: Sandbox) -> None:
-    """Kill and restart every node; wait until each answers sealed, initialised, progress 0."""
-    drivers = box.drivers()
-    for d in drivers.values():
-        d.kill()
-    for d in drivers.values():
-        d.start()
-    for n in box.record.nodes:
-        wait_port(n.api_port)
-    clients = box.clients(token=False)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if all((s := c.seal.status()).initialized and s.sealed and s.progress == 0
-                   for c in clients):
-                return
-        except VaultOpsError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("nodes did not come back sealed")
 
 
 def all_unsealed(clients: list) -> bool:
@@ -83,7 +61,7 @@ def wait_unsealed(clients: list) -> None:
 
 def ceremony_run(box: Sandbox, *, checked: bool, work: Path) -> tuple[float, float]:
     """(seconds for the last share, seconds for all shares) through the ceremony service."""
-    reseal(box)
+    box.restart_sealed()
     shares = box.secrets["keyholders"]
     manifest = Manifest.load(box.dir / "keyholders.yaml") if checked else None
     cer = Ceremony(box.clients(token=False), manifest=manifest,
@@ -143,7 +121,7 @@ def _drain(fd: int) -> None:
 
 def bao_run(box: Sandbox, bao: str) -> tuple[float, float]:
     """(seconds for the last keyholder's loop over nodes, seconds for the whole loop)."""
-    reseal(box)
+    box.restart_sealed()
     shares = box.secrets["keyholders"]
     clients = box.clients(token=False)
     addresses = [c.address for c in clients]

@@ -180,6 +180,26 @@ class Sandbox:
 
         unseal_nodes(self.clients(token=False), shares or self.shares_b64[:THRESHOLD], timeout=timeout)
 
+    def restart_sealed(self, *, timeout: float = 60.0) -> None:
+        """Kill and restart every node (an outage); return once each answers sealed, initialised, progress 0."""
+        drivers = self.drivers()
+        for d in drivers.values():
+            d.kill()
+        for d in drivers.values():
+            d.start()
+        for n in self.record.nodes:
+            wait_port(n.api_port)
+        clients = self.clients(token=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if all((s := c.seal.status()).initialized and s.sealed and s.progress == 0 for c in clients):
+                    return
+            except VaultOpsError:
+                pass
+            time.sleep(0.05)
+        raise SandboxError(f"nodes did not come back sealed within {timeout:g}s", hint="see the nodes' bao.log")
+
     def wait_active(self, timeout: float = 60.0) -> str:
         from vaultops.sandbox.bootstrap import wait_active
 

@@ -37,15 +37,7 @@ def statuses(box: Sandbox) -> dict[str, Any]:
 
 def reseal(box: Sandbox, *, timeout: float = 30.0) -> None:
     """Kill and restart every node: sealed, initialised, progress 0."""
-    drivers = box.drivers()
-    for d in drivers.values():
-        d.kill()
-    for d in drivers.values():
-        d.start()
-    for n in box.record.nodes:
-        wait_port(n.api_port)
-    wait_for(lambda: all(s is not None and s.initialized and s.sealed and s.progress == 0
-                         for s in statuses(box).values()), timeout, "every node sealed")
+    box.restart_sealed(timeout=timeout)
 
 
 def wait_for(cond: Any, timeout: float, what: str) -> None:
