@@ -12,18 +12,21 @@ from typing import IO
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], *, mode: int = 0o644,
-                  binary: bool = False) -> Iterator[IO]:
+                  binary: bool = False, owner: tuple[int, int] | None = None) -> Iterator[IO]:
     """Write to a temp file beside *path*, fsync, then rename over it.
 
     The temp file is created with *mode* from the start (never world-readable
-    for 0600 material) and removed if the block raises.
+    for 0600 material) and removed if the block raises. *owner* is (uid, gid),
+    -1 keeping either: applied to the temp file, so the target never has the wrong owner.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:  # opened first: a failing chown closes it
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, mode)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -39,6 +42,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o
         fh.write(text)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
-    with atomic_writer(path, mode=mode, binary=True) as fh:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
+                       owner: tuple[int, int] | None = None) -> None:
+    with atomic_writer(path, mode=mode, binary=True, owner=owner) as fh:
         fh.write(data)

@@ -28,3 +28,39 @@ def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert info.value.code == 0
     assert "13 raft degraded" in capsys.readouterr().out
+
+
+def _registered(parser: object) -> set[str]:
+    import argparse
+
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # type: ignore[attr-defined]
+    return set(actions[0].choices)
+
+
+def test_every_command_module_registers_the_name_it_is_listed_under() -> None:
+    from vaultops.cli import COMMANDS, build_parser
+
+    assert _registered(build_parser()) == set(COMMANDS)
+    for command in COMMANDS:
+        assert _registered(build_parser([command])) == {command}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["backup", "run"], {"backup"}),
+    (["--config", "status", "backup", "run"], {"backup"}),      # --config takes a value
+    (["--debug", "tls", "status"], {"tls"}),
+    (["--help"], None),
+    (["bakup", "run"], None),                                    # a typo gets the full list of choices
+    ([], None),
+])
+def test_only_the_named_command_is_loaded(argv: list[str], expected: set[str] | None) -> None:
+    from vaultops.cli import COMMANDS, build_parser
+
+    assert _registered(build_parser(argv)) == (expected or set(COMMANDS))
+
+
+def test_a_misspelt_command_still_lists_every_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bakup", "run"])
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "backup" in err and "keyholders" in err

@@ -3,7 +3,8 @@
 `main(argv) -> int` is the one exit point. Each command lives in its own
 module of this package exposing `register(subparsers)`; the module is named
 in COMMANDS. Command modules import heavy libraries only inside their
-handlers so `vaultops --help` stays fast.
+handlers so `vaultops --help` stays fast, and when argv names a command only
+its module is imported (cron runs `vaultops backup run` every hour).
 """
 
 from __future__ import annotations
@@ -18,24 +19,26 @@ from collections.abc import Sequence
 from vaultops import __version__
 from vaultops.errors import VaultOpsError
 
-# Module names under vaultops.cli, each registering one or more subcommands.
-COMMANDS: list[str] = [
-    "status",
-    "sandbox_cmd",
-    "journal_cmd",
-    "shares_cmd",
-    "config_cmd",
-    "tls_cmd",
-    "backup_cmd",
-    "runbook_cmd",
-    "upgrade_cmd",
-    "unseal_cmd",
-    "init_cmd",
-    "rekey_cmd",
-    "generate_root_cmd",
-    "keyholders_cmd",
-    "tui_cmd",
-]
+# Command name -> the module under vaultops.cli that registers it.
+COMMANDS: dict[str, str] = {
+    "status": "status",
+    "sandbox": "sandbox_cmd",
+    "journal": "journal_cmd",
+    "shares": "shares_cmd",
+    "config": "config_cmd",
+    "tls": "tls_cmd",
+    "backup": "backup_cmd",
+    "runbook": "runbook_cmd",
+    "upgrade": "upgrade_cmd",
+    "unseal": "unseal_cmd",
+    "init": "init_cmd",
+    "rekey": "rekey_cmd",
+    "generate-root": "generate_root_cmd",
+    "keyholders": "keyholders_cmd",
+    "tui": "tui_cmd",
+}
+# Global options that take a value: skipped when looking for the command name in argv.
+_VALUED = ("--config", "--operator")
 
 EXIT_CODES_DOC = """exit codes:
   0  success / cluster healthy
@@ -50,7 +53,8 @@ EXIT_CODES_DOC = """exit codes:
 log = logging.getLogger("vaultops")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser, or, when *argv* names a command, one with only that command."""
     parser = argparse.ArgumentParser(
         prog="vaultops",
         description="Guided, safe operations for Vault and OpenBao clusters.",
@@ -60,9 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vaultops {__version__}")
     add_common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"vaultops.cli.{name}").register(sub)
+    wanted = _command_in(argv)
+    for command, module in COMMANDS.items():
+        if wanted is None or command == wanted:
+            importlib.import_module(f"vaultops.cli.{module}").register(sub)
     return parser
+
+
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    if argv is None:
+        return None
+    args = iter(argv)
+    for arg in args:
+        if arg in _VALUED:
+            next(args, None)
+        elif arg == "--" or arg in ("-h", "--help"):
+            return None
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def add_common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -87,7 +107,8 @@ def command_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
         # argparse would echo them; a share pasted on the command line must not reach stderr or logs.
@@ -97,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _setup_logging(args.debug)
     if not getattr(args, "handler", None):
-        if args.command is None and sys.stdin.isatty() and sys.stdout.isatty() and "tui" in COMMANDS:
+        if args.command is None and sys.stdin.isatty() and sys.stdout.isatty():
             args = parser.parse_args(["tui"])
         else:
             parser.print_help()

@@ -6,12 +6,15 @@ A driver is one module implementing NodeDriver; it is chosen by name
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from vaultops.errors import DriverError
 
 TAIL = 2000
+# A user or group for chown: a portable POSIX-ish name (adduser's NAME_REGEX) or a numeric id.
+ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]*[$]?|[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,21 @@ class NodeDriver(Protocol):
         """Put the given server version in place; takes effect at the next start."""
         ...
 
-    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> Result:
-        """Write atomically on the node (data through stdin, never argv)."""
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str | None = None,
+                   group: str | None = None) -> Result:
+        """Write atomically on the node (data through stdin, never argv).
+
+        *owner*/*group* (name or numeric id; None keeps the writing user's) are set on the
+        temp file before the rename, so the target never exists with the wrong owner.
+        """
         ...
 
     def read_file(self, path: str) -> bytes: ...
+
+
+def check_account(node: str, value: str | None, what: str) -> str | None:
+    """*value* if it is a plain user/group name or id; anything else is refused before it reaches a shell."""
+    if value is None or ACCOUNT.fullmatch(value):
+        return value
+    raise DriverError(f"{node}: {what} {value[:40]!r} is not a user/group name or numeric id",
+                      hint=f"use a name like vault or a number like 995 for tls.{what}")

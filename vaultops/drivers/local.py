@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vaultops.drivers.base import Result
+from vaultops.drivers.base import Result, check_account
 from vaultops.errors import DriverError
 from vaultops.fsutil import atomic_write_bytes, atomic_write_text
 
@@ -117,15 +117,54 @@ class LocalDriver:
         return Result.of(f"install openbao {version}", 0, str(path))
 
     # -- files -----------------------------------------------------------------
-    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> Result:
-        atomic_write_bytes(path, data, mode=mode)
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str | None = None,
+                   group: str | None = None) -> Result:
+        ids = self._ids(path, owner, group)
+        try:
+            atomic_write_bytes(path, data, mode=mode, owner=ids)
+        except PermissionError as exc:
+            raise DriverError(f"{self.node}: cannot write {path}: {exc.strerror}",
+                              hint="run vaultops as root or as the file's owner, or drop tls.owner/tls.group") from None
         return Result.of(f"write {path}", 0)
+
+    def _ids(self, path: str, owner: str | None, group: str | None) -> tuple[int, int] | None:
+        """(uid, gid) for chown, -1 keeping either; refused up front when we may not give the file away."""
+        if owner is None and group is None:
+            return None
+        uid = _account_id(self.node, owner, "owner")
+        gid = _account_id(self.node, group, "group")
+        if os.geteuid() == 0:
+            return uid, gid
+        if uid not in (-1, os.geteuid()):
+            raise DriverError(f"{self.node}: cannot make {owner} the owner of {path} as uid {os.geteuid()}",
+                              hint=f"run vaultops as root or as {owner}, or drop tls.owner")
+        if gid not in (-1, os.getegid(), *os.getgroups()):
+            raise DriverError(f"{self.node}: cannot give {path} to group {group}: not a member",
+                              hint=f"run vaultops as root or as a member of {group}, or drop tls.group")
+        return uid, gid
 
     def read_file(self, path: str) -> bytes:
         try:
             return Path(path).read_bytes()
         except OSError as exc:
             raise DriverError(f"{self.node}: cannot read {path}: {exc.strerror}", hint="check the path") from None
+
+
+def _account_id(node: str, value: str | None, what: str) -> int:
+    """Numeric id of a user (owner) or group name; digits are taken as they are; None is -1 (keep)."""
+    import grp
+    import pwd
+
+    name = check_account(node, value, what)
+    if name is None:
+        return -1
+    if name.isdigit():
+        return int(name)
+    try:
+        return pwd.getpwnam(name).pw_uid if what == "owner" else grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise DriverError(f"{node}: no {'user' if what == 'owner' else 'group'} {name!r} on this machine",
+                          hint=f"create it or fix tls.{what}") from None
 
 
 def _reap(pid: int) -> None:

@@ -31,7 +31,7 @@ import subprocess
 from pathlib import PurePosixPath
 from typing import Any
 
-from vaultops.drivers.base import Result
+from vaultops.drivers.base import Result, check_account
 from vaultops.errors import ConfigError, DriverError
 from vaultops.childenv import clean_env
 
@@ -139,13 +139,22 @@ class SSHDriver:
             raise DriverError(f"{self.node}: {version!r} is not a version", hint="e.g. 2.7.2")
         return self._checked("install", timeout=900, version=version)
 
-    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> Result:
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str | None = None,
+                   group: str | None = None) -> Result:
+        chown = _chown(check_account(self.node, owner, "owner"), check_account(self.node, group, "group"))
         p = PurePosixPath(path)
+        # The trap removes the temp file whatever fails (chown included); the old file stays until the mv.
         script = (f"set -e; umask 077; tmp=$(mktemp {shlex.quote(str(p.parent))}/.{shlex.quote(p.name)}.XXXXXX); "
-                  f"trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; chmod {mode:o} \"$tmp\"; "
+                  f"trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; {chown}chmod {mode:o} \"$tmp\"; "
                   f"mv -f \"$tmp\" {shlex.quote(str(p))}; trap - EXIT")
         res = self.run(f"sh -c {shlex.quote(script)}", stdin=data, timeout=120)
-        return Result(f"write {path}", res.exit_code, res.stdout, res.stderr).check(self.node)
+        res = Result(f"write {path}", res.exit_code, res.stdout, res.stderr)
+        if not res.ok and chown and ("chown:" in res.stderr or "chgrp:" in res.stderr):
+            last = (res.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DriverError(f"{self.node}: '{res.command}' exited {res.exit_code}: {last[:200]}",
+                              hint=f"giving files away needs root on {self.host}: log in as root (driver.user), "
+                                   "or drop tls.owner/tls.group", result=res)
+        return res.check(self.node)
 
     def read_file(self, path: str) -> bytes:
         argv = [*self.base, self.host, "--", f"cat -- {shlex.quote(path)}"]
@@ -156,3 +165,13 @@ class SSHDriver:
         if proc.returncode != 0:
             Result.of(f"cat {path}", proc.returncode, b"", proc.stderr).check(self.node)
         return proc.stdout
+
+
+def _chown(owner: str | None, group: str | None) -> str:
+    """The script's chown/chgrp of "$tmp" (with a trailing "; "), or "" when ownership is left alone."""
+    if owner is None and group is None:
+        return ""
+    if owner is None:
+        return f"chgrp {shlex.quote(str(group))} \"$tmp\"; "
+    spec = owner if group is None else f"{owner}:{group}"
+    return f"chown {shlex.quote(spec)} \"$tmp\"; "

@@ -29,7 +29,7 @@ class LocalUpload:
         self._size = 0
         self.key = key
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray) -> None:
         assert self._fh is not None, "upload already finished"
         try:
             self._fh.write(chunk)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import threading
+import queue
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +21,7 @@ from typing import Any
 
 from vaultops.errors import ConfigError
 from vaultops.storage.base import CHUNK, CommitResult, ObjectInfo, SinkError, check_key
+from vaultops.storage.crc import crc32_combine
 
 MIN_PART = 5 << 20
 SSE_MODES = ("AES256", "aws:kms")
@@ -49,11 +50,14 @@ def _b64crc(value: int) -> str:
 class S3Upload:
     def __init__(self, sink: S3Sink, key: str) -> None:
         self._sink, self.key, self._full = sink, key, sink.full_key(key)
-        self._buf = bytearray()  # handed to botocore as the part body: no join, no copy
-        self._crc = 0
+        self._buf = bytearray(sink.part_size)  # filled in place, handed to botocore as the part body
+        self._buffers = 1
+        self._spare: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._fill = 0
+        self._part_crc = 0
+        self._crc = 0       # of the whole object, combined from the part CRCs: one pass over the data
         self._size = 0
         self._futures: list[Future[dict[str, Any]]] = []
-        self._slots = threading.Semaphore(sink.concurrency)
         self._pool = ThreadPoolExecutor(max_workers=sink.concurrency, thread_name_prefix="s3-part")
         with translate("create multipart upload", sink.name):
             resp = sink.client.create_multipart_upload(
@@ -61,24 +65,46 @@ class S3Upload:
                 **sink.put_args())
         self._upload_id: str | None = resp["UploadId"]
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | bytearray) -> None:
         self._raise_failed_part()
-        self._buf += chunk
         self._size += len(chunk)
-        self._crc = zlib.crc32(chunk, self._crc)
-        if len(self._buf) >= self._sink.part_size:
-            self._flush()
+        with memoryview(chunk) as view:
+            while view:
+                take = min(len(view), len(self._buf) - self._fill)
+                piece = view[:take]
+                self._buf[self._fill:self._fill + take] = piece
+                self._part_crc = zlib.crc32(piece, self._part_crc)
+                piece.release()
+                self._fill += take
+                view = view[take:]
+                if self._fill == len(self._buf):
+                    self._flush()
 
-    def _flush(self) -> None:
-        data, self._buf = self._buf, bytearray()
-        self._slots.acquire()  # backpressure: at most `concurrency` parts in flight
+    def _flush(self, *, last: bool = False) -> None:
+        buf = self._buf
+        data = buf if self._fill == len(buf) else buf[:self._fill]
+        crc, self._crc = self._part_crc, crc32_combine(self._crc, self._part_crc, self._fill)
         number = len(self._futures) + 1
-        fut = self._pool.submit(self._upload_part, number, data)
-        fut.add_done_callback(lambda _f: self._slots.release())
+        fut = self._pool.submit(self._upload_part, number, data, crc)
+        fut.add_done_callback(lambda _f: self._spare.put(buf))  # also after a failure: never strand a waiter
         self._futures.append(fut)
+        self._fill, self._part_crc = 0, 0
+        if not last:
+            self._buf = self._next_buffer()
 
-    def _upload_part(self, number: int, data: bytearray) -> dict[str, Any]:
-        crc = _b64crc(zlib.crc32(data))
+    def _next_buffer(self) -> bytearray:
+        # A fixed set of concurrency + 1 part buffers, reused: memory stays bounded and freed
+        # 8 MiB buffers never pile up in the allocator's heap.
+        try:
+            return self._spare.get_nowait()
+        except queue.Empty:
+            if self._buffers <= self._sink.concurrency:
+                self._buffers += 1
+                return bytearray(self._sink.part_size)
+        return self._spare.get()  # backpressure: wait until a part upload finishes
+
+    def _upload_part(self, number: int, data: bytearray, crc_value: int) -> dict[str, Any]:
+        crc = _b64crc(crc_value)
         with translate(f"upload part {number}", self._sink.name):
             resp = self._sink.client.upload_part(Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
                                                  PartNumber=number, Body=data, ChecksumCRC32=crc)
@@ -91,8 +117,8 @@ class S3Upload:
                 raise fut.exception()  # type: ignore[misc]
 
     def commit(self) -> CommitResult:
-        if self._buf or not self._futures:
-            self._flush()
+        if self._fill or not self._futures:
+            self._flush(last=True)
         try:
             parts = [f.result() for f in self._futures]
             full = _b64crc(self._crc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,6 +131,40 @@ class Transport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def read_blocks(resp: urllib3.BaseHTTPResponse, size: int = 1 << 20) -> Iterator[bytes | bytearray]:
+    """The body of a streamed response as blocks of *size* bytes (the last one may be shorter).
+
+    urllib3's stream() yields a chunked body one transfer chunk (~32 KiB) at a time; joining those
+    into blocks costs a copy. Instead the socket reads straight into a fresh buffer per block,
+    through http.client, which undoes the chunked framing. Blocks are never reused, so consumers
+    may keep them. Falls back to stream() when urllib3 would decode a Content-Encoding.
+    """
+    raw = getattr(resp, "_fp", None)  # the http.client response urllib3 wraps
+    if raw is None or not hasattr(raw, "readinto") or resp.headers.get("Content-Encoding", "identity") != "identity":
+        yield from resp.stream(size)
+        return
+    while True:
+        block = bytearray(size)
+        got = _fill(raw, block)
+        if got < size:
+            del block[got:]
+            if got:
+                yield block
+            return
+        yield block
+
+
+def _fill(raw: Any, block: bytearray) -> int:
+    with memoryview(block) as view:
+        got = 0
+        while got < len(block):
+            n = raw.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        return got
 
 
 def _tls_options(scheme: str, ca_cert: str | None, server_name: str | None) -> dict[str, Any]:

@@ -173,3 +173,49 @@ def test_root_token_is_warned_about(raft_box, tmp_path, capsys) -> None:
     cfg = backup_config(raft_box, tmp_path, {"sinks": [{"type": "local", "path": str(tmp_path / "local")}]})
     assert run(cfg, "run") == 0
     assert "root token" in capsys.readouterr().err
+
+
+def test_sigterm_mid_stream_publishes_nothing_and_frees_the_lock(raft_box, moto, bucket, tmp_path) -> None:
+    """systemd stops a run (SIGTERM) while the snapshot streams over a slow link: exit 130, no object in
+    either sink, no temp file, no open multipart upload, and the next run takes the lock and succeeds."""
+    import os
+    import signal
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    from backup_helpers import SlowProxy
+
+    active = active_client(raft_box)
+    address = urlsplit(active.address)
+    proxy = SlowProxy((address.hostname, address.port), rate=256 * 1024)
+    local = tmp_path / "local"
+    cfg = backup_config(raft_box, tmp_path, {"sinks": [{"type": "local", "path": str(local)}, s3_sink(moto, bucket)]})
+    data = yaml.safe_load(cfg.read_text())
+    data["nodes"] = [{"name": active.name, "address": f"http://127.0.0.1:{proxy.port}"}]
+    slow_cfg = tmp_path / "slow.yaml"
+    slow_cfg.write_text(yaml.safe_dump(data))
+    # ~1.8 MB of data: the stream outlasts the signal by seconds at 256 KiB/s.
+    for i in range(3):
+        write_retry(active, f"secret/data/bulk-{i}", {"data": {"v": os.urandom(300 << 10).hex()}})
+    proc = subprocess.Popen([sys.executable, "-m", "vaultops", "--config", str(slow_cfg), "backup", "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if '"snapshot.open"' in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proxy.stop()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(local.iterdir()) == []  # neither the snapshot, its manifest nor a .partial- file
+    s3 = moto.client()
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert run(cfg, "run") == 0  # the lock was released; the direct link works
+    assert len(list(local.glob("*.snap"))) == 1

@@ -155,3 +155,21 @@ def test_aws_iam_login_body_replays_against_sts(moto) -> None:
     resp = urllib3.PoolManager().request(body["iam_http_request_method"], url, headers=headers,
                                          body=base64.b64decode(body["iam_request_body"]))
     assert resp.status == 200 and b"<Arn>arn:aws:sts::123456789012:user/moto</Arn>" in resp.data
+
+
+def test_odd_sized_writes_split_across_parts_keep_bytes_and_checksum(moto, bucket) -> None:
+    import base64
+    import os
+    import zlib
+
+    sink = get_sink(s3_sink(moto, bucket, part_size_mib=5))
+    data = os.urandom((11 << 20) + 12345)
+    up = sink.open_upload("odd.bin")
+    step = 700 * 1024 + 3  # never lines up with a part boundary
+    for i in range(0, len(data), step):
+        up.write(bytearray(data[i:i + step]))
+    result = up.commit()
+    assert result.checksum == "crc32:" + base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert sink.get_bytes("odd.bin") == data
+    head = moto.client().head_object(Bucket=bucket, Key="vault/odd.bin")
+    assert head["ETag"].strip('"').endswith("-3")

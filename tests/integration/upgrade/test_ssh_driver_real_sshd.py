@@ -82,6 +82,31 @@ def test_files_round_trip_through_stdin_with_their_mode(remote) -> None:  # type
     assert not [p for p in home.iterdir() if p.name.startswith(".tls.key.")]   # no temp file left
 
 
+def test_files_get_their_owner_and_group(sshd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The sshd runs as the test's user: as root the files go to nobody:nogroup, else to that user."""
+    import grp
+    import pwd
+
+    drv = get_driver("remote-1", {"type": "ssh", "host": "127.0.0.1", "port": sshd.port, "options": sshd.options()})
+    root = os.geteuid() == 0
+    owner = "nobody" if root else pwd.getpwuid(os.geteuid()).pw_name
+    group = "nogroup" if root else grp.getgrgid(os.getegid()).gr_name
+    target = tmp_path / "key.pem"
+    target.write_bytes(b"old")
+    drv.write_file(str(target), b"new", mode=0o600, owner=owner, group=group)
+    st = target.stat()
+    assert (st.st_uid, st.st_gid) == (pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+    assert target.read_bytes() == b"new" and (st.st_mode & 0o777) == 0o600
+
+    with pytest.raises(DriverError, match="chown") as err:      # a chown that fails keeps the old file
+        drv.write_file(str(target), b"newer", owner="no-such-user-vaultops")
+    assert "drop tls.owner" in (err.value.hint or "") and target.read_bytes() == b"new"
+    with pytest.raises(DriverError, match="is not a user/group name") as err:
+        drv.write_file(str(tmp_path / "other.pem"), b"x", owner="x; touch pwned")
+    assert err.value.result is None and not (tmp_path / "other.pem").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]       # no temp file, nothing else ran
+
+
 def test_failures_raise_driver_errors_carrying_the_result(remote, sshd) -> None:  # type: ignore[no-untyped-def]
     drv, _, _ = remote
     with pytest.raises(DriverError) as err:

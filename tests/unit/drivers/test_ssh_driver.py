@@ -58,6 +58,27 @@ def test_file_contents_go_through_stdin_never_argv(fake_ssh: Path, tmp_path: Pat
     assert "s3cr3t" not in argv and "chmod 600" in argv and "mv -f" in argv
 
 
+def test_owner_and_group_are_set_on_the_temp_file_before_the_rename(fake_ssh: Path, tmp_path: Path) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
+    drv.write_file("/etc/vault/key.pem", b"k", owner="openbao", group="995")
+    script = _argv(tmp_path)[-1]
+    assert script.index("chown openbao:995") < script.index("chmod 600") < script.index("mv -f")
+    drv.write_file("/etc/vault/key.pem", b"k", group="openbao")
+    assert "chgrp openbao" in _argv(tmp_path)[-1] and "chown" not in _argv(tmp_path)[-1]
+    drv.write_file("/etc/vault/key.pem", b"k")
+    assert "chown" not in _argv(tmp_path)[-1] and "chgrp" not in _argv(tmp_path)[-1]
+
+
+@pytest.mark.parametrize("owner, group", [("root; reboot", None), ("x$(id)", None), (None, "a b"),
+                                          ("Vault", None), (None, "'q'")])
+def test_odd_owner_or_group_is_refused_before_anything_runs(fake_ssh: Path, tmp_path: Path,
+                                                           owner: str | None, group: str | None) -> None:
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
+    with pytest.raises(DriverError, match="is not a user/group name or numeric id"):
+        drv.write_file("/etc/vault/key.pem", b"k", owner=owner, group=group)
+    assert not (tmp_path / "rec.argv").exists()
+
+
 def test_a_failing_command_raises_with_its_result(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
     monkeypatch.setenv("FAKE_RC", "3")

@@ -121,12 +121,15 @@ class MemDriver:
     def __init__(self, files: dict[str, bytes], fail_on: str | None = None) -> None:
         self.files = files
         self.modes: dict[str, int] = {}
+        self.owners: dict[str, tuple[str | None, str | None]] = {}
         self.fail_on = fail_on
 
-    def write_file(self, path: str, data: bytes, *, mode: int = 0o600) -> Result:
+    def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str | None = None,
+                   group: str | None = None) -> Result:
         if path == self.fail_on:
             raise DriverError(f"cannot write {path}", hint="disk full")
         self.files[path], self.modes[path] = data, mode
+        self.owners[path] = (owner, group)
         return Result.of(f"write {path}", 0)
 
     def read_file(self, path: str) -> bytes:
@@ -145,6 +148,7 @@ def test_install_keeps_previous_and_rolls_back_a_failed_write(tmp_path: Path, ke
     assert install(drv, node, new) == old  # type: ignore[arg-type]
     assert drv.files[node.key_file + PREVIOUS] == old.key_pem and drv.modes[node.key_file] == 0o600
     assert drv.modes[node.cert_file] == 0o644
+    assert set(drv.owners.values()) == {(None, None)}          # no tls.owner: ownership left alone
 
     failing = MemDriver({node.key_file: old.key_pem, node.cert_file: old.chain_pem}, fail_on=node.cert_file)
     with pytest.raises(DriverError):
@@ -153,6 +157,52 @@ def test_install_keeps_previous_and_rolls_back_a_failed_write(tmp_path: Path, ke
 
     with pytest.raises(TLSError, match="does not match"):
         install(drv, node, Pair(key, new.chain_pem))  # type: ignore[arg-type]
+
+
+def test_settings_owner_and_group_cluster_wide_and_per_node(tmp_path: Path) -> None:
+    section = tls_section(owner="openbao", group=995)
+    section["nodes"]["v2"].update(owner="vault", group="vault")
+    v1, v2 = load_tls_settings(config(tmp_path, section)).nodes
+    assert (v1.owner, v1.group, v2.owner, v2.group) == ("openbao", "995", "vault", "vault")
+    plain = load_tls_settings(config(tmp_path, tls_section())).node("v1")
+    assert (plain.owner, plain.group) == (None, None)
+    with pytest.raises(ConfigError, match="owner"):
+        load_tls_settings(config(tmp_path, tls_section(owner=["a"])))
+
+
+def test_install_gives_key_chain_and_previous_pair_to_the_configured_owner(tmp_path: Path, key: bytes) -> None:
+    """Real files through the local driver: as root to nobody:nogroup (CI), else to the current user."""
+    import grp
+    import os
+    import pwd
+
+    from vaultops.drivers import get_driver
+
+    root = os.geteuid() == 0
+    owner = "nobody" if root else pwd.getpwuid(os.geteuid()).pw_name
+    group = "nogroup" if root else grp.getgrgid(os.getegid()).gr_name
+    tls = tls_section(owner=owner, group=group)
+    tls["nodes"]["v1"] = {"cert_file": str(tmp_path / "tls" / "cert.pem"),
+                          "key_file": str(tmp_path / "tls" / "key.pem")}
+    node = load_tls_settings(config(tmp_path, tls)).node("v1")
+    drv = get_driver("v1", {"type": "local", "dir": str(tmp_path)})
+    old = Pair(key, self_signed(key, ["v1.example.com"]))
+    new_key = make_private_key(KeyType.EC256)
+    new = Pair(new_key, self_signed(new_key, ["v1.example.com"]))
+    atomic_write_bytes(node.key_file, old.key_pem, mode=0o600)      # the writer's own files before
+    atomic_write_bytes(node.cert_file, old.chain_pem, mode=0o644)
+    assert install(drv, node, new) == old
+    ids = (pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+    for path, mode, data in [(node.key_file, 0o600, new.key_pem), (node.cert_file, 0o644, new.chain_pem),
+                             (node.key_file + PREVIOUS, 0o600, old.key_pem),
+                             (node.cert_file + PREVIOUS, 0o644, old.chain_pem)]:
+        st = Path(path).stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (*ids, mode), path
+        assert Path(path).read_bytes() == data
+    if root:
+        assert ids == (65534, 65534)
+    assert sorted(p.name for p in (tmp_path / "tls").iterdir()) == ["cert.pem", "cert.pem.previous", "key.pem",
+                                                                     "key.pem.previous"]
 
 
 def test_wait_served_polls_until_the_fingerprint(key: bytes) -> None:

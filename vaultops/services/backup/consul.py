@@ -12,6 +12,7 @@ Tests run against vaultops.testing.consul_double, an in-repo HTTP double, not a 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from vaultops.errors import BackupError, ConfigError
 from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, vault_info
 from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifier
 from vaultops.vault import NodeClient
+from vaultops.vault.http import read_blocks
 
 TIMEOUT = urllib3.Timeout(connect=5.0, read=600.0)
 
@@ -80,10 +82,10 @@ class ConsulSource:
         finally:
             resp.release_conn()
 
-    def _chunks(self, resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    def _chunks(self, resp: urllib3.BaseHTTPResponse) -> Iterator[bytes | bytearray]:
         try:
-            yield from resp.stream(CHUNK)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            yield from read_blocks(resp, CHUNK)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise BackupError(f"consul: the snapshot download broke off ({exc})",
                               hint="check Consul and the network, then run the backup again") from exc
 

@@ -31,7 +31,7 @@ class StateStats:
     prefixes: dict[str, PrefixStats] = field(default_factory=lambda: defaultdict(PrefixStats))
     _buf: bytearray = field(default_factory=bytearray)
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
         self._buf += chunk
         pos = 0
         while True:

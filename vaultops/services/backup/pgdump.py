@@ -74,7 +74,7 @@ class PgDumpVerifier(Verifier):
     def from_settings(cls, settings: dict[str, Any]) -> PgDumpVerifier:
         return cls(pg_restore=_tool(settings, "pg_restore"), env=_env(settings))
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
         self._hash.update(chunk)
         self._size += len(chunk)
         if len(self._head) < 8:

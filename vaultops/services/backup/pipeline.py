@@ -25,13 +25,13 @@ BLOCK = 1 << 20
 _END = None
 
 
-def rechunk(chunks: Iterable[bytes], size: int = BLOCK) -> Iterator[bytes]:
+def rechunk(chunks: Iterable[bytes | bytearray], size: int = BLOCK) -> Iterator[bytes | bytearray]:
     """Coalesce small pieces into blocks of about *size* bytes.
 
     urllib3 yields a chunked HTTP body (Vault's snapshot) one transfer chunk at a time, ~32 KiB:
     handing those one by one to every consumer thread costs more than the work itself.
     """
-    pending: list[bytes] = []
+    pending: list[bytes | bytearray] = []
     held = 0
     for chunk in chunks:
         pending.append(chunk)
@@ -44,9 +44,9 @@ def rechunk(chunks: Iterable[bytes], size: int = BLOCK) -> Iterator[bytes]:
 
 
 class _Worker(threading.Thread):
-    def __init__(self, name: str, feed: Callable[[bytes], None], depth: int) -> None:
+    def __init__(self, name: str, feed: Callable[[bytes | bytearray], None], depth: int) -> None:
         super().__init__(name=f"backup-{name}", daemon=True)
-        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.q: queue.Queue[bytes | bytearray | None] = queue.Queue(maxsize=depth)
         self.feed = feed
         self.error: BaseException | None = None
 
@@ -71,7 +71,7 @@ class SinkOutcome:
         return self.error is None
 
 
-def stream_and_publish(chunks: Iterable[bytes], verifier: Verifier, uploads: dict[str, Upload], *,
+def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, uploads: dict[str, Upload], *,
                        depth: int = DEPTH) -> tuple[VerifyReport, list[SinkOutcome]]:
     """Tee *chunks* to the verifier and every upload; commit only a verified stream.
 
@@ -79,16 +79,17 @@ def stream_and_publish(chunks: Iterable[bytes], verifier: Verifier, uploads: dic
     the report and one outcome per sink: a sink that failed mid-stream is aborted and reported
     while the others are still committed.
     """
-    check = _Worker("verify", verifier.feed, depth)
+    checks = [_Worker(f"verify-{i}", feed, depth) for i, feed in enumerate(verifier.feeders())]
     sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
-    workers = [check, *sinks.values()]
+    workers = [*checks, *sinks.values()]
     for w in workers:
         w.start()
     try:
-        _produce(chunks, check, workers)
+        _produce(chunks, checks, workers)
         _stop(workers)
-        if check.error is not None:
-            raise check.error
+        for check in checks:
+            if check.error is not None:
+                raise check.error
         report = verifier.finish()
     except BaseException:
         _stop(workers)
@@ -99,14 +100,14 @@ def stream_and_publish(chunks: Iterable[bytes], verifier: Verifier, uploads: dic
     return report, [_commit(name, uploads[name], sinks[name].error) for name in uploads]
 
 
-def _produce(chunks: Iterable[bytes], check: _Worker, workers: list[_Worker]) -> None:
+def _produce(chunks: Iterable[bytes | bytearray], checks: list[_Worker], workers: list[_Worker]) -> None:
     for chunk in rechunk(chunks):
-        if check.error is not None:
+        if any(c.error is not None for c in checks):
             return  # the snapshot is already known bad: stop downloading
         if not chunk:
             continue
         for w in workers:
-            if w.error is None or w is check:
+            if w.error is None:
                 w.q.put(chunk)
 
 

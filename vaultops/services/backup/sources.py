@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 from vaultops.errors import BackupError
 from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifier
 from vaultops.vault import NodeClient, fan_out
+from vaultops.vault.http import read_blocks
 from vaultops.vault.models import Health
 
 CHUNK = 1 << 20
@@ -31,7 +32,7 @@ class SnapshotInfo:
 @dataclass(frozen=True)
 class OpenSnapshot:
     info: SnapshotInfo
-    chunks: Iterator[bytes]
+    chunks: Iterator[bytes | bytearray]
 
 
 class Source(Protocol):
@@ -82,7 +83,7 @@ class RaftSource:
         info = SnapshotInfo(source_node=client.name, cluster_id=health.cluster_id,
                             cluster_name=health.cluster_name, server_version=health.version)
         try:
-            yield OpenSnapshot(info, _guarded(resp.stream(CHUNK), client.name))
+            yield OpenSnapshot(info, _guarded(read_blocks(resp, CHUNK), client.name))
         finally:
             resp.release_conn()
 
@@ -92,13 +93,15 @@ class RaftSource:
         return client.name
 
 
-def _guarded(chunks: Iterator[bytes], node: str) -> Iterator[bytes]:
+def _guarded(chunks: Iterator[bytes | bytearray], node: str) -> Iterator[bytes | bytearray]:
     """Turn a connection dropped mid-snapshot into our error."""
+    import http.client
+
     import urllib3
 
     try:
         yield from chunks
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
         raise BackupError(f"{node}: the snapshot download broke off ({exc})",
                           hint="check the node and network, then run the backup again") from exc
 

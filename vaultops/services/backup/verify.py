@@ -55,11 +55,16 @@ class Verifier:
 
     kind: str
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
         raise NotImplementedError
 
     def finish(self) -> VerifyReport:
         raise NotImplementedError
+
+    def feeders(self) -> list[Callable[[bytes | bytearray], None]]:
+        """Independent parts of feed(), each to be given every chunk in order; they may run in
+        parallel threads (hashing and zlib release the GIL)."""
+        return [self.feed]
 
     def abort(self) -> None:
         """Release resources when the stream is abandoned before finish()."""
@@ -80,9 +85,18 @@ class ArchiveVerifier(Verifier):
         self._small: dict[str, bytearray] = {}
         self._done: set[str] = set()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray) -> None:
+        self._digest(chunk)
+        self._unpack(chunk)
+
+    def feeders(self) -> list[Callable[[bytes | bytearray], None]]:
+        return [self._digest, self._unpack]
+
+    def _digest(self, chunk: bytes | bytearray) -> None:
         self._outer.update(chunk)
         self._size += len(chunk)
+
+    def _unpack(self, chunk: bytes | bytearray) -> None:
         if self._z.eof:
             if chunk:
                 raise VerificationError("data after the end of the gzip stream", hint=DAMAGED)

@@ -44,8 +44,7 @@ def install(driver: NodeDriver, node: NodeTls, pair: Pair) -> Pair | None:
     check_pair(node.name, pair)
     previous = read_current(driver, node)
     if previous is not None:
-        driver.write_file(node.key_file + PREVIOUS, previous.key_pem, mode=KEY_MODE)
-        driver.write_file(node.cert_file + PREVIOUS, previous.chain_pem, mode=CERT_MODE)
+        _write(driver, node, previous, suffix=PREVIOUS)
     try:
         _write(driver, node, pair)
     except DriverError:
@@ -60,7 +59,8 @@ def restore(driver: NodeDriver, node: NodeTls, previous: Pair) -> None:
     _write(driver, node, previous)
 
 
-def _write(driver: NodeDriver, node: NodeTls, pair: Pair) -> None:
+def _write(driver: NodeDriver, node: NodeTls, pair: Pair, *, suffix: str = "") -> None:
     # Key first: a listener reload only happens when we ask for it, after both are in place.
-    driver.write_file(node.key_file, pair.key_pem, mode=KEY_MODE)
-    driver.write_file(node.cert_file, pair.chain_pem, mode=CERT_MODE)
+    # Owner and group are set before each rename, so the server never sees a file it cannot read.
+    driver.write_file(node.key_file + suffix, pair.key_pem, mode=KEY_MODE, owner=node.owner, group=node.group)
+    driver.write_file(node.cert_file + suffix, pair.chain_pem, mode=CERT_MODE, owner=node.owner, group=node.group)

@@ -7,6 +7,9 @@
           cert_file: /etc/openbao/tls/cert.pem   # full chain, on the node (through its driver)
           key_file: /etc/openbao/tls/key.pem     # written 0600
           names: [vault-1.example.com]           # default: tls_server_name or the address host
+          owner: openbao                         # optional, overrides tls.owner / tls.group for this node
+      owner: openbao        # owner (name or uid) of key, chain and .previous pair; default: the writing user
+      group: openbao        # their group (name or gid); default: the writing user's. Giving away needs root
       acme:
         directory: production | staging | https://127.0.0.1:14000/dir
         ca_bundle: /etc/vaultops/pebble-ca.pem   # trust for the ACME server itself (optional)
@@ -56,6 +59,8 @@ class NodeTls:
     cert_file: str
     key_file: str
     driver: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None   # None: files keep the writing user's ownership
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ def load_tls_settings(cfg: Config) -> TlsSettings:
         raise ConfigError("vaultops.yaml has no tls: section", hint="see `vaultops tls --help` for its keys")
     lb = raw.get("load_balancer_name", cfg.load_balancer)
     node_raw = _mapping(raw.get("nodes") or {}, "tls.nodes")
-    nodes = tuple(_node(cfg, n, _mapping(node_raw.get(n.name) or {}, f"tls.nodes.{n.name}"), lb)
+    nodes = tuple(_node(cfg, n, _mapping(node_raw.get(n.name) or {}, f"tls.nodes.{n.name}"), lb, raw)
                   for n in cfg.nodes)
     provider = dict(_mapping(raw.get("dns_provider") or {}, "tls.dns_provider"))
     if "resolvers" in raw:
@@ -111,7 +116,7 @@ def load_tls_settings(cfg: Config) -> TlsSettings:
     )
 
 
-def _node(cfg: Config, node: NodeConfig, raw: dict[str, Any], lb: str | None) -> NodeTls:
+def _node(cfg: Config, node: NodeConfig, raw: dict[str, Any], lb: str | None, top: dict[str, Any]) -> NodeTls:
     parts = urlsplit(node.address)
     host = parts.hostname or node.name
     server_name = node.tls_server_name or host
@@ -124,7 +129,17 @@ def _node(cfg: Config, node: NodeConfig, raw: dict[str, Any], lb: str | None) ->
                               hint="give the paths OpenBao's listener reads (tls_cert_file / tls_key_file)")
     return NodeTls(name=node.name, host=host, port=parts.port or 8200, server_name=server_name,
                    names=tuple(names), cert_file=str(raw["cert_file"]), key_file=str(raw["key_file"]),
-                   driver=dict(node.driver))
+                   driver=dict(node.driver), owner=_account(raw, top, "owner", node.name),
+                   group=_account(raw, top, "group", node.name))
+
+
+def _account(raw: dict[str, Any], top: dict[str, Any], key: str, node: str) -> str | None:
+    """tls.nodes.NODE.KEY, else tls.KEY; a YAML number (uid/gid) becomes its digits."""
+    value = raw.get(key, top.get(key))
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return None if value is None else str(value)
+    raise ConfigError(f"tls.nodes.{node}.{key} (or tls.{key}) must be a user/group name or number",
+                      hint="e.g. owner: openbao, group: openbao")
 
 
 def parse_acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
