@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -118,49 +116,3 @@ def s3_sink(moto: MotoServer, bucket: str, **extra: Any) -> dict[str, Any]:
     return {"type": "s3", "bucket": bucket, "prefix": "vault", "region": "us-east-1",
             "endpoint_url": moto.endpoint, **extra}
 
-
-class SlowProxy:
-    """A TCP proxy on 127.0.0.1 that passes requests at once and answers at *rate* bytes/s.
-
-    Models a slow link to the Vault node, so a test can act while a snapshot is mid-stream.
-    """
-
-    def __init__(self, upstream: tuple[str, int], *, rate: int) -> None:
-        self.upstream, self.rate = upstream, rate
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._conns: list[Any] = []
-        self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            self._conns += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, self.rate), daemon=True).start()
-
-    def _pump(self, src: Any, dst: Any, rate: int | None) -> None:
-        step = max(1, (rate or 0) // 20)
-        try:
-            while data := src.recv(step if rate else 65536):
-                dst.sendall(data)
-                if rate:
-                    time.sleep(len(data) / rate)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(2)
-
-    def stop(self) -> None:
-        self._closed.set()
-        self._listener.close()
-        for s in self._conns:
-            with contextlib.suppress(OSError):
-                s.close()

@@ -184,11 +184,11 @@ def test_sigterm_mid_stream_publishes_nothing_and_frees_the_lock(raft_box, moto,
 
     import yaml
 
-    from backup_helpers import SlowProxy
+    from vaultops.testing.netem import LinkProxy
 
     active = active_client(raft_box)
     address = urlsplit(active.address)
-    proxy = SlowProxy((address.hostname, address.port), rate=256 * 1024)
+    proxy = LinkProxy((address.hostname, address.port), rate=256 * 1024)
     local = tmp_path / "local"
     cfg = backup_config(raft_box, tmp_path, {"sinks": [{"type": "local", "path": str(local)}, s3_sink(moto, bucket)]})
     data = yaml.safe_load(cfg.read_text())
