@@ -182,7 +182,7 @@ class AcmeIssuer:
                 records.wait()
                 for challb in challenges:
                     acme.answer_challenge(challb, challb.chall.response(self._jwk))
-                self._poll_authorizations(acme, order, deadline)
+                order = self._wait_ready(acme, order, deadline)
             order = self._finalize(acme, order, deadline)
         return Issued(names=names, key_pem=key_pem, fullchain_pem=order.fullchain_pem.encode())
 
@@ -201,20 +201,30 @@ class AcmeIssuer:
             todo.append(challb)
         return todo
 
-    def _poll_authorizations(self, acme: Any, order: Any, deadline: float) -> None:
+    def _wait_ready(self, acme: Any, order: Any, deadline: float) -> Any:
+        """Poll the order, not each authorization: it turns ready once every one is valid
+        (RFC 8555 7.1.6), so one round trip per poll however many names the certificate has."""
+        from acme import messages
+
+        delay = 0.02
+        while True:
+            response = acme._post_as_get(order.uri)  # the library keeps POST-as-GET private
+            body = messages.Order.from_json(response.json())
+            if body.status in (messages.STATUS_READY, messages.STATUS_VALID):
+                return order.update(body=body)
+            if body.status == messages.STATUS_INVALID:
+                raise self._validation_error(acme, order)
+            delay = self._wait(response, delay, deadline, "authorization")
+
+    def _validation_error(self, acme: Any, order: Any) -> AcmeError:
         from acme import messages
 
         for authz in order.authorizations:
-            delay = 0.02
-            while True:
-                authz, response = acme.poll(authz)
-                status = authz.body.status
-                if status == messages.STATUS_VALID:
-                    break
-                if status != messages.STATUS_PENDING:
-                    raise AcmeError(f"validation of {authz.body.identifier.value} failed: {_challenge_error(authz)}",
-                                    hint="check the TXT record reached the servers the CA asks")
-                delay = self._wait(response, delay, deadline, "authorization")
+            authz, _ = acme.poll(authz)
+            if authz.body.status != messages.STATUS_VALID:
+                return AcmeError(f"validation of {authz.body.identifier.value} failed: {_challenge_error(authz)}",
+                                 hint="check the TXT record reached the servers the CA asks")
+        return AcmeError(f"order {order.uri} became invalid", hint="see the CA's error; run the renewal again")
 
     def _finalize(self, acme: Any, order: Any, deadline: float) -> Any:
         from acme import messages
