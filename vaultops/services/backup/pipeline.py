@@ -1,9 +1,9 @@
 """One pass over a snapshot stream: download, verification and every upload overlap.
 
-The caller's thread reads the source; each consumer (the verifier, each sink's upload) runs in
-its own thread behind a bounded queue, so memory stays at about depth x chunk size per consumer
-whatever the snapshot size, and the slowest consumer paces the download. Chunks are shared,
-not copied, between queues.
+The caller's thread reads the source; each consumer (each independent part of the verifier,
+each sink's upload) runs in its own thread behind a bounded queue, so memory stays at about
+depth x chunk size per consumer whatever the snapshot size, and the slowest consumer paces
+the download. Chunks are shared, not copied, between queues.
 
 Nothing is committed before the verifier has seen the whole stream and passed it; a failed
 verification, a failed source or an interruption aborts every upload.
