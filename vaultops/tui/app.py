@@ -18,7 +18,7 @@ from prompt_toolkit.application import Application
 from prompt_toolkit.key_binding import KeyBindingsBase
 from prompt_toolkit.layout import AnyContainer
 
-from vaultops.tui.keys import build_key_bindings
+from vaultops.tui.keys import build_key_bindings, share_safe_clipboard
 from vaultops.tui.layout import STYLE, build_layout
 from vaultops.tui.state import AppState
 
@@ -53,7 +53,8 @@ def build_app(screens: Sequence[Screen], *, title: str = "vaultops", input: Inpu
     state = AppState(title=title, screen=screens[0].name, screens=[s.name for s in screens])
     app: Application[Any] = Application(
         layout=build_layout(state, screens), key_bindings=build_key_bindings(state, screens),
-        style=STYLE, full_screen=True, mouse_support=False, input=input, output=output)
+        style=STYLE, full_screen=True, mouse_support=False, input=input, output=output,
+        clipboard=share_safe_clipboard())
 
     def start() -> None:
         for s in screens:

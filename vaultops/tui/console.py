@@ -27,7 +27,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.styles import Style, merge_styles
 from prompt_toolkit.widgets import Frame
 
-from vaultops.tui.keys import build_key_bindings
+from vaultops.tui.keys import build_key_bindings, share_safe_clipboard
 from vaultops.tui.layout import STYLE, build_layout
 from vaultops.tui.state import AppState
 
@@ -74,7 +74,7 @@ def make_console(screens: Sequence[Screen], *, title: str = "", no_color: bool =
     kb = merge_key_bindings([_console_keys(console), build_key_bindings(state, screens)])
     app: Application[Any] = Application(
         layout=layout, key_bindings=kb, style=merge_styles([STYLE, CONSOLE_STYLE]), full_screen=True,
-        mouse_support=False, input=input, output=output,
+        mouse_support=False, input=input, output=output, clipboard=share_safe_clipboard(),
         color_depth=ColorDepth.MONOCHROME if monochrome(no_color) else None)
 
     def start() -> None:

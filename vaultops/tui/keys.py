@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from prompt_toolkit.clipboard import Clipboard, DummyClipboard
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.key_binding import (ConditionalKeyBindings, KeyBindings, KeyBindingsBase,
                                         KeyPressEvent, merge_key_bindings)
@@ -13,6 +14,12 @@ from vaultops.tui.state import AppState
 
 if TYPE_CHECKING:
     from vaultops.tui.app import Screen
+
+
+def share_safe_clipboard() -> Clipboard:
+    """Emacs kill keys (Ctrl-K, Ctrl-U, Ctrl-W) would keep the deleted part of a share in the
+    kill ring for the rest of the session: the apps that take shares remember nothing."""
+    return DummyClipboard()
 
 
 def build_key_bindings(state: AppState, screens: Sequence[Screen]) -> KeyBindingsBase:

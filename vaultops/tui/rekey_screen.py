@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vaultops.errors import VaultOpsError
+from vaultops.tui.keys import share_safe_clipboard
 
 if TYPE_CHECKING:
     import argparse
@@ -178,7 +179,7 @@ def make_app(driver: Driver, **app_kwargs: Any) -> tuple[Application[None], Scre
         background(send)
 
     app = Application(layout=build_layout(state, share), key_bindings=build_keys(state, share, on_submit),
-                      full_screen=True, **app_kwargs)
+                      full_screen=True, clipboard=share_safe_clipboard(), **app_kwargs)
 
     def ticker() -> None:  # other terminals' submissions show up live
         while not state.quit:

@@ -201,3 +201,20 @@ def test_screen_registry_builds_the_unseal_screen(raws: list[bytes], tmp_path: P
     screen = SCREENS["unseal"](ceremony=cer)
     assert isinstance(screen, UnsealScreen) and screen.name == "unseal"
     assert os.environ.get("VAULT_TOKEN") is None
+
+
+def test_killed_share_text_is_not_kept_in_a_kill_ring(pipe: PipeInput, raws: list[bytes], tmp_path: Path) -> None:
+    h, _ = harness(pipe, raws, tmp_path)
+    share = b64(raws[0])
+    seen: list[str] = []
+
+    async def script(h: Harness) -> None:
+        await h.type(ENTER + share)
+        await h.type("\x01\x0b")  # Ctrl-A, Ctrl-K: kill the whole line
+        assert h.screen.share.text == ""
+        await h.type("\x19")  # Ctrl-Y would paste it back from the kill ring
+        seen.append(h.screen.share.text)
+        seen.append(h.app.clipboard.get_data().text)
+
+    h.run(script)
+    assert seen == ["", ""]
