@@ -14,6 +14,7 @@ What the output holds and where it lands in vaultops.yaml:
     backup.bucket, prefix, region, kms    -> backup.sinks[0] {type: s3, ..., sse: aws:kms}
     dns.hosted_zone_id, region            -> tls.dns_provider {type: route53, ...}
     tls.cert_file, key_file, extra_names  -> tls.nodes.NODE {cert_file, key_file, names}
+    tls.owner, group (when present)       -> tls.owner, tls.group
     tls.acme_directory                    -> tls.acme.directory
 """
 
@@ -153,7 +154,9 @@ def _tls(reader: _Reader, nodes: list[dict[str, Any]]) -> dict[str, Any]:
     if provider != "route53":
         raise ConfigError(f"vaultops.dns.provider is {provider!r}", hint="this importer knows route53 only")
     extra = tls.strings("extra_names")
+    owner = {k: v for k in ("owner", "group") if (v := tls.optional_string(k)) is not None}
     return {
+        **owner,
         "dns_provider": {"type": "route53", "hosted_zone_id": dns.string("hosted_zone_id"),
                          "region": reader.string("region")},
         "acme": {"directory": tls.string("acme_directory")},

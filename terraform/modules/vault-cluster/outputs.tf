@@ -38,6 +38,8 @@ output "vaultops" {
     tls = {
       cert_file      = "${local.product.tls_dir}/tls.crt"
       key_file       = "${local.product.tls_dir}/tls.key"
+      owner          = local.product.user # the server reads its key as this user
+      group          = local.product.user
       extra_names    = var.extra_tls_names
       acme_directory = var.acme_directory
     }

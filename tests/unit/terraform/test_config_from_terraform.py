@@ -157,3 +157,19 @@ def test_unwritable_destination_is_reported(tmp_path: Path, capsys: pytest.Captu
     blocker.write_text("")
     assert main(["config", "from-terraform", str(SAMPLE), "--out", str(blocker / "vaultops.yaml")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_key_and_chain_owner_come_from_the_module(tmp_path: Path) -> None:
+    from vaultops.services.tls.settings import load_tls_settings
+
+    out = tmp_path / "vaultops.yaml"
+    assert main(["config", "from-terraform", str(SAMPLE), "--out", str(out)]) == 0
+    node = load_tls_settings(parse_config_file(out)).node("vault-2")
+    assert (node.owner, node.group) == ("openbao", "openbao")
+    older = _sample()
+    for key in ("owner", "group"):
+        del older["vaultops"]["value"]["tls"][key]
+    out2 = tmp_path / "older.yaml"
+    assert main(["config", "from-terraform", str(_write(tmp_path, older)), "--out", str(out2)]) == 0
+    node = load_tls_settings(parse_config_file(out2)).node("vault-2")
+    assert (node.owner, node.group) == (None, None)  # an older module's output: ownership left alone
