@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from ceremony_fakes import b64, fake_cluster, make_manifest, make_shares
 from prompt_toolkit.application import create_app_session
+from pipe_driver import PipeDriver
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -30,9 +30,9 @@ def pipe() -> Iterator[PipeInput]:
         yield inp
 
 
-class Harness:
+class Harness(PipeDriver):
     def __init__(self, pipe: PipeInput, cer: Ceremony) -> None:
-        self.pipe = pipe
+        super().__init__(pipe)
         self.cer = cer
         self.screen = UnsealScreen(cer, refresh_interval=0.02)
         self.app, self.shell = build_app([self.screen], title="test")
@@ -47,15 +47,6 @@ class Harness:
         self.cer.start()
         asyncio.run(main())
 
-    async def until(self, cond: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert time.monotonic() < deadline, "condition not reached"
-            await asyncio.sleep(0.01)
-
-    async def type(self, text: str) -> None:
-        self.pipe.send_text(text)
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

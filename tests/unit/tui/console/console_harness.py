@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pipe_driver import PipeDriver
 from prompt_toolkit.input import PipeInput
 
 from vaultops.errors import VaultUnreachable
@@ -18,9 +18,9 @@ ENTER, ESC, CTRL_Q, UP, DOWN = "\r", "\x1b", "\x11", "\x1b[A", "\x1b[B"
 F = {i: k for i, k in enumerate(["\x1bOP", "\x1bOQ", "\x1bOR", "\x1bOS", "\x1b[15~", "\x1b[17~"], 1)}
 
 
-class Harness:
+class Harness(PipeDriver):
     def __init__(self, pipe: PipeInput, screens: Sequence[Any], **kwargs: Any) -> None:
-        self.pipe = pipe
+        super().__init__(pipe)
         self.screens = list(screens)
         self.app, self.shell, self.console = make_console(screens, title="t", **kwargs)
 
@@ -35,15 +35,6 @@ class Harness:
                 await asyncio.wait_for(task, 10)
         asyncio.run(main())
 
-    async def until(self, cond: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
-            assert time.monotonic() < deadline, "condition not reached"
-            await asyncio.sleep(0.01)
-
-    async def type(self, text: str) -> None:
-        self.pipe.send_text(text)
-        await asyncio.sleep(0.05)
 
 
 # -- a fake node for the dashboard: seal status, health, autopilot; can hang ------------------
