@@ -24,7 +24,7 @@ password prompt; after `--` nothing is read as an ssh option). host, user, servi
 package are checked as names when the driver is built (a value like `-oProxyCommand=...` or
 `x;reboot` is a ConfigError naming the node and key), and every value filled into a command
 template is shell-quoted besides. File contents go through stdin, never argv. ssh sees only the
-base environment and SSH_AUTH_SOCK (its agent): no Vault token or cloud credential.
+base environment, SSH_AUTH_SOCK (its agent) and KRB5CCNAME: no Vault token or cloud credential.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ DEFAULT_COMMANDS = {
 SSH_FAILED = 255
 _VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 _REPORTED = re.compile(r"v?(\d+\.\d+\.\d+)")
-SSH_ENV = ("SSH_AUTH_SOCK",)   # the agent; the rest of what ssh reads is ~/.ssh (HOME is in the base)
+# The agent, and a Kerberos ticket cache for GSSAPI logins (a path); the rest ssh reads is ~/.ssh (HOME).
+SSH_ENV = ("SSH_AUTH_SOCK", "KRB5CCNAME")
 _FILLED = {"service": Kind.SERVICE, "binary": Kind.BINARY, "package": Kind.PACKAGE}
 _KEYS = {"type", "host", "port", "user", "options", "service", "binary", "package", "commands", "ssh",
          "connect_timeout"}
