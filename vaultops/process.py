@@ -154,7 +154,8 @@ def spawn_detached(argv: Sequence[str], *, log: Path, env: Iterable[str] = (),
     try:
         actions: list[tuple] = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                                 (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)]
-        # Closing a descriptor that another thread closed meanwhile is harmless (glibc ignores EBADF).
+        # Every descriptor open now (a wrapper's lock among them). One another thread opens meanwhile is
+        # close-on-exec (Python's default); closing one it closed meanwhile is harmless (glibc ignores EBADF).
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _open_fds() if fd > 2]
         return os.posix_spawn(path, argv, environ, setsid=True, file_actions=actions)
     except OSError as exc:
