@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from vaultops.testing.sshd import SSHServer
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +26,17 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in ("VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_CACERT", "BAO_CACERT",
                 "VAULTOPS_CONFIG"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A real OpenSSH sshd on 127.0.0.1, as the current user, with a generated host key and client key."""
+    from vaultops.testing.sshd import running_sshd
+
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        if server is None:
+            pytest.skip("openssh-server is not installed (scripts/test installs it)")
+        yield server
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ def test_stop_closes_the_listener() -> None:
     srv, port = _echo_server()
     link = LinkProxy(("127.0.0.1", port))
     link.stop()
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()  # ends serve() before its fd is reused
     srv.close()
     try:
         socket.create_connection(("127.0.0.1", link.port), timeout=1).close()

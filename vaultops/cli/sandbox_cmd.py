@@ -39,10 +39,19 @@ def _name(p: argparse.ArgumentParser, default: str | None = "default") -> None:
     p.add_argument("--name", default=default, help="sandbox name (default: %(default)s)")
 
 
+def _checked_name(args: argparse.Namespace) -> None:
+    """Every sandbox command checks --name first, before it reaches a path (a path, '..', '-x' are refused)."""
+    from vaultops.names import Kind, check_name
+
+    if args.name is not None:
+        check_name(Kind.SANDBOX, args.name, where="--name")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from vaultops.journal import journal_for
     from vaultops.sandbox.cluster import SandboxSpec, up
 
+    _checked_name(args)
     nodes = args.nodes if args.nodes != 3 or args.storage == "raft" else 2
     spec = SandboxSpec(name=args.name, nodes=nodes, storage=args.storage, version=args.bao_version,
                        sealed=args.sealed, tls=args.tls, acme_config=args.acme if args.tls else None)
@@ -58,10 +67,11 @@ def cmd_down(args: argparse.Namespace) -> int:
     from vaultops.errors import SandboxError
     from vaultops.sandbox.cluster import Sandbox, sandbox_dir
 
+    _checked_name(args)
     folder = sandbox_dir(args.name)
-    if not folder.exists():
+    if not os.path.lexists(folder):
         raise SandboxError(f"no sandbox named {args.name!r}", hint="see: vaultops sandbox status")
-    Sandbox(folder).stop()
+    Sandbox(folder).stop()  # refuses, before stopping anything, a folder `up` did not make
     print(f"sandbox {args.name}: stopped and removed")
     return 0
 
@@ -69,6 +79,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from vaultops.sandbox.cluster import list_sandboxes
 
+    _checked_name(args)
     rows: list[dict[str, Any]] = []
     for box in list_sandboxes():
         rec = box.record

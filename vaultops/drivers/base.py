@@ -7,42 +7,13 @@ A driver is one module implementing NodeDriver; it is chosen by name
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from vaultops.errors import DriverError
+from vaultops.process import Result  # the one result type; re-exported for drivers and their tests
 
-TAIL = 2000
 # A user or group for chown: a portable POSIX-ish name (adduser's NAME_REGEX) or a numeric id.
 ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]*[$]?|[0-9]+")
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a driver command did. Output is only the tail, and never holds secrets we sent."""
-
-    command: str
-    exit_code: int
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    @classmethod
-    def of(cls, command: str, exit_code: int, stdout: str | bytes = "", stderr: str | bytes = "") -> Result:
-        def tail(v: str | bytes) -> str:
-            text = v.decode(errors="replace") if isinstance(v, bytes) else v
-            return text[-TAIL:]
-        return cls(command, exit_code, tail(stdout), tail(stderr))
-
-    def check(self, node: str) -> Result:
-        if not self.ok:
-            last = (self.stderr or self.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise DriverError(f"{node}: '{self.command}' exited {self.exit_code}: {last[0][:200]}",
-                              hint="see the node's service log", result=self)
-        return self
 
 
 @runtime_checkable
@@ -89,3 +60,6 @@ def check_account(node: str, value: str | None, what: str) -> str | None:
         return value
     raise DriverError(f"{node}: {what} {value[:40]!r} is not a user/group name or numeric id",
                       hint=f"use a name like vault or a number like 995 for tls.{what}")
+
+
+__all__ = ["ACCOUNT", "NodeDriver", "Result", "check_account"]

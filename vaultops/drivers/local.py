@@ -13,14 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vaultops import process
 from vaultops.drivers.base import Result, check_account
-from vaultops.errors import DriverError
+from vaultops.errors import ConfigError, DriverError
 from vaultops.fsutil import atomic_write_bytes, atomic_write_text
+from vaultops.names import Kind, check_name
 
 
 class LocalDriver:
     def __init__(self, node: str, settings: dict[str, Any]) -> None:
-        self.node = node
+        self.node = check_name(Kind.NODE, node, where=f"node {node!r}", error=ConfigError)
         if "dir" not in settings:
             raise DriverError(f"{node}: local driver needs driver.dir", hint="the node folder made by the sandbox")
         self.dir = Path(settings["dir"])
@@ -54,19 +56,13 @@ class LocalDriver:
         if self.is_running():
             return Result.of("start", 0, "already running")
         cmd = [str(self.binary()), "server", f"-config={self.config}"]
-        # posix_spawn, not Popen: the server outlives this process and must not be tied to a Popen object.
-        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        try:
-            pid = os.posix_spawn(cmd[0], cmd, _server_env(), setsid=True, file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
-        finally:
-            os.close(log_fd)
+        # Its own session, no descriptor of ours (a cron `flock` wrapper's lock), no credential in its env.
+        pid = process.spawn_detached(cmd, log=self.log_file, label=self.node)
         atomic_write_text(self.pid_file, f"{pid}\n")
         time.sleep(0.05)
         if self.pid() is None:
             tail = self.log_file.read_bytes()[-600:].decode(errors="replace")
-            _reap(pid)
+            process.reap(pid)
             raise DriverError(f"{self.node}: bao exited at start", hint=f"see {self.log_file}",
                               result=Result.of("start", 1, "", tail))
         return Result.of(" ".join(cmd), 0, f"pid {pid}")
@@ -92,14 +88,14 @@ class LocalDriver:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is None:
-                _reap(pid)
+                process.reap(pid)
                 return Result.of(f"kill -{sig.name} {pid}", 0)
-            _reap(pid)
+            process.reap(pid)
             time.sleep(0.05)
         if sig != signal.SIGKILL:
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
-            _reap(pid)
+            process.reap(pid)
             return Result.of(f"kill -{sig.name} {pid}", 1, "", f"did not exit in {timeout:g}s; killed")
         raise DriverError(f"{self.node}: pid {pid} survived SIGKILL", hint="check the process by hand")
 
@@ -165,17 +161,3 @@ def _account_id(node: str, value: str | None, what: str) -> int:
     except KeyError:
         raise DriverError(f"{node}: no {'user' if what == 'owner' else 'group'} {name!r} on this machine",
                           hint=f"create it or fix tls.{what}") from None
-
-
-def _reap(pid: int) -> None:
-    """Collect our own child if it was started by this process (tests)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _server_env() -> dict[str, str]:
-    from vaultops.sandbox.binaries import _clean_env
-
-    return _clean_env()

@@ -19,21 +19,26 @@ ProxyJump bastions and known_hosts work exactly as they do for the operator.
         version: "{binary} version"
         install: sudo apt-get install -y {package}={version}
 
-Commands run as `ssh -o BatchMode=yes [options] HOST -- COMMAND` (never a
-password prompt). File contents go through stdin, never argv.
+Commands run as `ssh -o BatchMode=yes [-p PORT] [-l USER] [options] -- HOST COMMAND` (never a
+password prompt; after `--` nothing is read as an ssh option). host, user, service, binary and
+package are checked as names when the driver is built (a value like `-oProxyCommand=...` or
+`x;reboot` is a ConfigError naming the node and key), and every value filled into a command
+template is shell-quoted besides. File contents go through stdin, never argv. ssh sees only the
+base environment, SSH_AUTH_SOCK (its agent) and KRB5CCNAME: no Vault token or cloud credential.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import subprocess
+import string
 from pathlib import PurePosixPath
 from typing import Any
 
+from vaultops import process
 from vaultops.drivers.base import Result, check_account
 from vaultops.errors import ConfigError, DriverError
-from vaultops.childenv import clean_env
+from vaultops.names import Kind, check_name
 
 DEFAULT_COMMANDS = {
     "stop": "sudo systemctl stop {service}",
@@ -47,65 +52,75 @@ DEFAULT_COMMANDS = {
 SSH_FAILED = 255
 _VERSION = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 _REPORTED = re.compile(r"v?(\d+\.\d+\.\d+)")
+# The agent, and a Kerberos ticket cache for GSSAPI logins (a path); the rest ssh reads is ~/.ssh (HOME).
+SSH_ENV = ("SSH_AUTH_SOCK", "KRB5CCNAME")
+_FILLED = {"service": Kind.SERVICE, "binary": Kind.BINARY, "package": Kind.PACKAGE}
 _KEYS = {"type", "host", "port", "user", "options", "service", "binary", "package", "commands", "ssh",
          "connect_timeout"}
 
 
 class SSHDriver:
     def __init__(self, node: str, settings: dict[str, Any]) -> None:
-        self.node = node
+        self.node = check_name(Kind.NODE, node, where="node", error=ConfigError)
         unknown = set(settings) - _KEYS
         if unknown:
             raise ConfigError(f"node {node}: unknown ssh driver key {sorted(unknown)[0]!r}",
                               hint=f"known keys: {', '.join(sorted(_KEYS))}")
-        self.host = str(settings.get("host") or node)
+        self.host = self._name(Kind.HOST, "host", settings.get("host") or node)
         commands = settings.get("commands") or {}
         bad = set(commands) - set(DEFAULT_COMMANDS)
         if bad:
             raise ConfigError(f"node {node}: unknown driver command {sorted(bad)[0]!r}",
                               hint=f"known: {', '.join(DEFAULT_COMMANDS)}")
-        self.commands = {**DEFAULT_COMMANDS, **{k: str(v) for k, v in commands.items()}}
-        self.fill = {"service": str(settings.get("service") or "vault"),
-                     "binary": str(settings.get("binary") or "vault"),
-                     "package": str(settings.get("package") or "vault")}
+        self.commands = {**DEFAULT_COMMANDS, **{k: _template(node, k, v) for k, v in commands.items()}}
+        self.fill = {key: self._name(kind, key, settings.get(key) or "vault") for key, kind in _FILLED.items()}
         self.base = self._base_argv(settings)
+
+    def _name(self, kind: Kind, key: str, value: Any) -> str:
+        return check_name(kind, value, where=f"node {self.node}: driver.{key}", error=ConfigError)
 
     def _base_argv(self, settings: dict[str, Any]) -> list[str]:
         argv = [str(settings.get("ssh") or "ssh"), "-o", "BatchMode=yes",
-                "-o", f"ConnectTimeout={int(settings.get('connect_timeout') or 10)}"]
+                "-o", f"ConnectTimeout={_number(self.node, settings, 'connect_timeout', 10)}"]
         if settings.get("port"):
-            argv += ["-p", str(int(settings["port"]))]
+            argv += ["-p", str(_number(self.node, settings, "port", 22))]
         if settings.get("user"):
-            argv += ["-l", str(settings["user"])]
+            argv += ["-l", self._name(Kind.ACCOUNT, "user", settings["user"])]
         options = settings.get("options") or []
         if not isinstance(options, list):
             raise ConfigError(f"node {self.node}: driver.options must be a list of ssh arguments")
+        # The operator's own ssh arguments, as written; then `--`, so the host is never an option.
         return argv + [str(o) for o in options]
+
+    def _argv(self, command: str) -> list[str]:
+        return [*self.base, "--", self.host, command]
 
     # -- running commands ---------------------------------------------------------
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 120.0) -> Result:
         """Run COMMAND on the node; returns its Result (non-zero exit is not raised here)."""
-        argv = [*self.base, self.host, "--", command]
-        try:
-            proc = subprocess.run(argv, input=stdin if stdin is not None else b"", capture_output=True,
-                                  timeout=timeout, env=clean_env())
-        except subprocess.TimeoutExpired as exc:
-            raise DriverError(f"{self.node}: '{command}' did not finish in {timeout:g}s",
-                              hint=f"check the node by hand: ssh {self.host}",
-                              result=Result.of(command, -1, exc.stdout or b"", exc.stderr or b"")) from None
-        except OSError as exc:
-            raise DriverError(f"{self.node}: cannot run ssh ({exc.strerror})",
-                              hint="install the OpenSSH client") from None
-        res = Result.of(command, proc.returncode, proc.stdout, proc.stderr)
-        if proc.returncode == SSH_FAILED:
+        res = self._ssh(command, stdin=stdin, timeout=timeout)
+        if res.exit_code == SSH_FAILED:
             last = (res.stderr.strip().splitlines() or ["no output"])[-1]
             raise DriverError(f"{self.node}: ssh to {self.host} failed: {last[:200]}",
                               hint=f"check that `ssh {self.host}` works non-interactively (keys, agent, "
                                    "known_hosts)", result=res)
         return res
 
+    def _ssh(self, command: str, *, stdin: bytes | None, timeout: float, keep_stdout: bool = False) -> Result:
+        try:
+            return process.run(self._argv(command), input=stdin if stdin is not None else b"", timeout=timeout,
+                               env=SSH_ENV, command=command, keep_stdout=keep_stdout, label=self.node)
+        except process.ProcessError as exc:
+            if exc.timed_out:
+                raise DriverError(f"{self.node}: '{command}' did not finish in {timeout:g}s",
+                                  hint=f"check the node by hand: ssh {self.host}", result=exc.result) from None
+            raise DriverError(f"{self.node}: cannot run ssh ({exc.message})",
+                              hint="install the OpenSSH client") from None
+
     def _command(self, name: str, **extra: str) -> str:
-        return self.commands[name].format(**self.fill, **extra)
+        """The remote command: each value filled in is shell-quoted (they are checked names too)."""
+        values = {k: shlex.quote(v) for k, v in {**self.fill, **extra}.items()}
+        return self.commands[name].format_map(values)
 
     def _checked(self, name: str, *, timeout: float = 120.0, **extra: str) -> Result:
         return self.run(self._command(name, **extra), timeout=timeout).check(self.node)
@@ -157,14 +172,14 @@ class SSHDriver:
         return res.check(self.node)
 
     def read_file(self, path: str) -> bytes:
-        argv = [*self.base, self.host, "--", f"cat -- {shlex.quote(path)}"]
         try:
-            proc = subprocess.run(argv, input=b"", capture_output=True, timeout=120, env=clean_env())
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DriverError(f"{self.node}: cannot read {path} ({exc})", hint=f"try: ssh {self.host}") from None
-        if proc.returncode != 0:
-            Result.of(f"cat {path}", proc.returncode, b"", proc.stderr).check(self.node)
-        return proc.stdout
+            res = self._ssh(f"cat -- {shlex.quote(path)}", stdin=None, timeout=120, keep_stdout=True)
+        except DriverError as exc:
+            raise DriverError(f"{self.node}: cannot read {path} ({exc.message})",
+                              hint=f"try: ssh {self.host}") from None
+        if not res.ok:
+            Result(f"cat {path}", res.exit_code, "", res.stderr).check(self.node)
+        return res.output
 
 
 def _chown(owner: str | None, group: str | None) -> str:
@@ -175,3 +190,27 @@ def _chown(owner: str | None, group: str | None) -> str:
         return f"chgrp {shlex.quote(str(group))} \"$tmp\"; "
     spec = owner if group is None else f"{owner}:{group}"
     return f"chown {shlex.quote(spec)} \"$tmp\"; "
+
+
+def _template(node: str, name: str, value: Any) -> str:
+    """A command template whose only fields are plain {service} {binary} {package} ({version} in install)."""
+    allowed = {*_FILLED, *(("version",) if name == "install" else ())}
+    text = str(value)
+    try:
+        fields = [(f, spec or conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(f"node {node}: driver.commands.{name}: {exc}", hint="write {{ and }} for braces") from None
+    for field, extra in fields:
+        if field not in allowed or extra:
+            raise ConfigError(f"node {node}: driver.commands.{name} uses {{{field}}} (or a format in it)",
+                              hint=f"the fields it may use: {', '.join('{%s}' % f for f in sorted(allowed))}")
+    return text
+
+
+def _number(node: str, settings: dict[str, Any], key: str, default: int) -> int:
+    value = settings.get(key) or default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"node {node}: driver.{key} must be a number, got {str(value)[:40]!r}",
+                          hint=f"e.g. {key}: {default}") from None

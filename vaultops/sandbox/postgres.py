@@ -8,17 +8,19 @@ exists to leak.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from vaultops import process
 from vaultops.errors import SandboxError
 
 DB = "openbao"
+PREFIX = "vaultops-pg-"
 ROLE = "openbao"
 
 
@@ -36,7 +38,7 @@ def _as_owner(cmd: list[str]) -> list[str]:
 
 def start(name: str, port: int) -> Path:
     """initdb + start; returns the folder (recorded so `down` can remove it)."""
-    base = Path(tempfile.mkdtemp(prefix=f"vaultops-pg-{name}-"))
+    base = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{name}-"))
     data, sock, log = base / "data", base / "sock", base / "postgres.log"
     sock.mkdir()
     log.touch()
@@ -56,11 +58,20 @@ def start(name: str, port: int) -> Path:
 
 
 def stop(base: Path) -> None:
+    """Stop the server and remove its folder: only a folder `start` made (the record could be edited)."""
+    if not _ours(base):
+        raise SandboxError(f"{base} is not a PostgreSQL folder made by the sandbox; left alone",
+                           hint="remove it by hand if it is yours")
     data = base / "data"
     if (data / "postmaster.pid").exists():
-        subprocess.run(_as_owner([str(bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True, timeout=60)
+        with contextlib.suppress(process.ProcessError):
+            process.run(_as_owner([str(bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                        timeout=60)
     shutil.rmtree(base, ignore_errors=True)
+
+
+def _ours(base: Path) -> bool:
+    return base.name.startswith(PREFIX) and not base.is_symlink() and base.is_absolute()
 
 
 def connection_url(port: int) -> str:
@@ -68,9 +79,12 @@ def connection_url(port: int) -> str:
 
 
 def _run(cmd: list[str], what: str, *, stdin: str | None = None) -> None:
+    """Run one PostgreSQL tool (the server started by pg_ctl inherits this environment: no credentials)."""
     start_t = time.monotonic()
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise SandboxError(f"{what} failed after {time.monotonic() - start_t:.1f}s: {last[0][:200]}",
-                           hint="is the postgresql package installed? (scripts/test installs it)")
+    hint = "is the postgresql package installed? (scripts/test installs it)"
+    try:
+        res = process.run(cmd, input=stdin, timeout=120, label=what)
+    except process.ProcessError as exc:
+        raise SandboxError(f"{what} failed: {exc.message}", hint=hint) from None
+    if not res.ok:
+        raise SandboxError(f"{what} failed after {time.monotonic() - start_t:.1f}s: {res.last_line()}", hint=hint)

@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from vaultops.services.manifest import CheckStatus, Keyholder, Manifest
-from vaultops.childenv import clean_env
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
@@ -230,6 +229,9 @@ def read_pgp_public_key(path: str) -> str:
     return text
 
 
+GPG_ENV = ("GNUPGHOME", "GPG_TTY", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS")
+
+
 def decrypt_pgp_share(encrypted_b64: str, *, gpg: str = "gpg") -> Share:
     """Decrypt a PGP-encrypted share locally with gpg (the keyholder's own key and agent).
 
@@ -237,8 +239,8 @@ def decrypt_pgp_share(encrypted_b64: str, *, gpg: str = "gpg") -> Share:
     its stdout pipe: never argv, environment or a file.
     """
     import base64
-    import subprocess
 
+    from vaultops import process
     from vaultops.errors import SecurityError, UsageError
     from vaultops.services import shares
 
@@ -248,12 +250,16 @@ def decrypt_pgp_share(encrypted_b64: str, *, gpg: str = "gpg") -> Share:
         raise UsageError("the encrypted share is not base64 (as Vault returns keys encrypted with pgp_keys)",
                          hint="pass the value exactly as it was handed to you") from None
     try:
-        proc = subprocess.run([gpg, "--batch", "--quiet", "--decrypt"], input=blob, capture_output=True,
-                              check=False, timeout=300, env=clean_env())
-    except FileNotFoundError:
+        # The keyring and what its agent's pinentry needs to ask for a passphrase; nothing else of ours.
+        res = process.run([gpg, "--batch", "--quiet", "--decrypt"], input=blob, timeout=300, keep_stdout=True,
+                          env=GPG_ENV, label="gpg")
+    except process.ProcessError as exc:
+        if exc.timed_out:
+            raise SecurityError("gpg did not finish decrypting the share in 300s",
+                                hint="is gpg-agent waiting for a passphrase? try gpg --decrypt by hand") from None
         raise UsageError("gpg is not installed", hint="install GnuPG, or decrypt the share yourself and "
                                                       "pipe the plaintext to `vaultops keyholders enroll`") from None
-    if proc.returncode != 0:
-        raise SecurityError(f"gpg could not decrypt the share (exit {proc.returncode})",
+    if not res.ok:
+        raise SecurityError(f"gpg could not decrypt the share (exit {res.exit_code})",
                             hint="is the matching private key in your keyring? try: gpg --list-secret-keys")
-    return shares.decode(proc.stdout.decode("ascii", errors="replace"))
+    return shares.decode(res.output.decode("ascii", errors="replace"))

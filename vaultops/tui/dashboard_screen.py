@@ -13,6 +13,7 @@ rest of the screen stays live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -134,12 +135,24 @@ class DashboardScreen(ConsoleScreen):
         self.work(f"stepping down {node}", lambda: fn(node), on_done=done)
 
 
-async def _in_terminal(argv: list[str]) -> None:
-    import subprocess
+# The console hands the terminal to vaultops itself: it may read what vaultops reads (tokens,
+# addresses, CA bundles, cloud credentials for sinks, its own settings) and nothing else.
+VAULTOPS_ENV = ("VAULT_*", "BAO_*", "VAULTOPS_*", "AWS_*", "XDG_*", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+                "https_proxy", "no_proxy", "PGPASSFILE", "SSH_AUTH_SOCK", "GNUPGHOME", "GPG_TTY", "COLUMNS", "LINES")
 
+
+async def _in_terminal(argv: list[str]) -> None:
     from prompt_toolkit.application import run_in_terminal
 
-    await run_in_terminal(lambda: subprocess.run(argv, check=False), in_executor=True)
+    from vaultops import process
+
+    def run() -> None:
+        # The operator drives the ceremony and ends it; it may wait for keyholders for hours.
+        with contextlib.suppress(process.ProcessError):
+            process.run(argv, timeout=None, interactive=True, env=VAULTOPS_ENV)
+
+    await run_in_terminal(run, in_executor=True)
 
 
 # -- rendering (pure functions of a snapshot) ------------------------------------------------

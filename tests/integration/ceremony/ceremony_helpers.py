@@ -12,7 +12,7 @@ from typing import Any
 
 from vaultops.errors import VaultOpsError
 from vaultops.sandbox import bootstrap
-from vaultops.sandbox.cluster import (NodeRecord, Sandbox, SandboxRecord, SandboxSpec, binary_for,
+from vaultops.sandbox.cluster import (NodeRecord, Sandbox, SandboxRecord, SandboxSpec, binary_for, create_folder,
                                       free_port, node_name, wait_port)
 
 VAULTOPS = [sys.executable, "-m", "vaultops"]
@@ -62,7 +62,7 @@ def start_uninitialized(root: Path, *, name: str, nodes: int) -> Sandbox:
     """A sandbox's nodes and vaultops.yaml, started but NOT initialised (for `vaultops init`)."""
     spec = SandboxSpec(name=name, nodes=nodes, sealed=True)
     folder = root / name
-    folder.mkdir(parents=True)
+    create_folder(folder)  # marked as a sandbox folder, so box.stop() may remove it
     box = Sandbox(folder)
     binary, version = binary_for(spec)
     recs = [NodeRecord(node_name(i), free_port(), free_port(), str(folder / node_name(i)))

@@ -16,11 +16,18 @@ from vaultops.errors import ConfigError, DriverError
 @pytest.fixture
 def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "ssh"
-    script.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$REC.argv\"\ncat > \"$REC.stdin\"\n"
-                      "echo \"${FAKE_OUT:-}\"\necho \"${FAKE_ERR:-}\" >&2\nexit \"${FAKE_RC:-0}\"\n")
+    # ssh sees no test variables (an allow-listed environment): its answers come from files beside it.
+    d = tmp_path
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {d}/rec.argv\ncat > {d}/rec.stdin\n"
+                      f"cat {d}/FAKE_OUT 2>/dev/null; echo\ncat {d}/FAKE_ERR >&2 2>/dev/null\n"
+                      f"exit $(cat {d}/FAKE_RC 2>/dev/null || echo 0)\n")
     script.chmod(0o755)
-    monkeypatch.setenv("REC", str(tmp_path / "rec"))
     return script
+
+
+def _answer(fake_ssh: Path, **values: str) -> None:
+    for key, value in values.items():
+        (fake_ssh.parent / key).write_text(value)
 
 
 def _argv(tmp: Path) -> list[str]:
@@ -32,7 +39,7 @@ def test_defaults_are_systemd_and_batch_mode(fake_ssh: Path, tmp_path: Path) -> 
     res = drv.stop()
     argv = _argv(tmp_path)
     assert argv[:2] == ["-o", "BatchMode=yes"] and "-p" in argv and "2222" in argv
-    assert argv[-3:] == ["ops@vault-1", "--", "sudo systemctl stop vault"]
+    assert argv[-3:] == ["--", "ops@vault-1", "sudo systemctl stop vault"]
     assert isinstance(res, Result) and res.ok
 
 
@@ -42,7 +49,7 @@ def test_configured_commands_and_version_substitution(fake_ssh: Path, tmp_path: 
                            "commands": {"install": "sudo /opt/swap {version}"}})
     drv.install("2.7.2")
     assert _argv(tmp_path)[-1] == "sudo /opt/swap 2.7.2"
-    monkeypatch.setenv("FAKE_OUT", "OpenBao v2.7.2 (abc), built 2025")
+    _answer(fake_ssh, FAKE_OUT="OpenBao v2.7.2 (abc), built 2025")
     assert drv.installed_version() == "2.7.2"
     assert _argv(tmp_path)[-1] == "bao version"
     with pytest.raises(DriverError, match="is not a version"):
@@ -81,8 +88,8 @@ def test_odd_owner_or_group_is_refused_before_anything_runs(fake_ssh: Path, tmp_
 
 def test_a_failing_command_raises_with_its_result(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
-    monkeypatch.setenv("FAKE_RC", "3")
-    monkeypatch.setenv("FAKE_ERR", "Failed to stop vault.service: Access denied")
+    _answer(fake_ssh, FAKE_RC="3")
+    _answer(fake_ssh, FAKE_ERR="Failed to stop vault.service: Access denied")
     with pytest.raises(DriverError, match="Access denied") as err:
         drv.stop()
     assert err.value.result.exit_code == 3
@@ -91,8 +98,8 @@ def test_a_failing_command_raises_with_its_result(fake_ssh: Path, monkeypatch: p
 
 def test_ssh_failure_is_named_as_such(fake_ssh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh), "host": "nowhere"})
-    monkeypatch.setenv("FAKE_RC", "255")
-    monkeypatch.setenv("FAKE_ERR", "ssh: connect to host nowhere port 22: Connection refused")
+    _answer(fake_ssh, FAKE_RC="255")
+    _answer(fake_ssh, FAKE_ERR="ssh: connect to host nowhere port 22: Connection refused")
     with pytest.raises(DriverError, match="ssh to nowhere failed: ssh: connect") as err:
         drv.is_running()
     assert "non-interactively" in (err.value.hint or "")

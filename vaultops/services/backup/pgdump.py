@@ -16,18 +16,22 @@ import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from vaultops import process
 from vaultops.errors import BackupError, ConfigError, VerificationError
 from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, vault_info
 from vaultops.services.backup.verify import Verifier, VerifyReport
 from vaultops.vault import NodeClient
 
 MAGIC = b"PGDMP"
+# What libpq may read from our environment besides the DSN: never PGPASSWORD (a passfile instead).
+PG_ENV = ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLROOTCERT",
+          "PGSSLCERT", "PGSSLKEY", "PGSSLCRL", "PGSSLCRLDIR", "PGSSLSNI", "PGSSLCERTMODE",
+          "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION")
 DAMAGED = "the dump is damaged or not a pg_dump custom-format archive; take a new one"
 
 
@@ -39,12 +43,19 @@ def _tool(settings: dict[str, Any], name: str) -> str:
 
 
 def _env(settings: dict[str, Any]) -> dict[str, str]:
-    from vaultops.childenv import clean_env
-
-    env = clean_env()  # never a password (PGPASSWORD) nor the Vault token
+    """Variables set for pg_dump/pg_restore besides PG_ENV: the configured passfile."""
     if settings.get("passfile"):
-        env["PGPASSFILE"] = str(Path(settings["passfile"]).expanduser())
-    return env
+        return {"PGPASSFILE": str(Path(settings["passfile"]).expanduser())}
+    return {}
+
+
+def _run(cmd: list[str], *, timeout: float, settings: dict[str, Any], stdin: IO[bytes] | None = None,
+         keep_stdout: bool = False) -> process.Result:
+    try:
+        return process.run(cmd, stdin=stdin, timeout=timeout, env=PG_ENV, set_env=_env(settings),
+                           keep_stdout=keep_stdout, label=os.path.basename(cmd[0]))
+    except process.ProcessError as exc:
+        raise BackupError(exc.message, hint="check the PostgreSQL client tools and backup.postgresql") from None
 
 
 def _check_dsn(dsn: Any, key: str) -> str:
@@ -66,8 +77,8 @@ class PgDumpVerifier(Verifier):
         self._size = 0
         self._head = b""
         self._err = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen([pg_restore, "-f", os.devnull], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=self._err, env=env)
+        self._proc = process.popen([pg_restore, "-f", os.devnull], stdin=process.PIPE, stderr=self._err,
+                                   env=PG_ENV, set_env=env)
         self._broken = False
 
     @classmethod
@@ -147,7 +158,7 @@ class PgDumpSource:
         cmd = [_tool(self.settings, "pg_dump"), "-Fc", "--no-password", f"--exclude-table-data={self.ha_table}",
                f"--dbname={self.dsn}"]
         err = tempfile.TemporaryFile()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=_env(self.settings))
+        proc = process.popen(cmd, stdout=process.PIPE, stderr=err, env=PG_ENV, set_env=_env(self.settings))
         base = vault_info(self.clients)
         info = SnapshotInfo(source_node=f"pg_dump {_where(self.dsn)}", cluster_id=base.cluster_id,
                             cluster_name=base.cluster_name, server_version=base.server_version)
@@ -161,7 +172,7 @@ class PgDumpSource:
                 proc.stdout.close()
             err.close()
 
-    def _chunks(self, proc: subprocess.Popen[bytes], err: IO[bytes]) -> Iterator[bytes]:
+    def _chunks(self, proc: process.Popen[bytes], err: IO[bytes]) -> Iterator[bytes]:
         assert proc.stdout is not None
         while chunk := proc.stdout.read(CHUNK):
             yield chunk
@@ -175,9 +186,9 @@ class PgDumpSource:
         dsn = _check_dsn(self.settings.get("restore_dsn") or self.dsn, "restore_dsn")
         cmd = [_tool(self.settings, "pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
                "--exit-on-error", "--no-password", f"--dbname={dsn}"]
-        proc = subprocess.run(cmd, stdin=body, capture_output=True, env=_env(self.settings), timeout=3600)
-        if proc.returncode != 0:
-            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit {proc.returncode}"]
+        res = _run(cmd, stdin=body, timeout=3600, settings=self.settings)
+        if not res.ok:
+            lines = res.stderr.strip().splitlines() or [f"exit {res.exit_code}"]
             raise BackupError(f"pg_restore failed: {lines[-1][:200]}",
                               hint="stop the OpenBao nodes, check the target database and its owner, retry")
         return f"pg_restore {_where(dsn)}"
@@ -200,12 +211,11 @@ def inspect_dump(sink: Any, name: str, *, settings: Any) -> list[dict[str, Any]]
     pg = settings.postgresql if settings else {}
     manifest = read_manifest(sink, name)
     with fetched(sink, name, manifest, settings=settings) as path:
-        out = subprocess.run([_tool(pg, "pg_restore"), "--list", str(path)], capture_output=True, text=True,
-                             env=_env(pg), timeout=600)
-    if out.returncode != 0:
+        out = _run([_tool(pg, "pg_restore"), "--list", str(path)], timeout=600, settings=pg, keep_stdout=True)
+    if not out.ok:
         raise VerificationError(f"pg_restore --list failed: {out.stderr.strip()[:200]}", hint=DAMAGED)
     rows = []
-    for line in out.stdout.splitlines():
+    for line in out.output.decode("utf-8", "replace").splitlines():
         if not line.strip() or line.startswith(";"):
             continue
         fields = line.split()
