@@ -23,7 +23,12 @@ class HostileParent:
 
     def assert_clean(self, pid: int) -> None:
         """The child *pid*, inspected through /proc: none of our secrets, none of our descriptors."""
-        fds = {int(n): os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
+        fds = {}
+        for n in os.listdir(f"/proc/{pid}/fd"):
+            try:  # a running server opens and closes descriptors while we look
+                fds[int(n)] = os.readlink(f"/proc/{pid}/fd/{n}")
+            except FileNotFoundError:
+                continue
         assert str(self.lock_path) not in fds.values(), f"pid {pid} holds the parent's lock: {fds}"
         assert_env_clean(Path(f"/proc/{pid}/environ").read_bytes(), self.env)
 
