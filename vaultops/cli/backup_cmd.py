@@ -258,7 +258,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     elif plan.manifest.kind == "consul":
         print("Consul: stop every Vault node first; after the restore delete the Vault 'core/lock' key "
               "from Consul, then start and unseal Vault.", file=sys.stderr)
-    source = make_source(plan.manifest.kind, clients=clients, settings=settings)
+    source = make_source(plan.manifest.kind, clients=clients, settings=settings,
+                         allow_insecure_http=args.allow_insecure_http)
     res = restore(plan, sink, source, force=args.force, settings=settings)
     _journal(cfg, args, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
@@ -282,7 +283,8 @@ def _restore_file(args: argparse.Namespace, cfg: Any, settings: Any, clients: An
         _confirm(cfg.cluster_name)
     if settings.source == "raft":
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
-    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings),
+    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings,
+                                                    allow_insecure_http=args.allow_insecure_http),
                        force=args.force, settings=settings)
     _journal(cfg, args, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
     _out(args, {"file": args.file, "node": res.node, "forced": res.forced, "seconds": res.seconds},
