@@ -135,16 +135,22 @@ def _age(when: datetime) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
-    from vaultops.services.backup.catalog import list_backups
+    from vaultops.services.backup.catalog import list_backups, open_uploads
 
     cfg, settings = _context(args)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value} for e in entries]
-    _out(args, {"sink": sink.name, "backups": rows},
-         f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
-                                  [[r["name"], r["age"], r["size"], r["state"]] for r in rows]))
+             "state": e.state.value, "problem": e.problem} for e in entries]
+    uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
+               for u in open_uploads(sink, cluster=settings.cluster)]
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
+                                    [[r["name"], r["age"], r["size"], r["state"]] for r in rows])
+    text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
+    if uploads:
+        text += "\n\nopen uploads (never committed nor aborted):\n" + table(
+            ["KEY", "AGE", "UPLOAD ID"], [[u["key"], u["age"], u["upload_id"]] for u in uploads])
+    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads}, text)
     return 0
 
 

@@ -103,11 +103,18 @@ def test_plain_http_to_a_remote_consul_is_refused(make_cfg, tmp_path, capsys, ad
     token_file = tmp_path / "consul-token"
     token_file.write_text("secret-acl-token")
     cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
-                    "consul": {"address": address, "token_file": str(token_file)}})
+                    "consul": {"address": address, "token_file": str(token_file)},
+                    "metrics_file": str(tmp_path / "m.prom"), "state_file": str(tmp_path / "state.json")})
     assert main(["--config", str(cfg.path), "backup", "run"]) == 3
     err = capsys.readouterr().err
     assert "refusing plain http to Consul" in err and "secret-acl-token" not in err and "Traceback" not in err
     assert files(tmp_path) == []
+    # a run refused before any byte moved is still a failed run: one event, state, metrics, journal
+    assert [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")] == ["run.failed"]
+    assert json.loads((tmp_path / "state.json").read_text())["ok"] is False
+    assert 'vaultops_backup_last_run_success{cluster="unit"} 0' in (tmp_path / "m.prom").read_text()
+    journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert [(j["action"], j["outcome"]) for j in journal] == [("backup.run", "failed")]
 
 
 def test_allow_insecure_http_lets_plain_http_through(make_cfg, tmp_path) -> None:
