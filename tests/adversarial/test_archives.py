@@ -30,7 +30,8 @@ from vaultops.errors import VerificationError
 from vaultops.services.backup import verify
 from vaultops.services.backup.catalog import verify_backup
 from vaultops.services.backup.manifest import CHECK_FAILED, CHECK_OK, MANIFEST_SUFFIX, Manifest
-from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, ReadIncomplete, parse_sha256sums, verify_chunks
+from vaultops.services.backup.verify import (ArchiveKind, ArchiveVerifier, ReadIncomplete, parse_sha256sums,
+                                             verify_chunks)
 from vaultops.testing.snapshots import make_archive, raft_meta
 from vaultops.testing.storage import FakeSink
 

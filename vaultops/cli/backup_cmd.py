@@ -56,7 +56,7 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> arg
 
 def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
-    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed") else "info"
+    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
@@ -159,7 +159,7 @@ def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
 
     if name and name != "latest":
         return name
-    return newest(sink, cluster=settings.cluster).name
+    return newest(sink, cluster=settings.cluster, warn=lambda m: _emit("warning", message=m)).name
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
