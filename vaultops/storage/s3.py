@@ -85,6 +85,14 @@ def error_code(exc: BaseException) -> str | None:
     return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
 
 
+def _pause(seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep; True if *stop* was set meanwhile (the upload is being aborted: stop retrying)."""
+    if stop is not None:
+        return stop.wait(seconds)
+    time.sleep(seconds)
+    return False
+
+
 def _b64crc(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
@@ -262,11 +270,8 @@ class S3Sink:
                 if not transient(exc.__cause__) or left <= 0 or (stop is not None and stop.is_set()):
                     raise
                 log.info("%s: %s failed (%s); retrying for %.0fs more", self.name, what, exc.message, left)
-                pause = min(delay * random.uniform(0.5, 1.0), left)
-                if stop is not None and stop.wait(pause):
+                if _pause(min(delay * random.uniform(0.5, 1.0), left), stop):
                     raise
-                if stop is None:
-                    time.sleep(pause)
                 delay = min(delay * 2, MAX_DELAY)
 
     def full_key(self, key: str) -> str:

@@ -73,12 +73,14 @@ def _manifest_problem(sink: Sink, entry: BackupEntry, now: datetime) -> str | No
     return manifest_problem(manifest, entry, now=now)
 
 
-def _warn_untrusted(sink: Sink, entries: Iterable[BackupEntry], warn: Warn | None) -> None:
+def _warn_untrusted(sink: Sink, entries: Iterable[BackupEntry], warn: Warn | None, *, most: int = 5) -> None:
+    untrusted = [e for e in entries if e.state is State.UNTRUSTED]
     if warn is None:
         return
-    for entry in entries:
-        if entry.state is State.UNTRUSTED:
-            warn(f"{sink.name}: ignoring {entry.name}: {entry.problem}")
+    for entry in untrusted[:most]:
+        warn(f"{sink.name}: ignoring {entry.name}: {entry.problem}")
+    if len(untrusted) > most:
+        warn(f"{sink.name}: ignoring {len(untrusted) - most} more untrusted objects (see 'vaultops backup list')")
 
 
 def read_manifest(sink: Sink, name: str) -> Manifest:

@@ -263,7 +263,7 @@ def bounded(chunks: Iterable[bytes], budget: Budget, *, what: str) -> Iterator[b
                 raise item
             total += len(item)
             if budget.max_bytes is not None and total > budget.max_bytes:
-                raise VerificationError(f"{what}: more than the {budget.max_bytes} bytes its manifest records",
+                raise VerificationError(f"{what}: more than the {budget.max_bytes} bytes expected",
                                         hint="the stored copy changed after publication: use another copy")
             yield item
     finally:
