@@ -56,7 +56,7 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> arg
 
 def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
-    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed") else "info"
+    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
@@ -135,16 +135,22 @@ def _age(when: datetime) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
-    from vaultops.services.backup.catalog import list_backups
+    from vaultops.services.backup.catalog import list_backups, open_uploads
 
     cfg, settings = _context(args)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value} for e in entries]
-    _out(args, {"sink": sink.name, "backups": rows},
-         f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
-                                  [[r["name"], r["age"], r["size"], r["state"]] for r in rows]))
+             "state": e.state.value, "problem": e.problem} for e in entries]
+    uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
+               for u in open_uploads(sink, cluster=settings.cluster)]
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
+                                    [[r["name"], r["age"], r["size"], r["state"]] for r in rows])
+    text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
+    if uploads:
+        text += "\n\nopen uploads (never committed nor aborted):\n" + table(
+            ["KEY", "AGE", "UPLOAD ID"], [[u["key"], u["age"], u["upload_id"]] for u in uploads])
+    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads}, text)
     return 0
 
 
@@ -153,7 +159,7 @@ def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
 
     if name and name != "latest":
         return name
-    return newest(sink, cluster=settings.cluster).name
+    return newest(sink, cluster=settings.cluster, warn=lambda m: _emit("warning", message=m)).name
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -258,7 +264,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     elif plan.manifest.kind == "consul":
         print("Consul: stop every Vault node first; after the restore delete the Vault 'core/lock' key "
               "from Consul, then start and unseal Vault.", file=sys.stderr)
-    source = make_source(plan.manifest.kind, clients=clients, settings=settings)
+    source = make_source(plan.manifest.kind, clients=clients, settings=settings,
+                         allow_insecure_http=args.allow_insecure_http)
     res = restore(plan, sink, source, force=args.force, settings=settings)
     _journal(cfg, args, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
@@ -282,7 +289,8 @@ def _restore_file(args: argparse.Namespace, cfg: Any, settings: Any, clients: An
         _confirm(cfg.cluster_name)
     if settings.source == "raft":
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
-    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings),
+    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings,
+                                                    allow_insecure_http=args.allow_insecure_http),
                        force=args.force, settings=settings)
     _journal(cfg, args, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
     _out(args, {"file": args.file, "node": res.node, "forced": res.forced, "seconds": res.seconds},

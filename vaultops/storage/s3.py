@@ -1,30 +1,54 @@
 """An S3 sink: streamed multipart uploads with SSE and a full-object CRC32 checksum.
 
 Settings: {type: s3, bucket, prefix, region, endpoint_url, sse: AES256|aws:kms, kms_key_id,
-storage_class, part_size_mib (>= 5, default 8), concurrency (default 2)}. Credentials come from
-the usual boto3 chain (environment, profile, instance role).
+storage_class, part_size_mib (>= 5, default 8), concurrency (default 2), retry_seconds (default
+60), abort_stale_after_hours (default 24)}. Credentials come from the usual boto3 chain
+(environment, profile, instance role).
 
 Memory is bounded: at most `concurrency` parts in flight plus the one being filled. Parts are
 uploaded in background threads, so the download keeps flowing while a part travels.
+
+Outages: every S3 call goes through `S3Sink.call`, the one place calls are translated and
+retried. botocore's standard retry mode handles a quick blip (3 attempts, under a second); on
+a transient failure left after that (connection refused/reset/timed out, 5xx, throttling) the
+call is tried again with capped exponential backoff until `retry_seconds` have passed since it
+began, so an outage of tens of seconds delays a run instead of failing it. Aborts are retried
+the same way; an abort that still fails is remembered in `left_open` (the run records it and
+the next run aborts it), and uploads older than `abort_stale_after_hours` under the prefix are
+aborted by every run and `backup prune` (see catalog.sweep_open_uploads).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import queue
+import random
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from vaultops.errors import ConfigError
-from vaultops.storage.base import CHUNK, CommitResult, ObjectInfo, SinkError, check_key
+from vaultops.storage.base import (CHUNK, CommitResult, ObjectInfo, OpenUpload, SinkError, check_key,
+                                   number_setting, stale_after)
 from vaultops.storage.crc import crc32_combine
+
+log = logging.getLogger("vaultops.storage.s3")
 
 MIN_PART = 5 << 20
 SSE_MODES = ("AES256", "aws:kms")
+RETRY_SECONDS = 60.0          # default total time one call may spend retrying
+FIRST_DELAY, MAX_DELAY = 0.5, 5.0
+BOTO_ATTEMPTS = 3
+TRANSIENT_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+                             "InternalError", "ServiceUnavailable", "RequestLimitExceeded"})
+GONE_CODES = frozenset({"NoSuchUpload", "404", "NoSuchKey", "NotFound"})
 
 
 @contextlib.contextmanager
@@ -43,6 +67,32 @@ def translate(what: str, sink: str) -> Iterator[None]:
                         hint="check the endpoint and network, then run the backup again") from exc
 
 
+def transient(exc: BaseException | None) -> bool:
+    """A failure that may pass if the same call is tried again later."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, SSLError
+
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or status == 429 or exc.response.get("Error", {}).get("Code") in TRANSIENT_CODES
+    return isinstance(exc, (ConnectionError, HTTPClientError)) and not isinstance(exc, SSLError)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind a SinkError (or None)."""
+    from botocore.exceptions import ClientError
+
+    cause = exc.__cause__
+    return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+
+
+def _pause(seconds: float, stop: threading.Event | None) -> bool:
+    """Sleep; True if *stop* was set meanwhile (the upload is being aborted: stop retrying)."""
+    if stop is not None:
+        return stop.wait(seconds)
+    time.sleep(seconds)
+    return False
+
+
 def _b64crc(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
@@ -58,12 +108,13 @@ class S3Upload:
         self._crc = 0       # of the whole object, combined from the part CRCs: one pass over the data
         self._size = 0
         self._futures: list[Future[dict[str, Any]]] = []
-        self._pool = ThreadPoolExecutor(max_workers=sink.concurrency, thread_name_prefix="s3-part")
-        with translate("create multipart upload", sink.name):
-            resp = sink.client.create_multipart_upload(
-                Bucket=sink.bucket, Key=self._full, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
-                **sink.put_args())
+        self._stop = threading.Event()  # set by abort(): parts stop retrying
+        resp = sink.call("create multipart upload", sink.client.create_multipart_upload,
+                         Bucket=sink.bucket, Key=self._full, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT",
+                         **sink.put_args())
         self._upload_id: str | None = resp["UploadId"]
+        self._started = datetime.now(timezone.utc)
+        self._pool = ThreadPoolExecutor(max_workers=sink.concurrency, thread_name_prefix="s3-part")
 
     def write(self, chunk: bytes | bytearray) -> None:
         self._raise_failed_part()
@@ -105,9 +156,9 @@ class S3Upload:
 
     def _upload_part(self, number: int, data: bytearray, crc_value: int) -> dict[str, Any]:
         crc = _b64crc(crc_value)
-        with translate(f"upload part {number}", self._sink.name):
-            resp = self._sink.client.upload_part(Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
-                                                 PartNumber=number, Body=data, ChecksumCRC32=crc)
+        resp = self._sink.call(f"upload part {number}", self._sink.client.upload_part, stop=self._stop,
+                               Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
+                               PartNumber=number, Body=data, ChecksumCRC32=crc)
         return {"PartNumber": number, "ETag": resp["ETag"], "ChecksumCRC32": crc}
 
     def _raise_failed_part(self) -> None:
@@ -122,10 +173,7 @@ class S3Upload:
         try:
             parts = [f.result() for f in self._futures]
             full = _b64crc(self._crc)
-            with translate("complete multipart upload", self._sink.name):
-                self._sink.client.complete_multipart_upload(
-                    Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": parts}, ChecksumCRC32=full, ChecksumType="FULL_OBJECT")
+            self._complete(parts, full)
             self._upload_id = None
             self._check_stored(full)
         except BaseException:
@@ -136,10 +184,21 @@ class S3Upload:
         return CommitResult(key=self.key, size=self._size, location=f"s3://{self._sink.bucket}/{self._full}",
                             checksum=f"crc32:{full}")
 
+    def _complete(self, parts: list[dict[str, Any]], full: str) -> None:
+        try:
+            self._sink.call("complete multipart upload", self._sink.client.complete_multipart_upload,
+                            Bucket=self._sink.bucket, Key=self._full, UploadId=self._upload_id,
+                            MultipartUpload={"Parts": parts}, ChecksumCRC32=full, ChecksumType="FULL_OBJECT")
+        except SinkError as exc:
+            # A retried complete whose first answer was lost finds the upload gone: the object
+            # then exists, and _check_stored decides whether it is ours, whole.
+            if error_code(exc) != "NoSuchUpload" or not self._sink.exists(self.key):
+                raise
+
     def _check_stored(self, expected: str) -> None:
         # S3 rejects a wrong full-object checksum itself; read it back anyway (emulators may not).
-        with translate("head object", self._sink.name):
-            head = self._sink.client.head_object(Bucket=self._sink.bucket, Key=self._full, ChecksumMode="ENABLED")
+        head = self._sink.call("head object", self._sink.client.head_object,
+                               Bucket=self._sink.bucket, Key=self._full, ChecksumMode="ENABLED")
         stored = head.get("ChecksumCRC32")
         if head.get("ContentLength") != self._size or (stored and stored != expected):
             with contextlib.suppress(SinkError):
@@ -149,21 +208,26 @@ class S3Upload:
                             hint="the upload was corrupted in transit; run the backup again")
 
     def abort(self) -> None:
+        """Never raises: an abort that fails even after retries is remembered in sink.left_open."""
+        self._stop.set()
         for fut in self._futures:
             fut.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._upload_id is not None:
-            upload_id, self._upload_id = self._upload_id, None
-            with contextlib.suppress(Exception):  # best effort: a lifecycle rule cleans what is left
-                self._sink.client.abort_multipart_upload(Bucket=self._sink.bucket, Key=self._full,
-                                                         UploadId=upload_id)
+            upload = OpenUpload(self.key, self._upload_id, self._started)
+            self._upload_id = None
+            try:
+                self._sink.abort_open_upload(upload)
+            except SinkError as exc:
+                log.warning("%s: upload of %s left open: %s", self._sink.name, self.key, exc)
+                self._sink.left_open.append(upload)
 
 
 class S3Sink:
     def __init__(self, *, bucket: str, prefix: str = "", region: str | None = None,
                  endpoint_url: str | None = None, sse: str | None = None, kms_key_id: str | None = None,
                  storage_class: str | None = None, part_size: int = 8 << 20, concurrency: int = 2,
-                 client: Any = None) -> None:
+                 retry_seconds: float = RETRY_SECONDS, stale: timedelta | None = None, client: Any = None) -> None:
         if sse is not None and sse not in SSE_MODES:
             raise ConfigError(f"backup.sinks: s3 sse {sse!r} is not supported", hint="use AES256 or aws:kms")
         if kms_key_id and sse != "aws:kms":
@@ -174,6 +238,9 @@ class S3Sink:
         self.sse, self.kms_key_id, self.storage_class = sse, kms_key_id, storage_class
         self.part_size, self.concurrency = part_size, max(1, concurrency)
         self.name = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.retry_seconds = retry_seconds
+        self.stale_after = stale if stale is not None else stale_after({})
+        self.left_open: list[OpenUpload] = []
         self.client = client if client is not None else _make_client(region, endpoint_url)
 
     @classmethod
@@ -184,8 +251,28 @@ class S3Sink:
         return cls(bucket=bucket, prefix=str(settings.get("prefix") or ""), region=settings.get("region"),
                    endpoint_url=settings.get("endpoint_url"), sse=settings.get("sse"),
                    kms_key_id=settings.get("kms_key_id"), storage_class=settings.get("storage_class"),
-                   part_size=int(settings.get("part_size_mib") or 8) << 20,
-                   concurrency=int(settings.get("concurrency") or 2))
+                   part_size=int(number_setting(settings, "part_size_mib", 8, minimum=5)) << 20,
+                   concurrency=int(number_setting(settings, "concurrency", 2, minimum=1)),
+                   retry_seconds=number_setting(settings, "retry_seconds", RETRY_SECONDS),
+                   stale=stale_after(settings))
+
+    def call(self, what: str, fn: Callable[..., Any], /, *, stop: threading.Event | None = None,
+             **kwargs: Any) -> Any:
+        """fn(**kwargs), translated; transient failures retried until retry_seconds have passed."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = FIRST_DELAY
+        while True:
+            try:
+                with translate(what, self.name):
+                    return fn(**kwargs)
+            except SinkError as exc:
+                left = deadline - time.monotonic()
+                if not transient(exc.__cause__) or left <= 0 or (stop is not None and stop.is_set()):
+                    raise
+                log.info("%s: %s failed (%s); retrying for %.0fs more", self.name, what, exc.message, left)
+                if _pause(min(delay * random.uniform(0.5, 1.0), left), stop):
+                    raise
+                delay = min(delay * 2, MAX_DELAY)
 
     def full_key(self, key: str) -> str:
         check_key(key)
@@ -205,42 +292,67 @@ class S3Sink:
         return S3Upload(self, key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        with translate(f"put {key}", self.name):
-            self.client.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=data, **self.put_args())
+        self.call(f"put {key}", self.client.put_object, Bucket=self.bucket, Key=self.full_key(key), Body=data,
+                  **self.put_args())
 
     def get_bytes(self, key: str) -> bytes:
         return b"".join(self.read_chunks(key))
 
     def read_chunks(self, key: str, *, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        body = self.call(f"get {key}", self.client.get_object, Bucket=self.bucket, Key=self.full_key(key))["Body"]
         with translate(f"get {key}", self.name):
-            body = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))["Body"]
             try:
                 yield from body.iter_chunks(chunk_size)
             finally:
                 body.close()
 
+    def _pages(self, what: str, fn: Callable[..., Any], prefix: str, markers: tuple[str, ...]) -> Iterator[Any]:
+        """Pages of a list call, each page retried on its own (a paginator cannot resume)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._base + prefix}
+        while True:
+            page = self.call(what, fn, **args)
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            args.update({m: page[f"Next{m}"] for m in markers if page.get(f"Next{m}")})
+
+    @property
+    def _base(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = f"{self.prefix}/" if self.prefix else ""
-        with translate("list objects", self.name):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix)
-            for page in pages:
-                for obj in page.get("Contents") or ():
-                    yield ObjectInfo(obj["Key"][len(base):], int(obj["Size"]), obj["LastModified"])
+        base = self._base
+        for page in self._pages("list objects", self.client.list_objects_v2, prefix, ("ContinuationToken",)):
+            for obj in page.get("Contents") or ():
+                yield ObjectInfo(obj["Key"][len(base):], int(obj["Size"]), obj["LastModified"])
 
     def delete(self, key: str) -> None:
-        with translate(f"delete {key}", self.name):
-            self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
+        self.call(f"delete {key}", self.client.delete_object, Bucket=self.bucket, Key=self.full_key(key))
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            self.call(f"head {key}", self.client.head_object, Bucket=self.bucket, Key=self.full_key(key))
+        except SinkError as exc:
+            if error_code(exc) in GONE_CODES:
                 return False
-            raise SinkError(f"{self.name}: head {key} failed: {exc}", hint="check credentials") from exc
+            raise
         return True
+
+    def open_uploads(self, prefix: str = "") -> Iterator[OpenUpload]:
+        base = self._base
+        pages = self._pages("list multipart uploads", self.client.list_multipart_uploads, prefix,
+                            ("KeyMarker", "UploadIdMarker"))
+        for page in pages:
+            for up in page.get("Uploads") or ():
+                yield OpenUpload(up["Key"][len(base):], up["UploadId"], up["Initiated"])
+
+    def abort_open_upload(self, upload: OpenUpload) -> None:
+        try:
+            self.call(f"abort upload of {upload.key}", self.client.abort_multipart_upload, Bucket=self.bucket,
+                      Key=self._base + upload.key, UploadId=upload.upload_id)
+        except SinkError as exc:
+            if error_code(exc) not in GONE_CODES:
+                raise
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> Any:
@@ -249,5 +361,5 @@ def _make_client(region: str | None, endpoint_url: str | None) -> Any:
 
     session = boto3.session.Session(region_name=region)
     return session.client("s3", endpoint_url=endpoint_url, config=Config(
-        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120,
+        retries={"max_attempts": BOTO_ATTEMPTS, "mode": "standard"}, connect_timeout=5, read_timeout=120,
         max_pool_connections=8))

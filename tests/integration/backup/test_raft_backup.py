@@ -107,7 +107,7 @@ def test_s3_stopped_mid_upload(raft_box, tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(runner, "make_source", lambda *a, **kw: KillAfterFirstChunk(real(*a, **kw)))
     local = tmp_path / "local"
     cfg = backup_config(raft_box, tmp_path, {"sinks": [{"type": "local", "path": str(local)},
-                                                       s3_sink(dying, "dying")]})
+                                                       s3_sink(dying, "dying", retry_seconds=2)]})
     assert run(cfg, "run", "--format", "json") == 6
     result = json_out(capsys)
     assert not result["ok"] and result["verified"]

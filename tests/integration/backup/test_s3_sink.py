@@ -118,9 +118,10 @@ def test_prune_over_more_than_a_thousand_objects(moto, bucket, tmp_path, monkeyp
     s3 = moto.client()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     names = [backup_name("sandbox-test", now - timedelta(hours=3 * i), "snap") for i in range(560)]
-    for name in names:  # 1,120 objects: the listing needs two pages
+    for i, name in enumerate(names):  # 1,120 objects: the listing needs two pages
         s3.put_object(Bucket=bucket, Key=f"vault/{name}", Body=b"x")
-        s3.put_object(Bucket=bucket, Key=f"vault/{name}.manifest.json", Body=b"{}")
+        s3.put_object(Bucket=bucket, Key=f"vault/{name}.manifest.json",
+                      Body=manifest_for(name, now - timedelta(hours=3 * i)))
     cfg = tmp_path / "vaultops.yaml"
     cfg.write_text(json.dumps({
         "cluster": {"name": "sandbox-test"}, "nodes": [{"name": "n", "address": "http://127.0.0.1:1"}],
@@ -139,6 +140,14 @@ def test_prune_over_more_than_a_thousand_objects(moto, bucket, tmp_path, monkeyp
             for o in page.get("Contents", [])]
     assert sorted(k[len("vault/"):] for k in left if not k.endswith(".json")) == sorted(keep)
     assert len(left) == 2 * len(keep)
+
+
+def manifest_for(name: str, taken: datetime) -> bytes:
+    """Prune reads the newest backup's manifest: it must agree with the name."""
+    from vaultops.services.backup.manifest import Manifest
+    when = taken.isoformat(timespec="milliseconds")
+    return Manifest(name=name, kind="raft", cluster_name="sandbox-test", cluster_id="c", server_version=None,
+                    source_node=None, size=1, sha256="0" * 64, started_at=when, finished_at=when).to_json()
 
 
 def test_aws_iam_login_body_replays_against_sts(moto) -> None:

@@ -94,3 +94,49 @@ def test_prune_after_run_keeps_policy(make_cfg, consul, tmp_path, capsys) -> Non
     assert main(["--config", str(cfg.path), "backup", "run"]) == 6
     assert main(["--config", str(cfg.path), "backup", "prune"]) == 6
     assert "not pruning" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["http://consul.example.com:8500", "http://10.0.0.5:8500",
+                                     "http://[2001:db8::1]:8500", "http://127.0.0.1.nip.io:8500"])
+def test_plain_http_to_a_remote_consul_is_refused(make_cfg, tmp_path, capsys, address) -> None:
+    """The ACL token would cross the network in clear: refused before any connection, like Vault."""
+    token_file = tmp_path / "consul-token"
+    token_file.write_text("secret-acl-token")
+    cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
+                    "consul": {"address": address, "token_file": str(token_file)},
+                    "metrics_file": str(tmp_path / "m.prom"), "state_file": str(tmp_path / "state.json")})
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 3
+    err = capsys.readouterr().err
+    assert "refusing plain http to Consul" in err and "secret-acl-token" not in err and "Traceback" not in err
+    assert files(tmp_path) == []
+    # a run refused before any byte moved is still a failed run: one event, state, metrics, journal
+    assert [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")] == ["run.failed"]
+    assert json.loads((tmp_path / "state.json").read_text())["ok"] is False
+    assert 'vaultops_backup_last_run_success{cluster="unit"} 0' in (tmp_path / "m.prom").read_text()
+    journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
+    assert [(j["action"], j["outcome"]) for j in journal] == [("backup.run", "failed")]
+
+
+def test_allow_insecure_http_lets_plain_http_through(make_cfg, tmp_path) -> None:
+    from vaultops.services.backup.consul import ConsulSource
+    from vaultops.services.backup.settings import load_settings
+    from vaultops.services.backup.sources import make_source
+
+    cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
+                    "consul": {"address": "http://consul.example.com:8500"}})
+    settings = load_settings(cfg)
+    source = make_source("consul", clients=[], settings=settings, allow_insecure_http=True)
+    assert isinstance(source, ConsulSource)
+    for loopback in ("http://127.0.0.1:8500", "http://localhost:8500", "http://[::1]:8500"):
+        assert ConsulSource(loopback, token=None).address == loopback
+
+
+@pytest.mark.parametrize("content", [b"line1\nline2\n", b"\xff\xfe token", b"", b"tok\x00en"])
+def test_a_damaged_consul_token_file_is_one_line(make_cfg, tmp_path, capsys, content) -> None:
+    token_file = tmp_path / "consul-token"
+    token_file.write_bytes(content)
+    cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
+                    "consul": {"address": "http://127.0.0.1:9", "token_file": str(token_file)}})
+    assert main(["--config", str(cfg.path), "backup", "run"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "token_file" in err

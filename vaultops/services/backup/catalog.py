@@ -1,23 +1,35 @@
-"""What is in the sinks: list, verify (re-read), inspect, prune."""
+"""What is in the sinks: list, verify (re-read), inspect, prune, open uploads.
+
+Which backup is "the newest" (restore/verify/inspect latest, drill, prune's never-delete) is
+decided by `newest_confirmed`: the listing's trusted times (see manifest.py) pick the
+candidates, and the candidate's manifest must agree with its name and times; untrusted entries
+and candidates whose manifest disagrees are skipped with a warning. Only the entries that
+matter are read (usually one manifest), so a listing of thousands of objects stays cheap.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from vaultops.errors import BackupError, VerificationError
+from vaultops.errors import BackupError, VaultOpsError, VerificationError
 from vaultops.services.backup.inspect import StateStats, describe_meta
 from vaultops.services.backup.lock import run_lock
 from vaultops.services.backup.manifest import (CHECK_FAILED, CHECK_OK, MANIFEST_SUFFIX, BackupEntry, Manifest,
-                                               check_marker, entries_from_listing)
+                                               State, check_marker, entries_from_listing, manifest_problem)
 from vaultops.services.backup.retention import Decision, plan
 from vaultops.services.backup.settings import BackupSettings
-from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifier, VerifyReport
-from vaultops.storage.base import Sink
+from vaultops.services.backup.verify import (ArchiveKind, ArchiveVerifier, Budget, ReadIncomplete, Verifier,
+                                             VerifyReport, bounded)
+from vaultops.storage.base import OpenUpload, Sink, SinkError, SweepsUploads
 
 Emit = Callable[..., None]
+Warn = Callable[[str], None]
+MAX_SKIPPED = 10   # candidates with a disagreeing manifest looked at before giving up
 
 
 def list_backups(sink: Sink, *, cluster: str | None) -> list[BackupEntry]:
@@ -25,15 +37,59 @@ def list_backups(sink: Sink, *, cluster: str | None) -> list[BackupEntry]:
     return entries_from_listing(list(sink.list(f"{cluster}-" if cluster else "")), cluster=cluster)
 
 
-def newest(sink: Sink, *, cluster: str | None) -> BackupEntry:
-    for entry in list_backups(sink, cluster=cluster):
-        if entry.verified:
-            return entry
-    raise BackupError(f"{sink.name}: no verified backup found", hint="run 'vaultops backup run' first")
+def newest(sink: Sink, *, cluster: str | None, warn: Warn | None = None) -> BackupEntry:
+    """The newest verified backup whose time and manifest can be trusted."""
+    entries = list_backups(sink, cluster=cluster)
+    _warn_untrusted(sink, entries, warn)
+    return newest_confirmed(sink, entries, warn=warn)[0]
+
+
+def newest_confirmed(sink: Sink, entries: list[BackupEntry], *,
+                     warn: Warn | None = None) -> tuple[BackupEntry, list[BackupEntry]]:
+    """(the newest verified entry whose manifest agrees, the newer ones whose manifest did not)."""
+    rejected: list[BackupEntry] = []
+    now = datetime.now(timezone.utc)
+    for entry in (e for e in entries if e.verified):
+        problem = _manifest_problem(sink, entry, now)
+        if problem is None:
+            return entry, rejected
+        if warn is not None:
+            warn(f"{sink.name}: ignoring {entry.name}: {problem}")
+        rejected.append(dataclasses.replace(entry, state=State.UNTRUSTED, problem=problem))
+        if len(rejected) >= MAX_SKIPPED:
+            break
+    raise BackupError(f"{sink.name}: no verified backup found" + (
+        f" ({len(rejected)} newest have manifests that disagree with them)" if rejected else ""),
+        hint="run 'vaultops backup run' first" if not rejected else "inspect the sink: the backups listed above "
+             "were not written by vaultops as named")
+
+
+def _manifest_problem(sink: Sink, entry: BackupEntry, now: datetime) -> str | None:
+    data = sink.get_bytes(entry.name + MANIFEST_SUFFIX)  # a sink that cannot answer is not a verdict
+    try:
+        manifest = Manifest.from_json(data, where=f"{sink.name}/{entry.name}")
+    except VaultOpsError as exc:
+        return f"its manifest is unreadable ({exc.message})"
+    return manifest_problem(manifest, entry, now=now)
+
+
+def _warn_untrusted(sink: Sink, entries: Iterable[BackupEntry], warn: Warn | None, *, most: int = 5) -> None:
+    untrusted = [e for e in entries if e.state is State.UNTRUSTED]
+    if warn is None:
+        return
+    for entry in untrusted[:most]:
+        warn(f"{sink.name}: ignoring {entry.name}: {entry.problem}")
+    if len(untrusted) > most:
+        warn(f"{sink.name}: ignoring {len(untrusted) - most} more untrusted objects (see 'vaultops backup list')")
 
 
 def read_manifest(sink: Sink, name: str) -> Manifest:
     return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}")
+
+
+def read_stored(sink: Sink, name: str, manifest: Manifest) -> Iterable[bytes]:
+    """The stored bytes of *name*, cut off past the manifest's size or the time budget."""
+    return bounded(sink.read_chunks(name), Budget.for_size(manifest.size), what=f"{sink.name}/{name}")
 
 
 def verifier_for(kind: str, *, on_state: Callable[[bytes], None] | None = None,
@@ -67,7 +123,7 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
         manifest = read_manifest(sink, name)
         verifier = verifier_for(manifest.kind, settings=settings)
         try:
-            for chunk in sink.read_chunks(name):
+            for chunk in read_stored(sink, name, manifest):
                 verifier.feed(chunk)
             report = verifier.finish()
         except BaseException:
@@ -75,6 +131,8 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
             raise
         check_against_manifest(report, manifest)
         result = CheckResult(name, sink.name, True, f"sha256 {report.sha256[:16]}…, {report.size} bytes", report)
+    except ReadIncomplete:
+        raise  # no verdict: the backup may be fine, the sink was too slow
     except VerificationError as exc:
         result = CheckResult(name, sink.name, False, str(exc))
     if record:
@@ -101,17 +159,29 @@ def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSet
     stats = StateStats(depth=depth)
     # Only Raft's state.bin (protobuf StorageEntry stream) is parsed; Consul's is msgpack.
     verifier = verifier_for(manifest.kind, on_state=stats.feed if manifest.kind == "raft" else None)
-    for chunk in sink.read_chunks(name):
-        verifier.feed(chunk)
-    report = verifier.finish()
+    report = _verify_stored(sink, name, manifest, verifier)
     stats.finish()
     meta = describe_meta(report.meta) if manifest.kind == "raft" else report.meta
     return Inspection(manifest, meta, stats.table(), stats.entries)
 
 
+def _verify_stored(sink: Sink, name: str, manifest: Manifest, verifier: Verifier) -> VerifyReport:
+    try:
+        for chunk in read_stored(sink, name, manifest):
+            verifier.feed(chunk)
+        return verifier.finish()
+    except BaseException:
+        verifier.abort()
+        raise
+
+
 def prune(sink: Sink, settings: BackupSettings, *, dry_run: bool, emit: Emit,
           lock: bool = False) -> list[Decision]:
-    """Apply the retention plan to one sink. Refuses when the newest run failed."""
+    """Apply the retention plan to one sink. Refuses when the newest run failed.
+
+    The newest verified backup's manifest is checked first (newer entries whose manifest
+    disagrees become untrusted): it is the one backup retention must never lose.
+    """
     from vaultops.services.backup.runner import last_run
 
     state = last_run(settings)
@@ -121,15 +191,79 @@ def prune(sink: Sink, settings: BackupSettings, *, dry_run: bool, emit: Emit,
     if settings.retention.empty and not dry_run:
         raise BackupError("backup.retention keeps nothing beyond min_keep: refusing to prune",
                           hint="set keep_last/hourly/daily/weekly/monthly in backup.retention")
-    decisions = plan(list_backups(sink, cluster=settings.cluster), settings.retention)
-    if dry_run:
-        return decisions
-    if lock:
-        with run_lock(settings.lock_file):
+    with run_lock(settings.lock_file) if lock else contextlib.nullcontext():
+        entries = list_backups(sink, cluster=settings.cluster)
+        decisions = plan(_confirm_newest(sink, entries), settings.retention)
+        for d in decisions:
+            if d.entry.state is State.UNTRUSTED:
+                emit("prune.untrusted", sink=sink.name, name=d.entry.name, problem=d.entry.problem)
+        if not dry_run:
+            sweep_open_uploads(sink, cluster=settings.cluster, recorded=(state or {}).get("left_open"), emit=emit)
             _apply(sink, decisions, emit)
-    else:
-        _apply(sink, decisions, emit)
     return decisions
+
+
+def _confirm_newest(sink: Sink, entries: list[BackupEntry]) -> list[BackupEntry]:
+    if not any(e.verified for e in entries):
+        return entries
+    _, rejected = newest_confirmed(sink, entries)
+    replaced = {e.name: e for e in rejected}
+    return [replaced.get(e.name, e) for e in entries]
+
+
+def open_uploads(sink: Sink, *, cluster: str | None) -> list[OpenUpload]:
+    """Uploads under this cluster's names that were never committed nor aborted."""
+    if not isinstance(sink, SweepsUploads):
+        return []
+    return sorted(sink.open_uploads(f"{cluster}-" if cluster else ""), key=lambda u: u.started)
+
+
+def sweep_open_uploads(sink: Sink, *, cluster: str | None, emit: Emit, recorded: Any = None) -> list[OpenUpload]:
+    """Abort open uploads older than the sink's stale_after, or recorded by an earlier run as left
+    open (*recorded*: the state file's `left_open`); report each. Returns those still open.
+    Never raises: a sweep must not fail a run. A recorded upload that still cannot be aborted
+    goes back into sink.left_open, so the run records it again."""
+    if not isinstance(sink, SweepsUploads):
+        return []
+    known = _recorded(sink, recorded)
+    try:
+        found = open_uploads(sink, cluster=cluster)
+    except SinkError as exc:
+        emit("warning", message=f"{sink.name}: open uploads not checked: {exc}")
+        sink.left_open.extend(known.values())
+        return []
+    now, still = datetime.now(timezone.utc), []
+    for up in found:
+        age = now - up.started
+        if up.upload_id not in known and age < sink.stale_after:
+            still.append(up)
+            continue
+        try:
+            sink.abort_open_upload(up)
+        except SinkError as exc:
+            emit("warning", message=f"{sink.name}: open upload of {up.key} not aborted: {exc}")
+            still.append(up)
+            if up.upload_id in known:
+                sink.left_open.append(up)
+            continue
+        emit("sink.upload_aborted", sink=sink.name, key=up.key, upload_id=up.upload_id,
+             age_hours=round(age.total_seconds() / 3600, 2),
+             reason="left open by an earlier run" if up.upload_id in known else "stale")
+    return still
+
+
+def _recorded(sink: SweepsUploads, recorded: Any) -> dict[str, OpenUpload]:
+    out: dict[str, OpenUpload] = {}
+    for r in recorded if isinstance(recorded, list) else ():
+        if not (isinstance(r, dict) and r.get("sink") == sink.name and isinstance(r.get("upload_id"), str)
+                and isinstance(r.get("key"), str)):
+            continue
+        try:
+            started = datetime.fromisoformat(str(r.get("started")))
+        except ValueError:
+            started = datetime.now(timezone.utc)
+        out[r["upload_id"]] = OpenUpload(r["key"], r["upload_id"], started)
+    return out
 
 
 def _apply(sink: Sink, decisions: list[Decision], emit: Emit) -> None:

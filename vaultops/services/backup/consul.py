@@ -5,7 +5,8 @@
     PUT /v1/snapshot           X-Consul-Token   <- the same archive
 
 Consul snapshots hold ACL tokens in clear: they are stored 0600 and should be encrypted at rest
-(SSE on S3). Restoring a Consul-backed Vault also needs Vault stopped and `core/lock` removed.
+(SSE on S3). The ACL token travels in a header, so plain http is refused for any address that
+is not loopback unless the global --allow-insecure-http was given (the rule Vault nodes follow). Restoring a Consul-backed Vault also needs Vault stopped and `core/lock` removed.
 Tests run against vaultops.testing.consul_double, an in-repo HTTP double, not a real Consul.
 """
 
@@ -17,14 +18,15 @@ import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import urllib3
 
-from vaultops.errors import BackupError, ConfigError
+from vaultops.errors import BackupError, ConfigError, SecurityError
 from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, vault_info
 from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifier
 from vaultops.vault import NodeClient
-from vaultops.vault.http import read_blocks
+from vaultops.vault.http import is_loopback, read_blocks
 
 TIMEOUT = urllib3.Timeout(connect=5.0, read=600.0)
 
@@ -34,7 +36,12 @@ class ConsulSource:
     extension = "snap"
 
     def __init__(self, address: str, *, token: str | None, ca_cert: str | None = None, stale: bool = False,
-                 clients: list[NodeClient] | None = None) -> None:
+                 clients: list[NodeClient] | None = None, allow_insecure_http: bool = False) -> None:
+        parts = urlsplit(address)
+        if parts.scheme == "http" and not (allow_insecure_http or is_loopback(parts.hostname or "")):
+            raise SecurityError(f"refusing plain http to Consul at {address}: the ACL token would cross the "
+                                "network in clear", hint="use https in backup.consul.address, or pass "
+                                "--allow-insecure-http if you really mean it")
         self.address = address.rstrip("/")
         self._token = token
         self.stale = stale
@@ -45,19 +52,14 @@ class ConsulSource:
         self._pool = urllib3.PoolManager(num_pools=1, retries=False, **opts)
 
     @classmethod
-    def from_settings(cls, raw: dict[str, Any], *, clients: list[NodeClient]) -> ConsulSource:
+    def from_settings(cls, raw: dict[str, Any], *, clients: list[NodeClient],
+                      allow_insecure_http: bool = False) -> ConsulSource:
         address = raw.get("address")
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             raise ConfigError("backup.consul.address is missing", hint="e.g. consul: {address: https://consul:8501}")
-        token = None
-        if raw.get("token_file"):
-            try:
-                token = Path(raw["token_file"]).expanduser().read_text().strip()
-            except OSError as exc:
-                raise ConfigError(f"backup.consul.token_file: cannot read ({exc.strerror})",
-                                  hint="point it at a 0600 file holding the Consul ACL token") from None
+        token = _read_token(raw["token_file"]) if raw.get("token_file") else None
         return cls(address, token=token, ca_cert=raw.get("ca_cert"), stale=bool(raw.get("stale")),
-                   clients=clients)
+                   clients=clients, allow_insecure_http=allow_insecure_http)
 
     def _headers(self) -> dict[str, str]:
         return {"X-Consul-Token": self._token} if self._token else {}
@@ -103,6 +105,20 @@ class ConsulSource:
         except urllib3.exceptions.HTTPError as exc:
             raise BackupError(f"consul: {self.address} unreachable ({exc})",
                               hint="check backup.consul.address and that Consul is running") from exc
+
+
+def _read_token(path: str) -> str:
+    """A Consul ACL token goes into an HTTP header: one line of printable ASCII, never echoed."""
+    hint = "point it at a 0600 file holding the Consul ACL token on one line"
+    try:
+        token = Path(path).expanduser().read_bytes().strip().decode("ascii")
+    except OSError as exc:
+        raise ConfigError(f"backup.consul.token_file: cannot read ({exc.strerror})", hint=hint) from None
+    except UnicodeDecodeError:
+        raise ConfigError("backup.consul.token_file: the token is not ASCII", hint=hint) from None
+    if not token or not token.isprintable() or len(token) > 4096:
+        raise ConfigError("backup.consul.token_file: not a single-line token", hint=hint)
+    return token
 
 
 def _error(status: int, data: bytes | None, what: str) -> BackupError:

@@ -55,7 +55,7 @@ def read_shares(stream: IO[str]) -> list[str]:
 def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list[str], name: str | None,
               keep: bool, emit: Any, operator: str | None = None) -> DrillReport:
     t0 = time.monotonic()
-    name = name or newest(sink, cluster=settings.cluster).name
+    name = name or newest(sink, cluster=settings.cluster, warn=lambda m: emit("warning", message=m)).name
     manifest = read_manifest(sink, name)
     version = settings.drill.get("version") or manifest.server_version
     if manifest.kind != "raft":

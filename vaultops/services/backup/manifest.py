@@ -5,8 +5,17 @@ A backup is published as two objects in a sink:
     <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>.manifest.json   written last: its presence = published
 and optionally `<name>.check-ok.json` or `<name>.check-failed.json`: the outcome of the latest
 `vaultops backup verify` (the verdict is in the name, so a listing alone shows it).
-Names of one cluster sort by time. Retention and listing work from names alone, so a listing
-of thousands of objects needs no per-object reads.
+Names of one cluster sort by time. Listing and retention work from one listing (names plus the
+sink's own timestamps), so thousands of objects need no per-object reads.
+
+A name is only a claim: whoever can write to the sink can name an object anything. So a
+name's time is trusted only when it is not in the future (beyond SKEW) and not later (beyond
+SKEW) than the sink's own timestamp of the object (S3 LastModified, a file's mtime) - nothing
+can be taken after it was stored. An entry failing either check, or whose name holds an
+impossible date, is UNTRUSTED: listed with the reason, never counted by retention, never
+picked as the newest backup. Within those bounds the name's time orders entries (a copy or a
+re-upload makes the sink's timestamp later than the snapshot, never earlier); the manifest
+of the backup actually picked is cross-checked as well (see catalog.newest / manifest_problem).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -27,6 +36,7 @@ CHECK_OK = ".check-ok.json"
 CHECK_FAILED = ".check-failed.json"
 EXTENSIONS = ("snap", "pgdump")
 _NAME = re.compile(r"^(?P<cluster>.+)-(?P<ts>\d{8}T\d{6}\.\d{3})Z\.(?P<ext>snap|pgdump)$")
+SKEW = timedelta(minutes=5)     # clock difference tolerated between us, the sink and the writer
 
 
 def backup_name(cluster: str, when: datetime, ext: str) -> str:
@@ -35,11 +45,31 @@ def backup_name(cluster: str, when: datetime, ext: str) -> str:
 
 
 def parse_name(name: str) -> tuple[str, datetime] | None:
+    """(cluster, time) of a backup name; None if it is not one or its date is impossible."""
+    parsed = _match_name(name)
+    return None if parsed is None or parsed[1] is None else (parsed[0], parsed[1])
+
+
+def _match_name(name: str) -> tuple[str, datetime | None] | None:
     m = _NAME.match(name)
     if not m:
         return None
-    when = datetime.strptime(m["ts"], "%Y%m%dT%H%M%S.%f").replace(tzinfo=timezone.utc)
+    try:
+        when = datetime.strptime(m["ts"], "%Y%m%dT%H%M%S.%f").replace(tzinfo=timezone.utc)
+    except ValueError:  # month 13, February 30, year 0000 ...
+        return m["cluster"], None
     return m["cluster"], when
+
+
+def name_problem(when: datetime | None, stored: datetime, now: datetime) -> str | None:
+    """Why the time in a name cannot be trusted, or None."""
+    if when is None:
+        return "the date in its name is impossible"
+    if when > now + SKEW:
+        return f"its name is dated {when:%Y-%m-%d %H:%M} UTC, in the future"
+    if when > stored + SKEW:
+        return f"its name is dated {when:%Y-%m-%d %H:%M} UTC, after the sink stored it ({stored:%Y-%m-%d %H:%M})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,7 @@ class State(str, Enum):
     REVERIFIED = "re-verified"      # and the latest `backup verify` passed
     FAILED = "failed"               # the latest `backup verify` failed
     INCOMPLETE = "incomplete"       # data without manifest: an interrupted publish
+    UNTRUSTED = "untrusted"         # its time cannot be trusted (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -92,23 +123,29 @@ class BackupEntry:
     size: int
     state: State
     check_time: datetime | None = None
+    problem: str | None = None       # why it is UNTRUSTED
 
     @property
     def verified(self) -> bool:
         return self.state in (State.VERIFIED, State.REVERIFIED)
 
 
-def entries_from_listing(objects: list[ObjectInfo], *, cluster: str | None = None) -> list[BackupEntry]:
-    """Group a sink listing into backups, newest first."""
+def entries_from_listing(objects: list[ObjectInfo], *, cluster: str | None = None,
+                         now: datetime | None = None) -> list[BackupEntry]:
+    """Group a sink listing into backups, newest first; untrusted times are flagged, not believed."""
+    now = now or datetime.now(timezone.utc)
     by_key = {o.key: o for o in objects}
     out: list[BackupEntry] = []
     for obj in objects:
-        parsed = parse_name(obj.key)
+        parsed = _match_name(obj.key)
         if parsed is None or (cluster is not None and parsed[0] != cluster):
             continue
         ok, failed = by_key.get(obj.key + CHECK_OK), by_key.get(obj.key + CHECK_FAILED)
         check = failed or ok
-        if obj.key + MANIFEST_SUFFIX not in by_key:
+        problem = name_problem(parsed[1], obj.modified, now)
+        if problem is not None:
+            state = State.UNTRUSTED
+        elif obj.key + MANIFEST_SUFFIX not in by_key:
             state = State.INCOMPLETE
         elif failed is not None:
             state = State.FAILED
@@ -116,9 +153,33 @@ def entries_from_listing(objects: list[ObjectInfo], *, cluster: str | None = Non
             state = State.REVERIFIED
         else:
             state = State.VERIFIED
-        out.append(BackupEntry(obj.key, parsed[0], parsed[1], obj.size, state,
-                               check.modified if check else None))
+        out.append(BackupEntry(obj.key, parsed[0], parsed[1] or obj.modified, obj.size, state,
+                               check.modified if check else None, problem))
     return sorted(out, key=lambda e: e.time, reverse=True)
+
+
+def manifest_problem(manifest: Manifest, entry: BackupEntry, *, now: datetime) -> str | None:
+    """Why a manifest does not vouch for *entry* (name and times must agree), or None."""
+    if manifest.name != entry.name:
+        return f"its manifest is for {manifest.name!r}"
+    started, finished = _instant(manifest.started_at), _instant(manifest.finished_at)
+    if started is None or finished is None:
+        return "its manifest holds unreadable times"
+    if abs(started - entry.time) > timedelta(seconds=1):
+        return f"its manifest says it was started at {manifest.started_at}, not as its name says"
+    if finished < started or finished > now + SKEW:
+        return f"its manifest says it finished at {manifest.finished_at}"
+    return None
+
+
+def _instant(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def check_marker(*, ok: bool, detail: str, when: datetime) -> bytes:

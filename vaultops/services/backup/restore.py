@@ -1,7 +1,9 @@
 """`vaultops backup restore`: fetch a published backup, verify it again, hand it to the source.
 
 The backup is downloaded to a private temp file while it is verified and compared with its
-manifest, so nothing unverified ever reaches the server. Restoring another cluster's snapshot
+manifest, so nothing unverified ever reaches the server. Every read goes through
+verify.bounded: a stored object that grows past its manifest's size, stalls, or takes longer
+than its time budget ends the restore with one line. Restoring another cluster's snapshot
 needs force; see FORCE_WARNING for what that does.
 """
 
@@ -16,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaultops.errors import BackupError, UsageError
-from vaultops.services.backup.catalog import check_against_manifest, read_manifest, verifier_for
+from vaultops.services.backup.catalog import check_against_manifest, read_manifest, read_stored, verifier_for
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.settings import BackupSettings
 from vaultops.services.backup.sources import Source, active_node
-from vaultops.services.backup.verify import VerifyReport
+from vaultops.services.backup.verify import Budget, VerifyReport, bounded, verify_chunks
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 
@@ -76,10 +78,14 @@ def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettin
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
-                for chunk in sink.read_chunks(name):
+                for chunk in read_stored(sink, name, manifest):
                     verifier.feed(chunk)
                     fh.write(chunk)
             report = verifier.finish()
+        except OSError as exc:
+            verifier.abort()
+            raise BackupError(f"cannot write the downloaded copy to {folder} ({exc.strerror})",
+                              hint="free space in the temp directory (TMPDIR) and try again") from None
         except BaseException:
             verifier.abort()
             raise
@@ -109,14 +115,21 @@ def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
 
 def verify_file(path: Path, kind: str, *, settings: BackupSettings | None = None) -> VerifyReport:
     """Verify a snapshot file that vaultops did not publish (e.g. from `bao operator raft snapshot save`)."""
-    verifier = verifier_for(kind, settings=settings)
+    size = None
+    with contextlib.suppress(OSError):
+        size = path.stat().st_size if path.is_file() else None
+    chunks = bounded(_file_chunks(path), Budget.for_size(size), what=str(path))
+    return verify_chunks(chunks, verifier_for(kind, settings=settings))
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    """Opened lazily, inside bounded()'s reader: opening a FIFO with no writer blocks too."""
     try:
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
-                verifier.feed(chunk)
+                yield chunk
     except OSError as exc:
         raise UsageError(f"cannot read {path} ({exc.strerror})", hint="check the path") from None
-    return verifier.finish()
 
 
 def restore_file(path: Path, source: Source, *, force: bool,

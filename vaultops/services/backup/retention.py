@@ -2,9 +2,15 @@
 
 Each tier keeps the newest verified backup in each of its N most recent buckets (UTC hour,
 day, ISO week, month); keep_last keeps the newest N outright. The newest `min_keep` verified
-backups are never deleted, whatever the tiers say. Unverified backups (a failed re-verify, an
-interrupted publish) are deleted only when a newer verified backup exists. Pure functions:
-the plan is computed from a listing, and applied elsewhere.
+backups are never deleted, whatever the tiers say (and never fewer than one: the newest verified
+backup is always kept). Unverified backups (a failed re-verify, an interrupted publish) are
+deleted only when a newer verified backup exists. Pure functions: the plan is computed from a
+listing, and applied elsewhere.
+
+Times are the trusted times of manifest.entries_from_listing. An UNTRUSTED entry (dated in the
+future, after the sink stored it, or impossibly) fills no slot, makes no other entry
+deletable, and is itself kept and reported, never deleted: it may be a real backup from a host
+whose clock was wrong, and deciding that is for a person (delete it by hand).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from vaultops.errors import ConfigError
-from vaultops.services.backup.manifest import BackupEntry
+from vaultops.services.backup.manifest import BackupEntry, State
 
 TIERS: dict[str, Callable[[datetime], tuple[int, ...]]] = {
     "hourly": lambda t: (t.year, t.month, t.day, t.hour),
@@ -63,14 +69,18 @@ class Decision:
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
+UNTRUSTED_REASON = "untrusted ({}): never counted nor deleted by retention; check it and delete it by hand"
+
+
 def plan(entries: list[BackupEntry], policy: RetentionPolicy) -> list[Decision]:
     """A keep/delete decision for every entry, newest first."""
     ordered = sorted(entries, key=lambda e: e.time, reverse=True)
     verified = [e for e in ordered if e.verified]
     reasons: dict[str, list[str]] = {e.name: [] for e in ordered}
+    min_keep = max(policy.min_keep, 1)
     for i, entry in enumerate(verified):
-        if i < policy.min_keep:
-            reasons[entry.name].append(f"min_keep {i + 1}/{policy.min_keep}")
+        if i < min_keep:
+            reasons[entry.name].append(f"min_keep {i + 1}/{min_keep}")
         if i < policy.keep_last:
             reasons[entry.name].append(f"last {i + 1}/{policy.keep_last}")
     for tier, bucket_of in TIERS.items():
@@ -86,7 +96,9 @@ def plan(entries: list[BackupEntry], policy: RetentionPolicy) -> list[Decision]:
     decisions = []
     for entry in ordered:
         why = reasons[entry.name]
-        if not entry.verified:
+        if entry.state is State.UNTRUSTED:
+            why.append(UNTRUSTED_REASON.format(entry.problem))
+        elif not entry.verified:
             if newest_verified is None or entry.time >= newest_verified:
                 why.append(f"{entry.state.value}, no newer verified backup")
         decisions.append(Decision(entry, keep=bool(why), reasons=tuple(why)))

@@ -2,6 +2,17 @@
 
 Cron-grade: no prompts, every step reported through `emit(event, **fields)` (the CLI prints
 JSON lines on stderr), success only when every sink published, one run at a time (flock).
+
+Commit points, and what a failure leaves:
+  * a sink that cannot be built, cannot start its upload, fails mid-stream, on commit or on its
+    manifest is aborted (its temp file / multipart upload removed) and reported; the other
+    sinks go on, and each that succeeded gets its manifest: a run is per sink, not all-or-nothing;
+  * a source or verification failure aborts every upload: nothing unverified is published;
+  * whatever happened inside the lock (login refused, interrupt, a bug), the run is recorded:
+    state file, metrics (success 0 on any failure) and journal, and exactly one terminal event,
+    `run.done` or `run.failed` (with `sinks`: sink -> "ok" or its error, and `published`);
+  * uploads a sink could not abort are recorded in the state file (`left_open`) and aborted
+    by the next run, which also aborts stale open uploads (catalog.sweep_open_uploads).
 """
 
 from __future__ import annotations
@@ -9,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,10 +36,11 @@ from vaultops.services.backup.pipeline import SinkOutcome, stream_and_publish
 from vaultops.services.backup.settings import BackupSettings, require_sinks
 from vaultops.services.backup.sources import Source, make_source
 from vaultops.services.backup.verify import VerifyReport
-from vaultops.storage.base import Sink, Upload, get_sink
+from vaultops.storage.base import Sink, SweepsUploads, Upload, get_sink
 from vaultops.vault import NodeClient, cluster_clients
 
 Emit = Callable[..., None]
+EXTENSION = {"postgresql": "pgdump"}
 
 
 @dataclass(frozen=True)
@@ -48,68 +60,120 @@ def build_sinks(cfg: Config, settings: BackupSettings) -> list[Sink]:
     return [get_sink(s, resolve_path=cfg.resolve_path) for s in settings.sinks]
 
 
+def _build_each(cfg: Config, settings: BackupSettings) -> tuple[list[Sink], list[SinkOutcome]]:
+    """Every sink that can be built, and a failed outcome for each that cannot."""
+    sinks, broken = [], []
+    for i, raw in enumerate(settings.sinks):
+        try:
+            sinks.append(get_sink(raw, resolve_path=cfg.resolve_path))
+        except VaultOpsError as exc:
+            broken.append(SinkOutcome(f"sink {i} ({raw.get('type')}: {raw.get('path') or raw.get('bucket')})",
+                                      error=exc))
+    return sinks, broken
+
+
 def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: float = 0.0,
                clients: list[NodeClient] | None = None, allow_insecure_http: bool = False) -> RunResult:
     require_sinks(settings)
-    with run_lock(settings.lock_file, wait=lock_wait), ThreadPoolExecutor(1, thread_name_prefix="sinks") as pool:
-        pending = pool.submit(build_sinks, cfg, settings)  # boto3 start-up overlaps the login
+    with run_lock(settings.lock_file, wait=lock_wait):
+        started = datetime.now(timezone.utc)
+        name = backup_name(settings.cluster, started, EXTENSION.get(settings.source, "snap"))
+        previous = last_run(settings) or {}
+        sinks: list[Sink] = []
+        try:
+            result = _login_and_run(cfg, settings, sinks, started=started, emit=emit, clients=clients,
+                                    allow_insecure_http=allow_insecure_http, previous=previous)
+        except BaseException as exc:
+            # login refused, a bad source setting, an interrupt, a bug: still one event and a record
+            error = str(exc) if isinstance(exc, VaultOpsError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+            result = RunResult(name, ok=False, verified=False, size=0,
+                               duration=(datetime.now(timezone.utc) - started).total_seconds(),
+                               sinks={s.name: "not published" for s in sinks}, error=error)
+            emit("run.failed", name=name, error=error, sinks=result.sinks, published=[])
+            _record(cfg, settings, result, sinks, emit=emit)
+            raise
+        _record(cfg, settings, result, sinks, emit=emit)
+        if result.ok and settings.prune_after_run and settings.retention_configured:
+            _prune_after(sinks, settings, emit=emit)
+    return result
+
+
+def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, started: datetime, emit: Emit,
+                   clients: list[NodeClient] | None, allow_insecure_http: bool,
+                   previous: dict[str, Any]) -> RunResult:
+    with ThreadPoolExecutor(1, thread_name_prefix="sinks") as pool:
+        pending = pool.submit(_build_each, cfg, settings)  # boto3 start-up overlaps the login
         clients = clients or cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)
         ident = identity.login(clients, settings.auth, cfg, warn=lambda m: emit("warning", message=m)) \
             if settings.source == "raft" else None
         try:
-            sinks = pending.result()
-            source = make_source(settings.source, clients=clients, settings=settings)
-            result = _run(settings, source, sinks, emit=emit)
+            built, broken = pending.result()
+            sinks.extend(built)
+            source = make_source(settings.source, clients=clients, settings=settings,
+                                 allow_insecure_http=allow_insecure_http)
+            from vaultops.services.backup.catalog import sweep_open_uploads
+            for sink in sinks:  # before our own upload starts: nothing of this run is touched
+                sweep_open_uploads(sink, cluster=settings.cluster, emit=emit, recorded=previous.get("left_open"))
+            return _run(settings, source, sinks, emit=emit, started=started, broken=broken)
         finally:
             if ident is not None:
                 identity.logout(clients, ident)
-        _record(cfg, settings, result, emit=emit)
-        if result.ok and settings.prune_after_run and settings.retention_configured:
-            from vaultops.services.backup.catalog import prune
-            for sink in sinks:
-                prune(sink, settings, dry_run=False, emit=emit)
-    return result
 
 
-def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: Emit) -> RunResult:
-    t0, started = time.monotonic(), datetime.now(timezone.utc)
+def _prune_after(sinks: list[Sink], settings: BackupSettings, *, emit: Emit) -> None:
+    from vaultops.services.backup.catalog import prune
+
+    for sink in sinks:
+        try:
+            prune(sink, settings, dry_run=False, emit=emit)
+        except VaultOpsError as exc:  # the backup itself succeeded and is recorded as such
+            emit("warning", message=f"{sink.name}: prune after the run failed: {exc}")
+
+
+def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: Emit,
+         started: datetime | None = None, broken: list[SinkOutcome] | None = None) -> RunResult:
+    t0, started = time.monotonic(), started or datetime.now(timezone.utc)
     name = backup_name(settings.cluster, started, source.extension)
     emit("run.start", name=name, source=source.kind, sinks=[s.name for s in sinks])
-    early: list[SinkOutcome] = []
+    early: list[SinkOutcome] = list(broken or [])
     with _uploads(sinks, name, early) as uploads:
         try:
             if not uploads:
-                raise BackupError("no sink could start an upload", hint="see the sink errors above")
+                raise BackupError("no sink could start an upload", hint="see the sink errors in this event")
             with source.open() as snap:
                 emit("snapshot.open", node=snap.info.source_node, version=snap.info.server_version)
                 report, outcomes = stream_and_publish(snap.chunks, source.verifier(), uploads)
         except VaultOpsError as exc:
             for up in uploads.values():
                 up.abort()  # idempotent; nothing of a failed run is ever published
-            emit("run.failed", name=name, error=str(exc))
+            sinks_state = {o.sink: str(o.error) for o in early} | {s: "aborted" for s in uploads}
+            emit("run.failed", name=name, error=str(exc), sinks=sinks_state, published=[])
             return RunResult(name, ok=False, verified=False, size=0, duration=time.monotonic() - t0,
-                             sinks={o.sink: str(o.error) for o in early} | {s: "aborted" for s in uploads},
-                             error=str(exc))
+                             sinks=sinks_state, error=str(exc))
     emit("snapshot.verified", name=name, size=report.size, sha256=report.sha256)
     manifest = _manifest(name, source, snap.info, report, started)
     by_name = {s.name: s for s in sinks}
     outcomes = early + [_publish_manifest(by_name[o.sink], o, manifest, emit=emit) for o in outcomes]
     ok = all(o.ok for o in outcomes)
-    emit("run.done" if ok else "run.partial", name=name, ok=ok, size=report.size)
+    states = {o.sink: "ok" if o.ok else str(o.error) for o in outcomes}
+    if ok:
+        emit("run.done", name=name, ok=True, size=report.size)
+    else:
+        emit("run.failed", name=name, error="some sinks failed", size=report.size, sinks=states,
+             published=[o.sink for o in outcomes if o.ok])
     return RunResult(name, ok=ok, verified=True, size=report.size, duration=time.monotonic() - t0,
-                     sinks={o.sink: "ok" if o.ok else str(o.error) for o in outcomes}, manifest=manifest,
-                     error=None if ok else "some sinks failed")
+                     sinks=states, manifest=manifest, error=None if ok else "some sinks failed")
 
 
 @contextlib.contextmanager
 def _uploads(sinks: list[Sink], name: str, failed: list[SinkOutcome]) -> Iterator[dict[str, Upload]]:
     uploads: dict[str, Upload] = {}
-    for sink in sinks:
-        try:
-            uploads[sink.name] = sink.open_upload(name)
-        except VaultOpsError as exc:
-            failed.append(SinkOutcome(sink.name, error=exc))
     try:
+        for sink in sinks:
+            try:
+                uploads[sink.name] = sink.open_upload(name)
+            except VaultOpsError as exc:
+                failed.append(SinkOutcome(sink.name, error=exc))
         yield uploads
     except BaseException:
         for up in uploads.values():
@@ -127,40 +191,56 @@ def _manifest(name: str, source: Source, info: Any, report: VerifyReport, starte
 
 def _publish_manifest(sink: Sink, outcome: SinkOutcome, manifest: Manifest, *, emit: Emit) -> SinkOutcome:
     if not outcome.ok:
-        emit("sink.failed", sink=sink.name, error=str(outcome.error))
         return outcome
     try:
         sink.put_bytes(manifest.name + MANIFEST_SUFFIX, manifest.to_json())
     except VaultOpsError as exc:
         with contextlib.suppress(VaultOpsError):
             sink.delete(manifest.name)  # unpublished data would only confuse a restore
-        emit("sink.failed", sink=sink.name, error=str(exc))
         return SinkOutcome(sink.name, error=exc)
     emit("sink.published", sink=sink.name, location=outcome.result.location if outcome.result else None)
     return outcome
 
 
-def _record(cfg: Config, settings: BackupSettings, result: RunResult, *, emit: Emit) -> None:
+def _record(cfg: Config, settings: BackupSettings, result: RunResult, sinks: list[Sink], *, emit: Emit) -> None:
+    """State file, metrics, journal: each written even if another cannot be (then a warning)."""
     state = {k: v for k, v in asdict(result).items() if k != "manifest"}
     state["finished"] = time.time()
-    atomic_write_text(settings.state_file, json.dumps(state, indent=2) + "\n", mode=0o600)
+    state["left_open"] = [{"sink": s.name, "key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat()}
+                          for s in sinks if isinstance(s, SweepsUploads) for u in s.left_open]
+    for u in state["left_open"]:
+        emit("warning", message=f"{u['sink']}: the upload of {u['key']} could not be aborted; the next run "
+                                "aborts it", upload_id=u["upload_id"])
+    _try(emit, "state file", lambda: atomic_write_text(settings.state_file, json.dumps(state, indent=2) + "\n",
+                                                       mode=0o600))
     if settings.metrics_file:
-        metrics.write(settings.metrics_file, metrics.RunMetrics(
+        path = settings.metrics_file
+        _try(emit, "metrics", lambda: metrics.write(path, metrics.RunMetrics(
             cluster=settings.cluster, finished=state["finished"], success=result.ok, size=result.size,
-            duration=result.duration, verified=result.verified))
+            duration=result.duration, verified=result.verified)))
+    _try(emit, "journal", lambda: _journal(cfg, result))
+
+
+def _journal(cfg: Config, result: RunResult) -> None:
+    from vaultops.journal import journal_for
+    journal_for(cfg).append("backup.run", outcome="ok" if result.ok else "failed",
+                            cluster=cfg.cluster_name,
+                            node=result.manifest.source_node if result.manifest else None,
+                            details={"name": result.name, "size": result.size, "sinks": result.sinks,
+                                     "error": result.error,
+                                     "sha256": result.manifest.sha256 if result.manifest else None})
+
+
+def _try(emit: Emit, what: str, write: Callable[[], None]) -> None:
     try:
-        from vaultops.journal import journal_for
-        journal_for(cfg).append("backup.run", outcome="ok" if result.ok else "failed",
-                                cluster=cfg.cluster_name,
-                                node=result.manifest.source_node if result.manifest else None,
-                                details={"name": result.name, "size": result.size, "sinks": result.sinks,
-                                         "sha256": result.manifest.sha256 if result.manifest else None})
-    except VaultOpsError as exc:
-        emit("warning", message=f"journal not written: {exc}")
+        write()
+    except (VaultOpsError, OSError) as exc:
+        emit("warning", message=f"{what} not written: {exc}")
 
 
 def last_run(settings: BackupSettings) -> dict[str, Any] | None:
     try:
-        return json.loads(settings.state_file.read_text())
+        state = json.loads(settings.state_file.read_text())
     except (OSError, ValueError):
         return None
+    return state if isinstance(state, dict) else None

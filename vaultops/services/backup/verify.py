@@ -10,14 +10,25 @@ gzipped tars. An archive passes only if:
   * SHA256SUMS.sealed is non-empty (Raft), and meta.json is a JSON object.
 
 Memory is constant: decompression output is bounded per call and state.bin is hashed, not kept.
+
+Reads are bounded too (the mechanism every verify/inspect/restore goes through): the tar reader
+refuses any header that could make it loop or read without end (see tarstream), the gzip
+stream may not weigh much more than what it inflates to (an endless run of empty deflate
+blocks) nor inflate beyond MAX_RATIO (a bomb), and `bounded()` reads a stored object under a
+byte budget (its manifest's size) and a time budget (BASE_SECONDS plus one second per MIN_RATE
+bytes, and at most STALL_SECONDS without a byte), so a stalled or endless source ends in one
+line instead of a hang.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -27,6 +38,12 @@ from vaultops.services.backup.tarstream import DAMAGED, TarStream
 
 SMALL_MEMBER_LIMIT = 1 << 20
 OUT_CHUNK = 1 << 20
+MAX_RATIO = 256               # inflated/stored: encrypted Raft values and msgpack stay far below
+RATIO_FREE = 64 << 20         # inflated bytes before the ratio is judged
+OVERHEAD_FREE = 1 << 20       # stored bytes a gzip stream may carry beyond what it inflates to
+STALL_SECONDS = 120.0         # longest wait for the next chunk of a stored object
+BASE_SECONDS = 600.0          # time budget of one read: this plus one second per MIN_RATE bytes
+MIN_RATE = 1 << 20
 
 
 class ArchiveKind(str, Enum):
@@ -79,6 +96,8 @@ class ArchiveVerifier(Verifier):
         self._outer = hashlib.sha256()
         self._size = 0
         self._z = zlib.decompressobj(wbits=31)  # gzip wrapper: zlib checks the CRC32/ISIZE trailer
+        self._inflated = 0
+        self._consumed = 0  # counted apart from _size: _digest may run ahead in another thread
         self._tar = TarStream(on_start=self._start, on_data=self._data, on_end=self._end)
         self._members: dict[str, int] = {}
         self._hashes: dict[str, Any] = {}
@@ -101,15 +120,25 @@ class ArchiveVerifier(Verifier):
             if chunk:
                 raise VerificationError("data after the end of the gzip stream", hint=DAMAGED)
             return
+        self._consumed += len(chunk)
         try:
-            out = self._z.decompress(chunk, OUT_CHUNK)
-            self._tar.feed(out)
+            self._inflate(chunk)
             while self._z.unconsumed_tail:
-                self._tar.feed(self._z.decompress(self._z.unconsumed_tail, OUT_CHUNK))
+                self._inflate(self._z.unconsumed_tail)
         except zlib.error as exc:
             raise VerificationError(f"corrupted gzip stream ({exc})", hint=DAMAGED) from None
         if self._z.eof and self._z.unused_data:
             raise VerificationError("data after the end of the gzip stream", hint=DAMAGED)
+        if self._consumed > self._inflated + self._inflated // 64 + OVERHEAD_FREE:
+            raise VerificationError("the gzip stream weighs far more than it inflates to", hint=DAMAGED)
+
+    def _inflate(self, data: bytes | bytearray) -> None:
+        out = self._z.decompress(data, OUT_CHUNK)
+        self._inflated += len(out)
+        if self._inflated > RATIO_FREE and self._inflated > MAX_RATIO * self._consumed:
+            raise VerificationError(f"the archive inflates more than {MAX_RATIO}-fold (a decompression bomb?)",
+                                    hint=DAMAGED)
+        self._tar.feed(out)
 
     def _start(self, name: str, size: int) -> None:
         if name not in self._expected:
@@ -191,6 +220,89 @@ def parse_sha256sums(data: bytes) -> dict[str, str]:
 
 def verify_chunks(chunks: Any, verifier: Verifier) -> VerifyReport:
     """Run a verifier over an iterable of chunks (re-verification of a stored backup)."""
-    for chunk in chunks:
-        verifier.feed(chunk)
-    return verifier.finish()
+    try:
+        for chunk in chunks:
+            verifier.feed(chunk)
+        return verifier.finish()
+    except BaseException:
+        verifier.abort()
+        raise
+
+
+class ReadIncomplete(VerificationError):
+    """The object could not be read within its time budget: no verdict on its content."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_bytes: int | None       # stored bytes allowed (the manifest's size); None: unknown
+    seconds: float              # for the whole read
+    stall: float                # without a single byte
+
+    @classmethod
+    def for_size(cls, size: int | None) -> Budget:
+        return cls(max_bytes=size, seconds=BASE_SECONDS + (size or 0) / MIN_RATE, stall=STALL_SECONDS)
+
+
+def bounded(chunks: Iterable[bytes], budget: Budget, *, what: str) -> Iterator[bytes]:
+    """Yield *chunks* read in a helper thread, cut off by *budget* with one line.
+
+    A read blocked in the kernel cannot be interrupted from Python: on a stall the helper
+    thread (a daemon) is left behind and the caller goes on with the error.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    threading.Thread(target=_pump, args=(chunks, q, stop), name="bounded-read", daemon=True).start()
+    deadline, total = time.monotonic() + budget.seconds, 0
+    try:
+        while True:
+            kind, item = _next(q, budget, deadline, what)
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            total += len(item)
+            if budget.max_bytes is not None and total > budget.max_bytes:
+                raise VerificationError(f"{what}: more than the {budget.max_bytes} bytes expected",
+                                        hint="the stored copy changed after publication: use another copy")
+            yield item
+    finally:
+        stop.set()
+
+
+def _next(q: queue.Queue[tuple[str, Any]], budget: Budget, deadline: float, what: str) -> tuple[str, Any]:
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            raise queue.Empty
+        return q.get(timeout=min(budget.stall, left))
+    except queue.Empty:
+        why = (f"no data for {budget.stall:g}s" if left > budget.stall
+               else f"not read within its {budget.seconds:.0f}s time budget")
+        raise ReadIncomplete(f"{what}: {why}; gave up",
+                             hint="check the sink (a stalled disk or network?) and try again") from None
+
+
+def _pump(chunks: Iterable[bytes], q: queue.Queue[tuple[str, Any]], stop: threading.Event) -> None:
+    it = iter(chunks)
+    try:
+        for chunk in it:
+            if not _put(q, ("data", chunk), stop):
+                return
+        _put(q, ("end", None), stop)
+    except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
+        _put(q, ("error", exc), stop)
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
+def _put(q: queue.Queue[tuple[str, Any]], item: tuple[str, Any], stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
