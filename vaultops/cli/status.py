@@ -62,4 +62,7 @@ def render_status(st) -> str:  # type: ignore[no-untyped-def]
         head += f"  raft {'healthy' if ap.healthy else 'UNHEALTHY'} failure-tolerance {ap.failure_tolerance}"
     elif st.autopilot_error:
         head += f"\nraft {st.autopilot_error}"
-    return f"{head}\n{out}\n{st.exit.name.lower()}"
+    verdict = st.exit.name.lower()
+    if st.autopilot is None and st.autopilot_error and verdict == "healthy":
+        verdict += " (as far as seen: raft not checked)"
+    return f"{head}\n{out}\n{verdict}"
