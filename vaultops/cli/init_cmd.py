@@ -80,7 +80,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     with initialize.reserved(*_outputs(plan)) as slots:  # refused here, before sys/init
         result = initialize.initialize_cluster(client, shares=args.shares, threshold=args.threshold,
                                                keyholders=plan.keyholders, pgp_keys=plan.pgp_keys)
-        undelivered, interrupted = deliver(result, plan, slots, codec=args.codec)
+        try:
+            undelivered, interrupted = deliver(result, plan, slots, codec=args.codec)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the shares: rescue them as they came
+            print(f"vaultops: delivery failed ({type(exc).__name__}): rescuing every secret", file=sys.stderr)
+            undelivered, interrupted = _as_received(result, plan), False
     problems = [_rescue(undelivered, cfg, screen=not interrupted)] if undelivered else []
     problems += _record(cfg, args, plan, result, client.name, undelivered=len(undelivered))
     print(f"initialised {client.name}: {args.shares} shares, threshold {args.threshold}\n"
@@ -219,6 +223,13 @@ def deliver(result: Any, plan: Plan, slots: dict[str, Any], *,
             print(f"vaultops: interrupted: {len(items) - i} secret(s) not delivered yet", file=sys.stderr)
             return undelivered + [(lb, t) for lb, _, t in items[i:]], True
     return undelivered, False
+
+
+def _as_received(result: Any, plan: Plan) -> list[tuple[str, str]]:
+    """Every share as sys/init returned it (base64, PGP-encrypted if asked), and the root token."""
+    return [*((f"{name}'s share (base64 as returned by sys/init)", key)
+              for name, key in zip(plan.keyholders, result.keys_b64, strict=True)),
+            ("root token", result.root_token)]
 
 
 def _share_items(result: Any, plan: Plan, codec: str) -> list[tuple[str, str, str]]:
