@@ -95,7 +95,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
         raise VaultOpsError(f"{client.name} was initialised, but: {'; '.join(problems)}",
                             hint="nothing else is needed from init; do not run it again")
-    return 130 if interrupted else 0
+    return 0
 
 
 def _outputs(plan: Plan) -> tuple[dict[str, Path], dict[str, str]]:

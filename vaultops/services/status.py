@@ -31,6 +31,7 @@ class StatusExit(IntEnum):
     DEGRADED = 13  # all unsealed, but raft autopilot reports unhealthy
     TOKEN_REJECTED = 14  # the raft check was refused the token: health unknown
 
+
 NO_TOKEN = "not checked: no token (export VAULT_TOKEN, write ~/.vault-token or set cluster.token_file)"
 
 
