@@ -60,7 +60,7 @@ def test_expired_token_still_reports_nodes(raft3: Sandbox, monkeypatch: pytest.M
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VAULT_TOKEN", "s.this-token-does-not-exist")
     code, doc = run_json(capsys, "status", "--config", str(raft3.config_path))
-    assert code == 0
+    assert code == 14 and doc["cluster"]["exit"] == "token_rejected"
     assert doc["raft"] is None and "permission denied" in (doc["raft_error"] or "")
     assert all(n["sealed"] is False for n in doc["nodes"])
 

@@ -47,7 +47,8 @@ EXIT_CODES_DOC = """exit codes:
   5  node driver failure        6  backup failure
   7  DNS/ACME failure           8  runbook halted
   9  journal tampered/broken   10  sandbox failure
- status: 0 healthy, 11 some node sealed, 12 some node unreachable, 13 raft degraded
+ status: 0 healthy, 11 some node sealed, 12 some node unreachable, 13 raft degraded,
+         14 token rejected (raft health not checked)
  130 interrupted"""
 
 log = logging.getLogger("vaultops")

@@ -9,12 +9,21 @@ commit) is written to --manifest or keyholders.manifest of vaultops.yaml; its
 cluster id is filled in by the first `vaultops unseal`.
 
 Everything is planned and checked before the cluster is initialised: init
-happens once, and a share that cannot be delivered is lost.
+happens once, and a share that cannot be delivered is lost. So every share
+file and the token file are created (0600, never over an existing file) and
+write-tested, and the manifest's folder probed, before sys/init; afterwards the
+shares and the token are delivered first, the manifest and the journal after.
+
+If a secret still cannot be written after init, it is not lost: on a terminal
+it is shown there instead (once, like any share); without one it goes to a new
+0600 file under the state directory (init-rescue/), whose path is printed. A
+secret is never printed to a stream that is not a terminal (a log, a pipe).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +32,7 @@ from typing import Any
 from vaultops.cli import command_parser
 
 CLEAR = "\033[2J\033[3J\033[H"  # screen and scrollback
+TOKEN = "\0root-token"  # the root token's key among the keyholders' names (no name holds a NUL)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,8 +66,7 @@ class Plan:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
-    from vaultops.journal import journal_for
-    from vaultops.services.initialize import initialize_cluster
+    from vaultops.services import initialize
     from vaultops.vault import cluster_clients
 
     cfg = load_config(args.config)
@@ -65,19 +74,60 @@ def cmd_init(args: argparse.Namespace) -> int:
     clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
     wanted = cfg.node(args.node).name if args.node else clients[0].name  # raises for unknown
     client = next(c for c in clients if c.name == wanted)
-    result = initialize_cluster(client, shares=args.shares, threshold=args.threshold,
-                                keyholders=plan.keyholders, manifest_path=plan.manifest,
-                                pgp_keys=plan.pgp_keys)
-    journal_for(cfg, operator=args.operator).append(
-        "cluster.initialized", node=client.name,
-        details={"shares": args.shares, "threshold": args.threshold,
-                 "keyholders": plan.keyholders, "pgp": bool(plan.pgp_keys),
-                 "manifest": str(plan.manifest)})
-    deliver(result, plan, codec=args.codec)
+    initialize.validate_plan(shares=args.shares, threshold=args.threshold, keyholders=plan.keyholders,
+                             pgp_keys=plan.pgp_keys)
+    initialize.check_manifest_target(plan.manifest)
+    with initialize.reserved(*_outputs(plan)) as slots:  # refused here, before sys/init
+        result = initialize.initialize_cluster(client, shares=args.shares, threshold=args.threshold,
+                                               keyholders=plan.keyholders, pgp_keys=plan.pgp_keys)
+        try:
+            undelivered, interrupted = deliver(result, plan, slots, codec=args.codec)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the shares: rescue them as they came
+            print(f"vaultops: delivery failed ({type(exc).__name__}): rescuing every secret", file=sys.stderr)
+            undelivered, interrupted = _as_received(result, plan), False
+    problems = [_rescue(undelivered, cfg, screen=not interrupted)] if undelivered else []
+    problems += _record(cfg, args, plan, result, client.name, undelivered=len(undelivered))
     print(f"initialised {client.name}: {args.shares} shares, threshold {args.threshold}\n"
           f"keyholder manifest: {plan.manifest} (safe to commit; cluster id recorded at first "
           "unseal)\nnext: vaultops unseal")
+    if problems:
+        from vaultops.errors import VaultOpsError
+
+        raise VaultOpsError(f"{client.name} was initialised, but: {'; '.join(problems)}",
+                            hint="nothing else is needed from init; do not run it again")
     return 0
+
+
+def _outputs(plan: Plan) -> tuple[dict[str, Path], dict[str, str]]:
+    """The files to reserve, keyed by keyholder name (TOKEN for the root token), and what each is."""
+    paths = dict(plan.files)
+    what = {name: f"{name}'s share file" for name in plan.files}
+    if plan.token_file:
+        paths[TOKEN], what[TOKEN] = plan.token_file, "root token file"
+    return paths, what
+
+
+def _record(cfg: Any, args: argparse.Namespace, plan: Plan, result: Any, node: str, *,
+            undelivered: int) -> list[str]:
+    """After the secrets: the manifest, then the journal. Returns what failed, in words."""
+    from vaultops.errors import VaultOpsError
+    from vaultops.journal import journal_for
+    from vaultops.services.initialize import save_manifest
+
+    problems = []
+    try:
+        save_manifest(result, plan.manifest, keyholders=plan.keyholders, threshold=args.threshold,
+                      encrypted=bool(plan.pgp_keys))
+    except VaultOpsError as exc:
+        problems.append(str(exc))
+    try:
+        journal_for(cfg, operator=args.operator).append(
+            "cluster.initialized", node=node,
+            details={"shares": args.shares, "threshold": args.threshold, "keyholders": plan.keyholders,
+                     "pgp": bool(plan.pgp_keys), "manifest": str(plan.manifest), "undelivered": undelivered})
+    except (VaultOpsError, OSError) as exc:
+        problems.append(f"the journal entry could not be written ({exc})")
+    return problems
 
 
 def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
@@ -91,10 +141,13 @@ def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
         raise UsageError(f"{unknown[0]!r} is not one of the keyholders", hint="check the NAME= part")
     if pgp and set(pgp) != set(names):
         raise UsageError("--pgp-key given for some keyholders only", hint="give one per keyholder")
-    for path in files.values():
-        if path.exists():
-            raise UsageError(f"{path} exists: a share file is never overwritten",
+    outputs = [*files.values(), *([Path(args.root_token_file)] if args.root_token_file else [])]
+    for path in outputs:
+        if path.exists() or path.is_symlink():
+            raise UsageError(f"{path} exists: a share or token file is never overwritten",
                              hint="choose a new path")
+    if len({os.path.abspath(p) for p in outputs}) < len(outputs):
+        raise UsageError("two secrets would go to the same file", hint="give each its own path")
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     on_screen = [n for n in names if n not in files]
     if not tty and (on_screen or not args.root_token_file):
@@ -151,30 +204,82 @@ def _manifest_target(args: argparse.Namespace, cfg: Any) -> Path:
     return Path("keyholders.yaml")
 
 
-def deliver(result: Any, plan: Plan, *, codec: str) -> None:
-    """Hand every share to its keyholder, then the root token: files, or one screen each."""
-    from vaultops.fsutil import atomic_write_text
+def deliver(result: Any, plan: Plan, slots: dict[str, Any], *,
+            codec: str) -> tuple[list[tuple[str, str]], bool]:
+    """Hand every share to its keyholder, then the root token: files, or one screen each.
+
+    Returns what could not be delivered, as (label, secret) pairs, for _rescue, and whether
+    Ctrl-C stopped the showing: what was not shown yet is returned too (it is not lost).
+    """
+    items = [*_share_items(result, plan, codec), ("root token", TOKEN, result.root_token)]
+    undelivered: list[tuple[str, str]] = []
+    for i, (label, key, text) in enumerate(items):
+        try:
+            _deliver_one(label, key, text, plan, slots)
+        except (OSError, EOFError) as exc:
+            print(f"vaultops: {label} could not be delivered ({_why(exc)})", file=sys.stderr)
+            undelivered.append((label, text))
+        except KeyboardInterrupt:
+            print(f"vaultops: interrupted: {len(items) - i} secret(s) not delivered yet", file=sys.stderr)
+            return undelivered + [(lb, t) for lb, _, t in items[i:]], True
+    return undelivered, False
+
+
+def _as_received(result: Any, plan: Plan) -> list[tuple[str, str]]:
+    """Every share as sys/init returned it (base64, PGP-encrypted if asked), and the root token."""
+    return [*((f"{name}'s share (base64 as returned by sys/init)", key)
+              for name, key in zip(plan.keyholders, result.keys_b64, strict=True)),
+            ("root token", result.root_token)]
+
+
+def _share_items(result: Any, plan: Plan, codec: str) -> list[tuple[str, str, str]]:
     from vaultops.services import shares
 
+    out = []
     for name, key in zip(plan.keyholders, result.keys_b64, strict=True):
         if plan.pgp_keys:
-            text, what = key, "PGP-encrypted share (base64): decrypt it, then enroll"
-        else:
-            share = shares.decode(key)
-            passphrase = _ask_passphrase(name) if codec == "mnemonic" and name not in plan.files else b""
-            text = shares.encode(share, codec, passphrase)
-            what = f"share #{share.index} ({codec})"
-        if name in plan.files:
-            atomic_write_text(plan.files[name], text + "\n", mode=0o600)
-            print(f"{name}: {what} written to {plan.files[name]}")
-        else:
-            _show_once(f"keyholder {name}", f"{what}:\n\n{text}\n")
-    if plan.token_file:
-        atomic_write_text(plan.token_file, result.root_token + "\n", mode=0o600)
-        print(f"root token written to {plan.token_file}")
-    else:
+            out.append((f"{name}'s PGP-encrypted share (base64: decrypt it, then enroll)", name, key))
+            continue
+        share = shares.decode(key)
+        passphrase = _ask_passphrase(name) if codec == "mnemonic" and name not in plan.files else b""
+        out.append((f"{name}'s share #{share.index} ({codec})", name, shares.encode(share, codec, passphrase)))
+    return out
+
+
+def _deliver_one(label: str, key: str, text: str, plan: Plan, slots: dict[str, Any]) -> None:
+    if key in slots:
+        slots[key].fill(text + "\n")
+        print(f"{label} written to {slots[key].path}")
+    elif key == TOKEN:
         _show_once("the operator", "root token (shown once, never stored: revoke it after setup):"
-                                   f"\n\n{result.root_token}\n")
+                                   f"\n\n{text}\n")
+    else:
+        _show_once(f"keyholder {key}", f"{label}:\n\n{text}\n")
+
+
+def _rescue(undelivered: list[tuple[str, str]], cfg: Any, *, screen: bool) -> str:
+    """Undelivered secrets: on the terminal if there is one (and *screen*), else a 0600 file in the
+    state directory. Never on a stream that is not a terminal: that is a log or a pipe."""
+    from vaultops.services.initialize import write_rescue
+
+    count = f"{len(undelivered)} secret(s) could not be delivered where asked"
+    if screen and sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            for label, text in undelivered:
+                _show_once(f"the owner of {label}", f"NOT DELIVERED, shown here instead: {label}:\n\n{text}\n")
+            return f"{count}: shown on the terminal instead"
+        except (OSError, EOFError, KeyboardInterrupt):
+            pass  # fall through to the file
+    try:
+        path = write_rescue(cfg.state_dir, undelivered, cluster=cfg.cluster_name)
+    except OSError as exc:
+        return (f"{count} and are LOST (no terminal; the rescue file failed too: {_why(exc)}): the cluster "
+                "holds no data yet; stop it, wipe its storage and run init again")
+    return f"{count}: they are in {path} (0600): hand each to its owner, then shred that file"
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 def _show_once(who: str, body: str) -> None:

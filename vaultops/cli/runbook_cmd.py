@@ -55,7 +55,8 @@ def context_for(args: argparse.Namespace, cfg: Any, shares: list[str] | None) ->
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import make_unsealer
 
-    return build_context(cfg, token=None, unsealer=make_unsealer(cfg, shares),
+    return build_context(cfg, token=None,
+                         unsealer=make_unsealer(cfg, shares, allow_insecure_http=args.allow_insecure_http),
                          prompter=Prompter(assume_yes=args.yes), emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",
                          allow_insecure_http=args.allow_insecure_http, gate_timeout=args.gate_timeout)

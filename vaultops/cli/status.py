@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vaultops.cli import command_parser
 
@@ -11,7 +12,8 @@ from vaultops.cli import command_parser
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "status", help="seal, HA and raft state of every node",
                        description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
-                                   "12 some node unreachable, 13 raft degraded.")
+                                   "12 some node unreachable, 13 raft degraded, 14 token rejected "
+                                   "(raft health not checked). Without a token the raft check is skipped.")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
     p.add_argument("--timeout", type=float, default=5.0, help="per-node timeout in seconds (default 5)")
@@ -33,6 +35,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(st.to_json(), indent=2))
     else:
         print(render_status(st))
+    if st.token_rejected:
+        print(f"vaultops: error: raft health {st.autopilot_error} (log in again: VAULT_TOKEN, ~/.vault-token or "
+              "cluster.token_file)", file=sys.stderr)
     return int(st.exit)
 
 
@@ -55,4 +60,9 @@ def render_status(st) -> str:  # type: ignore[no-untyped-def]
     if st.autopilot:
         ap = st.autopilot
         head += f"  raft {'healthy' if ap.healthy else 'UNHEALTHY'} failure-tolerance {ap.failure_tolerance}"
-    return f"{head}\n{out}\n{st.exit.name.lower()}"
+    elif st.autopilot_error:
+        head += f"\nraft {st.autopilot_error}"
+    verdict = st.exit.name.lower()
+    if st.autopilot is None and st.autopilot_error and verdict == "healthy":
+        verdict += " (as far as seen: raft not checked)"
+    return f"{head}\n{out}\n{verdict}"

@@ -81,7 +81,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     emit = JsonLines(sys.stderr)
     with renewal_lock(settings.lock_file):
         issuer = AcmeIssuer(settings.acme, get_provider(settings.dns_provider))
-        report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(cfg),
+        report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(cfg, args.allow_insecure_http),
                        only=args.node, force=args.force, emit=emit)
         write_metrics(settings.metrics_file, report)
     if args.format == "json":
@@ -97,11 +97,11 @@ def cmd_renew(args: argparse.Namespace) -> int:
     return 0
 
 
-def _roles(cfg):  # type: ignore[no-untyped-def]
+def _roles(cfg, allow_insecure_http: bool):  # type: ignore[no-untyped-def]
     from vaultops.errors import VaultOpsError
     from vaultops.services.tls.renew import cluster_roles
 
     try:
-        return cluster_roles(cfg)
+        return cluster_roles(cfg, allow_insecure_http=allow_insecure_http)
     except VaultOpsError:
         return {}  # unknown roles: reload in config order

@@ -117,7 +117,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     shares = read_shares(args) or []
     report = rehearse(cfg, to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress,
-                      operator=args.operator)
+                      operator=args.operator, allow_insecure_http=args.allow_insecure_http)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:

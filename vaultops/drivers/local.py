@@ -7,6 +7,7 @@ still names this node's config, so a reused pid is never signalled.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import time
@@ -118,9 +119,9 @@ class LocalDriver:
         ids = self._ids(path, owner, group)
         try:
             atomic_write_bytes(path, data, mode=mode, owner=ids)
-        except PermissionError as exc:
-            raise DriverError(f"{self.node}: cannot write {path}: {exc.strerror}",
-                              hint="run vaultops as root or as the file's owner, or drop tls.owner/tls.group") from None
+        except OSError as exc:  # every one: a caller rolling back must see a DriverError, not a traceback
+            raise DriverError(f"{self.node}: cannot write {path}: {exc.strerror or type(exc).__name__}",
+                              hint=_write_hint(exc)) from None
         return Result.of(f"write {path}", 0)
 
     def _ids(self, path: str, owner: str | None, group: str | None) -> tuple[int, int] | None:
@@ -161,3 +162,14 @@ def _account_id(node: str, value: str | None, what: str) -> int:
     except KeyError:
         raise DriverError(f"{node}: no {'user' if what == 'owner' else 'group'} {name!r} on this machine",
                           hint=f"create it or fix tls.{what}") from None
+
+
+def _write_hint(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "run vaultops as root or as the file's owner, or drop tls.owner/tls.group"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free space (or quota) on the file system that holds it, then try again"
+    if exc.errno == errno.EROFS:
+        return "its file system is mounted read-only: remount it read-write, then try again"
+    return "check the path (its folder must exist or be creatable) and the file system"
+

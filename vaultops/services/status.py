@@ -5,7 +5,12 @@ JSON shape (stable; documented in README "Status JSON"):
      "nodes": [{"name", "address", "reachable", "error", "initialized", "sealed", "progress",
                 "threshold", "shares", "nonce", "ha_role", "version",
                 "raft": {"role", "healthy", "last_index", "voter"} | null}],
-     "raft": {"healthy", "failure_tolerance", "leader", "voters"} | null}
+     "raft": {"healthy", "failure_tolerance", "leader", "voters"} | null,
+     "raft_error": why raft was not checked (no token, token rejected, ...) | null}
+
+The raft check needs a token. Without one it is skipped (said in the table and in
+raft_error); a token the cluster rejects is exit 14, because "healthy" would then
+only mean "unsealed".
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from typing import Any
 
-from vaultops.errors import VaultError, VaultOpsError
+from vaultops.errors import VaultAuthError, VaultError, VaultOpsError
 from vaultops.vault import NodeClient, fan_out
 from vaultops.vault.models import AutopilotState
 
@@ -24,6 +29,10 @@ class StatusExit(IntEnum):
     SEALED = 11
     UNREACHABLE = 12
     DEGRADED = 13  # all unsealed, but raft autopilot reports unhealthy
+    TOKEN_REJECTED = 14  # the raft check was refused the token: health unknown
+
+
+NO_TOKEN = "not checked: no token (export VAULT_TOKEN, write ~/.vault-token or set cluster.token_file)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class ClusterStatus:
     nodes: tuple[NodeStatus, ...]
     autopilot: AutopilotState | None
     autopilot_error: str | None = None
+    token_rejected: bool = False
 
     @property
     def cluster_id(self) -> str | None:
@@ -62,6 +72,8 @@ class ClusterStatus:
             return StatusExit.UNREACHABLE
         if any(n.sealed or not n.initialized for n in self.nodes):
             return StatusExit.SEALED
+        if self.token_rejected:
+            return StatusExit.TOKEN_REJECTED
         if self.autopilot is not None and not self.autopilot.healthy:
             return StatusExit.DEGRADED
         return StatusExit.HEALTHY
@@ -94,13 +106,18 @@ def cluster_status(clients: list[NodeClient], *, name: str, storage: str, timeou
     results = fan_out(clients, node_status, timeout=timeout)
     nodes = [r.value if r.value else NodeStatus(name=r.node, address=_addr(clients, r.node), reachable=False,
                                                  error=str(r.error)) for r in results]
-    autopilot, ap_error = None, None
-    if storage == "raft" and clients[0].token:
-        autopilot, ap_error = _autopilot(clients, nodes, timeout)
+    autopilot, ap_error, rejected = None, None, False
+    if storage == "raft" and not clients[0].token:
+        ap_error = NO_TOKEN
+    elif storage == "raft":
+        try:
+            autopilot, ap_error = _autopilot(clients, nodes, timeout)
+        except VaultAuthError as exc:
+            ap_error, rejected = f"not checked: the token was rejected ({exc.message})", True
         if autopilot:
             nodes = [_with_raft(n, autopilot) for n in nodes]
     return ClusterStatus(name=name, storage=storage, nodes=tuple(nodes), autopilot=autopilot,
-                         autopilot_error=ap_error)
+                         autopilot_error=ap_error, token_rejected=rejected)
 
 
 def _addr(clients: list[NodeClient], name: str) -> str:
@@ -109,17 +126,21 @@ def _addr(clients: list[NodeClient], name: str) -> str:
 
 def _autopilot(clients: list[NodeClient], nodes: list[NodeStatus], timeout: float
                ) -> tuple[AutopilotState | None, str | None]:
-    """Ask the active node first (a standby forwards, but may be slow); first answer wins."""
+    """Ask the active node first (a standby forwards, but may be slow); first answer wins.
+
+    A rejected token (VaultAuthError) is raised: every node would reject it alike."""
     order = sorted(zip(clients, nodes, strict=True), key=lambda cn: cn[1].ha_role != "active")
     candidates = [c for c, n in order if n.reachable and n.sealed is False]
     if not candidates:
-        return None, None
+        return None, "not checked: no node is unsealed"
     error = None
     for c in candidates[:2]:
         try:
             return c.raft.autopilot_state(), None
+        except VaultAuthError:
+            raise
         except VaultOpsError as exc:
-            error = str(exc)
+            error = f"not checked: {exc}"
     return None, error
 
 

@@ -138,7 +138,7 @@ def console_screens(cfg: Config, *, ceremony: Ceremony, operator: str | None = N
         _ConsoleUnseal(ceremony),
         BackupScreen(BackupOps(cfg, operator=operator, allow_insecure_http=allow_insecure_http)),
         UpgradeScreen(UpgradeOps(cfg, operator=operator, journal=journal, allow_insecure_http=allow_insecure_http)),
-        TlsScreen(TlsOps(cfg)),
+        TlsScreen(TlsOps(cfg, allow_insecure_http=allow_insecure_http)),
         JournalScreen(journal),
     ]
 

@@ -61,8 +61,9 @@ class BackupOps:
 
 
 class TlsOps:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, *, allow_insecure_http: bool = False) -> None:
         self.cfg = cfg
+        self.allow_insecure_http = allow_insecure_http
         self.configured = bool(cfg.section("tls"))
         self._settings: Any = None
 
@@ -92,7 +93,7 @@ class TlsOps:
 
         s = self.settings
         try:
-            roles = cluster_roles(self.cfg)
+            roles = cluster_roles(self.cfg, allow_insecure_http=self.allow_insecure_http)
         except VaultOpsError:
             roles = {}  # unknown roles: reload in config order
         with renewal_lock(s.lock_file):
@@ -123,7 +124,8 @@ class UpgradeOps:
         from vaultops.services.upgrade.service import make_unsealer
         from vaultops.services.upgrade.unseal import KeyholderPause
 
-        chosen = make_unsealer(self.cfg, None)  # auto-unseal clusters need no keyholders
+        chosen = make_unsealer(self.cfg, None,  # auto-unseal clusters need no keyholders
+                               allow_insecure_http=self.allow_insecure_http)
         return build_context(self.cfg, token=None, unsealer=unsealer if isinstance(chosen, KeyholderPause)
                              else chosen, prompter=Prompter(ask=ask), emit=emit,
                              allow_insecure_http=self.allow_insecure_http)

@@ -2,23 +2,40 @@
 
 Built on urllib3 (not requests/hvac) to keep start-up cheap: `vaultops status`
 must beat three `bao status` calls.
+
+Every answer is bounded. A JSON answer is read in pieces and refused past
+MAX_JSON_BYTES (no Vault answer comes near it: raft's max_entry_size is 1 MiB),
+and must be complete within the call's timeout counted from the moment the
+request was sent: per-read socket timeouts never fire against a server that
+trickles one byte a second, so a watchdog cuts the socket at the deadline.
+Streamed snapshots get the deadline until their headers arrive; their body is
+read block by block (read_blocks) with the per-read timeout only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
 import json
+import re
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
+import urllib3.connection
 
 from vaultops import errors
 
 DEFAULT_TIMEOUT = 5.0
+MAX_JSON_BYTES = 4 << 20
+_PIECE = 64 << 10
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # what an HTTP header value may carry, and every Vault token is
 
 
 @dataclass(frozen=True)
@@ -56,53 +73,78 @@ class Transport:
             num_pools=1, maxsize=4, retries=False,
             **_tls_options(parts.scheme, ca_cert, server_name),
         )
+        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
     def request(self, method: str, path: str, *, body: Any = None, auth: bool = False,
                 ok: tuple[int, ...] = (200, 204), timeout: float | None = None) -> Response:
         """One JSON request. Statuses in *ok* return; others raise a VaultError."""
-        resp = self._send(method, path, body=body, auth=auth, timeout=timeout, preload=True)
-        data = self._decode(resp, path)
+        t = timeout or self.timeout
+        with self._deadline(t, path):
+            resp = self._send(method, path, body=body, auth=auth, timeout=t)
+            data = self._decode(resp, self._read_body(resp, path), path)
         if resp.status not in ok:
-            raise error_for(resp.status, data, node=self.node, path=path)
+            raise error_for(resp.status, data, node=self.node, path=path, location=resp.headers.get("Location"))
         return Response(resp.status, data, dict(resp.headers))
 
     def stream(self, method: str, path: str, *, auth: bool = True, body: Any = None,
                timeout: float | None = None) -> urllib3.BaseHTTPResponse:
         """A raw streaming response (snapshots). Caller must release_conn()."""
-        resp = self._send(method, path, body=body, auth=auth, timeout=timeout, preload=False)
-        if resp.status != 200:
-            data = self._decode(resp, path)
-            resp.release_conn()
-            raise error_for(resp.status, data, node=self.node, path=path)
+        t = timeout or self.timeout
+        with self._deadline(t, path):
+            resp = self._send(method, path, body=body, auth=auth, timeout=t)
+            if resp.status != 200:
+                data = self._decode(resp, self._read_body(resp, path), path)
+                raise error_for(resp.status, data, node=self.node, path=path,
+                                location=resp.headers.get("Location"))
         return resp
 
     def upload(self, path: str, body: Any, *, auth: bool = True, timeout: float | None = None) -> Response:
         """POST a raw body (snapshot restore); *body* may be bytes or a file object."""
-        resp = self._send("POST", path, raw=body, auth=auth, timeout=timeout, preload=True)
-        data = self._decode(resp, path)
+        t = timeout or self.timeout
+        with self._deadline(t, path):
+            resp = self._send("POST", path, raw=body, auth=auth, timeout=t)
+            data = self._decode(resp, self._read_body(resp, path), path)
         if resp.status not in (200, 204):
             raise error_for(resp.status, data, node=self.node, path=path)
         return Response(resp.status, data, dict(resp.headers))
 
+    @contextlib.contextmanager
+    def _deadline(self, seconds: float, path: str) -> Iterator[None]:
+        """The answer to the request sent inside the block must be complete within *seconds*."""
+        _flight.seconds, _flight.watchdog = seconds, None
+        try:
+            yield
+        except errors.VaultError as exc:
+            if _expired():
+                raise self._too_slow(seconds, path) from exc
+            raise
+        finally:
+            watchdog: _Watchdog | None = _flight.watchdog
+            _flight.seconds = _flight.watchdog = None
+            if watchdog is not None:
+                watchdog.cancel()
+        if watchdog is not None and watchdog.expired:
+            raise self._too_slow(seconds, path)
+
+    def _too_slow(self, seconds: float, path: str) -> errors.VaultUnreachable:
+        return errors.VaultUnreachable(
+            f"{self.node}: no complete answer to {path} within {seconds:g}s", node=self.node,
+            hint="the node, or something in between, answers too slowly or never finishes: check it")
+
     def _send(self, method: str, path: str, *, body: Any = None, raw: Any = None, auth: bool,
-              timeout: float | None, preload: bool) -> urllib3.BaseHTTPResponse:
+              timeout: float) -> urllib3.BaseHTTPResponse:
         headers = {"X-Vault-Request": "true"}
         if auth:
-            if not self.token:
-                raise errors.VaultAuthError(
-                    f"{self.node}: this call needs a token", node=self.node,
-                    hint="export VAULT_TOKEN, write ~/.vault-token, or set cluster.token_file")
-            headers["X-Vault-Token"] = self.token
+            headers["X-Vault-Token"] = self._checked_token()
         payload = raw
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        t = timeout or self.timeout
         try:
             return self._pool.request(
                 method, f"{self.address}/v1/{path}", body=payload, headers=headers,
-                redirect=False, preload_content=preload,
-                timeout=urllib3.Timeout(connect=min(t, 3.0), read=t))
+                redirect=False, preload_content=False,
+                timeout=urllib3.Timeout(connect=min(timeout, 3.0), read=timeout))
         except urllib3.exceptions.SSLError as exc:
             raise errors.VaultUnreachable(
                 f"{self.node}: TLS verification failed ({_short(exc)})", node=self.node,
@@ -111,15 +153,56 @@ class Transport:
             raise errors.VaultUnreachable(
                 f"{self.node}: unreachable at {self.address} ({_short(exc)})", node=self.node,
                 hint="check the address and that the server is running") from exc
+        except ValueError as exc:  # http.client refusing a header or URL; its text may quote the token
+            raise errors.VaultError(f"{self.node}: cannot send {method} {path[:80]!r} ({type(exc).__name__})",
+                                    node=self.node, hint="check the path and the token") from None
 
-    def _decode(self, resp: urllib3.BaseHTTPResponse, path: str) -> dict[str, Any]:
-        raw = resp.data if resp.data is not None else b""
+    def _checked_token(self) -> str:
+        if not self.token:
+            raise errors.VaultAuthError(
+                f"{self.node}: this call needs a token", node=self.node,
+                hint="export VAULT_TOKEN, write ~/.vault-token, or set cluster.token_file")
+        if not _TOKEN.fullmatch(self.token):
+            raise errors.VaultAuthError(
+                f"{self.node}: the token holds a space, newline, control or non-ASCII character "
+                "and cannot be sent", node=self.node,
+                hint="check VAULT_TOKEN, ~/.vault-token or cluster.token_file: a token is one word")
+        return self.token
+
+    def _read_body(self, resp: urllib3.BaseHTTPResponse, path: str) -> bytes:
+        """The whole body, at most MAX_JSON_BYTES; the connection goes back to the pool only when read."""
+        done = False
+        try:
+            if _declared_length(resp) > MAX_JSON_BYTES:
+                raise self._too_big(resp, path)
+            buf = bytearray()
+            while piece := resp.read(_PIECE, decode_content=False):
+                buf += piece
+                if len(buf) > MAX_JSON_BYTES:
+                    raise self._too_big(resp, path)
+            done = True
+            return bytes(buf)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise errors.VaultUnreachable(f"{self.node}: the answer to {path} broke off ({_short(exc)})",
+                                          node=self.node, hint="check the node and the network") from exc
+        finally:
+            if not done:
+                resp.close()
+            resp.release_conn()
+
+    def _too_big(self, resp: urllib3.BaseHTTPResponse, path: str) -> errors.VaultBadResponse:
+        return errors.VaultBadResponse(
+            f"{self.node}: {path} answered more than {MAX_JSON_BYTES >> 20} MiB (HTTP {resp.status}); "
+            "no Vault answer is that large", node=self.node, status=resp.status,
+            hint="is something other than Vault answering at this address? check the address")
+
+    def _decode(self, resp: urllib3.BaseHTTPResponse, raw: bytes, path: str) -> dict[str, Any]:
         if not raw.strip():
             return {}
         try:
             data = json.loads(raw)
-        except ValueError:
-            ctype = resp.headers.get("Content-Type", "?")
+        except (ValueError, RecursionError):
+            ctype = _printable(resp.headers.get("Content-Type", "?"))[:60]
             raise errors.VaultBadResponse(
                 f"{self.node}: {path} answered HTTP {resp.status} with non-JSON ({ctype})", node=self.node,
                 status=resp.status,
@@ -132,6 +215,71 @@ class Transport:
     def close(self) -> None:
         self._pool.clear()
 
+
+# -- the deadline watchdog -------------------------------------------------------------------
+
+_flight = threading.local()  # per thread: the deadline of the request being sent, and its watchdog
+
+
+def _expired() -> bool:
+    watchdog = getattr(_flight, "watchdog", None)
+    return watchdog is not None and watchdog.expired
+
+
+class _Watchdog:
+    """Shuts a socket down when its deadline passes: the blocked read returns, the call fails."""
+
+    def __init__(self, sock: Any, seconds: float) -> None:
+        self.expired = False
+        self._sock = sock
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        # The plain socket's shutdown, not SSLSocket's: that one drops its SSL object under the reader.
+        shutdown = socket.socket.shutdown if isinstance(self._sock, socket.socket) else type(self._sock).shutdown
+        with contextlib.suppress(OSError):
+            shutdown(self._sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _arm(sock: Any) -> None:
+    """Called when a request has been sent and its answer is awaited."""
+    seconds = getattr(_flight, "seconds", None)
+    if seconds is not None and sock is not None and getattr(_flight, "watchdog", None) is None:
+        _flight.watchdog = _Watchdog(sock, seconds)
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        _arm(self.sock)
+        return super().getresponse()
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        _arm(self.sock)
+        return super().getresponse()
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _declared_length(resp: urllib3.BaseHTTPResponse) -> int:
+    value = resp.headers.get("Content-Length") or ""
+    return int(value) if value.isdigit() else 0
+
+
+# -- streamed bodies ---------------------------------------------------------------------------
 
 def read_blocks(resp: urllib3.BaseHTTPResponse, size: int = 1 << 20) -> Iterator[bytes | bytearray]:
     """The body of a streamed response as blocks of *size* bytes (the last one may be shorter).
@@ -181,7 +329,7 @@ def _tls_options(scheme: str, ca_cert: str | None, server_name: str | None) -> d
 
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "reason", None) or exc)
-    return text.split(": ", 1)[-1][:160]
+    return _printable(text.split(": ", 1)[-1])[:160]
 
 
 # One table: HTTP status -> our exception.
@@ -198,13 +346,23 @@ _HINTS = {
 }
 
 
-def error_for(status: int, data: dict[str, Any], *, node: str, path: str) -> errors.VaultError:
+def error_for(status: int, data: dict[str, Any], *, node: str, path: str,
+              location: str | None = None) -> errors.VaultError:
     messages = data.get("errors") or []
-    detail = "; ".join(str(m) for m in messages)[:300] or f"HTTP {status}"
+    if not isinstance(messages, list):
+        messages = [messages]
+    detail = _printable("; ".join(str(m) for m in messages))[:300] or f"HTTP {status}"
     cls = _STATUS_ERRORS.get(status, errors.VaultError)
     if status == 500 and "not active" in detail:
         cls = errors.VaultStandby
-    if status in (301, 302, 307, 308):
+    if status in (301, 302, 303, 307, 308):
         cls = errors.VaultStandby
+        if location:
+            detail += f" (redirect to {_printable(location)[:100]}, not followed)"
     hint = _HINTS.get(cls, "see the server log for details")
     return cls(f"{node}: {path}: {detail}", status=status, node=node, hint=hint)
+
+
+def _printable(text: str) -> str:
+    """A server's words on one line, without terminal escapes."""
+    return "".join(c if c.isprintable() else " " for c in text)

@@ -99,3 +99,45 @@ def test_init_cli_never_overwrites_a_share_file(config: tuple[Path, FakeNode], t
                  f"b={tmp_path / 'b.share'}", "--root-token-file", str(tmp_path / "root")])
     assert code == 2 and not fake.seal.initialized
     assert (tmp_path / "a.share").read_text() == "keep"
+
+
+def test_a_reserved_slot_is_0600_holds_a_placeholder_and_is_filled_in_place(tmp_path: Path) -> None:
+    from vaultops.services.initialize import PLACEHOLDER, RESERVED_BYTES, reserve
+
+    slot = reserve(tmp_path / "a.share", what="a's share file")
+    path = tmp_path / "a.share"
+    assert path.stat().st_mode & 0o777 == 0o600 and path.stat().st_size == RESERVED_BYTES
+    assert path.read_bytes().startswith(PLACEHOLDER)
+    slot.fill("secret\n")
+    assert path.read_text() == "secret\n"
+    slot.discard()  # a filled slot stays
+    assert path.exists()
+    with pytest.raises(UsageError, match="never overwritten"):
+        reserve(path, what="again")
+    other = reserve(tmp_path / "b.share", what="b")
+    other.discard()
+    assert not (tmp_path / "b.share").exists()
+
+
+def test_a_bug_in_delivery_rescues_every_secret_as_received(config: tuple[Path, FakeNode], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    cfg, fake = config
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("vaultops.cli.init_cmd._share_items", broken)
+    files = [a for n in ("a", "b") for a in ("--share-file", f"{n}={tmp_path / n}.share")]
+    code = main(["--config", str(cfg), "init", "--shares", "2", "--threshold", "2", "--keyholder", "a,b",
+                 "--root-token-file", str(tmp_path / "root"), *files])
+    out, err = capsys.readouterr()
+    assert code == 1 and fake.seal.initialized
+    assert "3 secret(s) could not be delivered" in err and "s.fake-root-token" not in out + err
+    rescue = next((Path(os.environ["VAULTOPS_STATE_DIR"]) / "init-rescue").glob("*.txt"))
+    text = rescue.read_text()
+    assert "root token: s.fake-root-token" in text and "a's share" in text and "b's share" in text
+    assert not (tmp_path / "a.share").exists()  # no placeholder is left to be taken for a share
+    rescue.unlink()

@@ -151,7 +151,7 @@ def test_install_keeps_previous_and_rolls_back_a_failed_write(tmp_path: Path, ke
     assert set(drv.owners.values()) == {(None, None)}          # no tls.owner: ownership left alone
 
     failing = MemDriver({node.key_file: old.key_pem, node.cert_file: old.chain_pem}, fail_on=node.cert_file)
-    with pytest.raises(DriverError):
+    with pytest.raises(TLSError, match="previous pair is back in place and matches"):
         install(failing, node, new)  # type: ignore[arg-type]
     assert failing.files[node.key_file] == old.key_pem  # key put back: the pair still matches
 

@@ -168,10 +168,12 @@ def _rollback(settings: TlsSettings, node: NodeTls, driver: NodeDriver, previous
     if previous is None:
         return "no previous pair to roll back to"
     try:
-        restore(driver, node, previous)
+        restore(driver, node, previous)  # read back and checked before the reload
         driver.reload().check(node.name)
     except VaultOpsError as exc:
         return f"ROLLBACK FAILED: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - a driver's own failure: reported on the node's line
+        return f"ROLLBACK FAILED: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     old = cert_info(previous.chain_pem)
     seen = wait_served(lambda: served_cert(node.host, node.port, node.server_name), old.fingerprint,
                        timeout=settings.reload_timeout)
@@ -188,11 +190,11 @@ def _skip_rest(outcomes: dict[str, NodeOutcome], due: Mapping[str, str], failed:
             emit({"event": "not_attempted", "node": name})
 
 
-def cluster_roles(cfg: Any) -> dict[str, str]:
+def cluster_roles(cfg: Any, *, allow_insecure_http: bool = False) -> dict[str, str]:
     """Which node is active, by sys/health (unauthenticated); unknown roles are left out."""
     from vaultops.vault import cluster_clients, fan_out
 
-    clients = cluster_clients(cfg, use_token=False, timeout=5.0)
+    clients = cluster_clients(cfg, use_token=False, timeout=5.0, allow_insecure_http=allow_insecure_http)
     try:
         results = fan_out(clients, lambda c: c.ha.health().role, timeout=10.0)
     finally:

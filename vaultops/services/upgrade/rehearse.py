@@ -52,14 +52,15 @@ class RehearsalReport:
 
 
 def rehearse(cfg: Config, *, to: str, shares: list[str], backup: str | None = None, keep: bool = False,
-             emit: Callable[[str], None] = lambda _m: None, operator: str | None = None) -> RehearsalReport:
+             emit: Callable[[str], None] = lambda _m: None, operator: str | None = None,
+             allow_insecure_http: bool = False) -> RehearsalReport:
     from vaultops.services.upgrade.preflight import check_target
 
     if cfg.storage != "raft":
         raise UsageError(f"rehearsal of {cfg.storage} storage is not supported", hint="raft clusters only")
     if not shares:
         raise UsageError("the original cluster's unseal shares are needed", hint="pipe them with --share-stdin")
-    current = _current_version(cfg)
+    current = _current_version(cfg, allow_insecure_http=allow_insecure_http)
     check_target(current, to)
     journal = journal_for(cfg, operator=operator)
     with _snapshot_file(cfg, backup) as (name, path):
@@ -71,12 +72,12 @@ def rehearse(cfg: Config, *, to: str, shares: list[str], backup: str | None = No
     return report
 
 
-def _current_version(cfg: Config) -> str:
+def _current_version(cfg: Config, *, allow_insecure_http: bool) -> str:
     from vaultops.services.upgrade.observe import observe
     from vaultops.services.upgrade.preflight import current_version
     from vaultops.vault import cluster_clients
 
-    clients = {c.name: c for c in cluster_clients(cfg, use_token=False)}
+    clients = {c.name: c for c in cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)}
     return current_version(observe(clients, storage="external"))
 
 

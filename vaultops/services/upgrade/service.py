@@ -47,14 +47,15 @@ def state_path(cfg: Config, runbook: str) -> Path:
     return cfg.state_dir / "runs" / f"{safe}-{runbook}.json"
 
 
-def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None) -> Unsealer:
+def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None,
+                  allow_insecure_http: bool = False) -> Unsealer:
     """Shamir with shares given: submit them (through the checked ceremony when a manifest exists);
-    without: pause for the keyholders; auto-unseal: wait."""
+    without: pause for the keyholders; auto-unseal: wait. The seal type is asked of the nodes."""
     from vaultops.services.manifest import Manifest, manifest_path
     from vaultops.vault import cluster_clients
 
     seal_type = "shamir"
-    for client in cluster_clients(cfg, use_token=False):
+    for client in cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http):
         try:
             seal_type = client.seal.status().type
             break
