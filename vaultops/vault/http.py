@@ -200,7 +200,7 @@ _HINTS = {
 
 def error_for(status: int, data: dict[str, Any], *, node: str, path: str) -> errors.VaultError:
     messages = data.get("errors") or []
-    detail = "; ".join(str(m) for m in messages)[:300] or f"HTTP {status}"
+    detail = " ".join("; ".join(str(m) for m in messages).split())[:300] or f"HTTP {status}"   # one line
     cls = _STATUS_ERRORS.get(status, errors.VaultError)
     if status == 500 and "not active" in detail:
         cls = errors.VaultStandby
