@@ -4,7 +4,7 @@
     entry = kv.read("leases/runbook")                 # KVEntry or None
     kv.write("leases/runbook", {...}, cas=entry.version if entry else 0)   # CASMismatch if someone else wrote
 
-ClusterKV asks whichever node answers (standbys forward to the active node) and rides out what
+ClusterKV asks the active node (another node if it cannot answer: standbys forward writes) and rides out what
 clients see during a step-down or a restart (307/429, 500 "not active", unreachable, sealed) and
 OpenBao's "Upgrading from non-versioned to versioned data" (active node) and 400 "Waiting for the
 primary to upgrade" (standbys) for ~1 s after a kv-v2 mount is enabled. Times
@@ -109,7 +109,8 @@ class KVEndpoints:
         meta = resp.data.get("data") or {}
         raw = meta.get("versions") or {}
         live = sorted(int(v) for v, info in raw.items()
-                      if str(v).isdigit() and not (info or {}).get("deletion_time") and not (info or {}).get("destroyed"))
+                      if str(v).isdigit() and not (info or {}).get("deletion_time")
+                      and not (info or {}).get("destroyed"))
         return KVVersions(current=int(meta.get("current_version") or 0), live=tuple(live))
 
     def _call(self, method: str, rel: str, *, body: Any = None) -> Response:
@@ -157,7 +158,7 @@ def enable_hint(mount: str) -> str:
 
 
 class ClusterKV:
-    """KV v2 on a cluster: calls go to the node that answered last, else the next, within *budget* seconds."""
+    """KV v2 on a cluster: calls go to the active node, else the next that answers, within *budget* seconds."""
 
     RETRY = (errors.VaultStandby, errors.VaultUnreachable, errors.VaultSealed)
 
@@ -170,12 +171,17 @@ class ClusterKV:
         self.budget = budget
         self.create_mount = create_mount
         self._pause = pause
+        self._active: Any = None
 
     def read(self, path: str, *, version: int | None = None) -> KVEntry | None:
         return self._mounted(lambda c: KVEndpoints(c.transport, self.mount).read(path, version=version))
 
     def write(self, path: str, data: dict[str, Any], *, cas: int) -> KVWritten:
-        return self._mounted(lambda c: KVEndpoints(c.transport, self.mount).write(path, data, cas=cas))
+        try:
+            return self._mounted(lambda c: KVEndpoints(c.transport, self.mount).write(path, data, cas=cas))
+        except CASMismatch:
+            self._active = None     # the version we read may have come from a node that has lost leadership
+            raise
 
     def versions(self, path: str) -> KVVersions | None:
         return self._mounted(lambda c: KVEndpoints(c.transport, self.mount).versions(path))
@@ -187,14 +193,14 @@ class ClusterKV:
             if not self.create_mount:
                 raise
         self.ensure_mount()
-        return self._any(fn)
+        return self._any(fn, new_mount=True)
 
     def ensure_mount(self) -> None:
         """Enable a kv-v2 engine at the mount unless one is there; a mount of another kind is an error."""
         try:
             info = self._any(lambda c: MountEndpoints(c.transport).get(self.mount))
             if info is None:
-                self._any(lambda c: MountEndpoints(c.transport).enable_kv2(self.mount, description="vaultops"))
+                self._enable()
                 return
         except errors.VaultAuthError as exc:
             raise errors.VaultAuthError(f"no kv-v2 mount at {self.mount}/ and this token may not create one",
@@ -203,30 +209,48 @@ class ClusterKV:
             raise errors.ConfigError(f"the mount {self.mount}/ is a {info.type} v{info.version} engine, not kv v2",
                                      hint="check-and-set needs KV version 2: choose another mount")
 
-    def _any(self, fn: Callable[[Any], T]) -> T:
+    def _enable(self) -> None:
+        try:
+            self._any(lambda c: MountEndpoints(c.transport).enable_kv2(self.mount, description="vaultops"))
+        except errors.VaultError as exc:
+            if "already in use" not in exc.message:   # a retried or concurrent enable: it is there
+                raise
+
+    def _any(self, fn: Callable[[Any], T], *, new_mount: bool = False) -> T:
+        """fn(client) on the first node that can answer; *new_mount*: a standby may not know the mount yet."""
         deadline = time.monotonic() + self.budget
         while True:
             sealed = 0
             last_error: errors.VaultError | None = None
-            for client in list(self._clients):
+            for client in self._order():
                 try:
                     result = fn(client)
                 except errors.VaultError as exc:
-                    if not isinstance(exc, self.RETRY) and not _transient(exc):
+                    missing = new_mount and isinstance(exc, MountMissing)
+                    if not (isinstance(exc, self.RETRY) or _transient(exc) or missing):
                         raise
                     last_error, sealed = exc, sealed + isinstance(exc, errors.VaultSealed)
+                    if client is self._active:
+                        self._active = None
                     continue
-                self._prefer(client)
                 return result
             if sealed == len(self._clients) or time.monotonic() >= deadline:
                 assert last_error is not None
                 raise last_error
             time.sleep(self._pause)
 
-    def _prefer(self, client: Any) -> None:
-        if self._clients[0] is not client:
-            self._clients.remove(client)
-            self._clients.insert(0, client)
+    def _order(self) -> list[Any]:
+        """The active node first: a standby answers reads from its own copy, which can lag behind a write
+        (a node that just rejoined, say), and a check-and-set write must start from the current version."""
+        if self._active is None:
+            for client in self._clients:
+                try:
+                    if client.ha.health().role == "active":
+                        self._active = client
+                        break
+                except errors.VaultOpsError:
+                    continue
+        return sorted(self._clients, key=lambda c: c is not self._active)
 
 
 def _transient(exc: errors.VaultError) -> bool:
