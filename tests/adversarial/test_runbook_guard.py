@@ -266,6 +266,9 @@ def test_two_operators_two_state_dirs_one_cluster(make_box: Callable[..., Any], 
     assert load_state(run_file).status == RunStatus.DONE
     lease = _lease(box)
     assert lease["state"] == "released" and lease["holder"]["run_id"] == run_id
+    # `upgrade run` anchored the journal in the cluster's KV when it finished
+    verify = _cli(box, "journal", "verify", state=tmp_path / "alice")
+    assert verify.returncode == 0 and "anchors agree" in verify.stdout, verify.stdout + verify.stderr
 
 
 @pytest.mark.integration

@@ -213,19 +213,25 @@ class Places:
 
 
 def places(cfg: Any, journal: Journal, settings: AnchorSettings, *, token: str | None = None,
-           budget: float = 10.0, allow_insecure_http: bool = False) -> Places:
+           budget: float = 10.0, allow_insecure_http: bool = False, quick: bool = False) -> Places:
+    """Where anchors go. *quick* (after a command): KV only if a node is active right now, short timeouts."""
     jid = journal_id(journal, settings)
     out = Places()
     if settings.kv_mount is not None and cfg is not None and cfg.nodes:
         from vaultops.vault import cluster_clients
         from vaultops.vault.auth import resolve_token
+        from vaultops.vault.http import DEFAULT_TIMEOUT
         from vaultops.vault.kv import ClusterKV
 
         token = token or resolve_token(cfg)
         if token:
-            clients = cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http)
+            clients = cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http,
+                                      timeout=2.0 if quick else DEFAULT_TIMEOUT)
             kv = ClusterKV(clients, settings.kv_mount, budget=budget)
-            out.stores.append(KVAnchors(kv, f"{settings.kv_path}/{jid}"))
+            if quick and not kv.serving():
+                out.unavailable.append("kv: no active node right now (sealed, or electing a leader)")
+            else:
+                out.stores.append(KVAnchors(kv, f"{settings.kv_path}/{jid}"))
         else:
             out.unavailable.append("kv: no Vault token (VAULT_TOKEN, cluster.token_file, ~/.vault-token)")
     for raw in settings.sinks:
@@ -297,14 +303,14 @@ def anchor(journal: Journal, settings: AnchorSettings, where: Places) -> Anchore
 
 
 def anchor_after_command(cfg: Any, *, operator: str | None = None, allow_insecure_http: bool = False,
-                         budget: float = 5.0) -> list[str]:
+                         budget: float = 3.0) -> list[str]:
     """After a ceremony, backup or upgrade: anchor, returning warnings (never raising)."""
     try:
         settings = anchor_settings(cfg)
         journal = Journal(cfg.journal_path, operator=operator)
         if not settings.after_commands or not journal.path.exists():
             return []
-        where = places(cfg, journal, settings, budget=budget, allow_insecure_http=allow_insecure_http)
+        where = places(cfg, journal, settings, budget=budget, allow_insecure_http=allow_insecure_http, quick=True)
         if not where.stores and not settings.configured:
             return []
         done = anchor(journal, settings, where)

@@ -239,6 +239,16 @@ class ClusterKV:
                 raise last_error
             time.sleep(self._pause)
 
+    def serving(self, *, timeout: float = 2.0) -> bool:
+        """Whether some node answers as the active one now (all asked at once, within *timeout*)."""
+        from vaultops.vault.fanout import fan_out
+
+        for client, result in zip(self._clients, fan_out(self._clients, lambda c: c.ha.health(), timeout=timeout)):
+            if result.ok and result.value is not None and result.value.role == "active":
+                self._active = client
+                return True
+        return False
+
     def _order(self) -> list[Any]:
         """The active node first: a standby answers reads from its own copy, which can lag behind a write
         (a node that just rejoined, say), and a check-and-set write must start from the current version."""
