@@ -213,7 +213,7 @@ class Places:
 
 
 def places(cfg: Any, journal: Journal, settings: AnchorSettings, *, token: str | None = None,
-           budget: float = 10.0, allow_insecure_http: bool = False, quick: bool = False) -> Places:
+           budget: float = 5.0, allow_insecure_http: bool = False, quick: bool = False) -> Places:
     """Where anchors go. *quick* (after a command): KV only if a node is active right now, short timeouts."""
     jid = journal_id(journal, settings)
     out = Places()

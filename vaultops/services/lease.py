@@ -209,12 +209,12 @@ class RunLease:
         except VaultOpsError as exc:
             self.last_error = exc
             return False
+        if seen.version <= self.version:     # an answer no newer than our own write (a lagging node): ask again
+            return False
         if seen.held and seen.holder == self.holder:
             self.version = seen.version
             self._last_ok = self._clock()
             return True
-        if seen.version <= self.version:     # an answer older than our own write (a lagging node): ask again
-            return False
         self.lost = seen.holder.describe() if seen.holder else "nobody (the lease was released or deleted)"
         return False
 
