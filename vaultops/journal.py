@@ -15,6 +15,7 @@ recorded by the next append, never glued to the next entry.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -120,8 +121,7 @@ class Journal:
     def append(self, action: str, *, outcome: str = "ok", node: str | None = None,
                cluster: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
         """Add one entry under an exclusive lock so concurrent writers keep the chain intact."""
-        private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        fd = self._open_for_append()
         with os.fdopen(fd, "rb+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             repair = self._repair_torn(fh)
@@ -132,6 +132,16 @@ class Journal:
                                 prev=_last_hash(fh))
             self._write(fh, entry)
         return entry
+
+    def _open_for_append(self) -> int:
+        """Never through a symlink planted at the journal path (entries would land in its target)."""
+        try:
+            private_dir(self.path.parent)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
+            raise JournalError(f"cannot write the journal {self.path}: {why}",
+                               hint="point journal.path at a regular file in a folder only you can write to") from None
 
     def _entry(self, action: str, *, outcome: str, node: str | None, cluster: str | None,
                details: dict[str, Any], prev: str) -> dict[str, Any]:

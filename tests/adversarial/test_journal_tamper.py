@@ -301,7 +301,7 @@ def test_a_journal_path_that_is_a_symlink_is_not_followed(tmp_path: Path) -> Non
     victim = tmp_path / "victim"
     victim.write_text("keep\n")
     (tmp_path / "j.jsonl").symlink_to(victim)
-    with pytest.raises(OSError):
+    with pytest.raises(JournalError, match="it is a symlink"):
         Journal(tmp_path / "j.jsonl").append("x")
     assert victim.read_text() == "keep\n"
 
