@@ -34,7 +34,8 @@ class Node:
     def health(self) -> Health:
         if self.role == "down":
             raise errors.VaultUnreachable(f"{self.name}: unreachable", node=self.name)
-        return Health(200 if self.role == "active" else 429, True, self.role == "sealed", self.role == "standby", "2.7.2")
+        return Health(200 if self.role == "active" else 429, True, self.role == "sealed", self.role == "standby",
+                      "2.7.2")
 
     def request(self, method: str, path: str, *, body: Any = None, auth: bool = False,
                 ok: tuple[int, ...] = (200, 204), timeout: float | None = None) -> Response:
