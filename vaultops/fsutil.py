@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from vaultops.fslock import private_dir
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], *, mode: int = 0o644,
@@ -18,9 +20,10 @@ def atomic_writer(path: str | os.PathLike[str], *, mode: int = 0o644,
     The temp file is created with *mode* from the start (never world-readable
     for 0600 material) and removed if the block raises. *owner* is (uid, gid),
     -1 keeping either: applied to the temp file, so the target never has the wrong owner.
+    Missing parent folders are created 0700 whatever the umask (and given *owner*).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent, owner=owner)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as fh:  # opened first: a failing chown closes it

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +90,7 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.format == "json" else text)
 
 
+@anchored(warn=lambda message: _emit("warning", message=message))
 def cmd_run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 

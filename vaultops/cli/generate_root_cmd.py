@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.services.generate_root import Ceremony
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_generate_root)
 
 
+@anchored
 def cmd_generate_root(args: argparse.Namespace) -> int:
     from vaultops.cli.rekey_cmd import open_cluster
     from vaultops.errors import ConfigError

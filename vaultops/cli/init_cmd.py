@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 
 CLEAR = "\033[2J\033[3J\033[H"  # screen and scrollback
 TOKEN = "\0root-token"  # the root token's key among the keyholders' names (no name holds a NUL)
@@ -64,6 +65,7 @@ class Plan:
     token_file: Path | None
 
 
+@anchored
 def cmd_init(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
     from vaultops.services import initialize

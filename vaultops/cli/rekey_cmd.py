@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.services.manifest import Manifest
@@ -64,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--manifest", metavar="FILE", help="keyholder manifest (default: from vaultops.yaml)")
     for cmd, fn in ((start, cmd_start), (submit, cmd_submit), (verify, cmd_verify), (status, cmd_status),
                     (cancel, cmd_cancel)):
-        cmd.set_defaults(handler=fn)
-    p.set_defaults(handler=cmd_tui)
+        cmd.set_defaults(handler=anchored(fn) if fn in (cmd_submit, cmd_verify) else fn)
+    p.set_defaults(handler=anchored(cmd_tui))
 
 
 # -- shared by the ceremony commands ---------------------------------------------------

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_run)
     res = command_parser(rsub, "resume", help="resume the halted, paused or killed run of FILE")
     res.add_argument("file", metavar="FILE")
-    add_run_options(res, backup=False)
+    add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(rsub, "status", help="the recorded state of the run of FILE")
     st.add_argument("file", metavar="FILE")
@@ -31,11 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.set_defaults(handler=cmd_status)
 
 
-def add_run_options(p: argparse.ArgumentParser, *, backup: bool = True) -> None:
+def add_run_options(p: argparse.ArgumentParser, *, backup: bool = True, resume: bool = False) -> None:
     p.add_argument("--share-stdin", action="store_true",
                    help="read unseal shares from stdin, one per line (kept in memory for this run only)")
     p.add_argument("--yes", action="store_true", help="answer yes to confirmations")
     p.add_argument("--gate-timeout", type=float, metavar="SECONDS", help="longest wait for a gate (default 120)")
+    if resume:
+        p.add_argument("--accept-changed-runbook", action="store_true",
+                       help="resume even though the runbook was edited since the run started (its new plan runs)")
     if backup:
         p.add_argument("--no-backup", action="store_true",
                        help="skip the preflight backup (you hold a verified one already); journaled")
@@ -102,7 +105,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     ctx = context_for(args, cfg, read_shares(args))
-    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=args.operator, emit=progress)
+    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=args.operator, emit=progress,
+                       runbook_path=Path(args.file), accept_changed_runbook=args.accept_changed_runbook)
     return finish(state)
 
 

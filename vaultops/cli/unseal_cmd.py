@@ -21,6 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony import Ceremony, CeremonySnapshot
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_unseal)
 
 
+@anchored
 def cmd_unseal(args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from vaultops.cli import command_parser
+from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
 
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
     res = command_parser(usub, "resume", help="resume the halted, paused or killed upgrade")
-    add_run_options(res, backup=False)
+    add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(usub, "status", help="the recorded state of the upgrade run")
     st.add_argument("--format", choices=("table", "json"), default="table")
@@ -79,6 +80,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+@anchored
 def cmd_run(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
     from vaultops.services.upgrade.service import default_runbook, start_run
@@ -90,13 +92,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return finish(state)
 
 
+@anchored
 def cmd_resume(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
     from vaultops.services.upgrade.service import resume_run
 
     cfg = load_config(args.config)
     ctx = context_for(args, cfg, read_shares(args))
-    return finish(resume_run(cfg, ctx, operator=args.operator, emit=progress))
+    return finish(resume_run(cfg, ctx, operator=args.operator, emit=progress,
+                             accept_changed_runbook=args.accept_changed_runbook))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 from vaultops.errors import RunbookError, RunbookPaused, VaultOpsError
 from vaultops.journal import Journal
 from vaultops.runbook import testhooks
+from vaultops.runbook.changes import RunbookChange, adopt, review
 from vaultops.runbook.loader import PlannedStep, Runbook
 from vaultops.runbook.registry import get_action
 from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus, now, save_state
@@ -32,6 +33,7 @@ from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus, n
 log = logging.getLogger("vaultops.runbook")
 
 Listener = Callable[[RunState], None]
+Guard = Callable[[], None]
 Observer = Callable[[], dict[str, dict[str, Any]]]
 MAX_EVIDENCE_CHARS = 6000
 
@@ -45,12 +47,16 @@ class Engine:
         self.observe = observe
         self.listener = listener
         self.emit = emit
+        self.guard: Guard | None = None
 
     # -- entry points ------------------------------------------------------------
-    def start(self, runbook: Runbook, variables: dict[str, Any], plan: list[PlannedStep]) -> RunState:
+    def start(self, runbook: Runbook, variables: dict[str, Any], plan: list[PlannedStep], *,
+              run_id: str | None = None, guard: Guard | None = None) -> RunState:
+        """A new run. *guard* is called before every step (the cluster run lease): raising halts the run."""
+        self.guard = guard
         steps = [StepState(id=p.id, name=p.name, action=p.action, params=p.params, node=p.node, group=p.group)
                  for p in plan]
-        state = RunState(run_id=uuid.uuid4().hex[:12], runbook=runbook.name,
+        state = RunState(run_id=run_id or new_run_id(), runbook=runbook.name,
                          runbook_path=str(runbook.path or ""), runbook_digest=runbook.digest,
                          cluster=self.journal.cluster or "", variables=_plain(variables), steps=steps)
         state.history.append({"event": "start", "at": now()})
@@ -59,10 +65,17 @@ class Engine:
                                                        "variables": state.variables})
         return self.run(state)
 
-    def resume(self, state: RunState) -> RunState:
+    def resume(self, state: RunState, *, runbook: Runbook | None = None, accept_changed: bool = False,
+               guard: Guard | None = None) -> RunState:
+        """Continue a run. *runbook*, read again from disk, must be the text the run started from
+        unless *accept_changed* (then its plan is adopted, see runbook/changes.py)."""
+        self.guard = guard
         if state.status == RunStatus.DONE:
             self.emit(f"run {state.run_id} already finished")
             return state
+        change = review(state, runbook, accept=accept_changed, emit=self.emit)
+        if change is not None and runbook is not None:
+            self._adopt(state, runbook, change)
         view = self._observe(state)
         state.history.append({"event": "resume", "at": now(), "from": getattr(state.current, "id", None)})
         self._journal("runbook.resume", state, details={"from": getattr(state.current, "id", None),
@@ -76,6 +89,7 @@ class Engine:
         for index, step in enumerate(state.steps):
             if step.status == StepStatus.DONE:
                 continue
+            self._check_guard(state, step)
             self._run_step(state, index, step)
         state.status = RunStatus.DONE
         self._observe(state)
@@ -146,6 +160,26 @@ class Engine:
                               details={"step": step.id, "problem": problem, "from": state.steps[start].id})
                 return
 
+    # -- edited runbooks and the run lease ----------------------------------------------
+    def _adopt(self, state: RunState, runbook: Runbook, change: RunbookChange) -> None:
+        for line in change.diff:
+            self.emit(f"  {line}")
+        adopt(state, runbook, change)
+        self.emit(f"run {state.run_id}: continuing with the edited runbook ({change.summary()})")
+        self._journal("runbook.changed", state, outcome="accepted",
+                      details={"from": change.old_digest, "to": change.new_digest,
+                               "steps": list(change.steps_changed), "diff": list(change.diff)})
+
+    def _check_guard(self, state: RunState, step: StepState) -> None:
+        if self.guard is None:
+            return
+        try:
+            self.guard()
+        except VaultOpsError as exc:
+            self._stop(state, step, exc, RunStatus.HALTED, StepStatus.PENDING)
+            raise RunbookError(f"halted before {step.id}: {exc.message}", hint=_resume_hint(exc),
+                               evidence=state.halt) from exc
+
     # -- plumbing ----------------------------------------------------------------------
     def _observe(self, state: RunState) -> dict[str, Any]:
         if self.observe is None:
@@ -165,6 +199,10 @@ class Engine:
                  details: dict[str, Any] | None = None) -> None:
         self.journal.append(action, node=node, outcome=outcome,
                             details={"run": state.run_id, "runbook": state.runbook, **(details or {})})
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def _group_start(state: RunState, index: int) -> int:

@@ -9,9 +9,7 @@ of the process that was given them, so a resumed run must be given them again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import RunbookError
+from vaultops.fslock import Holder, exclusive_lock
 from vaultops.fsutil import atomic_write_text
 
 STATE_VERSION = 1
@@ -126,16 +125,16 @@ def load_state(path: Path) -> RunState:
 
 @contextlib.contextmanager
 def run_lock(state_path: Path) -> Iterator[None]:
-    """One process per state file. The kernel drops the lock when the holder dies (even SIGKILL)."""
+    """One process per state file (the shared flock helper: the kernel drops it when the holder dies).
+
+    This only guards one state directory; the run lease (vaultops/services/lease.py), held in the
+    cluster itself, keeps operators with different state directories apart.
+    """
     lock = state_path.with_name(state_path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunbookError(f"another vaultops process is running {state_path.name}",
-                               hint="wait for it, or check `ps` for a stuck vaultops process") from None
+
+    def busy(holder: Holder) -> RunbookError:
+        return RunbookError(f"another vaultops process is running {state_path.name} ({holder.describe()})",
+                            hint="wait for it, or check `ps` for a stuck vaultops process")
+
+    with exclusive_lock(lock, what=f"runbook run {state_path.stem}", error=RunbookError, busy=busy):
         yield
-    finally:
-        os.close(fd)

@@ -351,7 +351,7 @@ def error_for(status: int, data: dict[str, Any], *, node: str, path: str,
     messages = data.get("errors") or []
     if not isinstance(messages, list):
         messages = [messages]
-    detail = _printable("; ".join(str(m) for m in messages))[:300] or f"HTTP {status}"
+    detail = " ".join(_printable("; ".join(str(m) for m in messages)).split())[:300] or f"HTTP {status}"
     cls = _STATUS_ERRORS.get(status, errors.VaultError)
     if status == 500 and "not active" in detail:
         cls = errors.VaultStandby

@@ -1,43 +1,24 @@
-"""One backup run (or prune) at a time per cluster: an flock on a lock file.
+"""One backup run (or prune) at a time per cluster: the shared flock helper (vaultops/fslock.py).
 
-flock is released by the kernel when the process dies, so a crashed run never leaves a stale
-lock behind. The holder's pid is written into the file for the error message.
+The kernel releases the lock when the process dies, so a crashed run never leaves a stale lock;
+the holder's pid, host and start time are in the file for the busy message.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from vaultops.errors import BackupError
+from vaultops.fslock import Holder, exclusive_lock
 
 
 @contextlib.contextmanager
 def run_lock(path: Path, *, wait: float = 0.0) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        _acquire(fd, path, wait)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    def busy(holder: Holder) -> BackupError:
+        return BackupError(f"another backup run holds the lock {path} ({holder.describe()})",
+                           hint="wait for it to finish, or pass --lock-wait SECONDS")
+
+    with exclusive_lock(path, what="backup run", error=BackupError, busy=busy, wait=wait):
         yield
-    finally:
-        os.close(fd)  # closing drops the flock
-
-
-def _acquire(fd: int, path: Path, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise BackupError(f"another backup run holds the lock {path} (pid {holder})",
-                                  hint="wait for it to finish, or pass --lock-wait SECONDS") from None
-            time.sleep(0.2)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
+from vaultops.fslock import Holder, exclusive_lock
 from vaultops.fsutil import atomic_write_text
 from vaultops.services.tls.inspect import TLSError
 from vaultops.services.tls.renew import Outcome, RenewReport
@@ -24,21 +22,13 @@ class LockHeld(TLSError):
 
 @contextlib.contextmanager
 def renewal_lock(path: str) -> Iterator[None]:
-    """An exclusive flock; a second concurrent run fails at once instead of queueing."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise LockHeld(f"another `vaultops tls renew` holds {path} (pid {holder})",
-                           hint="wait for it to finish; the timer will run again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+    """An exclusive flock (the shared helper); a second concurrent run fails at once instead of queueing."""
+    def busy(holder: Holder) -> LockHeld:
+        return LockHeld(f"another `vaultops tls renew` holds {path} ({holder.describe()})",
+                        hint="wait for it to finish; the timer will run again")
+
+    with exclusive_lock(path, what="tls renew", error=TLSError, busy=busy):
         yield
-    finally:
-        os.close(fd)
 
 
 class JsonLines:

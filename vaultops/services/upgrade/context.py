@@ -12,7 +12,7 @@ from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
 
 UPGRADE_KEYS = ("gate_timeout", "poll", "min_failure_tolerance", "stop_timeout", "raft_ids", "canary_path",
-                "backup")
+                "backup", "lease")
 
 
 @dataclass(frozen=True)

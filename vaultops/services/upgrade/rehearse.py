@@ -171,7 +171,8 @@ def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
                         emit=emit, backup="skip")
     path = box.dir / "upgrade-state.json"
     try:
-        state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path)
+        state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path,
+                          take_over_lease=True)   # the copy's lease entry came with the backup: no live run holds it
         return state, ""
     except RunbookError as exc:
         from vaultops.runbook.state import load_state

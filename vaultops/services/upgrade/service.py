@@ -18,9 +18,11 @@ from typing import Any
 from vaultops.config import Config
 from vaultops.errors import RunbookError, VaultOpsError
 from vaultops.journal import journal_for
-from vaultops.runbook.engine import Engine, Listener
+from vaultops.runbook.changes import ACCEPT_FLAG, review
+from vaultops.runbook.engine import Engine, Listener, new_run_id
 from vaultops.runbook.loader import PlannedStep, Runbook, load_runbook, resolve
 from vaultops.runbook.state import RunState, RunStatus, load_state, run_lock
+from vaultops.services.lease import ensure_free, run_lease
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import observe, summary
 from vaultops.services.upgrade.unseal import Unsealer, choose
@@ -101,25 +103,57 @@ def engine_for(cfg: Config, ctx: UpgradeContext, path: Path, *, operator: str | 
 def start_run(cfg: Config, ctx: UpgradeContext, *, runbook_path: Path, params: dict[str, Any],
               restart: bool = False, operator: str | None = None, listener: Listener | None = None,
               emit: Callable[[str], None] = lambda _m: None, path: Path | None = None,
-              precheck: Callable[[dict[str, Any]], None] | None = None) -> RunState:
+              precheck: Callable[[dict[str, Any]], None] | None = None, take_over_lease: bool = False) -> RunState:
+    """A new run, holding the local run lock and the cluster's run lease (vaultops/services/lease.py).
+
+    *take_over_lease* is for a throwaway copy of a cluster (a rehearsal restored from a backup),
+    whose lease entry came with the backup and belongs to no live run."""
+    if not take_over_lease:
+        ensure_free(cfg, list(ctx.clients.values()))   # name the holder before planning, writing nothing
     rb, variables, plan = make_plan(ctx, runbook_path, params)
     if precheck is not None:
         precheck(variables)
     path = path or state_path(cfg, rb.name)
+    run_id = new_run_id()
+    engine = engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit)
     with run_lock(path):
         _refuse_unfinished(path, restart)
-        return engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit).start(rb, variables, plan)
+        with run_lease(cfg, list(ctx.clients.values()), run_id=run_id, runbook=rb.name, operator=operator,
+                       take_over=take_over_lease, journal=engine.journal) as lease:
+            return engine.start(rb, variables, plan, run_id=run_id, guard=lease.check if lease else None)
 
 
 def resume_run(cfg: Config, ctx: UpgradeContext, *, runbook: str = "upgrade", operator: str | None = None,
                listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None,
-               path: Path | None = None) -> RunState:
+               path: Path | None = None, runbook_path: Path | None = None,
+               accept_changed_runbook: bool = False) -> RunState:
+    """Resume the recorded run: refused if its runbook was edited (unless accepted) or another run
+    holds the cluster's lease; a resume of the same run takes its own lease over at once."""
     path = path or state_path(cfg, runbook)
     with run_lock(path):
         state = load_state(path)
         if state.status == RunStatus.DONE:
             raise RunbookError(f"run {state.run_id} already finished", hint="nothing to resume")
-        return engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit).resume(state)
+        rb = _current_runbook(state, runbook_path, accept_changed_runbook)
+        review(state, rb, accept=accept_changed_runbook, emit=emit)   # before touching the cluster
+        engine = engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit)
+        with run_lease(cfg, list(ctx.clients.values()), run_id=state.run_id, runbook=state.runbook,
+                       operator=operator, journal=engine.journal) as lease:
+            return engine.resume(state, runbook=rb, accept_changed=accept_changed_runbook,
+                                 guard=lease.check if lease else None)
+
+
+def _current_runbook(state: RunState, given: Path | None, accept_changed: bool) -> Runbook | None:
+    """The runbook as it is on disk now: the file named, else the one the run started from."""
+    path = given or (Path(state.runbook_path) if state.runbook_path else None)
+    if path is None:
+        return None
+    if not path.is_file() and accept_changed:
+        return None       # gone, and the operator accepts: the recorded plan continues
+    if not path.is_file():
+        raise RunbookError(f"the runbook run {state.run_id} started from ({path}) is gone",
+                           hint=f"restore it, or resume with {ACCEPT_FLAG} to continue the recorded plan")
+    return load_runbook(path)
 
 
 def _refuse_unfinished(path: Path, restart: bool) -> None:
