@@ -94,8 +94,8 @@ class Transport:
                     hint="export VAULT_TOKEN, write ~/.vault-token, or set cluster.token_file")
             headers["X-Vault-Token"] = self.token
         payload = raw
-        if body is not None:
-            payload = json.dumps(body).encode()
+        if body is not None:  # a bytearray is JSON its caller built, to wipe after the send (sys/unseal)
+            payload = body if isinstance(body, bytearray) else json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         t = timeout or self.timeout
         try:
