@@ -104,7 +104,8 @@ def _seal_check(ctx: UpgradeContext, active: NodeClient) -> dict[str, Any]:
     out["keyholders"] = known
     if len(known) < st.t:
         raise RunbookError(f"preflight: the keyholder manifest lists {len(known)} keyholders, the threshold "
-                           f"is {st.t}", hint="enroll keyholders (`vaultops shares enroll`) or give shares with --share-stdin")
+                           f"is {st.t}",
+                           hint="enroll keyholders (`vaultops shares enroll`) or give shares with --share-stdin")
     return out
 
 
