@@ -1,9 +1,14 @@
-"""Generic actions any runbook may use: ask a person, run a local command."""
+"""Generic actions any runbook may use: ask a person, run a local command.
+
+Each takes the smallest context it needs, as a Protocol: any runbook context
+with a prompter (or with drivers) can list these in its Registry.
+"""
 
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from collections.abc import Mapping
+from typing import Protocol
 
 from vaultops import process
 from vaultops.errors import DriverError, RunbookError
@@ -11,8 +16,26 @@ from vaultops.process import Result
 from vaultops.runbook.registry import Evidence, action
 
 
+class Confirmer(Protocol):
+    def confirm(self, message: str) -> bool: ...
+
+
+class Prompting(Protocol):
+    """A context that can ask the operator (the upgrade's Prompter: --yes or the console's y/n)."""
+
+    @property
+    def prompter(self) -> Confirmer: ...
+
+
+class WithDrivers(Protocol):
+    """A context with node drivers; `shell` uses a driver's `run` where the driver has one (ssh)."""
+
+    @property
+    def drivers(self) -> Mapping[str, object]: ...
+
+
 @action("confirm")
-def confirm(ctx: Any, *, message: str) -> Evidence:
+def confirm(ctx: Prompting, *, message: str) -> Evidence:
     """Ask the operator to confirm before going on; halts on no (non-interactive runs need --yes)."""
     if not ctx.prompter.confirm(message):
         raise RunbookError(f"not confirmed: {message}", hint="resume when ready, answering yes")
@@ -20,7 +43,7 @@ def confirm(ctx: Any, *, message: str) -> Evidence:
 
 
 @action("shell")
-def shell(ctx: Any, *, command: str | list[str], node: str | None = None, timeout: float = 300.0) -> Evidence:
+def shell(ctx: WithDrivers, *, command: str | list[str], node: str | None = None, timeout: float = 300.0) -> Evidence:
     """Run a local command (argv, no shell); with node=, on that node through its driver if it can."""
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if node is not None:

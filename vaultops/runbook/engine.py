@@ -1,6 +1,7 @@
 """Run a resolved plan step by step, saving state after each step and journaling its evidence.
 
-    engine = Engine(state_path=..., ctx=ctx, journal=journal, observe=observe, listener=tui_update)
+    engine = Engine(state_path=..., ctx=ctx, actions=UPGRADE_ACTIONS, journal=journal, observe=observe,
+                    listener=tui_update)
     state = engine.start(runbook, variables, plan)   # or engine.resume(load_state(path))
     engine.run(state)
 
@@ -12,6 +13,9 @@ re-checks every done step that has a `verify`: a step whose effect no longer
 holds (a node recorded as upgraded that is sealed again, say) sends the run
 back to the start of that step's group. Actions are idempotent, so a step
 that was interrupted simply runs again.
+
+The engine is generic over its context: an `Engine[C]` takes a C and a
+`Registry[C]` of actions that all run on a C (runbook/registry.py).
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from vaultops.errors import RunbookError, RunbookPaused, VaultOpsError
 from vaultops.journal import Journal
 from vaultops.runbook import testhooks
 from vaultops.runbook.changes import RunbookChange, adopt, review
 from vaultops.runbook.loader import PlannedStep, Runbook
-from vaultops.runbook.registry import get_action
+from vaultops.runbook.registry import Registry
 from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus, now, save_state
 
 log = logging.getLogger("vaultops.runbook")
@@ -36,13 +40,16 @@ Listener = Callable[[RunState], None]
 Guard = Callable[[], None]
 Observer = Callable[[], dict[str, dict[str, Any]]]
 MAX_EVIDENCE_CHARS = 6000
+C = TypeVar("C")
 
 
-class Engine:
-    def __init__(self, *, state_path: Path, ctx: Any, journal: Journal, observe: Observer | None = None,
-                 listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None) -> None:
+class Engine(Generic[C]):
+    def __init__(self, *, state_path: Path, ctx: C, actions: Registry[C], journal: Journal,
+                 observe: Observer | None = None, listener: Listener | None = None,
+                 emit: Callable[[str], None] = lambda _m: None) -> None:
         self.state_path = state_path
         self.ctx = ctx
+        self.actions = actions
         self.journal = journal
         self.observe = observe
         self.listener = listener
@@ -100,7 +107,7 @@ class Engine:
 
     # -- one step ------------------------------------------------------------------
     def _run_step(self, state: RunState, index: int, step: StepState) -> None:
-        act = get_action(step.action)
+        act = self.actions.get(step.action)
         step.status, step.started_at, step.message = StepStatus.RUNNING, now(), ""
         step.attempts += 1
         self._observe(state)
@@ -147,7 +154,7 @@ class Engine:
         for i, step in enumerate(state.steps):
             if step.status != StepStatus.DONE:
                 break
-            act = get_action(step.action)
+            act = self.actions.get(step.action)
             if act.verify is None:
                 continue
             problem = act.verify(self.ctx, **step.params)

@@ -1,4 +1,4 @@
-"""The step registry: action name -> the Action object implementing it.
+"""Actions and the typed table of them: action name -> the Action implementing it, for one context type.
 
 An action is a function `run(ctx, **params) -> evidence dict`, wrapped by
 `@action(...)` with an optional `verify(ctx, **params) -> str | None` that
@@ -7,41 +7,33 @@ cluster (None = still true, else why not). Actions must be idempotent: a run
 killed after a step did its work but before the state file recorded it runs
 that step again on resume.
 
-Modules are imported only when a runbook uses one of their actions.
+Typed contexts: an `Action[C]` runs on a context of type C, and a
+`Registry[C]` holds only actions that accept a C. An action is contravariant
+in its context, so one that needs only a prompter (a Protocol, see
+runbook/actions.py) fits every registry whose context has one. The engine
+runs a `Registry[C]` over a C (`Engine[C]`), so mypy proves that each action
+gets a context with every attribute it reads. The upgrade's table is
+`vaultops.services.upgrade.steps.UPGRADE_ACTIONS`.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, Generic, TypeVar
 
 from vaultops.errors import RunbookError
 
 Evidence = dict[str, Any]
-
-# name -> "module:attribute"; a new action is one function and one line here.
-ACTIONS: dict[str, str] = {
-    "preflight": "vaultops.services.upgrade.steps:preflight",
-    "snapshot": "vaultops.services.upgrade.steps:snapshot",
-    "stop_node": "vaultops.services.upgrade.steps:stop_node",
-    "install": "vaultops.services.upgrade.steps:install",
-    "start_node": "vaultops.services.upgrade.steps:start_node",
-    "unseal_node": "vaultops.services.upgrade.steps:unseal_node",
-    "wait_healthy": "vaultops.services.upgrade.steps:wait_healthy",
-    "step_down": "vaultops.services.upgrade.steps:step_down",
-    "verify": "vaultops.services.upgrade.steps:verify",
-    "confirm": "vaultops.runbook.actions:confirm",
-    "shell": "vaultops.runbook.actions:shell",
-}
+C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
-class Action:
+class Action(Generic[C_contra]):
     name: str
-    run: Callable[..., Evidence]
-    verify: Callable[..., str | None] | None = None
+    run: Callable[Concatenate[C_contra, ...], Evidence]
+    verify: Callable[Concatenate[C_contra, ...], str | None] | None = None
     summary: str = ""
 
     def describe(self, params: dict[str, Any]) -> str:
@@ -49,26 +41,38 @@ class Action:
         return f"{self.name}({args})"
 
 
-def action(name: str, *, summary: str = "") -> Callable[[Callable[..., Evidence]], Action]:
-    def wrap(fn: Callable[..., Evidence]) -> Action:
+def action(name: str, *, summary: str = "") -> Callable[[Callable[Concatenate[C, ...], Evidence]], Action[C]]:
+    def wrap(fn: Callable[Concatenate[C, ...], Evidence]) -> Action[C]:
         return Action(name=name, run=fn, summary=summary or (fn.__doc__ or "").strip().splitlines()[0])
     return wrap
 
 
-def with_verify(act: Action, verify: Callable[..., str | None]) -> Action:
+def with_verify(act: Action[C], verify: Callable[Concatenate[C, ...], str | None]) -> Action[C]:
     return Action(act.name, act.run, verify, act.summary)
 
 
+class Registry(Generic[C]):
+    """The actions a runbook may name, all running on a context of type C."""
+
+    def __init__(self, actions: Mapping[str, Action[C]]) -> None:
+        for name, act in actions.items():
+            if act.name != name:
+                raise RunbookError(f"action table: {name!r} maps to the action {act.name!r}",
+                                   hint="the table key and the @action name must agree")
+        self._actions = dict(actions)
+
+    def names(self) -> set[str]:
+        return set(self._actions)
+
+    def get(self, name: str) -> Action[C]:
+        found = self._actions.get(name)
+        if found is None:
+            raise RunbookError(f"unknown action {name!r}", hint=f"known actions: {', '.join(sorted(self._actions))}")
+        return found
+
+
 def known_actions() -> set[str]:
-    return set(ACTIONS)
+    """Names the runbook loader accepts: the upgrade's table, the one runbook context there is."""
+    from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
 
-
-def get_action(name: str) -> Action:
-    target = ACTIONS.get(name)
-    if target is None:
-        raise RunbookError(f"unknown action {name!r}", hint=f"known actions: {', '.join(sorted(ACTIONS))}")
-    module, attr = target.split(":")
-    found = getattr(importlib.import_module(module), attr)
-    if not isinstance(found, Action):
-        raise RunbookError(f"{target} is not an Action", hint="decorate it with @action")
-    return found
+    return UPGRADE_ACTIONS.names()

@@ -10,7 +10,9 @@ What is sent: a share is decoded (any codec), checked against the keyholder
 manifest (a wrong share, or another keyholder's, is rejected here and nothing
 is sent), then PUT to sys/unseal of every node that is initialised and sealed,
 concurrently. The share lives only for the duration of submit(): it is never
-stored, logged or journalled (the journal gets the x-coordinate only).
+stored, logged or journalled (the journal gets the x-coordinate only). In
+memory it is held in bytearrays only -- the decoded share, its base64 form
+and each request body -- and each is zeroed once sent (services/shares.py).
 
 What that costs: a node that loses its progress (restarted, reset, or a raft
 follower that only became initialised after the leader was unsealed) cannot be
@@ -25,7 +27,6 @@ refreshes in the background while a keyholder submits).
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 import uuid
@@ -39,9 +40,9 @@ from vaultops.errors import (SecurityError, ShareFormatError, ShareMismatchError
 from vaultops.services import ceremony_journal as cj
 from vaultops.services.ceremony_types import (SENT, CeremonyEvent, CeremonySnapshot, EventKind,
                                               Level, NodePhase, NodeSend, NodeView, SendOutcome,
-                                              Submission, split_share_line)
+                                              Submission, share_offset, split_share_line)
 from vaultops.services.ceremony_observer import Observer, _Track, _short, _unique
-from vaultops.services.shares import decode
+from vaultops.services.shares import b64_buffer, decode, to_buffer, wipe
 from vaultops.vault import fan_out
 from vaultops.vault.models import SealStatus
 
@@ -194,45 +195,57 @@ class Ceremony(Observer):
 
     # -- submitting ---------------------------------------------------------------
 
-    def submit(self, text: str, *, keyholder: str | None = None,
+    def submit(self, text: str | bytearray, *, keyholder: str | None = None,
                passphrase: bytes | str = b"") -> Submission:
-        """Decode, check, fan out one share. Raises (and journals) when it is refused locally."""
+        """Decode, check, fan out one share. Raises (and journals) when it is refused locally.
+
+        A bytearray is read in place, never kept; the caller wipes it (a str cannot be wiped).
+        """
         try:
             return self._submit(text, keyholder, passphrase)
         finally:
             self._flush()
 
-    def _submit(self, text: str, keyholder: str | None, passphrase: bytes | str) -> Submission:
+    def _submit(self, text: str | bytearray, keyholder: str | None, passphrase: bytes | str) -> Submission:
         share = self._decode(text, passphrase, keyholder)
         try:
             name, verified = self._identify(share, keyholder)
-            index = share.index
-            key = base64.b64encode(share.raw).decode("ascii")
+            key = b64_buffer(share.raw)
         finally:
-            del share
+            share.wipe()
         with self._lock:
             mark = len(self._events)  # node events of this fan-out come after the submission
         try:
             sends = self._fan_out(key)
         finally:
-            del key
-        sub = Submission(keyholder=name, share_index=index, verified=verified, sends=tuple(sends))
+            wipe(key)
+        sub = Submission(keyholder=name, share_index=share.index, verified=verified, sends=tuple(sends))
         self._record(sub, mark)
         return sub
 
-    def submit_line(self, line: str, *, keyholder: str | None = None,
+    def submit_line(self, line: str | bytearray, *, keyholder: str | None = None,
                     passphrase: bytes | str = b"") -> Submission:
-        """One `--share-stdin` line: 'NAME: share' or a bare share."""
-        name, text = split_share_line(line, self.keyholders)
-        if keyholder is not None and name is not None and name != keyholder:
-            self._reject(f"the line names keyholder {name} but --keyholder is {keyholder}",
-                         keyholder, None)
-            self._flush()
-            raise UsageError(f"the line names keyholder {name} but --keyholder is {keyholder}",
-                             hint="drop the NAME: prefix or the --keyholder option; nothing was sent")
-        return self.submit(text, keyholder=keyholder or name, passphrase=passphrase)
+        """One `--share-stdin` line: 'NAME: share' or a bare share (a bytearray is the caller's to wipe)."""
+        buf = to_buffer(line) if isinstance(line, str) else line
+        try:
+            name, at = share_offset(buf, self.keyholders)
+            if keyholder is not None and name is not None and name != keyholder:
+                self._reject(f"the line names keyholder {name} but --keyholder is {keyholder}",
+                             keyholder, None)
+                self._flush()
+                raise UsageError(f"the line names keyholder {name} but --keyholder is {keyholder}",
+                                 hint="drop the NAME: prefix or the --keyholder option; nothing was sent")
+            share = buf[at:] if at else buf
+            try:
+                return self.submit(share, keyholder=keyholder or name, passphrase=passphrase)
+            finally:
+                if share is not buf:
+                    wipe(share)
+        finally:
+            if buf is not line:
+                wipe(buf)
 
-    def _decode(self, text: str, passphrase: bytes | str, keyholder: str | None) -> Share:
+    def _decode(self, text: str | bytearray, passphrase: bytes | str, keyholder: str | None) -> Share:
         try:
             return decode(text, passphrase)
         except ShareFormatError as exc:  # its messages never quote the input
@@ -264,14 +277,14 @@ class Ceremony(Observer):
             raise
         return keyholder, result.verified
 
-    def _fan_out(self, key: str) -> list[NodeSend]:
+    def _fan_out(self, key: bytearray) -> list[NodeSend]:
         limit = self.retry_for + self.status_timeout + self.unseal_timeout + 2
         results = fan_out(self.clients, lambda c: self._send_one(c, key), timeout=limit)
         return [r.value if r.ok and r.value else NodeSend(r.node, SendOutcome.UNREACHABLE,
                                                           detail=_short(r.error))
                 for r in results]
 
-    def _send_one(self, client: NodeClient, key: str) -> NodeSend:
+    def _send_one(self, client: NodeClient, key: bytearray) -> NodeSend:
         name = client.name
         asked = time.monotonic()
         try:
@@ -291,7 +304,7 @@ class Ceremony(Observer):
             return NodeSend(name, SendOutcome.NOT_READY, threshold=st.t, detail="joining")
         return self._unseal(client, st, key)
 
-    def _unseal(self, client: NodeClient, st: SealStatus, key: str) -> NodeSend:
+    def _unseal(self, client: NodeClient, st: SealStatus, key: bytearray) -> NodeSend:
         name = client.name
         asked = time.monotonic()
         try:

@@ -162,15 +162,38 @@ class CeremonySnapshot:
 
 
 def split_share_line(line: str, keyholders: tuple[str, ...] | list[str]) -> tuple[str | None, str]:
-    """'NAME: share' -> (NAME, share); a bare share -> (None, share).
+    """'NAME: share' -> (NAME, share); a bare share -> (None, share). See share_offset()."""
+    from vaultops.services.shares import to_buffer, wipe
+
+    buf = to_buffer(line)  # one character per byte: offsets agree
+    try:
+        name, at = share_offset(buf, keyholders)
+    finally:
+        wipe(buf)
+    return (name, line[at:]) if name is not None else (None, line)
+
+
+def share_offset(line: bytearray, keyholders: tuple[str, ...] | list[str]) -> tuple[str | None, int]:
+    """'NAME: share' -> (NAME, where the share starts); a bare share -> (None, 0).
 
     Only a known keyholder name (or any name when *keyholders* is empty)
     followed by ':' counts as a prefix, so base64 and mnemonics are never cut.
+    The line is read in place; only a name is ever copied out of it.
     """
-    head, sep, rest = line.partition(":")
-    name = head.strip()
-    if sep and name and " " not in name and (name in keyholders or not keyholders):
-        if not (name.isalnum() or all(c.isalnum() or c in "-_." for c in name)):
-            return None, line
-        return name, rest
-    return None, line
+    colon = line.find(b":")
+    if colon < 0:
+        return None, 0
+    head = memoryview(line)[:colon]
+    start, end = 0, len(head)
+    while start < end and head[start] in _SPACE:
+        start += 1
+    while end > start and head[end - 1] in _SPACE:
+        end -= 1
+    if start == end or not all(c in _NAME_CHARS for c in head[start:end]):
+        return None, 0
+    name = bytes(head[start:end]).decode("ascii")
+    return (name, colon + 1) if name in keyholders or not keyholders else (None, 0)
+
+
+_SPACE = frozenset(b" \t\r\n\v\f")
+_NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")

@@ -59,7 +59,7 @@ class ScryptParams:
 DEFAULT_PARAMS = ScryptParams()
 
 
-def _scrypt(raw: bytes, salt: bytes, params: ScryptParams) -> bytes:
+def _scrypt(raw: bytes | bytearray, salt: bytes, params: ScryptParams) -> bytes:
     maxmem = 128 * params.r * (params.n + params.p + 2) + (1 << 20)
     return hashlib.scrypt(raw, salt=salt, n=params.n, r=params.r, p=params.p,
                           maxmem=maxmem, dklen=HASH_BYTES)

@@ -24,39 +24,47 @@ be separated by any run of spaces, tabs or newlines; base64 and hex shares
 must be one unbroken string. Surrounding whitespace is always ignored.
 
 Error messages name positions, counts and lengths only, never the input.
+
+Shares in memory: a Share keeps its bytes in a bytearray that wipe() zeroes.
+decode() reads a bytearray (or any bytes-like input) in place through a
+memoryview and writes the share into a preallocated bytearray, so decoding a
+base64 or hex share makes no immutable copy of it; a str input is first copied
+into a bytearray (to_buffer) that is wiped afterwards, but the str itself is
+the caller's and stays in memory until Python reuses it. b64_buffer() gives
+the base64 form for sys/unseal as a bytearray. Mnemonics go through
+shamir-mnemonic, which works on str words and bytes: those copies stay too.
+Buffers are filled at their final size, never grown: a bytearray that grows
+leaves its old, unwiped copy behind.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import difflib
 import enum
 import hmac
 import string
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from vaultops.errors import ShareFormatError, ShareWordError, UsageError
+from vaultops.errors import ShareFormatError, UsageError
+from vaultops.services.share_words import (HINT_RETYPE, MIN_PREFIX, MNEMONIC_WORDS, VERSION_BYTE,
+                                           complete_word, decode_mnemonic, encode_mnemonic, resolve_word,
+                                           suggest_words, truncated)
 
-if TYPE_CHECKING:
-    import shamir_mnemonic
+__all__ = ["BASE64_CHARS", "Codec", "HEX_CHARS", "MIN_PREFIX", "MNEMONIC_WORDS", "SHARE_BYTES", "Share",
+           "VERSION_BYTE", "b64_buffer", "complete_word", "decode", "detect_codec", "encode", "parse_codec",
+           "resolve_word", "suggest_words", "to_buffer", "wipe"]
 
 SHARE_BYTES = 33
-VERSION_BYTE = 0x01
-MNEMONIC_WORDS = 35
 HEX_CHARS = 2 * SHARE_BYTES
 BASE64_CHARS = 44
-MIN_PREFIX = 4
 MAX_INPUT_CHARS = 1024
-# Doubles SLIP-39's PBKDF2 work per exponent step; 1 is the library default
-# (about 8 ms per encode/decode here) and only matters with a passphrase.
-ITERATION_EXPONENT = 1
 
-_HEX = frozenset(string.hexdigits)
-_B64 = frozenset(string.ascii_letters + string.digits + "+/")
-_WS = " \t\r\n"
-_HINT_RETYPE = "copy the share again from its original plain-text source, or retype it"
+_HEX = frozenset(string.hexdigits.encode())
+_B64_ALPHABET = (string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/").encode()
+_B64 = frozenset(_B64_ALPHABET)
+_ALPHA = frozenset(string.ascii_letters.encode())
+_WS = frozenset(b" \t\r\n")
+_HEX_VALUE = {c: int(chr(c), 16) for c in _HEX}
+_B64_VALUE = {c: i for i, c in enumerate(_B64_ALPHABET)} | {ord("="): 0}
+_EQ, _ZERO = ord("="), ord("0")
 
 
 class Codec(enum.StrEnum):
@@ -66,22 +74,32 @@ class Codec(enum.StrEnum):
     RAW = "raw"  # built from bytes, e.g. an init response
 
 
-@dataclass(frozen=True, eq=False)
 class Share:
-    """One validated unseal share. Its repr shows the x-coordinate only."""
+    """One validated unseal share, in a bytearray of its own that wipe() zeroes.
 
-    raw: bytes = field(repr=False)
-    codec: Codec = Codec.RAW
+    Its repr shows the x-coordinate only; `index` stays readable after wipe().
+    """
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.raw, bytes):
-            object.__setattr__(self, "raw", bytes(self.raw))
-        _check_raw(self.raw)
+    __slots__ = ("_raw", "codec", "index")
+
+    def __init__(self, raw: bytes | bytearray | memoryview, codec: Codec = Codec.RAW) -> None:
+        buf = bytearray(raw)  # one allocation of the final size
+        try:
+            _check_raw(buf)
+        except ShareFormatError:
+            wipe(buf)
+            raise
+        self._raw = buf
+        self.codec = codec
+        self.index: int = buf[-1]  # the x-coordinate (1..255): names the share without revealing it
 
     @property
-    def index(self) -> int:
-        """The x-coordinate (1..255): names the share without revealing it."""
-        return self.raw[-1]
+    def raw(self) -> bytearray:
+        return self._raw
+
+    def wipe(self) -> None:
+        """Zero the share's bytes; the Share is of no further use (its index stays)."""
+        wipe(self._raw)
 
     def __repr__(self) -> str:
         return f"Share(index={self.index}, codec={self.codec.value})"
@@ -91,15 +109,50 @@ class Share:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Share):
             return NotImplemented
-        return hmac.compare_digest(self.raw, other.raw)
+        return hmac.compare_digest(self._raw, other._raw)
 
     def __hash__(self) -> int:
-        return hash(self.raw)
+        return hash(self.index)  # equal shares have equal indexes; the bytes are never hashed
+
+
+# -- secret buffers -------------------------------------------------------------
+
+def wipe(buf: bytearray) -> None:
+    """Zero *buf* in place (its size is kept, so views into it stay valid)."""
+    buf[:] = bytes(len(buf))
+
+
+def to_buffer(text: str) -> bytearray:
+    """*text* as a bytearray of the same length, one byte per character, for decode() and wiping.
+
+    A non-ASCII character becomes 0x80, so decode() still reports its position; no bytes or
+    str copy of the text is made on the way (ord() of a character is a cached small int).
+    """
+    buf = bytearray(len(text))
+    for i, ch in enumerate(text):
+        code = ord(ch)
+        buf[i] = code if code < 0x80 else 0x80
+    return buf
+
+
+def b64_buffer(raw: bytes | bytearray) -> bytearray:
+    """Standard base64 of *raw* in a new bytearray (the form sys/unseal takes); wipe it after use."""
+    out = bytearray((len(raw) + 2) // 3 * 4)
+    # Every intermediate value stays below 256: Python's cached small ints, no heap objects with share bits.
+    for j, i in enumerate(range(0, len(raw), 3)):
+        a = raw[i]
+        b = raw[i + 1] if i + 1 < len(raw) else 0
+        c = raw[i + 2] if i + 2 < len(raw) else 0
+        out[4 * j] = _B64_ALPHABET[a >> 2]
+        out[4 * j + 1] = _B64_ALPHABET[(a & 0x03) << 4 | b >> 4]
+        out[4 * j + 2] = _B64_ALPHABET[(b & 0x0F) << 2 | c >> 6] if i + 1 < len(raw) else _EQ
+        out[4 * j + 3] = _B64_ALPHABET[c & 0x3F] if i + 2 < len(raw) else _EQ
+    return out
 
 
 def encode(share: bytes | Share, codec: Codec | str, passphrase: bytes | str = b"") -> str:
     """The share as base64, hex or a 35-word SLIP-39 mnemonic (random each call)."""
-    raw = share.raw if isinstance(share, Share) else Share(bytes(share)).raw
+    raw = share.raw if isinstance(share, Share) else Share(share).raw
     codec = parse_codec(codec)
     pp = _passphrase(passphrase)
     if pp and codec is not Codec.MNEMONIC:
@@ -108,31 +161,49 @@ def encode(share: bytes | Share, codec: Codec | str, passphrase: bytes | str = b
     if codec is Codec.HEX:
         return raw.hex()
     if codec is Codec.BASE64:
-        return base64.b64encode(raw).decode("ascii")
+        return b64_buffer(raw).decode("ascii")
     if codec is Codec.MNEMONIC:
-        from shamir_mnemonic import generate_mnemonics
-
-        groups = generate_mnemonics(1, [(1, 1)], bytes([VERSION_BYTE]) + raw, pp,
-                                    extendable=True, iteration_exponent=ITERATION_EXPONENT)
-        return str(groups[0][0])
+        return encode_mnemonic(raw, pp)
     raise UsageError(f"cannot encode to {codec.value}", hint="choose base64, hex or mnemonic")
 
 
-def decode(text: str, passphrase: bytes | str = b"") -> Share:
-    """Parse one share in any codec (autodetected); raise ShareFormatError."""
-    body = _clean(text)
+def decode(text: str | bytes | bytearray | memoryview, passphrase: bytes | str = b"") -> Share:
+    """Parse one share in any codec (autodetected); raise ShareFormatError.
+
+    A bytes-like input is read in place and left as it is (the caller wipes its buffer); a str is
+    copied into a bytearray that is wiped before this returns. Wipe the returned Share after use.
+    """
+    if isinstance(text, str):
+        if len(text) > MAX_INPUT_CHARS:
+            raise _too_long(len(text))
+        buf = to_buffer(text)
+        try:
+            return _decode(memoryview(buf), passphrase)
+        finally:
+            wipe(buf)
+    if not isinstance(text, (bytes, bytearray, memoryview)):
+        raise TypeError("decode() takes a str or a bytes-like object")
+    return _decode(memoryview(text), passphrase)
+
+
+def _decode(view: memoryview, passphrase: bytes | str) -> Share:
+    start, end = _clean(view)
+    body = view[start:end]
     codec = _detect(body)
     pp = _passphrase(passphrase)
     if pp and codec is not Codec.MNEMONIC:
         raise UsageError(f"a passphrase was given but the share is {codec.value}, not a mnemonic",
                          hint="passphrases apply only to mnemonic shares; drop the passphrase")
     if codec is Codec.MNEMONIC:
-        raw = _decode_mnemonic(body.split(), pp)
+        raw = decode_mnemonic([bytes(t).decode("ascii") for t in _tokens(body)], pp)
     elif codec is Codec.HEX:
         raw = _decode_hex(body)
     else:
         raw = _decode_base64(body)
-    return Share(raw, codec)
+    try:
+        return Share(raw, codec)
+    finally:
+        wipe(raw)
 
 
 def parse_codec(value: Codec | str) -> Codec:
@@ -143,73 +214,52 @@ def parse_codec(value: Codec | str) -> Codec:
                          hint="choose base64, hex or mnemonic") from None
 
 
-def detect_codec(text: str) -> Codec:
+def detect_codec(text: str | bytearray) -> Codec:
     """Mnemonic: several letters-only words; hex: only hex digits; else base64.
 
     Raises ShareFormatError for input no codec can hold (empty, control
     characters, mixed formats ...); the codec's own checks come in decode().
     """
-    return _detect(_clean(text))
+    if isinstance(text, bytearray):
+        return _detect_view(memoryview(text))
+    if len(text) > MAX_INPUT_CHARS:
+        raise _too_long(len(text))
+    buf = to_buffer(text)
+    try:
+        return _detect_view(memoryview(buf))
+    finally:
+        wipe(buf)
 
 
-def _detect(body: str) -> Codec:
-    tokens = body.split()
-    if len(tokens) > 1:
-        return _detect_multi(body, tokens)
-    if body.isalpha() and len(body) <= 8:
-        raise _truncated(1)
-    if all(c in _HEX for c in body):  # a base64 share is all-hex with p ~ 1e-20
+def _detect_view(view: memoryview) -> Codec:
+    start, end = _clean(view)
+    return _detect(view[start:end])
+
+
+def _detect(body: memoryview) -> Codec:
+    if any(c in _WS for c in body):
+        return _detect_multi(body, _tokens(body))
+    if _only(body, _ALPHA) and len(body) <= 8:
+        raise truncated(1)
+    if _only(body, _HEX):  # a base64 share is all-hex with p ~ 1e-20
         return Codec.HEX
-    if body[:2] in ("0x", "0X") and all(c in _HEX for c in body[2:]):
+    if len(body) > 2 and body[0] == _ZERO and body[1] in b"xX" and _only(body[2:], _HEX):
         raise ShareFormatError("hex share starts with a 0x prefix",
                                hint="remove the leading 0x and enter the 66 hex digits only")
     return Codec.BASE64
 
 
-def complete_word(prefix: str) -> list[str]:
-    """SLIP-39 words starting with *prefix* (case-insensitive), in list order."""
-    from shamir_mnemonic.wordlist import WORDLIST
-
-    p = prefix.strip().lower()
-    if not p or not p.isascii() or not p.isalpha():
-        return []
-    return [w for w in WORDLIST if w.startswith(p)]
-
-
-def resolve_word(token: str) -> str | None:
-    """The SLIP-39 word *token* denotes: itself, or the one word it is a >=4-letter prefix of."""
-    from shamir_mnemonic.wordlist import WORD_INDEX_MAP
-
-    t = token.strip().lower()
-    if t in WORD_INDEX_MAP:
-        return t
-    matches = complete_word(t) if len(t) >= MIN_PREFIX else []
-    return matches[0] if len(matches) == 1 else None
-
-
-def suggest_words(token: str, limit: int = 3) -> list[str]:
-    """Nearest SLIP-39 words to a mistyped *token*: same 4-letter start, then similar spelling."""
-    from shamir_mnemonic.wordlist import WORDLIST
-
-    t = token.strip().lower()
-    found = complete_word(t[:MIN_PREFIX]) if len(t) >= MIN_PREFIX else []
-    found += difflib.get_close_matches(t, WORDLIST, n=limit, cutoff=0.6)
-    if len(t) >= 3:
-        found += complete_word(t[:3])
-    return list(dict.fromkeys(found))[:limit]
-
-
 # -- validation helpers -------------------------------------------------------
 
-def _check_raw(raw: bytes) -> None:
+def _check_raw(raw: bytearray) -> None:
     if len(raw) != SHARE_BYTES:
         hint = ("a 32-byte value lacks the x-coordinate byte: is it a recovery or master key?"
-                if len(raw) == 32 else _HINT_RETYPE)
+                if len(raw) == 32 else HINT_RETYPE)
         raise ShareFormatError(f"share is {len(raw)} bytes; an unseal share is 33 bytes "
                                "(32 key bytes + 1 x-coordinate byte)", hint=hint)
     if raw[-1] == 0:
         raise ShareFormatError("share has x-coordinate 0, which Vault/OpenBao never issue",
-                               hint="the share is corrupted or not an unseal share; " + _HINT_RETYPE)
+                               hint="the share is corrupted or not an unseal share; " + HINT_RETYPE)
 
 
 def _passphrase(passphrase: bytes | str) -> bytes:
@@ -221,30 +271,56 @@ def _passphrase(passphrase: bytes | str) -> bytes:
     return pp
 
 
-def _clean(text: str) -> str:
-    if not isinstance(text, str):
-        raise TypeError("decode() takes a str")
-    if len(text) > MAX_INPUT_CHARS:
-        raise ShareFormatError(f"input is {len(text)} characters, far longer than any share",
-                               hint="enter exactly one share")
-    body = text.strip(_WS)
-    if not body:
+def _too_long(n: int) -> ShareFormatError:
+    return ShareFormatError(f"input is {n} characters, far longer than any share", hint="enter exactly one share")
+
+
+def _clean(view: memoryview) -> tuple[int, int]:
+    """The bounds of the share inside surrounding whitespace, after checking every character."""
+    if len(view) > MAX_INPUT_CHARS:
+        raise _too_long(len(view))
+    start, end = 0, len(view)
+    while start < end and view[start] in _WS:
+        start += 1
+    while end > start and view[end - 1] in _WS:
+        end -= 1
+    if start == end:
         raise ShareFormatError("empty share: nothing was entered",
                                hint="paste or type the share (one share per line)")
-    offset = len(text) - len(text.lstrip(_WS))
-    for pos, ch in enumerate(body, offset + 1):
-        if ord(ch) > 127:
+    for pos in range(start, end):
+        c = view[pos]
+        if c > 127:
             raise ShareFormatError(
-                f"share contains a non-ASCII character at position {pos} (a typographic "
-                "quote, dash or non-breaking space from a document or chat?)", hint=_HINT_RETYPE)
-        if (ord(ch) < 32 and ch not in _WS) or ord(ch) == 127:
-            raise ShareFormatError(f"share contains a control character at position {pos}",
-                                   hint=_HINT_RETYPE)
-    return body
+                f"share contains a non-ASCII character at position {pos + 1} (a typographic "
+                "quote, dash or non-breaking space from a document or chat?)", hint=HINT_RETYPE)
+        if (c < 32 and c not in _WS) or c == 127:
+            raise ShareFormatError(f"share contains a control character at position {pos + 1}",
+                                   hint=HINT_RETYPE)
+    return start, end
 
 
-def _detect_multi(body: str, tokens: list[str]) -> Codec:
-    alpha = [t.isalpha() for t in tokens]
+def _only(body: memoryview, allowed: frozenset[int]) -> bool:
+    return all(c in allowed for c in body)
+
+
+def _tokens(body: memoryview) -> list[memoryview]:
+    """Whitespace-separated words, as views into *body* (no copies)."""
+    out: list[memoryview] = []
+    start: int | None = None
+    for i, c in enumerate(body):
+        if c in _WS:
+            if start is not None:
+                out.append(body[start:i])
+            start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        out.append(body[start:])
+    return out
+
+
+def _detect_multi(body: memoryview, tokens: list[memoryview]) -> Codec:
+    alpha = [_only(t, _ALPHA) for t in tokens]
     if all(alpha):
         return Codec.MNEMONIC
     if sum(alpha) * 2 > len(tokens):
@@ -258,138 +334,58 @@ def _detect_multi(body: str, tokens: list[str]) -> Codec:
                            hint="remove the space or line break; was a long line wrapped?")
 
 
-def _decode_hex(body: str) -> bytes:
+def _decode_hex(body: memoryview) -> bytearray:
     if len(body) % 2:
         raise ShareFormatError(f"hex share has an odd number of digits ({len(body)}): "
-                               "a digit is missing or extra", hint=_HINT_RETYPE)
+                               "a digit is missing or extra", hint=HINT_RETYPE)
     if len(body) != HEX_CHARS:
         raise ShareFormatError(f"hex share has {len(body)} digits ({len(body) // 2} bytes); an "
-                               f"unseal share is {HEX_CHARS} hex digits (33 bytes)", hint=_HINT_RETYPE)
-    return bytes.fromhex(body)
+                               f"unseal share is {HEX_CHARS} hex digits (33 bytes)", hint=HINT_RETYPE)
+    out = bytearray(len(body) // 2)
+    for i in range(len(out)):
+        out[i] = _HEX_VALUE[body[2 * i]] << 4 | _HEX_VALUE[body[2 * i + 1]]
+    return out
 
 
-def _decode_base64(body: str) -> bytes:
+def _decode_base64(body: memoryview) -> bytearray:
+    """Standard base64, already screened by _check_base64_chars: like b64decode(validate=True)."""
     _check_base64_chars(body)
     if len(body) % 4:
         raise ShareFormatError(f"base64 share has {len(body)} characters; an unseal share is "
                                f"{BASE64_CHARS}: it is truncated or has extra characters",
-                               hint=_HINT_RETYPE)
-    try:
-        return base64.b64decode(body, validate=True)
-    except binascii.Error:  # already screened; kept so nothing unexpected escapes
-        raise ShareFormatError("share is not valid base64", hint=_HINT_RETYPE) from None
+                               hint=HINT_RETYPE)
+    pad = (body[-1] == _EQ) + (body[-2] == _EQ)
+    out = bytearray(len(body) // 4 * 3 - pad)
+    for j, i in enumerate(range(0, len(body), 4)):
+        a, b, c, d = (_B64_VALUE[body[i]], _B64_VALUE[body[i + 1]], _B64_VALUE[body[i + 2]],
+                      _B64_VALUE[body[i + 3]])
+        at = 3 * j  # every intermediate stays below 256: cached ints, no heap copies of share bits
+        out[at] = a << 2 | b >> 4
+        if at + 1 < len(out):
+            out[at + 1] = (b & 0x0F) << 4 | c >> 2
+        if at + 2 < len(out):
+            out[at + 2] = (c & 0x03) << 6 | d
+    return out
 
 
-def _check_base64_chars(body: str) -> None:
+def _check_base64_chars(body: memoryview) -> None:
     if len(body) == HEX_CHARS and sum(c in _HEX for c in body) >= HEX_CHARS - 2:
         pos = next(i for i, c in enumerate(body, 1) if c not in _HEX)
         raise ShareFormatError(f"mixed formats: {HEX_CHARS} characters like a hex share, but "
-                               f"character {pos} is not a hex digit (0-9, a-f)", hint=_HINT_RETYPE)
-    if set(body) & set("-_"):
-        mixed = bool(set(body) & set("+/"))
+                               f"character {pos} is not a hex digit (0-9, a-f)", hint=HINT_RETYPE)
+    if any(c in b"-_" for c in body):
+        mixed = any(c in b"+/" for c in body)
         raise ShareFormatError(
             "share mixes standard and URL-safe base64 alphabets" if mixed
             else "share looks like URL-safe base64 (- or _); vaultops expects standard base64",
-            hint=_HINT_RETYPE if mixed else "replace - with + and _ with /, or use the original")
-    data = body.rstrip("=")
-    if len(body) - len(data) > 2:
+            hint=HINT_RETYPE if mixed else "replace - with + and _ with /, or use the original")
+    end = len(body)
+    while end and body[end - 1] == _EQ:
+        end -= 1
+    if len(body) - end > 2:
         raise ShareFormatError("base64 share ends in more than two '=' padding characters",
-                               hint=_HINT_RETYPE)
-    for pos, ch in enumerate(data, 1):
-        if ch not in _B64:
-            what = "padding '=' inside the share" if ch == "=" else "a character not valid in base64"
-            raise ShareFormatError(f"share has {what} at position {pos}", hint=_HINT_RETYPE)
-
-
-# -- mnemonic ---------------------------------------------------------------
-
-def _truncated(count: int) -> ShareFormatError:
-    return ShareFormatError(
-        f"mnemonic has {count} word{'s' if count != 1 else ''}; a vaultops share mnemonic has "
-        f"{MNEMONIC_WORDS}: words are missing (cut off while copying?)",
-        hint="enter all 35 words on one line, separated by spaces")
-
-
-def _word_indices(tokens: list[str]) -> list[int]:
-    from shamir_mnemonic.wordlist import WORD_INDEX_MAP
-
-    indices = []
-    for pos, token in enumerate(tokens, 1):
-        word = resolve_word(token)
-        if word is None:
-            raise ShareWordError(
-                f"word {pos} is not a SLIP-39 word",
-                hint="check its spelling against the written copy; a word may be shortened to "
-                     "its first 4 letters", position=pos, suggestions=tuple(suggest_words(token)))
-        indices.append(WORD_INDEX_MAP[word])
-    return indices
-
-
-def _checksum_ok(indices: list[int]) -> bool:
-    from shamir_mnemonic import rs1024
-    from shamir_mnemonic.constants import (CUSTOMIZATION_STRING_EXTENDABLE,
-                                           CUSTOMIZATION_STRING_ORIG, ITERATION_EXP_LENGTH_BITS)
-
-    extendable = bool(indices[1] >> ITERATION_EXP_LENGTH_BITS & 1)
-    custom = CUSTOMIZATION_STRING_EXTENDABLE if extendable else CUSTOMIZATION_STRING_ORIG
-    return bool(rs1024.verify_checksum(indices, custom))
-
-
-def _parse_slip39(mnemonic: str) -> shamir_mnemonic.Share:
-    from shamir_mnemonic import MnemonicError
-    from shamir_mnemonic import Share as Slip39Share
-
-    try:
-        return Slip39Share.from_mnemonic(mnemonic)
-    except MnemonicError:  # its messages quote words: never pass them on
-        raise ShareFormatError("mnemonic is malformed (bad padding or share parameters)",
-                               hint="it was not written by vaultops or is damaged; "
-                                    + _HINT_RETYPE) from None
-
-
-def _decode_mnemonic(tokens: list[str], passphrase: bytes) -> bytes:
-    from shamir_mnemonic import MnemonicError, combine_mnemonics
-    from shamir_mnemonic.wordlist import mnemonic_from_indices
-
-    indices = _word_indices(tokens)
-    valid = len(indices) >= 20 and _checksum_ok(indices)
-    if len(indices) != MNEMONIC_WORDS:
-        _raise_wrong_count(indices, valid)
-    if not valid:
-        raise ShareFormatError("mnemonic checksum does not match: a word is mistyped, swapped or "
-                               "from another mnemonic",
-                               hint="compare every word with the written copy, in order")
-    mnemonic = mnemonic_from_indices(indices)
-    slip = _parse_slip39(mnemonic)
-    if (slip.group_count, slip.group_threshold, slip.member_threshold) != (1, 1, 1):
-        raise ShareFormatError(
-            f"mnemonic is one part of a SLIP-39 set (group needs {slip.member_threshold} parts); "
-            "vaultops writes single 1-of-1 mnemonics",
-            hint="use the single mnemonic vaultops produced for this unseal share")
-    try:
-        secret = combine_mnemonics([mnemonic], passphrase)
-    except MnemonicError:
-        raise ShareFormatError("mnemonic could not be decoded",
-                               hint="it was not written by vaultops or is damaged") from None
-    if secret[0] != VERSION_BYTE:
-        raise ShareFormatError("mnemonic did not decode to a vaultops share (unknown version "
-                               "byte)", hint="wrong or missing passphrase? Otherwise the mnemonic "
-                                             "comes from another tool")
-    return bytes(secret[1:])
-
-
-def _raise_wrong_count(indices: list[int], valid: bool) -> None:
-    from shamir_mnemonic.wordlist import mnemonic_from_indices
-
-    n = len(indices)
-    if valid:
-        size = len(_parse_slip39(mnemonic_from_indices(indices)).value)
-        raise ShareFormatError(
-            f"mnemonic is a valid SLIP-39 mnemonic of a {size}-byte secret ({n} words), not a "
-            f"vaultops unseal share ({MNEMONIC_WORDS} words)",
-            hint="a wallet seed or another tool's backup? Use the mnemonic vaultops made")
-    if n < MNEMONIC_WORDS:
-        raise _truncated(n)
-    raise ShareFormatError(f"mnemonic has {n} words; a vaultops share mnemonic has "
-                           f"{MNEMONIC_WORDS}: there are extra words (two shares on one line?)",
-                           hint="enter exactly one share's 35 words")
+                               hint=HINT_RETYPE)
+    for pos in range(end):
+        if body[pos] not in _B64:
+            what = "padding '=' inside the share" if body[pos] == _EQ else "a character not valid in base64"
+            raise ShareFormatError(f"share has {what} at position {pos + 1}", hint=HINT_RETYPE)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from vaultops.journal import Journal
     from vaultops.runbook.state import RunState
     from vaultops.services.ceremony import Ceremony
+    from vaultops.services.upgrade.context import UpgradeContext
+    from vaultops.services.upgrade.unseal import Unsealer
     from vaultops.tui.upgrade_screen import Plan
 
 
@@ -118,8 +120,8 @@ class UpgradeOps:
         path = state_path(self.cfg, "upgrade")
         return load_state(path) if path.exists() else None
 
-    def _context(self, unsealer: Any, ask: Callable[[str], bool] | None = None,
-                 emit: Callable[[str], None] = lambda _m: None) -> Any:
+    def _context(self, unsealer: Unsealer, ask: Callable[[str], bool] | None = None,
+                 emit: Callable[[str], None] = lambda _m: None) -> UpgradeContext:
         from vaultops.services.upgrade.context import Prompter, build_context
         from vaultops.services.upgrade.service import make_unsealer
         from vaultops.services.upgrade.unseal import KeyholderPause
@@ -140,16 +142,16 @@ class UpgradeOps:
         _precheck(ctx)(variables)
         return Plan(current=variables["current_version"], to=to, leader=variables["leader"], steps=tuple(steps))
 
-    def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Any, ask: Callable[[str], bool],
-            emit: Callable[[str], None]) -> RunState:
+    def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Unsealer,
+            ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState:
         from vaultops.services.upgrade.service import default_runbook, start_run
 
         ctx = self._context(unsealer, ask, emit)
         return start_run(self.cfg, ctx, runbook_path=default_runbook(self.cfg), params={"to": to},
                          operator=self.operator, listener=listener, emit=emit, precheck=_precheck(ctx))
 
-    def resume(self, *, listener: Callable[[RunState], None], unsealer: Any, ask: Callable[[str], bool],
-               emit: Callable[[str], None]) -> RunState:
+    def resume(self, *, listener: Callable[[RunState], None], unsealer: Unsealer,
+               ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState:
         from vaultops.services.upgrade.service import resume_run
 
         ctx = self._context(unsealer, ask, emit)
@@ -163,7 +165,7 @@ class UpgradeOps:
         return make_ceremony(self.cfg, clients, journal=self.journal)
 
 
-def _precheck(ctx: Any) -> Callable[[dict[str, Any]], None]:
+def _precheck(ctx: UpgradeContext) -> Callable[[dict[str, Any]], None]:
     """No mixed versions, no downgrades, no no-ops: refused before a run is recorded."""
     from vaultops.services.upgrade.preflight import check_target
 

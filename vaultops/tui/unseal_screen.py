@@ -4,9 +4,13 @@ Keys: Up/Down pick a keyholder, Enter to enter their share (hidden); Enter
 submits; Tab completes a SLIP-39 word; Esc goes back and clears the input;
 Ctrl-R resets progress on every sealed node (asks y/n); q quits when picking.
 
-The share is read from a Buffer with no history (DummyHistory) and cleared
-when it is submitted; it is handed to the ceremony service in a worker
-thread and dropped there (services/ceremony.py).
+The share is read from a hidden input with no history (tui/secret_input.py).
+On Enter its text is copied into a bytearray and the input emptied, with
+every cache of prompt_toolkit that still referred to it, so the screen holds
+no str of the share while it is checked and sent; the bytearray goes to the
+ceremony service in a worker thread and is zeroed when the submission ends.
+The str objects prompt_toolkit built from the keystrokes (and the paste)
+cannot be zeroed: their freed memory keeps them until Python reuses it.
 """
 
 from __future__ import annotations
@@ -19,15 +23,15 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.eventloop import run_in_executor_with_context
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.history import DummyHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import (AnyContainer, ConditionalContainer, Dimension, FormattedTextControl,
                                    HSplit, VSplit, Window)
-from prompt_toolkit.widgets import Frame, TextArea
+from prompt_toolkit.widgets import Frame
 
 from vaultops.errors import ShareFormatError, ShareWordError, VaultOpsError
 from vaultops.services import ceremony_view as view
-from vaultops.services.shares import Codec, complete_word, detect_codec, resolve_word
+from vaultops.services.shares import Codec, complete_word, detect_codec, resolve_word, wipe
+from vaultops.tui.secret_input import forget, hidden_input, take_secret
 from vaultops.tui.state import AppState, UnsealStage, UnsealState
 
 if TYPE_CHECKING:
@@ -46,12 +50,13 @@ class UnsealScreen:
         self.refresh_interval = refresh_interval
         names = list(ceremony.keyholders) or [UNCHECKED]
         self.state = UnsealState(keyholders=names, checked=ceremony.checked)
-        self.share = _hidden_input(self._on_share_enter)
-        self.passphrase = _hidden_input(self._on_passphrase_enter)
+        self.share = hidden_input(self._on_share_enter)
+        self.passphrase = hidden_input(self._on_passphrase_enter)
         self.names = Window(FormattedTextControl(self._names_text, focusable=True,
                                                  show_cursor=False), width=Dimension(min=24))
         self._app: Application[Any] | None = None
         self._shell: AppState | None = None
+        self._pending: bytearray | None = None  # a mnemonic waiting for its passphrase
 
     # -- Screen protocol ----------------------------------------------------------
 
@@ -107,8 +112,9 @@ class UnsealScreen:
         self._focus(self.share)
 
     def back(self) -> None:
-        self.share.buffer.reset()
-        self.passphrase.buffer.reset()
+        forget(self.share)
+        forget(self.passphrase)
+        self._drop_pending()
         self.state.stage, self.state.error, self.state.suggestions = UnsealStage.PICK, "", ()
         self._focus(self.names)
 
@@ -136,40 +142,59 @@ class UnsealScreen:
             self._run("resetting", self.ceremony.reset, on_done=self._after_reset)
 
     def _on_share_enter(self, buf: Buffer) -> bool:
-        text = buf.text
-        if not text.strip():
+        secret = take_secret(self.share)
+        if not secret or secret.isspace():  # (strip() would copy it)
+            wipe(secret)
             self.state.error = "empty share: type or paste it, then press Enter"
             return True
         try:
-            mnemonic = detect_codec(text) is Codec.MNEMONIC
+            mnemonic = detect_codec(secret) is Codec.MNEMONIC
         except ShareFormatError:
             mnemonic = False  # submit() reports the problem (and journals it)
         if mnemonic:
+            self._drop_pending()
+            self._pending = secret
             self.state.stage = UnsealStage.PASSPHRASE
             self._focus(self.passphrase)
             return True
-        self._submit(text, "")
-        return False  # clears the buffer and its undo stack
+        self._submit(secret, "")
+        return False  # the buffer is already empty
 
     def _on_passphrase_enter(self, buf: Buffer) -> bool:
         passphrase = buf.text
-        text = self.share.text
-        self.share.buffer.reset()
-        self._submit(text, passphrase)
+        secret, self._pending = self._pending, None
+        if secret is not None:
+            self._submit(secret, passphrase)
         return False
 
-    def _submit(self, text: str, passphrase: str) -> None:
+    def _drop_pending(self) -> None:
+        if self._pending is not None:
+            wipe(self._pending)
+            self._pending = None
+
+    def _submit(self, secret: bytearray, passphrase: str) -> None:
+        """Check and send in a worker thread; *secret* is zeroed there when that ends, however it ends."""
         s = self.state
+        if self._app is None:  # not running: nothing to send it with
+            wipe(secret)
+            return
         name = None if s.keyholder == UNCHECKED else s.keyholder
         s.error, s.suggestions = "", ()
+        typo: list[str] = []
 
         def work() -> Any:
-            return self.ceremony.submit(text, keyholder=name, passphrase=passphrase)
+            try:
+                return self.ceremony.submit(secret, keyholder=name, passphrase=passphrase)
+            except ShareFormatError:
+                typo.append(secret.decode("ascii", "replace"))  # handed back to the keyholder to fix
+                raise
+            finally:
+                wipe(secret)
 
         def failed(exc: VaultOpsError) -> None:
-            if isinstance(exc, ShareFormatError):  # a typo: let the keyholder fix it
-                self.share.text = text
-                self.share.buffer.cursor_position = len(text)
+            if typo:
+                self.share.text = typo.pop()
+                self.share.buffer.cursor_position = len(self.share.text)
                 s.stage = UnsealStage.SHARE
                 self._focus(self.share)
             else:
@@ -297,11 +322,6 @@ class UnsealScreen:
 
 def _row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths))
-
-
-def _hidden_input(handler: Any) -> TextArea:
-    return TextArea(password=True, multiline=False, history=DummyHistory(),
-                    accept_handler=handler, height=1, wrap_lines=False)
 
 
 def _bindings(screen: UnsealScreen) -> KeyBindings:

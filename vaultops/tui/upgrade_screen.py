@@ -10,8 +10,9 @@ current step, health, and the halt or pause explanation. When a restarted
 node is sealed, the ConsoleUnsealer shows the keyholder prompt and waits
 until the node reports unsealed; each keyholder pastes their share into the
 hidden input and the unseal ceremony checks it against the manifest before
-sending it (the same path as the Unseal screen). Engine confirmations
-(`confirm` steps) appear as y/n questions.
+sending it (the same path as the Unseal screen). The share is copied out of
+the input into a bytearray, the input reset, and the bytearray zeroed once
+submitted. Engine confirmations (`confirm` steps) appear as y/n questions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prompt_toolkit.buffer import Buffer
@@ -34,8 +36,10 @@ from prompt_toolkit.widgets import Frame, TextArea
 
 from vaultops.errors import RunbookPaused, VaultOpsError
 from vaultops.runbook.state import RunState, RunStatus, StepStatus
-from vaultops.services.upgrade.unseal import wait_ready
+from vaultops.services.shares import wipe
+from vaultops.services.upgrade.unseal import Unsealer, wait_ready
 from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, conditional, log_text
+from vaultops.tui.secret_input import forget, hidden_input, take_secret
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony import Ceremony
@@ -71,20 +75,28 @@ class UpgradeOps(Protocol):
 
     def last(self) -> RunState | None: ...
     def plan(self, to: str) -> Plan: ...
-    def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Any,
+    def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Unsealer,
             ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
-    def resume(self, *, listener: Callable[[RunState], None], unsealer: Any,
+    def resume(self, *, listener: Callable[[RunState], None], unsealer: Unsealer,
                ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
     def ceremony(self, node: str) -> Ceremony: ...
 
 
 class ConsoleUnsealer:
-    """Unsealer for runs started here: show the keyholder prompt and wait for the node to unseal."""
+    """Unsealer for runs started here: show the keyholder prompt and wait for the node to unseal.
 
-    def __init__(self, on_prompt: Callable[[UnsealPrompt | None], None], *, keyholders: tuple[str, ...] = (),
+    It holds no shares: keyholders type theirs at the prompt while the node waits. So, for the
+    preflight, no shares were given (`shares_given` 0) and the keyholder manifest must list at
+    least the threshold of keyholders who can come -- the same conclusion as a CLI run without
+    --share-stdin (KeyholderPause).
+    """
+
+    shares_given = 0
+
+    def __init__(self, on_prompt: Callable[[UnsealPrompt | None], None], *, keyholders: Sequence[str] = (),
                  timeout: float = 3600.0, poll: float = 0.25) -> None:
         self.on_prompt = on_prompt
-        self.keyholders = keyholders
+        self.keyholders: tuple[str, ...] = tuple(keyholders)
         self.timeout, self.poll = timeout, poll
         self._stop = threading.Event()
 
@@ -135,8 +147,7 @@ class UpgradeScreen(ConsoleScreen):
         self.unsealer = ConsoleUnsealer(self._on_prompt, keyholders=ops.keyholders)
         self.target = TextArea(multiline=False, height=1, history=DummyHistory(), accept_handler=self._on_target,
                                prompt="target version: ")
-        self.share = TextArea(password=True, multiline=False, height=1, history=DummyHistory(),
-                              accept_handler=self._on_share, prompt="share (hidden): ")
+        self.share = hidden_input(self._on_share, prompt="share (hidden): ")
         self._ceremonies: dict[str, Ceremony] = {}
 
     # -- Screen protocol ----------------------------------------------------------
@@ -229,7 +240,7 @@ class UpgradeScreen(ConsoleScreen):
 
     def back(self) -> None:
         self.target.buffer.reset()
-        self.share.buffer.reset()
+        forget(self.share)
         self.state.entering = ""
         self.go_home()
 
@@ -313,19 +324,26 @@ class UpgradeScreen(ConsoleScreen):
     # -- the keyholder's share ---------------------------------------------------------
 
     def _on_share(self, buf: Buffer) -> bool:
-        text, prompt = buf.text, self.state.prompt
+        secret, prompt = take_secret(self.share), self.state.prompt
         self.back()
-        if prompt is None or not text.strip():
+        if prompt is None or not secret or secret.isspace():  # (strip() would copy it)
+            wipe(secret)
             self.state.error = "no node is waiting for shares" if prompt is None else "empty share: paste it"
             return False
         cer = self._ceremony(prompt.node)
+
+        def submit() -> Any:
+            try:
+                return cer.submit_line(secret)
+            finally:
+                wipe(secret)
 
         def done(sub: Any) -> None:
             self.state.submissions += 1
             for ev in cer.drain_events():
                 self.state.add_log(ev.level.value, ev.message)
         self.state.add_log("info", f"checking a share for {prompt.node} ...")
-        self.side_work(lambda: cer.submit_line(text), on_done=done, on_error=lambda _e: self._drain(cer))
+        self.side_work(submit, on_done=done, on_error=lambda _e: self._drain(cer))
         return False
 
     def _ceremony(self, node: str) -> Ceremony:

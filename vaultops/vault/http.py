@@ -137,8 +137,8 @@ class Transport:
         if auth:
             headers["X-Vault-Token"] = self._checked_token()
         payload = raw
-        if body is not None:
-            payload = json.dumps(body).encode()
+        if body is not None:  # a bytearray is JSON its caller built, to wipe after the send (sys/unseal)
+            payload = body if isinstance(body, bytearray) else json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         try:
             return self._pool.request(

@@ -10,10 +10,9 @@ import pytest
 
 from vaultops.errors import RunbookError, RunbookPaused, VaultError
 from vaultops.journal import Journal
-from vaultops.runbook import engine as engine_mod
 from vaultops.runbook.engine import Engine
 from vaultops.runbook.loader import parse_runbook, resolve
-from vaultops.runbook.registry import Action
+from vaultops.runbook.registry import Action, Registry
 from vaultops.runbook.state import RunStatus, StepStatus, load_state, run_lock
 
 
@@ -27,8 +26,8 @@ class World:
         self.broken: set[str] = set()   # effects that no longer hold (verify fails)
 
 
-def _actions(world: World) -> dict[str, Action]:
-    def work(ctx: Any, *, node: str, what: str) -> dict[str, Any]:
+def _actions(world: World) -> Registry[World]:
+    def work(ctx: World, *, node: str, what: str) -> dict[str, Any]:
         key = f"{what}:{node}"
         if key in world.fail:
             raise VaultError(f"{node} answered 500", hint="look at it", node=node)
@@ -37,10 +36,11 @@ def _actions(world: World) -> dict[str, Action]:
         world.done.append(key)
         return {"summary": f"{key} ok", "seen": {"node": node}}
 
-    def holds(ctx: Any, *, node: str, what: str) -> str | None:
+    def holds(ctx: World, *, node: str, what: str) -> str | None:
         return "broken" if f"{what}:{node}" in world.broken else None
 
-    return {"work": Action("work", work, holds)}
+    first: Action[World] = Action("first", lambda ctx, command: {"summary": "first"})
+    return Registry({"first": first, "shell": Action("shell", work, holds)})  # the runbook names `shell`
 
 
 RUNBOOK = {"name": "demo", "params": {"v": {"required": True}}, "steps": [
@@ -54,19 +54,12 @@ RUNBOOK = {"name": "demo", "params": {"v": {"required": True}}, "steps": [
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     world = World()
-    acts = _actions(world)
-    first = Action("first", lambda ctx, command: {"summary": "first"})
-
-    def get(name: str) -> Action:
-        return first if name == "first" else acts["work"]
-
-    monkeypatch.setattr(engine_mod, "get_action", get)
     rb = parse_runbook(RUNBOOK)
     plan = resolve(rb, {"v": 1, "nodes": ["n1", "n2"]})
     plan = [p if p.name != "first" else p.__class__(p.id, p.name, "first", p.params) for p in plan]
     observed: list[str] = []
     journal = Journal(tmp_path / "journal.jsonl", cluster="c")
-    eng = Engine(state_path=tmp_path / "state.json", ctx=object(), journal=journal,
+    eng = Engine(state_path=tmp_path / "state.json", ctx=world, actions=_actions(world), journal=journal,
                  observe=lambda: {"n1": {"role": "active"}}, listener=lambda s: observed.append(s.status.value))
     return world, eng, rb, plan, tmp_path, observed
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vaultops.errors import RunbookError, VaultOpsError
 from vaultops.services.upgrade.observe import ClusterView, observe
 
+if TYPE_CHECKING:
+    from vaultops.services.upgrade.context import UpgradeContext
+
 Check = Callable[[ClusterView], list[str]]
 
 
-def wait_for(ctx: Any, check: Check, *, what: str, timeout: float | None = None, stable: int = 1) -> ClusterView:
+def wait_for(ctx: UpgradeContext, check: Check, *, what: str, timeout: float | None = None,
+             stable: int = 1) -> ClusterView:
     """Poll the cluster until *check* passes on *stable* consecutive polls, or halt with the evidence."""
     limit = ctx.settings.gate_timeout if timeout is None else timeout
     deadline = time.monotonic() + limit
@@ -42,7 +46,7 @@ def wait_for(ctx: Any, check: Check, *, what: str, timeout: float | None = None,
                                  **view.evidence()})
 
 
-def cluster_problems(view: ClusterView, ctx: Any, *, exclude: str | None = None) -> list[str]:
+def cluster_problems(view: ClusterView, ctx: UpgradeContext, *, exclude: str | None = None) -> list[str]:
     """Every node but *exclude* reachable, unsealed and a healthy member; exactly one active node."""
     problems: list[str] = []
     for name, n in view.nodes.items():
@@ -61,7 +65,7 @@ def cluster_problems(view: ClusterView, ctx: Any, *, exclude: str | None = None)
     return problems
 
 
-def _raft_members(view: ClusterView, ctx: Any, exclude: str | None) -> list[str]:
+def _raft_members(view: ClusterView, ctx: UpgradeContext, exclude: str | None) -> list[str]:
     ap = view.autopilot
     if ap is None:
         return [f"autopilot state unavailable {list(view.errors)}"]
@@ -77,7 +81,7 @@ def _raft_members(view: ClusterView, ctx: Any, exclude: str | None) -> list[str]
     return problems
 
 
-def _ha_members(view: ClusterView, ctx: Any, exclude: str | None) -> list[str]:
+def _ha_members(view: ClusterView, ctx: UpgradeContext, exclude: str | None) -> list[str]:
     if view.ha is None:
         return [f"sys/ha-status unavailable {list(view.errors)}"] if view.active else []
     listed = {n.api_address.rstrip("/") for n in view.ha.nodes}
@@ -85,7 +89,7 @@ def _ha_members(view: ClusterView, ctx: Any, exclude: str | None) -> list[str]:
             if name != exclude and ctx.address(name) not in listed]
 
 
-def safe_to_stop(view: ClusterView, ctx: Any, node: str) -> list[str]:
+def safe_to_stop(view: ClusterView, ctx: UpgradeContext, node: str) -> list[str]:
     """Taking *node* down must not take the cluster below its failure tolerance."""
     problems = cluster_problems(view, ctx, exclude=node)
     target = view.nodes[node]
@@ -101,7 +105,8 @@ def safe_to_stop(view: ClusterView, ctx: Any, node: str) -> list[str]:
     return problems
 
 
-def node_back(view: ClusterView, ctx: Any, node: str, version: str, mark: dict[str, int] | None = None) -> list[str]:
+def node_back(view: ClusterView, ctx: UpgradeContext, node: str, version: str,
+              mark: dict[str, int] | None = None) -> list[str]:
     """*node* is back on *version*: unsealed, a healthy member the leader knows on that version, caught up."""
     n = view.nodes[node]
     if not n.serving:
@@ -124,7 +129,7 @@ def node_back(view: ClusterView, ctx: Any, node: str, version: str, mark: dict[s
     return problems
 
 
-def caught_up(ctx: Any, view: ClusterView, node: str, mark: dict[str, int]) -> list[str]:
+def caught_up(ctx: UpgradeContext, view: ClusterView, node: str, mark: dict[str, int]) -> list[str]:
     """The node's own applied index has reached the leader's commit index as it was when the node came back.
 
     The target is read once (leader first) and kept in *mark*: under a write load the

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import RunbookError, SecurityError, VaultOpsError
 from vaultops.runbook.registry import Evidence, action
 from vaultops.services.upgrade import gates
 from vaultops.services.upgrade.observe import ClusterView, observe
 from vaultops.services.upgrade.versions import is_newer, parse_version
+
+if TYPE_CHECKING:
+    from vaultops.services.upgrade.context import UpgradeContext
+    from vaultops.vault import NodeClient
 
 
 def check_target(current: str, target: str, history: list[str] | None = None) -> None:
@@ -47,19 +51,20 @@ def current_version(view: ClusterView) -> str:
 
 
 @action("preflight")
-def preflight_action(ctx: Any, *, to: str) -> Evidence:
+def preflight_action(ctx: UpgradeContext, *, to: str) -> Evidence:
     """Check the cluster is fit to upgrade and the target is a real upgrade."""
     view = observe(ctx.clients, storage=ctx.storage)
     problems = gates.cluster_problems(view, ctx)
-    if problems:
-        raise RunbookError(f"preflight: {problems[0]}", hint="fix the cluster before upgrading",
-                           evidence={"problems": problems, **view.evidence()})
+    leader = view.active
+    if problems or leader is None:  # cluster_problems names a missing active node
+        raise RunbookError(f"preflight: {problems[0] if problems else 'no node is active'}",
+                           hint="fix the cluster before upgrading", evidence={"problems": problems, **view.evidence()})
     current = current_version(view)
-    active = ctx.clients[view.active.name]  # type: ignore[union-attr]
+    active = ctx.clients[leader.name]
     history = _history(active)
     check_target(current, to, history)
-    evidence: dict[str, Any] = {"from": current, "to": to, "active": view.active.name,  # type: ignore[union-attr]
-                                "version_history": history, **view.evidence()}
+    evidence: dict[str, Any] = {"from": current, "to": to, "active": leader.name, "version_history": history,
+                                **view.evidence()}
     if view.raft:
         ap = view.autopilot
         if ap is None or not ap.healthy or ap.failure_tolerance < ctx.settings.min_failure_tolerance:
@@ -72,40 +77,40 @@ def preflight_action(ctx: Any, *, to: str) -> Evidence:
         raise RunbookError("preflight: a single node cannot be upgraded without downtime",
                            hint="add a standby first", evidence=evidence)
     evidence["seal"] = _seal_check(ctx, active)
-    evidence["summary"] = f"{len(view.nodes)} nodes on {current}, active {view.active.name}, target {to}"  # type: ignore[union-attr]
+    evidence["summary"] = f"{len(view.nodes)} nodes on {current}, active {leader.name}, target {to}"
     return evidence
 
 
-def _history(client: Any) -> list[str]:
+def _history(client: NodeClient) -> list[str]:
     try:
         return client.ha.version_history()
     except VaultOpsError:
         return []
 
 
-def _seal_check(ctx: Any, active: Any) -> dict[str, Any]:
+def _seal_check(ctx: UpgradeContext, active: NodeClient) -> dict[str, Any]:
     st = active.seal.status()
     out: dict[str, Any] = {"type": st.type, "threshold": st.t, "shares": st.n}
     if st.type != "shamir":
         return out
     given = ctx.unsealer.shares_given
-    keyholders = getattr(ctx.unsealer, "keyholders", None)
     out["shares_given"] = given
     if given:
         if given < st.t:
             raise RunbookError(f"preflight: {given} shares given, the threshold is {st.t}",
                                hint="give at least the threshold on stdin (--share-stdin)")
         return out
-    known = keyholders or []
+    known = list(ctx.unsealer.keyholders)
     out["keyholders"] = known
     if len(known) < st.t:
-        raise RunbookError(f"preflight: the keyholder manifest lists {len(known)} keyholders, the threshold is {st.t}",
+        raise RunbookError(f"preflight: the keyholder manifest lists {len(known)} keyholders, the threshold "
+                           f"is {st.t}",
                            hint="enroll keyholders (`vaultops shares enroll`) or give shares with --share-stdin")
     return out
 
 
 @action("verify")
-def postflight_action(ctx: Any, *, to: str) -> Evidence:
+def postflight_action(ctx: UpgradeContext, *, to: str) -> Evidence:
     """Every node on the target and healthy; a canary written through each node reads back everywhere."""
     def all_on_target(v: ClusterView) -> list[str]:
         problems = gates.cluster_problems(v, ctx)
@@ -115,7 +120,7 @@ def postflight_action(ctx: Any, *, to: str) -> Evidence:
         return problems
 
     view = gates.wait_for(ctx, all_on_target, what=f"postflight: not every node healthy on {to}")
-    history = _history(ctx.clients[view.active.name])  # type: ignore[union-attr]
+    history = _history(ctx.clients[view.active.name]) if view.active is not None else []
     if history and to not in history:
         raise RunbookError(f"postflight: sys/version-history does not record {to}: {history}",
                            hint="check the active node's log", evidence=view.evidence())
@@ -124,7 +129,7 @@ def postflight_action(ctx: Any, *, to: str) -> Evidence:
             "version_history": history, **view.evidence()}
 
 
-def canary_round(ctx: Any) -> dict[str, str]:
+def canary_round(ctx: UpgradeContext) -> dict[str, str]:
     """Write a random value through each node and read every one back through every node.
 
     Standbys of OpenBao 2.x answer reads from their own copy, so a read through
@@ -152,7 +157,7 @@ def canary_round(ctx: Any) -> dict[str, str]:
     return outcome
 
 
-def _read_back(ctx: Any, client: Any, path: str, value: str) -> None:
+def _read_back(ctx: UpgradeContext, client: NodeClient, path: str, value: str) -> None:
     deadline = time.monotonic() + ctx.settings.gate_timeout
     last = "no answer"
     while time.monotonic() < deadline:

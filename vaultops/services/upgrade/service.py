@@ -95,7 +95,9 @@ def make_plan(ctx: UpgradeContext, runbook_path: Path, params: dict[str, Any]) -
 
 def engine_for(cfg: Config, ctx: UpgradeContext, path: Path, *, operator: str | None = None,
                listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None) -> Engine:
-    return Engine(state_path=path, ctx=ctx, journal=journal_for(cfg, operator=operator),
+    from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
+
+    return Engine(state_path=path, ctx=ctx, actions=UPGRADE_ACTIONS, journal=journal_for(cfg, operator=operator),
                   observe=lambda: summary(observe(ctx.clients, storage=ctx.storage)),
                   listener=listener, emit=emit)
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError, RunbookError
 from vaultops.fsutil import atomic_writer
 
+if TYPE_CHECKING:
+    from vaultops.config import Config
+    from vaultops.services.upgrade.context import UpgradeContext
 
-def take_verified_backup(ctx: Any) -> dict[str, Any]:
+
+def take_verified_backup(ctx: UpgradeContext) -> dict[str, Any]:
     if ctx.backup == "skip":
         return {"summary": "skipped: the operator passed --no-backup", "skipped": True}
     if ctx.cfg.section("backup").get("sinks"):
@@ -30,7 +34,7 @@ def take_verified_backup(ctx: Any) -> dict[str, Any]:
                             "if you have a verified backup of the storage already")
 
 
-def _backup_service(ctx: Any) -> dict[str, Any]:
+def _backup_service(ctx: UpgradeContext) -> dict[str, Any]:
     from vaultops.services.backup.runner import run_backup
     from vaultops.services.backup.settings import load_settings
 
@@ -44,7 +48,7 @@ def _backup_service(ctx: Any) -> dict[str, Any]:
             "size": result.size, "sinks": result.sinks, "verified": True}
 
 
-def _local_raft_snapshot(ctx: Any) -> dict[str, Any]:
+def _local_raft_snapshot(ctx: UpgradeContext) -> dict[str, Any]:
     from vaultops.services.backup.sources import RaftSource
 
     folder = snapshot_dir(ctx.cfg)
@@ -64,7 +68,7 @@ def _local_raft_snapshot(ctx: Any) -> dict[str, Any]:
             "size": report.size, "sha256": report.sha256, "source_node": snap.info.source_node, "verified": True}
 
 
-def snapshot_dir(cfg: Any) -> Path:
+def snapshot_dir(cfg: Config) -> Path:
     return Path(cfg.state_dir) / "upgrade-snapshots"
 
 

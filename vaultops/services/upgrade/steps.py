@@ -9,12 +9,12 @@ never taken down while the cluster is degraded.
 
 from __future__ import annotations
 
-from typing import Any
-
 from vaultops.errors import RunbookError
-from vaultops.runbook.registry import Evidence, action, with_verify
+from vaultops.runbook.actions import confirm, shell
+from vaultops.runbook.registry import Evidence, Registry, action, with_verify
 from vaultops.services.upgrade import gates, preflight as checks
-from vaultops.services.upgrade.observe import observe
+from vaultops.services.upgrade.context import UpgradeContext
+from vaultops.services.upgrade.observe import ClusterView, observe
 from vaultops.services.upgrade.unseal import wait_ready
 from vaultops.services.upgrade.versions import parse_version
 
@@ -23,7 +23,7 @@ verify = checks.postflight_action
 
 
 @action("snapshot")
-def _snapshot(ctx: Any) -> Evidence:
+def _snapshot(ctx: UpgradeContext) -> Evidence:
     """Take a snapshot backup and verify it before anything is touched."""
     from vaultops.services.upgrade.snapshot import take_verified_backup
 
@@ -34,7 +34,7 @@ snapshot = _snapshot
 
 
 @action("stop_node")
-def stop_node(ctx: Any, *, node: str) -> Evidence:
+def stop_node(ctx: UpgradeContext, *, node: str) -> Evidence:
     """Stop the node's server, only if the rest of the cluster can carry on without it."""
     drv = ctx.drivers[node]
     view = gates.wait_for(ctx, lambda v: gates.safe_to_stop(v, ctx, node),
@@ -47,7 +47,7 @@ def stop_node(ctx: Any, *, node: str) -> Evidence:
 
 
 @action("install")
-def _install(ctx: Any, *, node: str, version: str) -> Evidence:
+def _install(ctx: UpgradeContext, *, node: str, version: str) -> Evidence:
     """Put the target version in place on the node (takes effect at the next start)."""
     drv = ctx.drivers[node]
     if drv.is_running():
@@ -61,7 +61,7 @@ def _install(ctx: Any, *, node: str, version: str) -> Evidence:
     return {"summary": f"{version} installed", "installed": installed}
 
 
-def _install_holds(ctx: Any, *, node: str, version: str) -> str | None:
+def _install_holds(ctx: UpgradeContext, *, node: str, version: str) -> str | None:
     found = ctx.drivers[node].installed_version()
     return None if found == version else f"{node} has {found} installed"
 
@@ -70,7 +70,7 @@ install = with_verify(_install, _install_holds)
 
 
 @action("start_node")
-def start_node(ctx: Any, *, node: str) -> Evidence:
+def start_node(ctx: UpgradeContext, *, node: str) -> Evidence:
     """Start the node's server and wait until it answers."""
     result = ctx.drivers[node].start().check(node)
     st = wait_ready(ctx.clients[node])
@@ -79,13 +79,13 @@ def start_node(ctx: Any, *, node: str) -> Evidence:
 
 
 @action("unseal_node")
-def unseal_node(ctx: Any, *, node: str) -> Evidence:
+def unseal_node(ctx: UpgradeContext, *, node: str) -> Evidence:
     """Unseal the restarted node (shares given to this run, auto-unseal, or the keyholders' ceremony)."""
     return ctx.unsealer.unseal(ctx.clients[node], node=node)
 
 
 @action("wait_healthy")
-def _wait_healthy(ctx: Any, *, node: str, version: str) -> Evidence:
+def _wait_healthy(ctx: UpgradeContext, *, node: str, version: str) -> Evidence:
     """Wait until the node is back: unsealed, on the version, a healthy member, caught up, stable."""
     mark: dict[str, int] = {}
     view = gates.wait_for(ctx, lambda v: gates.node_back(v, ctx, node, version, mark),
@@ -94,7 +94,7 @@ def _wait_healthy(ctx: Any, *, node: str, version: str) -> Evidence:
     return {"summary": f"back on {n.version} as {n.role}", "after": view.evidence()}
 
 
-def _node_still_back(ctx: Any, *, node: str, version: str) -> str | None:
+def _node_still_back(ctx: UpgradeContext, *, node: str, version: str) -> str | None:
     view = observe(ctx.clients, storage=ctx.storage)
     n = view.nodes[node]
     if not n.serving:
@@ -106,7 +106,7 @@ wait_healthy = with_verify(_wait_healthy, _node_still_back)
 
 
 @action("step_down")
-def _step_down(ctx: Any, *, node: str, version: str) -> Evidence:
+def _step_down(ctx: UpgradeContext, *, node: str, version: str) -> Evidence:
     """Move leadership off *node* to a node already on *version*; never to an older one."""
     view = gates.wait_for(ctx, lambda v: _ready_to_move(v, ctx, node, version),
                           what=f"cannot move leadership off {node}")
@@ -130,7 +130,7 @@ def _step_down(ctx: Any, *, node: str, version: str) -> Evidence:
                        hint="check the other nodes' logs", evidence={"attempts": attempts})
 
 
-def _ready_to_move(view: Any, ctx: Any, node: str, version: str) -> list[str]:
+def _ready_to_move(view: ClusterView, ctx: UpgradeContext, node: str, version: str) -> list[str]:
     problems = gates.cluster_problems(view, ctx)
     older = [n.name for n in view.nodes.values() if n.name != node and n.version != version]
     if older:
@@ -138,14 +138,14 @@ def _ready_to_move(view: Any, ctx: Any, node: str, version: str) -> list[str]:
     return problems
 
 
-def _new_leader_elected(view: Any, old: str) -> list[str]:
+def _new_leader_elected(view: ClusterView, old: str) -> list[str]:
     active = view.active
     if active is None:
         return ["no node is active yet"]
     return [] if active.name != old else [f"{old} is still active"]
 
 
-def _leader_still_on(ctx: Any, *, node: str, version: str) -> str | None:
+def _leader_still_on(ctx: UpgradeContext, *, node: str, version: str) -> str | None:
     view = observe(ctx.clients, storage=ctx.storage)
     active = view.active
     if active is None:
@@ -158,3 +158,11 @@ def _leader_still_on(ctx: Any, *, node: str, version: str) -> str | None:
 
 
 step_down = with_verify(_step_down, _leader_still_on)
+
+
+# The upgrade runbook's actions: every one runs on an UpgradeContext (mypy checks each entry).
+UPGRADE_ACTIONS: Registry[UpgradeContext] = Registry({
+    "preflight": preflight, "snapshot": snapshot, "stop_node": stop_node, "install": install,
+    "start_node": start_node, "unseal_node": unseal_node, "wait_healthy": wait_healthy, "step_down": step_down,
+    "verify": verify, "confirm": confirm, "shell": shell,
+})

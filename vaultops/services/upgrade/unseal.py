@@ -15,24 +15,43 @@
   so it is checked against the manifest before anything is sent and journalled
   as that keyholder's submission. A wrong share on a re-joining raft follower
   can hang it, so unchecked shares are used only when there is no manifest.
+
+Shares given to this process are held in bytearrays (decoded Shares, or the
+'NAME: share' lines) and zeroed by wipe(), which runs at the latest when the
+unsealer is dropped; the str they were read as belongs to the caller.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vaultops.errors import RunbookError, RunbookPaused, SecurityError, VaultError, VaultOpsError
 from vaultops.vault import NodeClient
 from vaultops.vault.models import SealStatus
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from vaultops.journal import Journal
+    from vaultops.services.manifest import Manifest
+    from vaultops.services.shares import Share
+
 READY_TIMEOUT = 60.0
 
 
 class Unsealer(Protocol):
+    """What the upgrade's actions read from an unsealer (checked by mypy for every implementation)."""
+
     @property
     def shares_given(self) -> int:
-        """Shares handed to this process (preflight checks it against the threshold)."""
+        """Shares handed to this process (preflight checks it against the threshold); 0 = none here."""
+        ...
+
+    @property
+    def keyholders(self) -> Sequence[str]:
+        """Who submits when no shares were given (preflight needs at least the threshold of them)."""
         ...
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]: ...
@@ -78,14 +97,31 @@ def prepare(client: NodeClient, *, node: str, given: int) -> SealStatus:
 
 
 class SharesUnsealer:
-    """Submits the shares it holds until the node reports unsealed."""
+    """Submits the shares it holds (decoded at once: a bad one is refused before anything runs)."""
 
-    def __init__(self, shares: list[str], *, timeout: float = 60.0) -> None:
-        self._shares = list(shares)
+    keyholders: Sequence[str] = ()
+
+    def __init__(self, shares: Sequence[str | bytearray], *, timeout: float = 60.0) -> None:
+        from vaultops.services.shares import decode
+
+        self._shares: list[Share] = []
+        try:
+            for text in shares:
+                self._shares.append(decode(text))
+        except VaultOpsError:
+            self.wipe()
+            raise
         self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"SharesUnsealer(<{len(self._shares)} shares>)"
+
+    def __del__(self) -> None:
+        self.wipe()
+
+    def wipe(self) -> None:
+        for share in getattr(self, "_shares", ()):
+            share.wipe()
 
     @property
     def shares_given(self) -> int:
@@ -97,13 +133,7 @@ class SharesUnsealer:
             return {"summary": "already unsealed", "version": st.version}
         submitted = 0
         for share in self._shares[: st.t]:
-            try:
-                st = client.seal.unseal(share)
-            except VaultError as exc:
-                if exc.status == 400:
-                    raise SecurityError(f"{node} rejected the shares at the threshold (wrong or mixed shares)",
-                                        hint="check the shares given on stdin belong to this cluster") from None
-                raise
+            st = _send(client, share, node=node)
             submitted += 1
             if not st.sealed:
                 break
@@ -114,12 +144,29 @@ class SharesUnsealer:
         return {"summary": f"unsealed with {submitted} shares", "version": st.version}
 
 
+def _send(client: NodeClient, share: Share, *, node: str) -> SealStatus:
+    from vaultops.services.shares import b64_buffer
+
+    key = b64_buffer(share.raw)
+    try:
+        return client.seal.unseal(key)
+    except VaultError as exc:
+        if exc.status == 400:
+            raise SecurityError(f"{node} rejected the shares at the threshold (wrong or mixed shares)",
+                                hint="check the shares given on stdin belong to this cluster") from None
+        raise
+    finally:
+        key[:] = bytes(len(key))
+
+
 class CeremonyUnsealer:
     """Shares from stdin ('NAME: share' or bare), each checked by the ceremony before it is sent."""
 
-    def __init__(self, lines: list[str], *, manifest: Any, manifest_path: Any = None, journal: Any = None,
-                 timeout: float = 60.0) -> None:
-        self._lines = list(lines)
+    def __init__(self, lines: Sequence[str | bytearray], *, manifest: Manifest, manifest_path: Path | None = None,
+                 journal: Journal | None = None, timeout: float = 60.0) -> None:
+        from vaultops.services.shares import to_buffer
+
+        self._lines = [to_buffer(line) if isinstance(line, str) else bytearray(line) for line in lines]
         self.manifest = manifest
         self.manifest_path = manifest_path
         self.journal = journal
@@ -128,9 +175,20 @@ class CeremonyUnsealer:
     def __repr__(self) -> str:
         return f"CeremonyUnsealer(<{len(self._lines)} shares>)"
 
+    def __del__(self) -> None:
+        self.wipe()
+
+    def wipe(self) -> None:
+        for line in getattr(self, "_lines", ()):
+            line[:] = bytes(len(line))
+
     @property
     def shares_given(self) -> int:
         return len(self._lines)
+
+    @property
+    def keyholders(self) -> Sequence[str]:
+        return [kh.name for kh in self.manifest.keyholders]
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
         from vaultops.services.ceremony import Ceremony
@@ -153,6 +211,7 @@ class CeremonyUnsealer:
 
 class AutoUnsealer:
     shares_given = 0
+    keyholders: Sequence[str] = ()
 
     def __init__(self, *, timeout: float = 120.0) -> None:
         self.timeout = timeout
@@ -170,8 +229,8 @@ class KeyholderPause:
 
     shares_given = 0
 
-    def __init__(self, keyholders: list[str], *, threshold_hint: int | None = None) -> None:
-        self.keyholders = keyholders
+    def __init__(self, keyholders: Sequence[str], *, threshold_hint: int | None = None) -> None:
+        self.keyholders = tuple(keyholders)
         self.threshold_hint = threshold_hint
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
@@ -186,8 +245,9 @@ class KeyholderPause:
                  "(or resume with --share-stdin)")
 
 
-def choose(seal_type: str, shares: list[str] | None, keyholders: list[str], *,
-           manifest: Any = None, manifest_path: Any = None, journal: Any = None) -> Unsealer:
+def choose(seal_type: str, shares: Sequence[str | bytearray] | None, keyholders: Sequence[str], *,
+           manifest: Manifest | None = None, manifest_path: Path | None = None,
+           journal: Journal | None = None) -> Unsealer:
     if seal_type != "shamir":
         return AutoUnsealer()
     if shares and manifest is not None:

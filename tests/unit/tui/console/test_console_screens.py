@@ -394,8 +394,16 @@ class FakeUpgrade:
         raise AssertionError("not used")
 
     def ceremony(self, node: str) -> Ceremony:
-        return Ceremony([n for n in self.nodes if n.name == node], manifest=make_manifest(self.raws),
-                        journal=None, retry_for=0.05)
+        cer = Ceremony([n for n in self.nodes if n.name == node], manifest=make_manifest(self.raws),
+                       journal=None, retry_for=0.05)
+        real = cer.submit_line
+        self.lines: list[Any] = []
+
+        def submit_line(line: Any, **kw: Any) -> Any:  # what the screen hands over, to check it is zeroed
+            self.lines.append(line)
+            return real(line, **kw)
+        cer.submit_line = submit_line  # type: ignore[method-assign]
+        return cer
 
 
 def test_upgrade_runs_live_and_keyholders_unseal_the_restarted_node(pipe: PipeInput) -> None:
@@ -432,6 +440,9 @@ def test_upgrade_runs_live_and_keyholders_unseal_the_restarted_node(pipe: PipeIn
     assert screen.state.prompt is None
     assert screen.state.run.steps[-1].message == "unsealed by the keyholders at the console"
     assert not any(b64(r)[:12] in line.text for r in raws for line in screen.state.log)
+    # each share went over as a bytearray, zeroed once submitted; the input keeps nothing
+    assert len(ops.lines) == 3 and all(isinstance(b, bytearray) and not any(b) for b in ops.lines)
+    assert screen.share.text == ""
 
 
 def test_stop_waiting_pauses_the_run(pipe: PipeInput) -> None:
