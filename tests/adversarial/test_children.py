@@ -180,10 +180,10 @@ def test_pg_dump_and_pg_restore_get_the_passfile_and_nothing_else(hostile_parent
 
 
 def test_runbook_shell_step_gets_nothing_of_ours(hostile_parent: HostileParent, tmp_path: Path) -> None:
-    from vaultops.runbook.registry import get_action
+    from vaultops.runbook.actions import shell
 
     step = recorder(tmp_path, "step")
-    evidence = get_action("shell").run(None, command=[str(step), "--flag", "a b"])
+    evidence = shell.run(None, command=[str(step), "--flag", "a b"])
     assert evidence["summary"] == "exit 0"
     check_recorded(tmp_path, "step", hostile_parent)
     assert (tmp_path / "rec-step.argv").read_text().splitlines() == ["--flag", "a b"]   # argv, no shell

@@ -24,10 +24,9 @@ import pytest
 
 from vaultops.errors import RunbookError, VaultOpsError
 from vaultops.journal import Journal
-from vaultops.runbook import engine as engine_mod
 from vaultops.runbook.engine import Engine
 from vaultops.runbook.loader import load_runbook, resolve
-from vaultops.runbook.registry import Action
+from vaultops.runbook.registry import Action, Registry
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 
 FROM, TO = "2.6.2", "2.7.2"
@@ -58,11 +57,11 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         done.append(f"{what}:{node}")
         return {"summary": "ok"}
 
-    monkeypatch.setattr(engine_mod, "get_action", lambda name: Action("work", work))
     book = tmp_path / "demo.yaml"
     book.write_text(RUNBOOK)
     messages: list[str] = []
-    eng = Engine(state_path=tmp_path / "state.json", ctx=object(), journal=Journal(tmp_path / "j.jsonl"),
+    eng = Engine(state_path=tmp_path / "state.json", ctx=object(), actions=Registry({"shell": Action("shell", work)}),
+                 journal=Journal(tmp_path / "j.jsonl"),
                  emit=messages.append)
     return {"done": done, "fail": fail, "book": book, "engine": eng, "messages": messages, "tmp": tmp_path}
 
