@@ -26,6 +26,7 @@ as documented. Values are shown only where they cannot be secrets (enums, dates)
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import os
@@ -64,13 +65,16 @@ class Invalid(ValueError):
 
 
 def read_bytes(path: str | os.PathLike[str], *, cap: int, error: ErrorType = ConfigError,
-               what: str = "file") -> bytes:
-    """At most *cap* bytes of a regular file (or pipe); larger files are refused unread."""
+               what: str = "file", missing: str = "check the path") -> bytes:
+    """At most *cap* bytes of a regular file (or pipe); larger files are refused unread.
+
+    *what* names the file in messages; *missing* is the hint when it does not exist.
+    """
     source = str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise error(f"{source}: {what} not found", hint="check the path") from None
+        raise error(f"{source}: {what} not found", hint=missing) from None
     except OSError as exc:
         raise error(f"{source}: cannot read the {what} ({exc.strerror})",
                     hint="check the path and its permissions") from None
@@ -92,8 +96,9 @@ def read_bytes(path: str | os.PathLike[str], *, cap: int, error: ErrorType = Con
 
 
 def read_text(path: str | os.PathLike[str], *, cap: int, error: ErrorType = ConfigError,
-              what: str = "file") -> str:
-    return decode(read_bytes(path, cap=cap, error=error, what=what), source=str(path), error=error)
+              what: str = "file", missing: str = "check the path") -> str:
+    data = read_bytes(path, cap=cap, error=error, what=what, missing=missing)
+    return decode(data, source=str(path), error=error)
 
 
 def decode(data: bytes, *, source: str, error: ErrorType = ConfigError) -> str:
@@ -108,13 +113,15 @@ def decode(data: bytes, *, source: str, error: ErrorType = ConfigError) -> str:
 
 
 def read_yaml(path: str | os.PathLike[str], *, cap: int = CONFIG_CAP, error: ErrorType = ConfigError,
-              what: str = "file") -> Any:
-    return parse_yaml(read_text(path, cap=cap, error=error, what=what), source=str(path), error=error)
+              what: str = "file", missing: str = "check the path") -> Any:
+    text = read_text(path, cap=cap, error=error, what=what, missing=missing)
+    return parse_yaml(text, source=str(path), error=error)
 
 
 def read_json(path: str | os.PathLike[str], *, cap: int = CONFIG_CAP, error: ErrorType = ConfigError,
-              what: str = "file") -> Any:
-    return parse_json(read_bytes(path, cap=cap, error=error, what=what), source=str(path), error=error)
+              what: str = "file", missing: str = "check the path") -> Any:
+    data = read_bytes(path, cap=cap, error=error, what=what, missing=missing)
+    return parse_json(data, source=str(path), error=error)
 
 
 def load_yaml(path: str | os.PathLike[str], model: type[T], *, cap: int = CONFIG_CAP,
@@ -126,7 +133,7 @@ def load_yaml(path: str | os.PathLike[str], model: type[T], *, cap: int = CONFIG
 def load_json(path: str | os.PathLike[str], model: type[T], *, cap: int = CONFIG_CAP,
               error: ErrorType = ConfigError, what: str = "file", hint: str | None = None) -> T:
     data = read_json(path, cap=cap, error=error, what=what)
-    return validate(data, model, source=str(path), error=error, hint=hint)
+    return validate(data, model, source=str(path), error=error, hint=hint, yaml=False)
 
 
 def _size(n: int) -> str:
@@ -216,25 +223,55 @@ def _depth(value: Any, level: int = 0) -> int:
 
 
 def validate(data: Any, model: type[T], *, source: str, error: ErrorType = ConfigError,
-             prefix: str = "", hint: str | None = None) -> T:
-    """*data* as an instance of *model* (a msgspec Struct), or ONE *error* naming file, key, problem.
+             prefix: str = "", hint: str | None = None, yaml: bool = True) -> T:
+    """*data* as an instance of *model* (a msgspec Struct or a dataclass), or ONE *error* naming file, key, problem.
 
     *prefix* is the key path of *data* inside its file (a section validated on its own);
-    *hint* replaces the default hint (what to do next).
+    *hint* replaces the default hint (what to do next); *yaml* False: the data came from
+    JSON (no advice about quoting).
     """
     import msgspec
 
     if data is None and not prefix:
         raise error(f"{source}: the file is empty", hint=hint or "see the documentation for its keys")
+    both = lambda own: "; ".join(h for h in (own, hint) if h) or _DEFAULT_HINT  # noqa: E731
     try:
-        return msgspec.convert(data, model)
+        value = msgspec.convert(data, model)
     except msgspec.ValidationError as exc:
         key, problem, own_hint = _explain(exc, data, model)
-        path = _join(prefix, key) or "(top)"
-        raise error(f"{source}: {path}: {problem}", hint=own_hint or hint or _DEFAULT_HINT) from None
+        own_hint = None if own_hint == _QUOTE and not yaml else own_hint
+        raise error(f"{source}: {_join(prefix, key) or '(top)'}: {problem}", hint=both(own_hint)) from None
+    if dataclasses.is_dataclass(model):  # msgspec refuses unknown keys only for Structs
+        unknown = _unknown_key(data, model, "")
+        if unknown is not None:
+            path, key, known = unknown
+            raise error(f"{source}: {_join(prefix, path) or '(top)'}: unknown key {shown(key)}",
+                        hint=both(f"known keys: {', '.join(known)}")) from None
+    return value
+
+
+def _unknown_key(data: Any, tp: Any, path: str) -> tuple[str, str, list[str]] | None:
+    """The first key of *data* that a dataclass in *tp* does not have: (path, key, known keys)."""
+    if isinstance(data, dict):
+        record = _record_of(tp, data)
+        if record is not None and dataclasses.is_dataclass(record):
+            known = _field_names(record)
+            extra = next((k for k in data if k not in known), None)
+            if extra is not None:
+                return path, str(extra), known
+            hints = typing.get_type_hints(record)
+            found = (_unknown_key(v, hints[k], _join(path, k)) for k, v in data.items())
+        else:
+            found = (_unknown_key(v, _item_type(tp, dict), _join(path, str(k))) for k, v in data.items())
+    elif isinstance(data, list):
+        found = (_unknown_key(v, _item_type(tp, list), f"{path}[{i}]") for i, v in enumerate(data))
+    else:
+        return None
+    return next((f for f in found if f is not None), None)
 
 
 _DEFAULT_HINT = "fix that key in the file and try again"
+_QUOTE = "quote the value to make it a string"
 _MESSAGE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<outer>[^`]*)`)?)?$", re.S)
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _TYPES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean (true/false)",
@@ -264,7 +301,7 @@ def _problem(msg: str, spot: _Spot) -> tuple[str, str, str | None]:
         return spot.path, f"missing key {shown(found[1])}", None
     if found := re.match(r"Expected `([\w |]+)`, got `(\w+)`$", msg):
         expected = [t for t in found[1].split(" | ") if t != "null"] or ["null"]
-        hint = "quote the value to make it a string" if "str" in expected else None
+        hint = _QUOTE if "str" in expected else None
         return (spot.path, f"expected {' or '.join(_TYPES.get(t, t) for t in expected)}, "
                            f"got {_TYPES.get(found[2], found[2])}", hint)
     if msg.startswith(("Invalid enum value", "Invalid value")):
@@ -287,11 +324,8 @@ class _Spot:
         self.path, self.value, self.tp = path, value, tp
 
     def keys(self) -> list[str]:
-        struct = _struct_of(self.tp, self.value)
-        if struct is None:
-            return []
-        tag_field = struct.__struct_config__.tag_field
-        return ([tag_field] if tag_field else []) + list(struct.__struct_fields__)
+        record = _record_of(self.tp, self.value)
+        return _field_names(record) if record is not None else []
 
     def choices(self) -> list[str]:
         args: list[Any] = []
@@ -319,8 +353,8 @@ def _walk(data: Any, model: Any, raw_path: str) -> _Spot:
             value = value[i] if isinstance(value, list) and i < len(value) else None
             tp = _item_type(tp, list)
             path += f"[{i}]"
-    if isinstance(value, dict) and _struct_of(tp, value) is not None:
-        tp = _struct_of(tp, value)
+    if isinstance(value, dict) and _record_of(tp, value) is not None:
+        tp = _record_of(tp, value)
     return _Spot(path, value, tp)
 
 
@@ -354,26 +388,33 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
-def _struct_of(tp: Any, value: Any) -> Any:
-    """The Struct class among *tp*'s options that *value* (a mapping) is meant to be."""
-    structs = [o for o in _options(tp) if hasattr(o, "__struct_fields__")]
-    if len(structs) > 1 and isinstance(value, dict):
-        for option in structs:
-            config = option.__struct_config__
-            if config.tag_field and value.get(config.tag_field) == config.tag:
+def _record_of(tp: Any, value: Any) -> Any:
+    """The Struct or dataclass among *tp*'s options that *value* (a mapping) is meant to be."""
+    records = [o for o in _options(tp) if hasattr(o, "__struct_fields__") or dataclasses.is_dataclass(o)]
+    if len(records) > 1 and isinstance(value, dict):
+        for option in records:
+            config = getattr(option, "__struct_config__", None)
+            if config is not None and config.tag_field and value.get(config.tag_field) == config.tag:
                 return option
-    return structs[0] if structs else None
+    return records[0] if records else None
+
+
+def _field_names(record: Any) -> list[str]:
+    if dataclasses.is_dataclass(record):
+        return [f.name for f in dataclasses.fields(record)]
+    tag_field = record.__struct_config__.tag_field
+    return ([tag_field] if tag_field else []) + list(record.__struct_fields__)
 
 
 def _field_type(tp: Any, value: Any, name: str) -> Any:
-    struct = _struct_of(tp, value)
-    if struct is None:
+    record = _record_of(tp, value)
+    if record is None:
         return None
     tags = [o.__struct_config__.tag for o in _options(tp)
             if hasattr(o, "__struct_config__") and o.__struct_config__.tag_field == name]
     if tags:  # the tag of a tagged union (e.g. a sink's `type`): its choices are the tags
         return Literal.__getitem__(tuple(tags))
-    return typing.get_type_hints(struct, include_extras=True).get(name)
+    return typing.get_type_hints(record, include_extras=True).get(name)
 
 
 def _item_type(tp: Any, container: type) -> Any:

@@ -104,3 +104,12 @@ class ConfigFile(Model, kw_only=True):
             if name not in seen:
                 raise Invalid(f"tls.nodes.{name[:40]}", "no node of that name in nodes",
                               f"known nodes: {', '.join(sorted(seen))}")
+
+
+class SandboxSecrets(Model, kw_only=True):
+    """A sandbox's SANDBOX-SECRETS file (0600): throwaway shares and root token."""
+
+    warning: Annotated[str, Meta(description="says this is sandbox material")] = ""
+    root_token: Annotated[str, Meta(description="the sandbox's root token")]
+    unseal_shares_b64: Annotated[list[str], Meta(description="the unseal shares, base64")] = []
+    keyholders: Annotated[dict[str, str], Meta(description="demo keyholder -> their share")] = {}
