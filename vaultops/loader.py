@@ -78,21 +78,28 @@ def read_bytes(path: str | os.PathLike[str], *, cap: int, error: ErrorType = Con
     except OSError as exc:
         raise error(f"{source}: cannot read the {what} ({exc.strerror})",
                     hint="check the path and its permissions") from None
+    info = os.fstat(fd)
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):  # a directory, /dev/zero, a tty...
+        os.close(fd)
+        raise error(f"{source}: the {what} is not a regular file", hint="give the path of a file")
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
-            raise error(f"{source}: the {what} is not a regular file", hint="give the path of a file")
         if info.st_size > cap:
-            raise error(f"{source}: the {what} is {_size(info.st_size)}, over the {_size(cap)} limit",
-                        hint=f"a vaultops {what} is far smaller: is this the right file?")
+            raise too_big(source, len_=info.st_size, cap=cap, error=error, what=what)
         try:
             data = fh.read(cap + 1)
         except OSError as exc:
             raise error(f"{source}: cannot read the {what} ({exc.strerror})", hint="check the file") from None
     if len(data) > cap:  # it grew, or a pipe/proc file whose size stat does not know
-        raise error(f"{source}: the {what} is over the {_size(cap)} limit",
-                    hint=f"a vaultops {what} is far smaller: is this the right file?")
+        raise too_big(source, len_=None, cap=cap, error=error, what=what)
     return data
+
+
+def too_big(source: str, *, len_: int | None, cap: int, error: ErrorType = ConfigError,
+            what: str = "file") -> VaultOpsError:
+    """The error for content over its size cap (*len_* None: size unknown, reading stopped at the cap)."""
+    size = f"is {_size(len_)}, over" if len_ is not None else "is over"
+    return error(f"{source}: the {what} {size} the {_size(cap)} limit",
+                 hint=f"a vaultops {what} is far smaller: is this the right file?")
 
 
 def read_text(path: str | os.PathLike[str], *, cap: int, error: ErrorType = ConfigError,
@@ -180,6 +187,8 @@ def parse_json(data: bytes | str, *, source: str, error: ErrorType = ConfigError
     import json
 
     text = decode(data, source=source, error=error) if isinstance(data, bytes) else data
+    if not text.strip():
+        raise error(f"{source}: the file is empty", hint="the file is damaged: restore or remove it")
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -470,5 +479,6 @@ def schema(model: type[msgspec.Struct]) -> dict[str, Any]:
 
 
 __all__ = ["CONFIG_CAP", "MAX_DEPTH", "SECRET_CAP", "STATE_CAP", "Invalid", "clean", "decode", "describe",
+           "too_big",
            "load_json", "load_yaml", "parse_json", "parse_yaml", "read_bytes", "read_json", "read_text",
            "read_yaml", "schema", "shown", "validate"]

@@ -102,10 +102,14 @@ def load_runbook(path: str | Path) -> Runbook:
 
 
 def parse_runbook(data: Any, *, where: str = "runbook") -> Runbook:
+    from vaultops.loader import describe
     from vaultops.runbook.registry import known_actions
 
+    if data is None:
+        raise RunbookError(f"{where}: the file is empty", hint="start with 'name:' and 'steps:'")
     if not isinstance(data, dict):
-        raise RunbookError(f"{where}: top level must be a mapping", hint="start with 'name:' and 'steps:'")
+        raise RunbookError(f"{where}: (top): expected a mapping, got {describe(data)}",
+                           hint="start with 'name:' and 'steps:'")
     _no_unknown(data, _TOP_KEYS, where)
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):

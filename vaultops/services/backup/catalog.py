@@ -33,7 +33,7 @@ def newest(sink: Sink, *, cluster: str | None) -> BackupEntry:
 
 
 def read_manifest(sink: Sink, name: str) -> Manifest:
-    return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}")
+    return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}{MANIFEST_SUFFIX}")
 
 
 def verifier_for(kind: str, *, on_state: Callable[[bytes], None] | None = None,
@@ -105,7 +105,7 @@ def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSet
         verifier.feed(chunk)
     report = verifier.finish()
     stats.finish()
-    meta = describe_meta(report.meta) if manifest.kind == "raft" else report.meta
+    meta = describe_meta(report.meta, source=f"{sink.name}/{name}: meta.json") if manifest.kind == "raft" else report.meta
     return Inspection(manifest, meta, stats.table(), stats.entries)
 
 

@@ -67,11 +67,11 @@ class Manifest:
     @classmethod
     def from_json(cls, data: bytes, *, where: str) -> Manifest:
         """A manifest read back: typed, unknown keys refused, format, kind, digest and times checked."""
-        from vaultops.loader import CONFIG_CAP, parse_json, validate
+        from vaultops.loader import CONFIG_CAP, parse_json, too_big, validate
 
         hint = "the manifest is damaged: re-verify the backup or delete it"
         if len(data) > CONFIG_CAP:
-            raise BackupError(f"{where}: the manifest is over {CONFIG_CAP >> 20} MiB", hint=hint)
+            raise too_big(where, len_=len(data), cap=CONFIG_CAP, error=BackupError, what="backup manifest")
         raw = parse_json(data, source=where, error=BackupError)
         if isinstance(raw, dict) and raw.get("format") != FORMAT:
             raise BackupError(f"{where}: format: {str(raw.get('format'))[:40]!r} is not {FORMAT!r}", hint=hint)
