@@ -59,10 +59,14 @@ Count = Annotated[int, Meta(ge=0)]
 
 
 class LocalSinkSettings(Model, tag_field="type", tag="local"):
+    """type: local - a directory on this machine (or a mounted share)."""
+
     path: Annotated[str, Meta(min_length=1, description="directory the backups go to (created 0700)")]
 
 
 class S3SinkSettings(Model, tag_field="type", tag="s3"):
+    """type: s3 - an S3 bucket (AWS or S3-compatible); keys validated again by vaultops.storage.s3."""
+
     bucket: Annotated[str, Meta(min_length=1, description="S3 bucket")]
     prefix: Annotated[str, Meta(description="key prefix inside the bucket")] = ""
     region: Annotated[str | None, Meta(description="AWS region")] = None
