@@ -283,6 +283,8 @@ TYPED: list[tuple[str, list[Any], Any, str]] = [
     ("manifest", ["keyholders", 0, "share_index"], True, "keyholders[0].share_index: expected an integer"),
     ("manifest", ["keyholders", 0, "colour"], "red", "keyholders[0]: unknown key 'colour'"),
     ("manifest", ["threshold"], SET, "(top): missing key 'threshold'"),
+    ("manifest", ["keyholders", 0, "name"], "alice\x1b]0;pwned\x07", "keyholders[0].name: holds a control"),
+    ("manifest", ["keyholders", 0, "name"], "alice\u202e", "keyholders[0].name: holds a control"),
     ("runbook", ["steps", 2, "steps", 0, "action"], "rm_rf", "steps[2].steps[0]"),
     ("runbook", ["params"], ["to"], "params must be a mapping"),
     ("runbook", ["colour"], "red", "unknown key 'colour'"),
@@ -329,6 +331,14 @@ def test_the_valid_files_pass(env: Env) -> None:
     assert cfg.section("upgrade") == {"gate_timeout": 30}
     _secrets_place(env, json.dumps(SECRETS).encode())
     assert resolve_token(parse_config_file(env.config)) == "s.sandboxroot"
+
+
+def test_keyholder_names_init_accepts_stay_readable(tmp_path: Path) -> None:
+    doc = manifest_doc()
+    doc["keyholders"][0]["name"] = "Zoë.ops-1"
+    path = tmp_path / "keyholders.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    assert Manifest.load(path).keyholders[0].name == "Zoë.ops-1"
 
 
 def test_a_date_where_text_is_meant_is_text(env: Env) -> None:
@@ -408,7 +418,7 @@ def test_a_damaged_pending_rekey_record_is_one_config_error(tmp_path: Path, text
     (["started"], "2023-02-30T00:00:00+00:00", "started: expected an ISO timestamp"),
     (["phase"], "bogus", "phase: 'bogus' is not one of: submitting, verifying"),
     (["old", "shares"], "two", "old.shares: expected an integer"),
-    (["keyholders", 0, "name"], "-x", "keyholders[0].name: keyholder name"),
+    (["keyholders", 0, "name"], "a\x1b[2Jb", "keyholders[0].name: holds a control or invisible character"),
     (["draft"], manifest_doc() | {"threshold": "x"}, "draft.threshold: expected an integer"),
     (["colour"], "red", "unknown key 'colour'"),
 ])

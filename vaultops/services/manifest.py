@@ -26,6 +26,7 @@ import enum
 import hashlib
 import hmac
 import os
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -36,7 +37,7 @@ from msgspec import Meta
 from vaultops.errors import ConfigError, ShareMismatchError, UsageError
 from vaultops.fsutil import atomic_write_text
 from vaultops.loader import Invalid
-from vaultops.model import Model, check_name
+from vaultops.model import Model
 from vaultops.services.shares import Share
 
 if TYPE_CHECKING:
@@ -305,6 +306,19 @@ def _check_consistency(m: Manifest, source: str) -> None:
         seen_idx[kh.share_index] = kh.name
 
 
+def check_holder_name(value: str, key: str) -> None:
+    """A keyholder name is shown to people and journaled, never a path: refuse what could fool a terminal.
+
+    Names `vaultops init` accepted (letters of any script, digits, '-', '_', '.') stay readable.
+    """
+    if not value.strip():
+        raise Invalid(key, "is empty")
+    if value != value.strip() or len(value) > 64:
+        raise Invalid(key, "must be at most 64 characters without leading or trailing spaces")
+    if any(unicodedata.category(c)[0] in "CZ" and c != " " for c in value):
+        raise Invalid(key, "holds a control or invisible character")
+
+
 def _checked_fingerprint(value: str) -> str:
     try:
         return _fingerprint(value, "pgp_fingerprint")
@@ -368,7 +382,7 @@ class KeyholderEntry(Model, kw_only=True):
     added: Annotated[date, Meta(description="when they were added (YYYY-MM-DD)")]
 
     def __post_init__(self) -> None:
-        check_name("keyholder", self.name, "name")
+        check_holder_name(self.name, "name")
         if self.pgp_fingerprint is not None:
             self.pgp_fingerprint = _fingerprint(self.pgp_fingerprint, "pgp_fingerprint")
 

@@ -38,8 +38,9 @@ from vaultops.errors import (ConfigError, SecurityError, ShareMismatchError, Usa
                              VaultError, VaultNotFound)
 from vaultops.fsutil import atomic_write_text
 from vaultops.loader import Invalid
-from vaultops.model import Model, check_name
-from vaultops.services.manifest import CheckStatus, Keyholder, Manifest, ManifestFile, make_verifier
+from vaultops.model import Model
+from vaultops.services.manifest import (CheckStatus, Keyholder, Manifest, ManifestFile, check_holder_name,
+                                        make_verifier)
 from vaultops.services.shares import Share
 from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT
 
@@ -167,7 +168,7 @@ class _PendingKeyholder(Model):
     pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key, if shares are encrypted")] = None
 
     def __post_init__(self) -> None:
-        check_name("keyholder", self.name, "name")
+        check_holder_name(self.name, "name")
 
 
 class PendingFile(Model):
