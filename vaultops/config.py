@@ -16,8 +16,10 @@ Search order: --config, $VAULTOPS_CONFIG, ./vaultops.yaml, ~/.config/vaultops/va
     keyholders: {manifest: keyholders.yaml}
     backup: {...}   tls: {...}   upgrade: {...}   sandbox: {...}
 
-Sections owned by later features are kept as plain mappings here and
-validated by the service that reads them.
+The whole file is validated when it is read (vaultops.schema: every section, each
+from the service that owns it; vaultops.loader: size cap, strict YAML, one error naming
+file, key and problem). `Config.section(name)` keeps each section as its plain mapping
+for the service that reads it, which validates it again when given a Config built in code.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class Config:
     load_balancer: str | None = None
     path: Path | None = None
     sections: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """How errors name this configuration: its file, or 'config' when built in code."""
+        return str(self.path) if self.path is not None else "config"
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.sections.get(name) or {}
@@ -117,17 +124,9 @@ def load_config(explicit: str | None = None) -> Config:
 
 
 def parse_config_file(path: Path) -> Config:
-    import yaml
+    from vaultops.loader import CONFIG_CAP, read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML", hint="fix the syntax") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})", hint="check the file permissions") from None
-    return parse_config(data, path=path)
+    return parse_config(read_yaml(path, cap=CONFIG_CAP, what="config file"), path=path)
 
 
 def config_from_env() -> Config:
@@ -141,68 +140,23 @@ def config_from_env() -> Config:
 
 
 def parse_config(data: Any, *, path: Path | None = None) -> Config:
+    from vaultops.loader import validate
+    from vaultops.schema import ClusterSection, ConfigFile
+
     where = str(path) if path else "config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: top level must be a mapping", hint="start with 'cluster:' and 'nodes:'")
-    for key in data:
-        if key not in SECTIONS:
-            raise ConfigError(f"{where}: unknown key {key!r}", hint=f"known keys: {', '.join(SECTIONS)}")
-    cluster = _mapping(data.get("cluster") or {}, "cluster", where)
-    storage = cluster.get("storage", "raft")
-    if storage not in STORAGE_TYPES:
-        raise ConfigError(f"{where}: cluster.storage is {storage!r}",
-                          hint=f"use one of {', '.join(STORAGE_TYPES)}")
-    nodes = _parse_nodes(data.get("nodes"), where)
-    for key in ("ca_cert", "token_file", "load_balancer", "name"):
-        if key in cluster and not isinstance(cluster[key], str):
-            raise ConfigError(f"{where}: cluster.{key} must be a string")
-    for name in SECTIONS[2:]:
-        if name in data and data[name] is not None:
-            _mapping(data[name], name, where)
+    doc = validate(data, ConfigFile, source=where)
+    cluster = doc.cluster or ClusterSection()
+    nodes = tuple(NodeConfig(name=n.name, address=n.address.rstrip("/"), driver=dict(n.driver or {}),
+                             tls_server_name=n.tls_server_name) for n in doc.nodes)
     cfg = Config(
-        cluster_name=cluster.get("name", "default"), storage=storage, nodes=nodes,
-        ca_cert=cluster.get("ca_cert"), token_file=cluster.get("token_file"),
-        load_balancer=cluster.get("load_balancer"), path=path,
-        sections={k: v for k, v in data.items() if k not in ("cluster", "nodes")},
+        cluster_name=cluster.name, storage=cluster.storage, nodes=nodes,
+        ca_cert=cluster.ca_cert, token_file=cluster.token_file, load_balancer=cluster.load_balancer,
+        path=path, sections={k: v for k, v in data.items() if k not in ("cluster", "nodes") and v is not None},
     )
     if cfg.ca_cert and not cfg.resolve_path(cfg.ca_cert).is_file():
-        raise ConfigError(f"{where}: cluster.ca_cert {cfg.ca_cert!r} does not exist",
+        raise ConfigError(f"{where}: cluster.ca_cert: {cfg.ca_cert!r} does not exist",
                           hint="point it at the PEM bundle that signed the nodes' certificates")
     return cfg
-
-
-def _mapping(value: Any, key: str, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: {key} must be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _parse_nodes(raw: Any, where: str) -> tuple[NodeConfig, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{where}: nodes must be a non-empty list",
-                          hint="add '- {name: vault-1, address: https://vault-1:8200}'")
-    nodes: list[NodeConfig] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw):
-        key = f"nodes[{i}]"
-        item = _mapping(item, key, where)
-        unknown = set(item) - {"name", "address", "driver", "tls_server_name"}
-        if unknown:
-            raise ConfigError(f"{where}: {key} has unknown key {sorted(unknown)[0]!r}",
-                              hint="node keys: name, address, driver, tls_server_name")
-        name, address = item.get("name"), item.get("address")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: {key}.name is missing", hint="give every node a unique name")
-        if name in seen:
-            raise ConfigError(f"{where}: {key}.name {name!r} is used twice", hint="node names must be unique")
-        seen.add(name)
-        if not isinstance(address, str):
-            raise ConfigError(f"{where}: {key}.address is missing", hint="e.g. https://vault-1:8200")
-        _check_address(address, f"{key}.address", where)
-        driver = _mapping(item.get("driver") or {}, f"{key}.driver", where)
-        nodes.append(NodeConfig(name=name, address=address.rstrip("/"), driver=driver,
-                                tls_server_name=item.get("tls_server_name")))
-    return tuple(nodes)
 
 
 def _check_address(address: str, key: str, where: str | None) -> None:

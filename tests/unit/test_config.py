@@ -35,13 +35,13 @@ def test_parses_nodes_and_keeps_later_sections(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("cluster: {storage: zookeeper}\nnodes: [{name: a, address: 'https://a:8200'}]", "cluster.storage"),
-    ("nodes: []", "nodes must be a non-empty list"),
-    ("nodes: [{address: 'https://a:8200'}]", r"nodes\[0\].name is missing"),
-    ("nodes: [{name: a, address: 'ftp://a'}]", r"nodes\[0\].address 'ftp://a' is not an http\(s\) URL"),
+    ("nodes: []", "nodes: expected a list of length >= 1"),
+    ("nodes: [{address: 'https://a:8200'}]", r"nodes\[0\]: missing key 'name'"),
+    ("nodes: [{name: a, address: 'ftp://a'}]", r"nodes\[0\].address: 'ftp://a' is not an http\(s\) URL"),
     ("nodes: [{name: a, address: 'https://a'}, {name: a, address: 'https://b'}]", "used twice"),
     ("nodes: [{name: a, address: 'https://a', colour: red}]", "unknown key 'colour'"),
     ("nodez: []", "unknown key 'nodez'"),
-    ("nodes: [{name: a, address: 'https://a'}]\nbackup: 3", "backup must be a mapping"),
+    ("nodes: [{name: a, address: 'https://a'}]\nbackup: 3", "backup: expected a mapping, got an integer"),
     ("cluster: {ca_cert: /nonexistent/ca.pem}\nnodes: [{name: a, address: 'https://a'}]", "does not exist"),
     ("nodes: [{name: a, address: 'https://a'}\n", "not valid YAML"),
 ])

@@ -92,33 +92,32 @@ class PlannedStep:
 
 
 def load_runbook(path: str | Path) -> Runbook:
-    import yaml
+    from vaultops.loader import CONFIG_CAP, decode, parse_yaml, read_bytes
 
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise RunbookError(f"cannot read runbook {p}: {exc.strerror}", hint="check the path") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RunbookError(f"{p}{where}: not valid YAML", hint="fix the syntax") from None
+    raw = read_bytes(p, cap=CONFIG_CAP, error=RunbookError, what="runbook")
+    data = parse_yaml(decode(raw, source=str(p), error=RunbookError), source=str(p), error=RunbookError)
     rb = parse_runbook(data, where=str(p))
-    return Runbook(rb.name, rb.description, rb.params, rb.steps, p, hashlib.sha256(text.encode()).hexdigest())
+    return Runbook(rb.name, rb.description, rb.params, rb.steps, p, hashlib.sha256(raw).hexdigest())
 
 
 def parse_runbook(data: Any, *, where: str = "runbook") -> Runbook:
+    from vaultops.loader import describe
     from vaultops.runbook.registry import known_actions
 
+    if data is None:
+        raise RunbookError(f"{where}: the file is empty", hint="start with 'name:' and 'steps:'")
     if not isinstance(data, dict):
-        raise RunbookError(f"{where}: top level must be a mapping", hint="start with 'name:' and 'steps:'")
+        raise RunbookError(f"{where}: (top): expected a mapping, got {describe(data)}",
+                           hint="start with 'name:' and 'steps:'")
     _no_unknown(data, _TOP_KEYS, where)
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise RunbookError(f"{where}: 'name' must be a short lowercase name", hint="e.g. name: upgrade")
-    params = tuple(_param(k, v, where) for k, v in (data.get("params") or {}).items())
+    raw_params = data.get("params") or {}
+    if not isinstance(raw_params, dict):
+        raise RunbookError(f"{where}: params must be a mapping", hint="e.g. params: {to: {required: true}}")
+    params = tuple(_param(k, v, where) for k, v in raw_params.items())
     steps = _steps(data.get("steps"), where, "steps", known_actions())
     return Runbook(name=name, description=str(data.get("description") or ""), params=params, steps=steps)
 

@@ -95,17 +95,34 @@ class RunState:
         return data
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any], *, where: str = "state") -> RunState:
-        if raw.get("version") != STATE_VERSION:
-            raise RunbookError(f"{where}: unknown state version {raw.get('version')!r}",
+    def from_json(cls, raw: Any, *, where: str = "state") -> RunState:
+        """A state read back from JSON: typed, unknown keys refused, timestamps checked."""
+        from vaultops.loader import validate
+
+        if isinstance(raw, dict) and raw.get("version") != STATE_VERSION:
+            raise RunbookError(f"{where}: unknown state version {str(raw.get('version'))[:20]!r}",
                                hint="finish it with the vaultops version that started it")
+        body = {k: v for k, v in raw.items() if k != "version"} if isinstance(raw, dict) else raw
+        state = validate(body, cls, source=where, error=RunbookError, hint=_DAMAGED, yaml=False)
+        _check_times(state, where)
+        return state
+
+
+_DAMAGED = "a damaged state file: inspect it; the journal records what every step did"
+
+
+def _check_times(state: RunState, where: str) -> None:
+    stamps: list[tuple[str, str | None]] = [("created_at", state.created_at), ("updated_at", state.updated_at)]
+    for i, step in enumerate(state.steps):
+        stamps += [(f"steps[{i}].started_at", step.started_at), (f"steps[{i}].finished_at", step.finished_at)]
+    for key, value in stamps:
+        if value is None:
+            continue
         try:
-            steps = [StepState(**{**s, "status": StepStatus(s["status"])}) for s in raw["steps"]]
-            fields = {k: v for k, v in raw.items() if k not in ("version", "steps", "status")}
-            return cls(**fields, steps=steps, status=RunStatus(raw["status"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunbookError(f"{where}: damaged state file ({exc})",
-                               hint="inspect it; the journal records what every step did") from None
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise RunbookError(f"{where}: {key}: expected an ISO timestamp, got {value[:40]!r}",
+                               hint=_DAMAGED) from None
 
 
 def save_state(path: Path, state: RunState) -> None:
@@ -114,12 +131,9 @@ def save_state(path: Path, state: RunState) -> None:
 
 
 def load_state(path: Path) -> RunState:
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunbookError(f"no run recorded at {path}", hint="start one with `run`") from None
-    except (OSError, ValueError) as exc:
-        raise RunbookError(f"cannot read {path}: {exc}", hint="inspect the file") from None
+    from vaultops.loader import STATE_CAP, read_json
+
+    raw = read_json(path, cap=STATE_CAP, error=RunbookError, what="run state", missing="start one with `run`")
     return RunState.from_json(raw, where=str(path))
 
 

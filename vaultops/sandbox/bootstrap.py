@@ -92,11 +92,12 @@ def _acme_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str, tls_dir: 
     from vaultops.errors import ConfigError
     from vaultops.services.tls.sandbox_issue import issue_sandbox_certs
 
-    try:
-        section = yaml.safe_load(Path(acme_config).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{acme_config}: cannot read the sandbox ACME settings ({exc})",
-                          hint="give a YAML file with acme: and dns_provider: as in the tls: section") from None
+    from vaultops.loader import CONFIG_CAP, read_yaml
+
+    section = read_yaml(acme_config, cap=CONFIG_CAP, what="sandbox ACME settings") or {}
+    if not isinstance(section, dict) or not isinstance(section.get("tls", {}), dict):
+        raise ConfigError(f"{acme_config}: (top): expected a mapping (a tls: section)",
+                          hint="give a YAML file with acme: and dns_provider: as in the tls: section")
     section = dict(section.get("tls") or section)
     section["acme"] = {**section.get("acme", {}), "account_key_file": str(tls_dir / "acme-account.pem")}
     targets = {n.name: (Path(n.dir) / "tls.crt", Path(n.dir) / "tls.key") for n in nodes}

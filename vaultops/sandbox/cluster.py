@@ -153,13 +153,12 @@ class Sandbox:
     # -- records -------------------------------------------------------------
     @property
     def record(self) -> SandboxRecord:
-        try:
-            raw = json.loads(self.record_file.read_text())
-        except OSError:
-            raise SandboxError(f"no sandbox at {self.dir}", hint="start one: vaultops sandbox up") from None
-        return SandboxRecord(spec=SandboxSpec(**raw["spec"]), nodes=[NodeRecord(**n) for n in raw["nodes"]],
-                             version=raw["version"], pg_dir=raw.get("pg_dir"), pg_port=raw.get("pg_port"),
-                             extra=raw.get("extra", {}))
+        from vaultops.loader import CONFIG_CAP, load_json
+
+        if not self.record_file.exists():
+            raise SandboxError(f"no sandbox at {self.dir}", hint="start one: vaultops sandbox up")
+        return load_json(self.record_file, SandboxRecord, cap=CONFIG_CAP, error=SandboxError, what="sandbox record",
+                         hint="the sandbox record is damaged: stop its processes by hand and remove the folder")
 
     def save_record(self, rec: SandboxRecord) -> None:
         atomic_write_text(self.record_file, json.dumps(asdict(rec), indent=2) + "\n")
@@ -170,7 +169,12 @@ class Sandbox:
 
     @property
     def secrets(self) -> dict[str, Any]:
-        return json.loads(self.secrets_path.read_text())
+        from vaultops.loader import SECRET_CAP, read_json, validate
+        from vaultops.schema import SandboxSecrets
+
+        raw = read_json(self.secrets_path, cap=SECRET_CAP, error=SandboxError, what="sandbox secrets file")
+        validate(raw, SandboxSecrets, source=str(self.secrets_path), error=SandboxError, yaml=False)
+        return dict(raw)
 
     @property
     def root_token(self) -> str:

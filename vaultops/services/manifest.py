@@ -26,13 +26,18 @@ import enum
 import hashlib
 import hmac
 import os
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from msgspec import Meta
 
 from vaultops.errors import ConfigError, ShareMismatchError, UsageError
 from vaultops.fsutil import atomic_write_text
+from vaultops.loader import Invalid
+from vaultops.model import Model
 from vaultops.services.shares import Share
 
 if TYPE_CHECKING:
@@ -211,7 +216,7 @@ class Manifest:
                              hint="pass replace_existing / --replace after a rekey")
         kh = Keyholder(name=name, share_index=share.index,
                        verifier=make_verifier(share, params=params),
-                       pgp_fingerprint=_fingerprint(pgp_fingerprint, "pgp_fingerprint", "<input>")
+                       pgp_fingerprint=_checked_fingerprint(pgp_fingerprint)
                        if pgp_fingerprint else (current.pgp_fingerprint if current else None),
                        added=added or (current.added if current else date.today()))
         others = tuple(k for k in self.keyholders if k.name != name)
@@ -248,22 +253,17 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Manifest:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: keyholder manifest not found",
-                              hint="check the path, or enroll keyholders to create it") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{source}: cannot read the manifest ({exc.__class__.__name__})",
-                              hint="check the file's permissions and encoding") from exc
-        return cls.from_dict(_parse_yaml(text, source), source=source)
+        from vaultops.loader import CONFIG_CAP, read_yaml
+
+        data = read_yaml(path, cap=CONFIG_CAP, what="keyholder manifest",
+                         missing="check the path, or enroll keyholders to create it")
+        return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<manifest>") -> Manifest:
-        manifest = _Parser(source).manifest(data)
-        _check_consistency(manifest, source)
-        return manifest
+        from vaultops.loader import validate
+
+        return validate(data, ManifestFile, source=source, hint=_HINT_FIX).manifest(source)
 
 
 def manifest_path(cfg: Config) -> Path:
@@ -306,164 +306,111 @@ def _check_consistency(m: Manifest, source: str) -> None:
         seen_idx[kh.share_index] = kh.name
 
 
-def _parse_yaml(text: str, source: str) -> Any:
-    import yaml
+def check_holder_name(value: str, key: str) -> None:
+    """A keyholder name is shown to people and journaled, never a path: refuse what could fool a terminal.
 
+    Names `vaultops init` accepted (letters of any script, digits, '-', '_', '.') stay readable.
+    """
+    if not value.strip():
+        raise Invalid(key, "is empty")
+    if value != value.strip() or len(value) > 64:
+        raise Invalid(key, "must be at most 64 characters without leading or trailing spaces")
+    if any(unicodedata.category(c)[0] in "CZ" and c != " " for c in value):
+        raise Invalid(key, "holds a control or invisible character")
+
+
+def _checked_fingerprint(value: str) -> str:
     try:
-        return yaml.load(text, Loader=_strict_loader(source))  # noqa: S506 - a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise ConfigError(f"{source}: line {line}: not valid YAML ({exc.problem})",
-                          hint=_HINT_FIX) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})", hint=_HINT_FIX) from None
+        return _fingerprint(value, "pgp_fingerprint")
+    except Invalid as exc:
+        raise ConfigError(f"<input>: {exc}", hint=_HINT_FIX) from None
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _fingerprint(value: Any, key: str, source: str) -> str:
-    fp = value.replace(" ", "").upper() if isinstance(value, str) else ""
+def _fingerprint(value: str, key: str) -> str:
+    fp = value.replace(" ", "").upper()
     if len(fp) not in (40, 64) or not all(c in "0123456789ABCDEF" for c in fp):
-        raise ConfigError(f"{source}: {key}: must be an OpenPGP fingerprint of 40 or 64 hex "
-                          "digits, or null", hint=_HINT_FIX)
+        raise Invalid(key, "must be an OpenPGP fingerprint of 40 or 64 hex digits, or null")
     return fp
 
 
-def _decode_b64(value: Any, key: str, source: str) -> bytes:
+def _decode_b64(value: str, key: str) -> bytes:
     try:
-        if not isinstance(value, str):
-            raise TypeError
         return base64.b64decode(value, validate=True)
-    except (TypeError, binascii.Error):
-        raise ConfigError(f"{source}: {key}: must be a base64 string", hint=_HINT_FIX) from None
+    except binascii.Error:
+        raise Invalid(key, "must be a base64 string") from None
 
 
-def _strict_loader(source: str) -> type:
-    """A SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node)
-            if key in seen:
-                raise ConfigError(f"{source}: line {key_node.start_mark.line + 1}: duplicate "
-                                  f"key {key!r}", hint=_HINT_FIX)
-            seen.add(key)
-        return loader.construct_mapping(node)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return StrictLoader
+# -- the file's schema -----------------------------------------------------------------------
 
 
-_TOP_KEYS = {"version", "cluster_id", "threshold", "shares", "keyholders"}
-_KH_KEYS = {"name", "share_index", "verifier", "pgp_fingerprint", "added"}
-_VERIFIER_KEYS = {"alg", "n", "r", "p", "salt", "hash"}
+class VerifierEntry(Model):
+    alg: Annotated[str, Meta(description="verifier algorithm (only scrypt)")]
+    n: Annotated[int, Meta(ge=2, le=2**20, description="scrypt cost parameter N, a power of two")]
+    r: Annotated[int, Meta(ge=1, le=32, description="scrypt block size r")]
+    p: Annotated[int, Meta(ge=1, le=16, description="scrypt parallelism p")]
+    salt: Annotated[str, Meta(description=f"base64 salt, at least {SALT_BYTES} bytes")]
+    hash: Annotated[str, Meta(description=f"base64 scrypt(share, salt), {HASH_BYTES} bytes")]
 
-
-class _Parser:
-    """Turns loaded YAML into a Manifest; every error names file, key and problem."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {key}: {problem}", hint=_HINT_FIX)
-
-    def mapping(self, data: Any, key: str, keys: set[str]) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.fail(key, f"must be a mapping, got {_kind(data)}")
-        unknown = sorted(str(k) for k in set(data) - keys)
-        if unknown:
-            raise self.fail(key, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(keys))})")
-        missing = sorted(keys - set(data) - {"pgp_fingerprint"})
-        if missing:
-            raise self.fail(key, f"missing key {missing[0]!r}")
-        return data
-
-    def integer(self, value: Any, key: str, low: int, high: int) -> int:
-        if type(value) is not int or not low <= value <= high:
-            raise self.fail(key, f"must be an integer {low}..{high}, got {_kind(value)}")
-        return value
-
-    def text(self, value: Any, key: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string (quote it), got {_kind(value)}")
-        return value
-
-    def manifest(self, data: Any) -> Manifest:
-        if data is None:
-            raise self.fail("(top)", "the manifest is empty")
-        top = self.mapping(data, "(top)", _TOP_KEYS)
-        version = top["version"]
-        if version != MANIFEST_VERSION or type(version) is not int:
-            raise self.fail("version", f"unsupported manifest version {version!r} (this vaultops "
-                                       f"reads version {MANIFEST_VERSION})")
-        holders = top["keyholders"]
-        if holders is None:
-            holders = []
-        if not isinstance(holders, list):
-            raise self.fail("keyholders", f"must be a list, got {_kind(holders)}")
-        return Manifest(cluster_id=self.text(top["cluster_id"], "cluster_id"),
-                        threshold=self.integer(top["threshold"], "threshold", 1, 255),
-                        shares=self.integer(top["shares"], "shares", 1, 255),
-                        keyholders=tuple(self.keyholder(h, f"keyholders[{i}]")
-                                         for i, h in enumerate(holders)))
-
-    def keyholder(self, data: Any, key: str) -> Keyholder:
-        kh = self.mapping(data, key, _KH_KEYS)
-        fp = kh.get("pgp_fingerprint")
-        return Keyholder(name=self.text(kh["name"], f"{key}.name"),
-                         share_index=self.integer(kh["share_index"], f"{key}.share_index", 1, 255),
-                         verifier=None if kh["verifier"] is None
-                         else self.verifier(kh["verifier"], f"{key}.verifier"),
-                         pgp_fingerprint=None if fp is None
-                         else _fingerprint(fp, f"{key}.pgp_fingerprint", self.source),
-                         added=self.added(kh["added"], f"{key}.added"))
-
-    def added(self, value: Any, key: str) -> date:
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        elif isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        raise self.fail(key, f"must be an ISO date (YYYY-MM-DD), got {_kind(value)}")
-
-    def verifier(self, data: Any, key: str) -> Verifier:
-        v = self.mapping(data, key, _VERIFIER_KEYS)
-        if v["alg"] != "scrypt":
-            raise self.fail(f"{key}.alg", f"unsupported algorithm {v['alg']!r} (only scrypt)")
-        n = self.integer(v["n"], f"{key}.n", 2, 2**20)
-        if n & (n - 1):
-            raise self.fail(f"{key}.n", f"must be a power of two, got {n}")
-        params = ScryptParams(n=n, r=self.integer(v["r"], f"{key}.r", 1, 32),
-                              p=self.integer(v["p"], f"{key}.p", 1, 16))
-        if 128 * params.r * params.n > MAX_SCRYPT_MEMORY:
-            raise self.fail(key, "scrypt parameters need more than 256 MiB of memory")
-        salt = _decode_b64(v["salt"], f"{key}.salt", self.source)
-        digest = _decode_b64(v["hash"], f"{key}.hash", self.source)
+    def __post_init__(self) -> None:
+        if self.alg != "scrypt":
+            raise Invalid("alg", f"unsupported algorithm {self.alg[:20]!r} (only scrypt)")
+        if self.n & (self.n - 1):
+            raise Invalid("n", f"must be a power of two, got {self.n}")
+        if 128 * self.r * self.n > MAX_SCRYPT_MEMORY:
+            raise Invalid("", "scrypt parameters need more than 256 MiB of memory")
+        salt, digest = _decode_b64(self.salt, "salt"), _decode_b64(self.hash, "hash")
         if len(salt) < SALT_BYTES:
-            raise self.fail(f"{key}.salt", f"must be at least {SALT_BYTES} bytes, got {len(salt)}")
+            raise Invalid("salt", f"must be at least {SALT_BYTES} bytes, got {len(salt)}")
         if len(digest) != HASH_BYTES:
-            raise self.fail(f"{key}.hash", f"must be {HASH_BYTES} bytes, got {len(digest)}")
-        return Verifier(params=params, salt=salt, hash=digest)
+            raise Invalid("hash", f"must be {HASH_BYTES} bytes, got {len(digest)}")
+
+    def verifier(self) -> Verifier:
+        return Verifier(params=ScryptParams(n=self.n, r=self.r, p=self.p),
+                        salt=base64.b64decode(self.salt), hash=base64.b64decode(self.hash))
 
 
-def _kind(value: Any) -> str:
-    """A short description of a (non-secret) manifest value for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    return f"a {type(value).__name__}"
+class KeyholderEntry(Model, kw_only=True):
+    name: Annotated[str, Meta(description="the keyholder's name (letters, digits, '-', '_', '.')")]
+    share_index: Annotated[int, Meta(ge=1, le=255, description="x-coordinate of their share (its last byte)")]
+    verifier: Annotated[VerifierEntry | None, Meta(description="checks a share without storing it; null "
+                                                               "until enrolled")]
+    pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key (40 or 64 hex digits)")] = None
+    added: Annotated[date, Meta(description="when they were added (YYYY-MM-DD)")]
+
+    def __post_init__(self) -> None:
+        check_holder_name(self.name, "name")
+        if self.pgp_fingerprint is not None:
+            self.pgp_fingerprint = _fingerprint(self.pgp_fingerprint, "pgp_fingerprint")
+
+    def keyholder(self) -> Keyholder:
+        return Keyholder(name=self.name, share_index=self.share_index,
+                         verifier=self.verifier.verifier() if self.verifier else None,
+                         pgp_fingerprint=self.pgp_fingerprint, added=self.added)
+
+
+class ManifestFile(Model):
+    """The keyholder manifest."""
+
+    version: Annotated[int, Meta(description=f"format version ({MANIFEST_VERSION})")]
+    cluster_id: Annotated[str, Meta(min_length=1, description="the cluster's id from sys/seal-status")]
+    threshold: Annotated[int, Meta(ge=1, le=255, description="shares needed to unseal")]
+    shares: Annotated[int, Meta(ge=1, le=255, description="shares in total")]
+    keyholders: Annotated[list[KeyholderEntry] | None, Meta(description="who holds which share")]
+
+    def __post_init__(self) -> None:
+        if not self.cluster_id.strip():
+            raise Invalid("cluster_id", "must not be blank")
+        if self.version != MANIFEST_VERSION:
+            raise Invalid("version", f"unsupported manifest version {self.version} "
+                                     f"(this vaultops reads version {MANIFEST_VERSION})")
+
+    def manifest(self, source: str) -> Manifest:
+        """The Manifest this file describes; *source* names it if its entries contradict each other."""
+        manifest = Manifest(cluster_id=self.cluster_id, threshold=self.threshold, shares=self.shares,
+                            keyholders=tuple(k.keyholder() for k in self.keyholders or ()))
+        _check_consistency(manifest, source)
+        return manifest

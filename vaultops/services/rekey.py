@@ -30,12 +30,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from msgspec import Meta
 
 from vaultops.errors import (ConfigError, SecurityError, ShareMismatchError, UsageError, VaultAuthError,
                              VaultError, VaultNotFound)
 from vaultops.fsutil import atomic_write_text
-from vaultops.services.manifest import CheckStatus, Keyholder, Manifest, make_verifier
+from vaultops.loader import Invalid
+from vaultops.model import Model
+from vaultops.services.manifest import (CheckStatus, Keyholder, Manifest, ManifestFile, check_holder_name,
+                                        make_verifier)
 from vaultops.services.shares import Share
 from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT
 
@@ -138,20 +143,50 @@ class Pending:
                 "draft": self.draft.to_dict() if self.draft else None}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str) -> Pending:
-        try:
-            if d.get("version") != PENDING_VERSION:
-                raise ValueError("version")
-            draft = Manifest.from_dict(d["draft"], source=f"{source} (draft)") if d.get("draft") else None
-            return cls(nonce=str(d["nonce"]), api=RotationApi(d["api"]), phase=Phase(d["phase"]),
-                       started=str(d["started"]), old_shares=int(d["old"]["shares"]),
-                       old_threshold=int(d["old"]["threshold"]), shares=int(d["new"]["shares"]),
-                       threshold=int(d["new"]["threshold"]),
-                       keyholders=tuple(NewKeyholder(str(k["name"]), pgp_fingerprint=k.get("pgp_fingerprint"))
-                                        for k in d["keyholders"]), draft=draft)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: not a vaultops rekey record ({exc})",
-                              hint="cancel the rekey (`vaultops rekey cancel`) and start again") from None
+    def from_dict(cls, d: Any, source: str) -> Pending:
+        from vaultops.loader import validate
+
+        doc = validate(d, PendingFile, source=source, hint=_PENDING_HINT)
+        draft = doc.draft.manifest(f"{source}: draft") if doc.draft else None
+        return cls(nonce=doc.nonce, api=doc.api, phase=doc.phase, started=doc.started.isoformat(),
+                   old_shares=doc.old.shares, old_threshold=doc.old.threshold, shares=doc.new.shares,
+                   threshold=doc.new.threshold, draft=draft,
+                   keyholders=tuple(NewKeyholder(k.name, pgp_fingerprint=k.pgp_fingerprint)
+                                    for k in doc.keyholders))
+
+
+_PENDING_HINT = "not a vaultops rekey record: cancel the rekey (`vaultops rekey cancel`) and start again"
+
+
+class _Counts(Model):
+    shares: Annotated[int, Meta(ge=1, le=255, description="number of shares")]
+    threshold: Annotated[int, Meta(ge=1, le=255, description="shares needed to unseal")]
+
+
+class _PendingKeyholder(Model):
+    name: Annotated[str, Meta(description="a new keyholder, in share order")]
+    pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key, if shares are encrypted")] = None
+
+    def __post_init__(self) -> None:
+        check_holder_name(self.name, "name")
+
+
+class PendingFile(Model):
+    """`<manifest stem>.rekey-pending.yaml`: a rekey in progress (no secrets)."""
+
+    version: Annotated[int, Meta(description=f"format version ({PENDING_VERSION})")]
+    nonce: Annotated[str, Meta(min_length=1, description="the server's rekey nonce")]
+    api: Annotated[RotationApi, Meta(description="the rekey API in use")]
+    phase: Annotated[Phase, Meta(description="submitting old shares, or verifying new ones")]
+    started: Annotated[datetime, Meta(tz=True, description="when the rekey started (UTC)")]
+    old: Annotated[_Counts, Meta(description="the shares and threshold being replaced")]
+    new: Annotated[_Counts, Meta(description="the new shares and threshold")]
+    keyholders: Annotated[list[_PendingKeyholder], Meta(description="the new keyholders")]
+    draft: Annotated[ManifestFile | None, Meta(description="the new manifest once new shares are issued")] = None
+
+    def __post_init__(self) -> None:
+        if self.version != PENDING_VERSION:
+            raise Invalid("version", f"unsupported version {self.version} (this vaultops writes {PENDING_VERSION})")
 
 
 def pending_path(manifest_path: Path) -> Path:
@@ -159,12 +194,12 @@ def pending_path(manifest_path: Path) -> Path:
 
 
 def load_pending(manifest_path: Path) -> Pending | None:
-    import yaml
+    from vaultops.loader import CONFIG_CAP, read_yaml
 
     path = pending_path(manifest_path)
     if not path.exists():
         return None
-    return Pending.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, str(path))
+    return Pending.from_dict(read_yaml(path, cap=CONFIG_CAP, what="rekey record"), str(path))
 
 
 def _save_pending(manifest_path: Path, pending: Pending) -> None:

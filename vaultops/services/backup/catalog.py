@@ -84,7 +84,7 @@ def _warn_untrusted(sink: Sink, entries: Iterable[BackupEntry], warn: Warn | Non
 
 
 def read_manifest(sink: Sink, name: str) -> Manifest:
-    return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}")
+    return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}{MANIFEST_SUFFIX}")
 
 
 def read_stored(sink: Sink, name: str, manifest: Manifest) -> Iterable[bytes]:
@@ -161,7 +161,7 @@ def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSet
     verifier = verifier_for(manifest.kind, on_state=stats.feed if manifest.kind == "raft" else None)
     report = _verify_stored(sink, name, manifest, verifier)
     stats.finish()
-    meta = describe_meta(report.meta) if manifest.kind == "raft" else report.meta
+    meta = describe_meta(report.meta, source=f"{sink.name}/{name}: meta.json") if manifest.kind == "raft" else report.meta
     return Inspection(manifest, meta, stats.table(), stats.entries)
 
 

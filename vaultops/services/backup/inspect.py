@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from msgspec import Meta
 
 from vaultops.errors import VerificationError
+from vaultops.model import Foreign
 from vaultops.services.backup.tarstream import DAMAGED
 
 MAX_ENTRY = 512 << 20
@@ -108,9 +111,30 @@ def _decode_entry(msg: bytes) -> tuple[str, int]:
     return key, value_len
 
 
-def describe_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a Raft meta.json an operator cares about."""
-    servers = (meta.get("Configuration") or {}).get("Servers") or []
-    return {"index": meta.get("Index"), "term": meta.get("Term"), "size": meta.get("Size"),
-            "peers": [{"id": s.get("ID"), "address": s.get("Address"),
-                       "voter": s.get("Suffrage", 0) == 0} for s in servers]}
+class RaftServer(Foreign):
+    ID: Annotated[str, Meta(description="raft server id")] = ""
+    Address: Annotated[str, Meta(description="raft address")] = ""
+    Suffrage: Annotated[int, Meta(description="0: voter, 1: non-voter")] = 0
+
+
+class RaftConfiguration(Foreign):
+    Servers: Annotated[list[RaftServer] | None, Meta(description="the raft peers")] = None
+
+
+class RaftMeta(Foreign):
+    """meta.json of a Raft snapshot (written by OpenBao: keys we do not use are ignored)."""
+
+    Index: Annotated[int | None, Meta(description="last raft index in the snapshot")] = None
+    Term: Annotated[int | None, Meta(description="raft term")] = None
+    Size: Annotated[int | None, Meta(description="size of state.bin")] = None
+    Configuration: Annotated[RaftConfiguration | None, Meta(description="the peers when it was taken")] = None
+
+
+def describe_meta(meta: Any, *, source: str = "meta.json") -> dict[str, Any]:
+    """The parts of a Raft meta.json an operator cares about; an unexpected shape is one VerificationError."""
+    from vaultops.loader import validate
+
+    doc = validate(meta, RaftMeta, source=source, error=VerificationError, hint=DAMAGED, yaml=False)
+    servers = (doc.Configuration.Servers if doc.Configuration else None) or []
+    return {"index": doc.Index, "term": doc.Term, "size": doc.Size,
+            "peers": [{"id": s.ID, "address": s.Address, "voter": s.Suffrage == 0} for s in servers]}

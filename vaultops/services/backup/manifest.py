@@ -96,15 +96,41 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes, *, where: str) -> Manifest:
+        """A manifest read back: typed, unknown keys refused, format, kind, digest and times checked."""
+        from vaultops.loader import CONFIG_CAP, parse_json, too_big, validate
+
+        hint = "the manifest is damaged: re-verify the backup or delete it"
+        if len(data) > CONFIG_CAP:
+            raise too_big(where, len_=len(data), cap=CONFIG_CAP, error=BackupError, what="backup manifest")
+        raw = parse_json(data, source=where, error=BackupError)
+        if isinstance(raw, dict) and raw.get("format") != FORMAT:
+            raise BackupError(f"{where}: format: {str(raw.get('format'))[:40]!r} is not {FORMAT!r}", hint=hint)
+        manifest = validate(raw, cls, source=where, error=BackupError, hint=hint, yaml=False)
+        problem = _problem(manifest)
+        if problem:
+            raise BackupError(f"{where}: {problem}", hint=hint)
+        return manifest
+
+
+def _problem(m: Manifest) -> str | None:
+    """What a well-typed manifest may still get wrong, as 'key: problem'."""
+    if m.kind not in KINDS:
+        return f"kind: {m.kind[:20]!r} is not one of: {', '.join(KINDS)}"
+    if len(m.sha256) != 64 or any(c not in "0123456789abcdef" for c in m.sha256):
+        return "sha256: expected 64 lowercase hex digits"
+    if m.size < 0:
+        return "size: expected an integer >= 0"
+    for key in ("started_at", "finished_at"):
+        value = getattr(m, key)
         try:
-            raw = json.loads(data)
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format {raw.get('format')!r}")
-            known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-            return cls(**known)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise BackupError(f"{where}: unreadable manifest ({exc})",
-                              hint="the manifest is damaged: re-verify the backup or delete it") from None
+            if datetime.fromisoformat(value).tzinfo is None:
+                return f"{key}: expected a timestamp with a time zone, got {value[:40]!r}"
+        except ValueError:
+            return f"{key}: expected an ISO timestamp, got {value[:40]!r}"
+    return None
+
+
+KINDS = ("raft", "consul", "postgresql")
 
 
 class State(str, Enum):

@@ -42,15 +42,103 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from msgspec import Meta
 
 from vaultops.config import Config
 from vaultops.errors import ConfigError
-from vaultops.services.backup.retention import RetentionPolicy
+from vaultops.model import Model
 
-KEYS = ("source", "sinks", "auth", "retention", "prune_after_run", "metrics_file", "lock_file", "state_file",
-        "consul", "postgresql", "drill")
+if TYPE_CHECKING:
+    from vaultops.services.backup.retention import RetentionPolicy
+
 SOURCES = ("raft", "consul", "postgresql")
+_HINT = "see the backup: section in 'vaultops backup --help'"
+Count = Annotated[int, Meta(ge=0)]
+
+
+class LocalSinkSettings(Model, tag_field="type", tag="local"):
+    """type: local - a directory on this machine (or a mounted share)."""
+
+    path: Annotated[str, Meta(min_length=1, description="directory the backups go to (created 0700)")]
+
+
+class S3SinkSettings(Model, tag_field="type", tag="s3"):
+    """type: s3 - an S3 bucket (AWS or S3-compatible); keys validated again by vaultops.storage.s3."""
+
+    bucket: Annotated[str, Meta(min_length=1, description="S3 bucket")]
+    prefix: Annotated[str, Meta(description="key prefix inside the bucket")] = ""
+    region: Annotated[str | None, Meta(description="AWS region")] = None
+    endpoint_url: Annotated[str | None, Meta(description="S3-compatible endpoint (MinIO, moto, ...)")] = None
+    sse: Annotated[Literal["AES256", "aws:kms"] | None, Meta(description="server-side encryption")] = None
+    kms_key_id: Annotated[str | None, Meta(description="KMS key for sse: aws:kms")] = None
+    storage_class: Annotated[str | None, Meta(description="S3 storage class, e.g. STANDARD_IA")] = None
+    part_size_mib: Annotated[int, Meta(ge=5, le=5120, description="multipart part size in MiB")] = 8
+    concurrency: Annotated[int, Meta(ge=1, le=64, description="parts uploaded at once")] = 2
+    retry_seconds: Annotated[float | None, Meta(
+        description="how long S3 calls are retried through an outage before the run fails")] = None
+    abort_stale_after_hours: Annotated[float | None, Meta(
+        description="open multipart uploads older than this are aborted and reported")] = None
+
+
+class LoginSettings(Model):
+    method: Annotated[Literal["token", "approle", "aws"], Meta(description="how an unattended run logs in")] = "token"
+    mount: Annotated[str | None, Meta(description="auth mount (default: the method's name)")] = None
+    role_id: Annotated[str | None, Meta(description="approle: role id")] = None
+    role_id_file: Annotated[str | None, Meta(description="approle: file holding the role id")] = None
+    secret_id_file: Annotated[str | None, Meta(description="approle: file holding the secret id")] = None
+    role: Annotated[str | None, Meta(description="aws: the Vault role bound to this IAM principal")] = None
+    region: Annotated[str | None, Meta(description="aws: STS region")] = None
+    header_value: Annotated[str | None, Meta(description="aws: X-Vault-AWS-IAM-Server-ID header value")] = None
+    sts_endpoint: Annotated[str | None, Meta(description="aws: STS endpoint URL")] = None
+
+
+class RetentionSettings(Model):
+    keep_last: Annotated[Count, Meta(description="keep the newest N backups")] = 0
+    hourly: Annotated[Count, Meta(description="keep the newest backup of each of the last N hours")] = 0
+    daily: Annotated[Count, Meta(description="... of each of the last N days")] = 0
+    weekly: Annotated[Count, Meta(description="... of each of the last N ISO weeks")] = 0
+    monthly: Annotated[Count, Meta(description="... of each of the last N months")] = 0
+    min_keep: Annotated[int, Meta(ge=1, description="the newest N verified backups are never deleted")] = 1
+
+
+class ConsulSettings(Model):
+    address: Annotated[str | None, Meta(description="Consul HTTP(S) address")] = None
+    token_file: Annotated[str | None, Meta(description="file holding the Consul ACL token (0600)")] = None
+    ca_cert: Annotated[str | None, Meta(description="CA bundle for Consul's certificate")] = None
+    stale: Annotated[bool, Meta(description="allow a snapshot from a non-leader server")] = False
+
+
+class PostgresqlSettings(Model):
+    dsn: Annotated[str | None, Meta(description="libpq DSN without a password")] = None
+    restore_dsn: Annotated[str | None, Meta(description="DSN a drill/restore writes to (default: dsn)")] = None
+    passfile: Annotated[str | None, Meta(description="libpq passfile (0600)")] = None
+    pg_dump: Annotated[str | None, Meta(description="pg_dump binary (default: from PATH)")] = None
+    pg_restore: Annotated[str | None, Meta(description="pg_restore binary (default: from PATH)")] = None
+    ha_table: Annotated[str | None, Meta(description="HA lock table left out of dumps")] = None
+
+
+class DrillSettings(Model):
+    sentinels: Annotated[list[str], Meta(description="paths read after the restore to prove it")] = []
+    version: Annotated[str | None, Meta(description="OpenBao version for the drill (default: the manifest's)")] = None
+    auth: Annotated[LoginSettings | None, Meta(description="how the drill logs in to the restored cluster")] = None
+
+
+class BackupSection(Model):
+    source: Annotated[Literal["raft", "consul", "postgresql"] | None, Meta(
+        description="what is backed up (default: from cluster.storage)")] = None
+    sinks: Annotated[list[LocalSinkSettings | S3SinkSettings], Meta(
+        description="where backups are published; a run succeeds only if every sink succeeds")] = []
+    auth: Annotated[LoginSettings | None, Meta(description="how an unattended run logs in")] = None
+    retention: Annotated[RetentionSettings | None, Meta(description="what prune keeps")] = None
+    prune_after_run: Annotated[bool, Meta(description="prune every sink after a successful run")] = False
+    metrics_file: Annotated[str | None, Meta(description="Prometheus textfile written after each run")] = None
+    lock_file: Annotated[str | None, Meta(description="default: <state dir>/backup-<cluster>.lock")] = None
+    state_file: Annotated[str | None, Meta(description="default: <state dir>/backup-<cluster>-last-run.json")] = None
+    consul: Annotated[ConsulSettings | None, Meta(description="source: consul")] = None
+    postgresql: Annotated[PostgresqlSettings | None, Meta(description="source: postgresql")] = None
+    drill: Annotated[DrillSettings | None, Meta(description="restore drills")] = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +147,7 @@ class BackupSettings:
     source: str
     sinks: tuple[dict[str, Any], ...]
     auth: dict[str, Any] = field(default_factory=dict)
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    retention: RetentionPolicy = field(default_factory=lambda: _policy({}))
     retention_configured: bool = False
     prune_after_run: bool = False
     metrics_file: Path | None = None
@@ -71,36 +159,35 @@ class BackupSettings:
 
 
 def load_settings(cfg: Config) -> BackupSettings:
+    from vaultops.loader import validate
+
     raw = cfg.section("backup")
-    unknown = set(raw) - set(KEYS)
-    if unknown:
-        raise ConfigError(f"backup: unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(KEYS)}")
-    source = raw.get("source") or {"postgresql": "postgresql", "consul": "consul"}.get(cfg.storage, "raft")
-    if source not in SOURCES:
-        raise ConfigError(f"backup.source is {source!r}", hint=f"use one of {', '.join(SOURCES)}")
-    sinks = raw.get("sinks") or []
-    if not isinstance(sinks, list) or not all(isinstance(s, dict) for s in sinks):
-        raise ConfigError("backup.sinks must be a list of mappings", hint="e.g. - {type: local, path: /backups}")
+    section = validate(raw, BackupSection, source=cfg.source, prefix="backup", hint=_HINT)
+    source = section.source or {"postgresql": "postgresql", "consul": "consul"}.get(cfg.storage, "raft")
     state = cfg.state_dir
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cfg.cluster_name)
     return BackupSettings(
-        cluster=safe, source=source, sinks=tuple(sinks), auth=_mapping(raw, "auth"),
-        retention=RetentionPolicy.from_settings(_mapping(raw, "retention")),
+        cluster=safe, source=source, sinks=tuple(raw.get("sinks") or ()), auth=_mapping(raw, "auth"),
+        retention=_policy(_mapping(raw, "retention")),
         retention_configured=bool(raw.get("retention")),
-        prune_after_run=bool(raw.get("prune_after_run")),
-        metrics_file=cfg.resolve_path(raw["metrics_file"]) if raw.get("metrics_file") else None,
-        lock_file=cfg.resolve_path(raw["lock_file"]) if raw.get("lock_file") else state / f"backup-{safe}.lock",
-        state_file=(cfg.resolve_path(raw["state_file"]) if raw.get("state_file")
+        prune_after_run=section.prune_after_run,
+        metrics_file=cfg.resolve_path(section.metrics_file) if section.metrics_file else None,
+        lock_file=cfg.resolve_path(section.lock_file) if section.lock_file else state / f"backup-{safe}.lock",
+        state_file=(cfg.resolve_path(section.state_file) if section.state_file
                     else state / f"backup-{safe}-last-run.json"),
         consul=_mapping(raw, "consul"), postgresql=_mapping(raw, "postgresql"), drill=_mapping(raw, "drill"),
     )
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"backup.{key} must be a mapping", hint="see 'vaultops backup --help'")
-    return value
+    return dict(raw.get(key) or {})
+
+
+def _policy(raw: dict[str, Any]) -> RetentionPolicy:
+    # Imported here: the schema above is loaded with every vaultops.yaml, retention only by backups.
+    from vaultops.services.backup.retention import RetentionPolicy
+
+    return RetentionPolicy.from_settings(raw)
 
 
 def require_sinks(settings: BackupSettings) -> None:

@@ -32,11 +32,14 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from msgspec import Meta
 
 from vaultops.config import Config, NodeConfig
 from vaultops.errors import ConfigError
+from vaultops.model import Model
 
 DIRECTORIES = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -47,6 +50,54 @@ DIRECTORIES = {
 class KeyType(enum.Enum):
     EC256 = "ec256"
     RSA2048 = "rsa2048"
+
+
+_HINT = "see `vaultops tls --help` for the tls: section's keys"
+Account = Annotated[str | int | None, Meta(description="user/group name or numeric id")]
+
+
+class TlsNodeSection(Model):
+    cert_file: Annotated[str, Meta(min_length=1, description="full chain on the node (OpenBao's tls_cert_file)")]
+    key_file: Annotated[str, Meta(min_length=1, description="private key on the node, written 0600")]
+    names: Annotated[list[str] | None, Meta(
+        description="certificate names (default: tls_server_name or the address host)")] = None
+    owner: Annotated[Account, Meta(description="owner of key and chain, overrides tls.owner")] = None
+    group: Annotated[Account, Meta(description="group of key and chain, overrides tls.group")] = None
+
+
+class EabSection(Model):
+    kid: Annotated[str, Meta(min_length=1, description="external account binding key id (from the CA)")]
+    hmac_key_file: Annotated[str, Meta(min_length=1, description="file holding the EAB HMAC key")]
+
+
+class AcmeSection(Model):
+    directory: Annotated[str, Meta(description="production, staging or an https:// ACME directory URL")]
+    ca_bundle: Annotated[str | None, Meta(description="trust for the ACME server itself")] = None
+    account_key_file: Annotated[str | None, Meta(
+        description="ACME account key, created 0600 (default: <state dir>/acme-account.pem)")] = None
+    contact: Annotated[str | None, Meta(description="contact e-mail for the ACME account")] = None
+    key_type: Annotated[KeyType, Meta(description="node key type")] = KeyType.EC256
+    eab: Annotated[EabSection | None, Meta(description="external account binding, if the CA needs it")] = None
+    renew_fraction: Annotated[float, Meta(gt=0, lt=1, description="renew in the last fraction of the lifetime")] = 1 / 3
+    timeout: Annotated[float, Meta(gt=0, description="seconds an issuance may take")] = 300.0
+    roots_url: Annotated[str | None, Meta(description="sandbox only: where the ACME server serves its root")] = None
+    root_ca_file: Annotated[str | None, Meta(description="sandbox only: the ACME server's root as a file")] = None
+
+
+class TlsSection(Model):
+    load_balancer_name: Annotated[str | None, Meta(
+        description="extra certificate name on every node (default: cluster.load_balancer)")] = None
+    nodes: Annotated[dict[str, TlsNodeSection], Meta(description="per node: certificate and key paths")] = {}
+    owner: Annotated[Account, Meta(description="owner of key, chain and .previous pair")] = None
+    group: Annotated[Account, Meta(description="their group; giving files away needs root")] = None
+    acme: Annotated[AcmeSection | None, Meta(description="the ACME server and account")] = None
+    dns_provider: Annotated[dict[str, Any] | None, Meta(
+        description="DNS-01 provider: {type: rfc2136 | route53, ...}, validated by the provider")] = None
+    resolvers: Annotated[list[str] | None, Meta(description="split horizon: where to find zones/NS")] = None
+    verify_ca: Annotated[str | None, Meta(description="trust for the served chain (default: cluster.ca_cert)")] = None
+    lock_file: Annotated[str | None, Meta(description="default: <state dir>/tls-renew.lock")] = None
+    metrics_file: Annotated[str | None, Meta(description="Prometheus textfile written after each renewal")] = None
+    reload_timeout: Annotated[float, Meta(gt=0, description="seconds for a node to serve its new certificate")] = 10.0
 
 
 @dataclass(frozen=True)
@@ -94,9 +145,12 @@ class TlsSettings:
 
 
 def load_tls_settings(cfg: Config) -> TlsSettings:
+    from vaultops.loader import validate
+
     raw = cfg.section("tls")
     if not raw:
         raise ConfigError("vaultops.yaml has no tls: section", hint="see `vaultops tls --help` for its keys")
+    section = validate(raw, TlsSection, source=cfg.source, prefix="tls", hint=_HINT)
     lb = raw.get("load_balancer_name", cfg.load_balancer)
     node_raw = _mapping(raw.get("nodes") or {}, "tls.nodes")
     nodes = tuple(_node(cfg, n, _mapping(node_raw.get(n.name) or {}, f"tls.nodes.{n.name}"), lb, raw)
@@ -112,7 +166,7 @@ def load_tls_settings(cfg: Config) -> TlsSettings:
         verify_ca=str(cfg.resolve_path(verify_ca)) if verify_ca else None,
         lock_file=str(cfg.resolve_path(raw.get("lock_file") or str(state / "tls-renew.lock"))),
         metrics_file=str(cfg.resolve_path(raw["metrics_file"])) if raw.get("metrics_file") else None,
-        reload_timeout=float(raw.get("reload_timeout", 10.0)),
+        reload_timeout=section.reload_timeout,
     )
 
 
@@ -143,28 +197,20 @@ def _account(raw: dict[str, Any], top: dict[str, Any], key: str, node: str) -> s
 
 
 def parse_acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
-    directory = str(raw.get("directory") or "")
-    directory = DIRECTORIES.get(directory, directory)
+    from vaultops.loader import validate
+
+    acme = validate(raw, AcmeSection, source=cfg.source, prefix="tls.acme", hint=_HINT)
+    directory = DIRECTORIES.get(acme.directory, acme.directory)
     if not directory.startswith("https://"):
-        raise ConfigError(f"tls.acme.directory {raw.get('directory')!r} is not usable",
+        raise ConfigError(f"{cfg.source}: tls.acme.directory: {acme.directory[:80]!r} is not usable",
                           hint="use production, staging or an https:// directory URL")
-    try:
-        key_type = KeyType(str(raw.get("key_type", "ec256")).lower())
-    except ValueError:
-        raise ConfigError(f"tls.acme.key_type {raw.get('key_type')!r}", hint="use ec256 or rsa2048") from None
-    fraction = float(raw.get("renew_fraction", 1 / 3))
-    if not 0 < fraction < 1:
-        raise ConfigError(f"tls.acme.renew_fraction {fraction} must be between 0 and 1", hint="e.g. 0.33")
-    eab = _mapping(raw.get("eab") or {}, "tls.acme.eab")
-    if eab and not (eab.get("kid") and eab.get("hmac_key_file")):
-        raise ConfigError("tls.acme.eab needs kid and hmac_key_file", hint="both come from your CA")
     path = lambda v: str(cfg.resolve_path(v)) if v else None  # noqa: E731
     return AcmeSettings(
-        directory=directory, ca_bundle=path(raw.get("ca_bundle")),
-        account_key_file=path(raw.get("account_key_file")) or os.fspath(state / "acme-account.pem"),
-        contact=raw.get("contact"), key_type=key_type, eab_kid=eab.get("kid"),
-        eab_hmac_key_file=path(eab.get("hmac_key_file")), renew_fraction=fraction,
-        timeout=float(raw.get("timeout", 300)))
+        directory=directory, ca_bundle=path(acme.ca_bundle),
+        account_key_file=path(acme.account_key_file) or os.fspath(state / "acme-account.pem"),
+        contact=acme.contact, key_type=acme.key_type, eab_kid=acme.eab.kid if acme.eab else None,
+        eab_hmac_key_file=path(acme.eab.hmac_key_file) if acme.eab else None,
+        renew_fraction=acme.renew_fraction, timeout=acme.timeout)
 
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:

@@ -11,9 +11,6 @@ from vaultops.drivers import NodeDriver, get_driver
 from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
 
-UPGRADE_KEYS = ("gate_timeout", "poll", "min_failure_tolerance", "stop_timeout", "raft_ids", "canary_path",
-                "backup", "lease")
-
 
 @dataclass(frozen=True)
 class GateSettings:
@@ -64,7 +61,10 @@ class UpgradeContext:
 
 
 def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
-    raw = {k: v for k, v in cfg.section("upgrade").items() if k in GateSettings.__dataclass_fields__}
+    from vaultops.services.upgrade.settings import upgrade_section
+
+    section = upgrade_section(cfg)
+    raw = {k: getattr(section, k) for k in GateSettings.__dataclass_fields__}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     return GateSettings(**raw)
 
@@ -72,16 +72,13 @@ def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
 def build_context(cfg: Config, *, token: str | None, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
                   allow_insecure_http: bool = False, **overrides: Any) -> UpgradeContext:
-    from vaultops.errors import ConfigError
+    from vaultops.services.upgrade.settings import upgrade_section
     from vaultops.vault import cluster_clients
 
-    section = cfg.section("upgrade")
-    unknown = set(section) - set(UPGRADE_KEYS)
-    if unknown:
-        raise ConfigError(f"upgrade: unknown key {sorted(unknown)[0]!r}", hint=f"known: {', '.join(UPGRADE_KEYS)}")
+    section = upgrade_section(cfg)
     clients = {c.name: c for c in cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http)}
     drivers = {n.name: get_driver(n.name, n.driver) for n in cfg.nodes}
     return UpgradeContext(cfg=cfg, clients=clients, drivers=drivers, unsealer=unsealer,
                           settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(), emit=emit,
-                          backup=section.get("backup", backup) if backup == "required" else backup,
-                          raft_ids=dict(section.get("raft_ids") or {}))
+                          backup=section.backup if backup == "required" else backup,
+                          raft_ids=dict(section.raft_ids))

@@ -1,0 +1,45 @@
+"""Base classes for the models of the files vaultops reads (see vaultops.loader).
+
+    class NodeSection(Model):
+        name: Annotated[str, Meta(description="...")]
+        def __post_init__(self) -> None:
+            check_name("node", self.name, "name")     # raises Invalid naming the key
+
+Every field carries a description: the reference of each file's keys is generated from it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import msgspec
+
+from vaultops.errors import UsageError
+from vaultops.loader import Invalid
+
+
+class Model(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A mapping in a file vaultops writes or owns: unknown keys are refused."""
+
+
+class Foreign(msgspec.Struct, kw_only=True):
+    """A mapping in a file another program writes (a snapshot's meta.json): unknown keys are ignored."""
+
+
+def check_name(kind: str, value: str, key: str) -> None:
+    """vaultops.names.check_name as a model check: the error names *key*."""
+    from vaultops.names import check_name as check
+
+    try:
+        check(kind, value)
+    except UsageError as exc:
+        raise Invalid(key, exc.message, exc.hint) from None
+
+
+def check_url(value: str, key: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(key, f"{value[:80]!r} is not an http(s) URL", "write it as https://HOST:8200")
+
+
+__all__ = ["Foreign", "Invalid", "Model", "check_name", "check_url"]
