@@ -340,8 +340,8 @@ def test_anchoring_failure_after_a_command_is_a_warning(tmp_path: Path, capsys: 
 def test_anchor_settings_are_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for bad, what in (("{kv: {mount: ../x}}", "mount"), ("{sinks: nope}", "sinks"), ("{colour: red}", "colour"),
                       ("{kv: [1]}", "kv"), ("{after_commands: maybe}", "after_commands"), ("5", "mapping")):
+        _fill(_config(tmp_path, "{}"), 1)   # the journal exists; then the setting is broken
         cfg = _config(tmp_path, bad)
-        _fill(cfg, 1)
         rc, _, err = _run(capsys, cfg, "journal", "anchor")
         assert rc == 2 and err.count("\n") == 1 and what in err, (bad, err)
 

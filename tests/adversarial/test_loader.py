@@ -122,6 +122,16 @@ class Kind:
     argv: Callable[[Env, Path], list[str]]
 
 
+def _sandbox_place(env: Env, content: bytes) -> Path:
+    """sandbox.json in a folder `sandbox up` would have made (with its marker), so status reads it."""
+    from vaultops.sandbox.cluster import MARKER
+
+    path = _at("state/sandboxes/box/sandbox.json")(env, content)
+    (path.parent / MARKER).write_text("")
+    path.parent.chmod(0o700)
+    return path
+
+
 def _at(relative: str) -> Callable[[Env, bytes], Path]:
     def place(env: Env, content: bytes) -> Path:
         path = env.tmp / relative
@@ -171,7 +181,7 @@ KINDS = {k.name: k for k in [
     Kind("state", "json", state_doc, 8, _state_place,
          lambda env, _p: ["runbook", "status", str(REPO / "runbooks" / "upgrade.yaml"), "--config", str(env.config)]),
     Kind("backup-manifest", "json", lambda: backup_manifest_doc(make_archive()), 6, _backup_place, INSPECT),
-    Kind("sandbox-record", "json", record_doc, 10, _at("state/sandboxes/box/sandbox.json"),
+    Kind("sandbox-record", "json", record_doc, 10, _sandbox_place,
          lambda _env, _p: ["sandbox", "status"]),
     Kind("sandbox-secrets", "json", lambda: dict(SECRETS), 2, _secrets_place, STATUS),
 ]}
@@ -497,9 +507,9 @@ def _plant_token(env: Env, monkeypatch: pytest.MonkeyPatch, source: str, token: 
         return f"${source}"
     if source == "sandbox":
         return str(_secrets_place(env, json.dumps(SECRETS | {"root_token": token}).encode()))
-    path = env.tmp / "token" if source == "token_file" else Path.home() / ".vault-token"
-    path.write_text(token + "\n", encoding="utf-8")
     if source == "token_file":
+        path = env.tmp / "token"
+        path.write_text(token + "\n", encoding="utf-8")
         doc = yaml.safe_load(env.config.read_text())
         doc["cluster"]["token_file"] = str(path)
         env.config.write_text(yaml.safe_dump(doc))

@@ -36,13 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from vaultops.config import load_config
-    from vaultops.errors import ConfigError
+    """The loaded vaultops.yaml; None only when there is none at all (the default journal).
 
-    try:
-        return load_config(args.config)
-    except ConfigError:
-        return None     # no config: the default journal, and anchors only from nowhere
+    A config that exists but is broken is an error, never silently 'no config'."""
+    import os
+
+    from vaultops.config import find_config_file, load_config
+
+    if find_config_file(args.config) is None and not (os.environ.get("VAULT_ADDR") or os.environ.get("BAO_ADDR")):
+        return None
+    return load_config(args.config)
 
 
 def _journal(args: argparse.Namespace, cfg: Any):  # type: ignore[no-untyped-def]
