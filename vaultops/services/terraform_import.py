@@ -20,7 +20,6 @@ What the output holds and where it lands in vaultops.yaml:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +45,10 @@ class ImportResult:
 
 def load_output(path: Path, *, name: str = OUTPUT_NAME) -> dict[str, Any]:
     """The module's output object from a `terraform output -json` file."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})", hint=_REGENERATE) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not JSON ({exc})", hint=_REGENERATE) from None
+    from vaultops.loader import CONFIG_CAP, parse_json, read_bytes
+
+    data = parse_json(read_bytes(path, cap=CONFIG_CAP, what="terraform output", missing=_REGENERATE),
+                      source=str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object", hint=_REGENERATE)
     if "schema" in data and "nodes" in data:  # `terraform output -json vaultops`

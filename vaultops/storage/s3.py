@@ -227,7 +227,8 @@ class S3Sink:
     def __init__(self, *, bucket: str, prefix: str = "", region: str | None = None,
                  endpoint_url: str | None = None, sse: str | None = None, kms_key_id: str | None = None,
                  storage_class: str | None = None, part_size: int = 8 << 20, concurrency: int = 2,
-                 retry_seconds: float = RETRY_SECONDS, stale: timedelta | None = None, client: Any = None) -> None:
+                 retry_seconds: float = RETRY_SECONDS, stale: timedelta | None = None,
+                 object_lock: tuple[str, float] | None = None, client: Any = None) -> None:
         if sse is not None and sse not in SSE_MODES:
             raise ConfigError(f"backup.sinks: s3 sse {sse!r} is not supported", hint="use AES256 or aws:kms")
         if kms_key_id and sse != "aws:kms":
@@ -239,6 +240,7 @@ class S3Sink:
         self.part_size, self.concurrency = part_size, max(1, concurrency)
         self.name = f"s3://{bucket}/{self.prefix}".rstrip("/")
         self.retry_seconds = retry_seconds
+        self.object_lock = object_lock   # (mode, days): every object written is locked until then
         self.stale_after = stale if stale is not None else stale_after({})
         self.left_open: list[OpenUpload] = []
         self.client = client if client is not None else _make_client(region, endpoint_url)
@@ -254,7 +256,7 @@ class S3Sink:
                    part_size=int(number_setting(settings, "part_size_mib", 8, minimum=5)) << 20,
                    concurrency=int(number_setting(settings, "concurrency", 2, minimum=1)),
                    retry_seconds=number_setting(settings, "retry_seconds", RETRY_SECONDS),
-                   stale=stale_after(settings))
+                   stale=stale_after(settings), object_lock=_object_lock(settings))
 
     def call(self, what: str, fn: Callable[..., Any], /, *, stop: threading.Event | None = None,
              **kwargs: Any) -> Any:
@@ -286,6 +288,10 @@ class S3Sink:
             args["SSEKMSKeyId"] = self.kms_key_id
         if self.storage_class:
             args["StorageClass"] = self.storage_class
+        if self.object_lock:
+            mode, days = self.object_lock
+            args["ObjectLockMode"] = mode
+            args["ObjectLockRetainUntilDate"] = datetime.now(timezone.utc) + timedelta(days=days)
         return args
 
     def open_upload(self, key: str) -> S3Upload:
@@ -353,6 +359,18 @@ class S3Sink:
         except SinkError as exc:
             if error_code(exc) not in GONE_CODES:
                 raise
+
+
+def _object_lock(settings: dict[str, Any]) -> tuple[str, float] | None:
+    """object_lock_days (+ object_lock_mode, default GOVERNANCE): the bucket must have Object Lock enabled."""
+    if settings.get("object_lock_days") is None:
+        return None
+    days = number_setting(settings, "object_lock_days", 1, minimum=1)
+    mode = settings.get("object_lock_mode", "GOVERNANCE")
+    if mode not in ("GOVERNANCE", "COMPLIANCE"):
+        raise ConfigError(f"backup.sinks: object_lock_mode {mode!r} is not GOVERNANCE or COMPLIANCE",
+                          hint="COMPLIANCE cannot be lifted even by the account's root user; GOVERNANCE can")
+    return mode, days
 
 
 def _make_client(region: str | None, endpoint_url: str | None) -> Any:

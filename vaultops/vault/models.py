@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from vaultops.errors import VaultBadResponse
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _answer(parse: Callable[P, R]) -> Callable[P, R]:
+    """A server answer of the wrong shape (a proxy, a hostile server) is one VaultBadResponse, not a traceback."""
+    @functools.wraps(parse)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return parse(*args, **kwargs)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise VaultBadResponse(f"the server's answer has an unexpected shape ({type(exc).__name__})",
+                                   hint="check the address points at Vault/OpenBao and the server's version") from None
+    return checked
 
 
 def _data(raw: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +48,7 @@ class SealStatus:
     recovery_seal: bool = False
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> SealStatus:
         return cls(
             type=raw.get("type", "shamir"), initialized=bool(raw.get("initialized")),
@@ -61,6 +81,7 @@ class Health:
         return "standby" if self.standby else "active"
 
     @classmethod
+    @_answer
     def from_api(cls, status: int, raw: dict[str, Any]) -> Health:
         return cls(status_code=status, initialized=bool(raw.get("initialized")),
                    sealed=bool(raw.get("sealed", status == 503)), standby=bool(raw.get("standby")),
@@ -78,6 +99,7 @@ class Leader:
     raft_applied_index: int | None = None
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> Leader:
         return cls(ha_enabled=bool(raw.get("ha_enabled")), is_self=bool(raw.get("is_self")),
                    leader_address=raw.get("leader_address") or "", active_time=raw.get("active_time"),
@@ -99,6 +121,7 @@ class HAStatus:
     nodes: tuple[HANode, ...]
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> HAStatus:
         items = _data(raw).get("nodes") or []
         return cls(tuple(HANode(hostname=n.get("hostname", ""), api_address=n.get("api_address", ""),
@@ -120,6 +143,7 @@ class RaftConfiguration:
     index: int
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> RaftConfiguration:
         cfg = _data(raw).get("config") or {}
         return cls(tuple(RaftServer(node_id=s.get("node_id", ""), address=s.get("address", ""),
@@ -151,6 +175,7 @@ class AutopilotState:
     servers: dict[str, AutopilotServer] = field(default_factory=dict)
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> AutopilotState:
         d = _data(raw)
         servers = {
@@ -177,6 +202,7 @@ class InitResult:
         return f"InitResult(<{len(self.keys_b64)} shares>, root_token=<hidden>)"
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> InitResult:
         return cls(tuple(raw.get("keys_base64") or raw.get("keys") or ()), raw.get("root_token", ""))
 
@@ -197,6 +223,7 @@ class RotationStatus:
     backup: bool
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> RotationStatus:
         d = _data(raw)
         return cls(started=bool(d.get("started")), nonce=d.get("nonce") or "", t=int(d.get("t") or 0),
@@ -219,6 +246,7 @@ class GenerateRootStatus:
     encoded_token: str = field(default="", repr=False)
 
     @classmethod
+    @_answer
     def from_api(cls, raw: dict[str, Any]) -> GenerateRootStatus:
         d = _data(raw)
         return cls(started=bool(d.get("started")), nonce=d.get("nonce") or "",

@@ -55,7 +55,7 @@ def test_missing_settings(make_cfg, tmp_path) -> None:
     cfg = make_cfg({"sinks": []}, storage="raft")
     with pytest.raises(ConfigError, match="role_id"):
         identity.login([FakeClient()], {"method": "approle"}, cfg, warn=pytest.fail)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="secret_id_file file not found"):
         identity.login([FakeClient()], {"method": "approle", "role_id": "r", "secret_id_file": "/nope"}, cfg,
                        warn=pytest.fail)
     with pytest.raises(ConfigError, match="method"):

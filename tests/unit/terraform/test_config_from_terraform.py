@@ -122,7 +122,7 @@ def _broken(mutate) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ("{not json", "not JSON"),
+    ("{not json", "not valid JSON"),
     ([], "expected a JSON object"),
     ({}, "no output named 'vaultops' (outputs: none)"),
     ({"vaultops": {"sensitive": False, "value": "x"}}, "has no object value"),
@@ -149,7 +149,7 @@ def test_bad_input_is_a_config_error_and_writes_nothing(tmp_path: Path, capsys: 
 
 def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "from-terraform", str(tmp_path / "nope.json"), "--out", str(tmp_path / "v.yaml")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "terraform output not found" in capsys.readouterr().err
 
 
 def test_unwritable_destination_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -67,11 +67,10 @@ def _login_any(clients: list[NodeClient], path: str, body: dict[str, Any]) -> st
 
 
 def _read_secret(cfg: Config, value: str, key: str) -> str:
-    try:
-        text = cfg.resolve_path(value).read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"backup.auth.{key}: cannot read {value} ({exc.strerror})",
-                          hint="check the path and that the backup user may read it") from None
+    from vaultops.loader import SECRET_CAP, read_text
+
+    text = read_text(cfg.resolve_path(value), cap=SECRET_CAP, what=f"backup.auth.{key} file",
+                     missing="check the path and that the backup user may read it").strip()
     if not text:
         raise ConfigError(f"backup.auth.{key}: {value} is empty", hint="write the value into the file")
     return text

@@ -80,6 +80,12 @@ class S3SinkSettings(Model, tag_field="type", tag="s3"):
         description="how long S3 calls are retried through an outage before the run fails")] = None
     abort_stale_after_hours: Annotated[float | None, Meta(
         description="open multipart uploads older than this are aborted and reported")] = None
+    object_lock_days: Annotated[int, Meta(ge=1, description=(
+        "lock every object written for this many days (S3 Object Lock; the bucket must have it enabled)"))] | None \
+        = None
+    object_lock_mode: Annotated[Literal["GOVERNANCE", "COMPLIANCE"], Meta(
+        description="Object Lock mode: COMPLIANCE cannot be lifted by anyone, GOVERNANCE by a privileged role")] = \
+        "GOVERNANCE"
 
 
 class LoginSettings(Model):

@@ -140,12 +140,11 @@ class AcmeIssuer:
 
         if not self.settings.eab_kid:
             return None
-        path = Path(self.settings.eab_hmac_key_file or "")
-        try:
-            hmac_key = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"tls.acme.eab.hmac_key_file {path}: {exc.strerror}",
-                              hint="put the CA's EAB HMAC key (base64url) in that file") from None
+        from vaultops.loader import SECRET_CAP, read_text
+
+        hmac_key = read_text(Path(self.settings.eab_hmac_key_file or ""), cap=SECRET_CAP,
+                             what="tls.acme.eab.hmac_key_file",
+                             missing="put the CA's EAB HMAC key (base64url) in that file").strip()
         return messages.ExternalAccountBinding.from_data(
             account_public_key=self._jwk.public_key(), kid=self.settings.eab_kid,
             hmac_key=hmac_key, directory=self._directory)
