@@ -17,7 +17,7 @@ Search order: --config, $VAULTOPS_CONFIG, ./vaultops.yaml, ~/.config/vaultops/va
     backup: {...}   tls: {...}   upgrade: {...}   sandbox: {...}
 
 The whole file is validated when it is read (vaultops.schema: every section, each
-from the service that owns it; vaultops.loader: size cap, strict YAML, one error naming
+from the service that owns it; vaultops.files.loader: size cap, strict YAML, one error naming
 file, key and problem). `Config.section(name)` keeps each section as its plain mapping
 for the service that reads it, which validates it again when given a Config built in code.
 """
@@ -124,7 +124,7 @@ def load_config(explicit: str | None = None) -> Config:
 
 
 def parse_config_file(path: Path) -> Config:
-    from vaultops.loader import CONFIG_CAP, read_yaml
+    from vaultops.files.loader import CONFIG_CAP, read_yaml
 
     return parse_config(read_yaml(path, cap=CONFIG_CAP, what="config file"), path=path)
 
@@ -140,7 +140,7 @@ def config_from_env() -> Config:
 
 
 def parse_config(data: Any, *, path: Path | None = None) -> Config:
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
     from vaultops.schema import ClusterSection, ConfigFile
 
     where = str(path) if path else "config"

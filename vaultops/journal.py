@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vaultops.errors import JournalError
-from vaultops.fslock import os_user, private_dir
+from vaultops.files.lock import os_user, private_dir
 
 GENESIS = "0" * 64
 MAX_LINE = 1 << 20          # longer lines are hashed but never parsed

@@ -6,7 +6,7 @@
     upgrade                                        vaultops.services.upgrade.settings
 
 Imported only when a file is validated (msgspec is not needed by `vaultops --help`).
-`vaultops.loader.schema(ConfigFile)` is the JSON Schema, with a description for every key.
+`vaultops.files.loader.schema(ConfigFile)` is the JSON Schema, with a description for every key.
 Free-form mappings (a node's `driver`, `tls.dns_provider`, `journal.anchor`, `upgrade.lease`)
 are validated by the plugin that reads them.
 """
@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
-from vaultops.loader import Invalid
-from vaultops.model import Model, check_name, check_url
+from vaultops.files.loader import Invalid
+from vaultops.files.model import Model, check_name, check_url
 from vaultops.services.backup.settings import BackupSection, LoginSettings
 from vaultops.services.tls.settings import TlsSection
 from vaultops.services.upgrade.settings import UpgradeSection
@@ -105,11 +105,3 @@ class ConfigFile(Model, kw_only=True):
                 raise Invalid(f"tls.nodes.{name[:40]}", "no node of that name in nodes",
                               f"known nodes: {', '.join(sorted(seen))}")
 
-
-class SandboxSecrets(Model, kw_only=True):
-    """A sandbox's SANDBOX-SECRETS file (0600): throwaway shares and root token."""
-
-    warning: Annotated[str, Meta(description="says this is sandbox material")] = ""
-    root_token: Annotated[str, Meta(description="the sandbox's root token")]
-    unseal_shares_b64: Annotated[list[str], Meta(description="the unseal shares, base64")] = []
-    keyholders: Annotated[dict[str, str], Meta(description="demo keyholder -> their share")] = {}

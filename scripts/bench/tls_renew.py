@@ -68,7 +68,7 @@ def main() -> int:
 
 
 def start_nodes(base: Path) -> list[subprocess.Popen[bytes]]:
-    from vaultops.sandbox import certs
+    from vaultops.services.sandbox import certs
     from vaultops.testing import tls_server
     from vaultops.testing.acme_env import free_port
 

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.journal import Journal  # noqa: E402
-from vaultops.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
-from vaultops.services.ceremony import Ceremony  # noqa: E402
-from vaultops.services.manifest import Manifest  # noqa: E402
+from vaultops.services.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
+from vaultops.services.ceremony.unseal import Ceremony  # noqa: E402
+from vaultops.services.ceremony.manifest import Manifest  # noqa: E402
 from vaultops.testing.sandbox import start_sandbox  # noqa: E402
 
 KEYHOLDERS = ("alice", "bob", "carol", "dave", "erin")

@@ -38,7 +38,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vaultops-bench-upgrade-"))
     os.environ["VAULTOPS_STATE_DIR"] = str(work / "state")
-    from vaultops.sandbox import binaries
+    from vaultops import releases as binaries
     from vaultops.testing.sandbox import start_sandbox
 
     for v in (START, MANUAL_TO, TOOL_TO):

@@ -23,8 +23,8 @@ import time
 def main() -> None:
     address, manifest_path, journal_path, mode = sys.argv[1:5]
     from vaultops.journal import Journal
-    from vaultops.services.ceremony import Ceremony
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.manifest import Manifest
     from vaultops.vault import NodeClient
 
     ceremony = Ceremony([NodeClient("node1", address)], manifest=Manifest.load(manifest_path),

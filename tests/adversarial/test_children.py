@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from vaultops.drivers import get_driver
-from vaultops.sandbox import binaries, postgres
-from vaultops.sandbox.cluster import free_port, wait_port
+from vaultops import releases as binaries
+from vaultops.services.sandbox import postgres
+from vaultops.services.sandbox.cluster import free_port, wait_port
 
 from .conftest import HostileParent, assert_env_clean, assert_fds_clean
 
@@ -145,7 +146,7 @@ def test_ssh_gets_its_agent_and_nothing_else(hostile_parent: HostileParent, tmp_
 
 def test_gpg_gets_its_keyring_and_nothing_else(hostile_parent: HostileParent, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaultops.services.keyholders import decrypt_pgp_share
+    from vaultops.services.ceremony.keyholders import decrypt_pgp_share
 
     monkeypatch.setenv("GNUPGHOME", str(tmp_path / "gnupg"))
     gpg = recorder(tmp_path, "gpg", out=SHARE)

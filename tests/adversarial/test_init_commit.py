@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from vaultops.cli import main
-from vaultops.services.manifest import Manifest
-from vaultops.services.shares import decode
+from vaultops.services.ceremony.manifest import Manifest
+from vaultops.services.ceremony.shares import decode
 from vaultops.testing.sandbox import Sandbox, start_sandbox
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,8 @@ KEYHOLDERS = ("alice", "bob")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """A sandbox node that was started and never initialised (its bootstrap's init is skipped)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("vaultops.sandbox.bootstrap._initialize", lambda client, box: None)
-        mp.setattr("vaultops.sandbox.bootstrap._write_secrets", lambda box, result: None)
+        mp.setattr("vaultops.services.sandbox.bootstrap._initialize", lambda client, box: None)
+        mp.setattr("vaultops.services.sandbox.bootstrap._write_secrets", lambda box, result: None)
         box = start_sandbox(tmp_path_factory.mktemp("init-commit"), name="initcommit", nodes=1, sealed=True)
     yield box
     box.stop()
@@ -45,9 +45,9 @@ def initialised(box: Sandbox) -> bool:
 
 @pytest.fixture
 def fast_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vaultops.services.manifest import ScryptParams
+    from vaultops.services.ceremony.manifest import ScryptParams
 
-    monkeypatch.setattr("vaultops.services.manifest.DEFAULT_PARAMS", ScryptParams(n=2**4, r=1, p=1))
+    monkeypatch.setattr("vaultops.services.ceremony.manifest.DEFAULT_PARAMS", ScryptParams(n=2**4, r=1, p=1))
 
 
 @pytest.fixture
@@ -174,8 +174,8 @@ def test_two_secrets_for_one_file_and_a_folder_as_manifest_are_refused(
 def own_fresh(tmp_path: Path) -> Iterator[Sandbox]:
     """A node of its own: these tests initialise it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("vaultops.sandbox.bootstrap._initialize", lambda client, box: None)
-        mp.setattr("vaultops.sandbox.bootstrap._write_secrets", lambda box, result: None)
+        mp.setattr("vaultops.services.sandbox.bootstrap._initialize", lambda client, box: None)
+        mp.setattr("vaultops.services.sandbox.bootstrap._write_secrets", lambda box, result: None)
         box = start_sandbox(tmp_path / "own", name="initafter", nodes=1, sealed=True)
     yield box
     box.stop()
@@ -183,7 +183,7 @@ def own_fresh(tmp_path: Path) -> Iterator[Sandbox]:
 
 def failing_fill(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """The write after init into *path* fails (an I/O error after the reservation succeeded)."""
-    from vaultops.services.initialize import Slot
+    from vaultops.services.ceremony.init import Slot
 
     real = Slot.fill
 
@@ -250,7 +250,7 @@ def test_when_even_the_rescue_fails_the_error_says_what_to_do(
     def no_rescue(*args: object, **kwargs: object) -> Path:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vaultops.services.initialize.write_rescue", no_rescue)
+    monkeypatch.setattr("vaultops.services.ceremony.init.write_rescue", no_rescue)
     code = main(init_argv(own_fresh, outputs))
     out, err = capsys.readouterr()
     assert code == 1 and "LOST" in err and "wipe its storage and run init again" in err

@@ -23,10 +23,10 @@ import yaml
 from vaultops.cli import main
 from vaultops.errors import ConfigError, VaultOpsError
 from vaultops.runbook.state import RunState, StepState
-from vaultops.sandbox.cluster import NodeRecord, SandboxRecord, SandboxSpec
-from vaultops.services import rekey
+from vaultops.services.sandbox.cluster import NodeRecord, SandboxRecord, SandboxSpec
+from vaultops.services.ceremony import rekey
 from vaultops.services.backup.manifest import Manifest as BackupManifest
-from vaultops.services.manifest import Keyholder, Manifest, ScryptParams, make_verifier
+from vaultops.services.ceremony.manifest import Keyholder, Manifest, ScryptParams, make_verifier
 from vaultops.testing.snapshots import make_archive, raft_meta, state_bin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ class Kind:
 
 def _sandbox_place(env: Env, content: bytes) -> Path:
     """sandbox.json in a folder `sandbox up` would have made (with its marker), so status reads it."""
-    from vaultops.sandbox.cluster import MARKER
+    from vaultops.services.sandbox.cluster import MARKER
 
     path = _at("state/sandboxes/box/sandbox.json")(env, content)
     (path.parent / MARKER).write_text("")
@@ -378,7 +378,7 @@ def test_a_21_mb_file_fails_fast_on_the_size_cap(env: Env, kind_name: str) -> No
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])
 def test_the_size_cap_is_checked_before_reading(tmp_path: Path, fmt: str) -> None:
-    from vaultops import loader
+    from vaultops.files import loader
 
     reader = loader.read_yaml if fmt == "yaml" else loader.read_json
     path = tmp_path / "big"
@@ -395,7 +395,7 @@ def test_the_size_cap_is_checked_before_reading(tmp_path: Path, fmt: str) -> Non
 
 
 def test_a_fifo_or_device_is_not_read_forever(tmp_path: Path) -> None:
-    from vaultops.loader import read_yaml
+    from vaultops.files.loader import read_yaml
 
     with pytest.raises(ConfigError, match="not a regular file"):
         read_yaml("/dev/zero")
@@ -534,7 +534,7 @@ def test_a_token_file_that_is_not_a_token_file(env: Env, content: bytes, problem
 
 def test_errors_are_vaultops_errors_with_printable_messages() -> None:
     """A key made of control characters is shown escaped, so a hostile file cannot drive the terminal."""
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
     from vaultops.schema import ConfigFile
 
     with pytest.raises(VaultOpsError) as info:

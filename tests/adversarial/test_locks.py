@@ -21,8 +21,8 @@ import pytest
 
 from vaultops.cli import main
 from vaultops.errors import BackupError, RunbookError, VaultOpsError
-from vaultops.fslock import exclusive_lock, private_dir
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.lock import exclusive_lock, private_dir
+from vaultops.files.atomic import atomic_write_text
 from vaultops.runbook.state import run_lock as runbook_lock
 from vaultops.services.backup.lock import run_lock as backup_lock
 from vaultops.services.tls.cron import LockHeld, renewal_lock

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vaultops.cli import main
-from vaultops.sandbox.cluster import MARKER, create_folder
+from vaultops.services.sandbox.cluster import MARKER, create_folder
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from vaultops.services.manifest import Manifest, ScryptParams
-from vaultops.services.shares import Share
+from vaultops.services.ceremony.manifest import Manifest, ScryptParams
+from vaultops.services.ceremony.shares import Share
 from vaultops.testing.sealed_vault import SealedVault, serve
 
 HERE = Path(__file__).resolve().parent

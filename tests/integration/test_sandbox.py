@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vaultops.cli import main
-from vaultops.sandbox.cluster import SECRETS_NAME, Sandbox
+from vaultops.services.sandbox.cluster import SECRETS_NAME, Sandbox
 from vaultops.testing.sandbox import start_sandbox
 
 
@@ -23,7 +23,7 @@ def test_up_down_via_cli_and_coexistence(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["sandbox", "up", "--name", "b", "--nodes", "1", "--sealed"]) == 0
     assert main(["sandbox", "up", "--name", "a", "--nodes", "1"]) == 10
     assert "already exists" in capsys.readouterr().err
-    from vaultops.sandbox.cluster import sandbox_dir
+    from vaultops.services.sandbox.cluster import sandbox_dir
 
     a, b = Sandbox(sandbox_dir("a")), Sandbox(sandbox_dir("b"))
     running = pids(a) + pids(b)

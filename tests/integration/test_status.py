@@ -95,7 +95,7 @@ def test_tls_sandbox_verifies_and_rejects_wrong_ca(tmp_path: Path, monkeypatch: 
 
 
 def start_ca(folder: Path) -> Path:
-    from vaultops.sandbox.certs import make_ca
+    from vaultops.services.sandbox.certs import make_ca
 
     folder.mkdir()
     return make_ca(folder)[0]

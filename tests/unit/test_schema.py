@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from vaultops.loader import schema
-from vaultops.schema import ConfigFile, SandboxSecrets
+from vaultops.files.loader import schema
+from vaultops.files.model import SandboxSecrets
+from vaultops.schema import ConfigFile
 from vaultops.services.backup.inspect import RaftMeta
-from vaultops.services.manifest import ManifestFile
-from vaultops.services.rekey import PendingFile
+from vaultops.services.ceremony.manifest import ManifestFile
+from vaultops.services.ceremony.rekey import PendingFile
 
 
 def undescribed(doc: dict[str, Any]) -> list[str]:

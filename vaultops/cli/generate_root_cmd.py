@@ -22,8 +22,8 @@ from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
-    from vaultops.services.generate_root import Ceremony
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.root import Ceremony
+    from vaultops.services.ceremony.shares import Share
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_generate_root(args: argparse.Namespace) -> int:
     from vaultops.cli.rekey_cmd import open_cluster
     from vaultops.errors import ConfigError
-    from vaultops.services import generate_root
+    from vaultops.services.ceremony import root as generate_root
 
     if args.tui:
         from vaultops.tui.generate_root_screen import run
@@ -73,8 +73,8 @@ def cmd_generate_root(args: argparse.Namespace) -> int:
 def _ceremony(args: argparse.Namespace, cer: Ceremony) -> int:
     from vaultops.cli.rekey_cmd import checked_loop, share_entries
     from vaultops.errors import UsageError
-    from vaultops.services import keyholders
-    from vaultops.services.generate_root import decode_token
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.root import decode_token
 
     if args.revoke_after and args.pgp_key:
         raise UsageError("--revoke-after needs the token, which --pgp-key hides from vaultops",

@@ -68,7 +68,7 @@ class Plan:
 @anchored
 def cmd_init(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
-    from vaultops.services import initialize
+    from vaultops.services.ceremony import init as initialize
     from vaultops.vault import cluster_clients
 
     cfg = load_config(args.config)
@@ -114,7 +114,7 @@ def _record(cfg: Any, args: argparse.Namespace, plan: Plan, result: Any, node: s
     """After the secrets: the manifest, then the journal. Returns what failed, in words."""
     from vaultops.errors import VaultOpsError
     from vaultops.journal import journal_for
-    from vaultops.services.initialize import save_manifest
+    from vaultops.services.ceremony.init import save_manifest
 
     problems = []
     try:
@@ -200,7 +200,7 @@ def _manifest_target(args: argparse.Namespace, cfg: Any) -> Path:
     if args.manifest:
         return Path(args.manifest)
     if cfg.section("keyholders").get("manifest"):
-        from vaultops.services.manifest import manifest_path
+        from vaultops.services.ceremony.manifest import manifest_path
 
         return manifest_path(cfg)
     return Path("keyholders.yaml")
@@ -235,7 +235,7 @@ def _as_received(result: Any, plan: Plan) -> list[tuple[str, str]]:
 
 
 def _share_items(result: Any, plan: Plan, codec: str) -> list[tuple[str, str, str]]:
-    from vaultops.services import shares
+    from vaultops.services.ceremony import shares
 
     out = []
     for name, key in zip(plan.keyholders, result.keys_b64, strict=True):
@@ -262,7 +262,7 @@ def _deliver_one(label: str, key: str, text: str, plan: Plan, slots: dict[str, A
 def _rescue(undelivered: list[tuple[str, str]], cfg: Any, *, screen: bool) -> str:
     """Undelivered secrets: on the terminal if there is one (and *screen*), else a 0600 file in the
     state directory. Never on a stream that is not a terminal: that is a log or a pipe."""
-    from vaultops.services.initialize import write_rescue
+    from vaultops.services.ceremony.init import write_rescue
 
     count = f"{len(undelivered)} secret(s) could not be delivered where asked"
     if screen and sys.stdin.isatty() and sys.stdout.isatty():

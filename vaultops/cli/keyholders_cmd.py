@@ -69,8 +69,8 @@ def _readiness(args: argparse.Namespace, max_age_days: int = 90):  # type: ignor
     from datetime import timedelta
 
     from vaultops.cli.shares_cmd import _manifest_path
-    from vaultops.services import keyholders
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.manifest import Manifest
 
     manifest = Manifest.load(_manifest_path(args))
     records = keyholders.drill_records(_journal(args).entries())
@@ -111,8 +111,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     from vaultops.cli.shares_cmd import _manifest_path, _read_share
     from vaultops.errors import ShareFormatError
-    from vaultops.services import keyholders
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.manifest import Manifest
 
     manifest = Manifest.load(_manifest_path(args))
     manifest.keyholder(args.keyholder)  # a wrong name fails before the share is asked for
@@ -133,8 +133,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from vaultops.cli.shares_cmd import _manifest_path, _read_share
-    from vaultops.services import keyholders
-    from vaultops.services import manifest as mf
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony import manifest as mf
 
     path = _manifest_path(args)
     current = mf.Manifest.load(path)

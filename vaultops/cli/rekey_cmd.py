@@ -30,9 +30,9 @@ from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.rekey import Ceremony, Issued
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.rekey import Ceremony, Issued
+    from vaultops.services.ceremony.shares import Share
 
 MAX_LINE = 1024
 
@@ -85,7 +85,7 @@ def open_cluster(args: argparse.Namespace) -> tuple[Any, list[Any], Path, Any]:
 
 def share_entries(args: argparse.Namespace, names: list[str]) -> Iterator[tuple[str | None, str]]:
     """(keyholder or None, share text) from stdin lines or hidden prompts; stops at EOF."""
-    from vaultops.services.ceremony_types import split_share_line
+    from vaultops.services.ceremony.types import split_share_line
 
     if args.share_stdin or not sys.stdin.isatty():
         for line in iter(sys.stdin.readline, ""):
@@ -111,7 +111,8 @@ def checked_loop(entries: Iterator[tuple[str | None, str]], manifest: Manifest |
     *step* returns True when the ceremony is done.
     """
     from vaultops.errors import SecurityError, UsageError
-    from vaultops.services import keyholders, shares
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony import shares
 
     worst = 0
     for name, text in entries:
@@ -127,7 +128,7 @@ def checked_loop(entries: Iterator[tuple[str | None, str]], manifest: Manifest |
 
 
 def _ceremony(args: argparse.Namespace) -> Ceremony:
-    from vaultops.services import rekey
+    from vaultops.services.ceremony import rekey
 
     _cfg, clients, path, journal = open_cluster(args)
     return rekey.open_ceremony(clients, path, journal=journal)
@@ -137,8 +138,8 @@ def _ceremony(args: argparse.Namespace) -> Ceremony:
 
 def cmd_start(args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
-    from vaultops.services import keyholders
-    from vaultops.services.rekey import NewKeyholder
+    from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.rekey import NewKeyholder
 
     keys = dict(_pairs(args.pgp_key, "--pgp-key"))
     unknown = sorted(set(keys) - set(args.keyholder))
@@ -193,8 +194,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _hand_out(issued: Issued, files: dict[str, Path], codec: str) -> None:
-    from vaultops.services import shares
-    from vaultops.services.rekey import write_share_file
+    from vaultops.services.ceremony import shares
+    from vaultops.services.ceremony.rekey import write_share_file
 
     for item in issued.items:
         name = item.keyholder.name
@@ -243,7 +244,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.services.rekey import load_pending
+    from vaultops.services.ceremony.rekey import load_pending
 
     cer = _ceremony(args)
     st = cer.status()

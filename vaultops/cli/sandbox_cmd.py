@@ -49,7 +49,7 @@ def _checked_name(args: argparse.Namespace) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from vaultops.journal import journal_for
-    from vaultops.sandbox.cluster import SandboxSpec, up
+    from vaultops.services.sandbox.cluster import SandboxSpec, up
 
     _checked_name(args)
     nodes = args.nodes if args.nodes != 3 or args.storage == "raft" else 2
@@ -65,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     from vaultops.errors import SandboxError
-    from vaultops.sandbox.cluster import Sandbox, sandbox_dir
+    from vaultops.services.sandbox.cluster import Sandbox, sandbox_dir
 
     _checked_name(args)
     folder = sandbox_dir(args.name)
@@ -77,7 +77,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.sandbox.cluster import list_sandboxes
+    from vaultops.services.sandbox.cluster import list_sandboxes
 
     _checked_name(args)
     rows: list[dict[str, Any]] = []

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from vaultops.cli import command_parser
 
 if TYPE_CHECKING:
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.shares import Share
 
 MAX_STDIN_CHARS = 4096
 CHECK_EXIT = {"match": 0, "no-verifier": 1, "other-keyholder": 3, "no-match": 3}
@@ -102,7 +102,7 @@ def _ask_passphrase(*, confirm: bool = False) -> bytes:
 
 
 def _read_share(args: argparse.Namespace) -> Share:
-    from vaultops.services import shares
+    from vaultops.services.ceremony import shares
 
     text, passphrase = _read_stdin(args)
     if passphrase is None and shares.detect_codec(text) is shares.Codec.MNEMONIC:
@@ -114,7 +114,7 @@ def _read_share(args: argparse.Namespace) -> Share:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
-    from vaultops.services import shares
+    from vaultops.services.ceremony import shares
 
     text, passphrase = _read_stdin(args)
     if shares.detect_codec(text) is shares.Codec.MNEMONIC:
@@ -128,14 +128,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from vaultops.services import shares
+    from vaultops.services.ceremony import shares
 
     print(shares.encode(_read_share(args), args.to))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.manifest import Manifest
 
     path = _manifest_path(args)
     manifest = Manifest.load(path)
@@ -149,7 +149,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from vaultops.services import manifest as mf
+    from vaultops.services.ceremony import manifest as mf
 
     path = _manifest_path(args)
     current = mf.Manifest.load(path) if path.exists() else _new_manifest(args)
@@ -166,14 +166,14 @@ def _manifest_path(args: argparse.Namespace) -> Path:
     if args.manifest:
         return Path(args.manifest)
     from vaultops.config import load_config
-    from vaultops.services.manifest import manifest_path
+    from vaultops.services.ceremony.manifest import manifest_path
 
     return manifest_path(load_config(args.config))
 
 
 def _new_manifest(args: argparse.Namespace) -> Manifest:
     from vaultops.errors import UsageError
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.manifest import Manifest
 
     if not (args.cluster_id and args.threshold and args.shares):
         raise UsageError(f"{_manifest_path(args)} does not exist yet",

@@ -24,7 +24,7 @@ from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
 
 MAX_LINE = 4096
 EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
@@ -80,7 +80,7 @@ def cmd_unseal(args: argparse.Namespace) -> int:
 def build_ceremony(args: argparse.Namespace) -> Ceremony:
     from vaultops.config import load_config
     from vaultops.journal import journal_for
-    from vaultops.services.ceremony import Ceremony
+    from vaultops.services.ceremony.unseal import Ceremony
     from vaultops.vault import cluster_clients
 
     cfg = load_config(args.config)
@@ -95,7 +95,7 @@ def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
     from pathlib import Path
 
     from vaultops.errors import ConfigError
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.manifest import Manifest
 
     if args.no_manifest:
         return None, None
@@ -103,7 +103,7 @@ def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
         return Manifest.load(args.manifest), Path(args.manifest)
     if not cfg.section("keyholders").get("manifest"):
         return None, None  # the ceremony warns that shares cannot be checked
-    from vaultops.services.manifest import manifest_path
+    from vaultops.services.ceremony.manifest import manifest_path
 
     path = manifest_path(cfg)
     if not path.exists():
@@ -162,7 +162,7 @@ def run_stdin(cer: Ceremony, args: argparse.Namespace) -> int:
 
 
 def _exit(snap: CeremonySnapshot, worst: int) -> int:
-    from vaultops.services.ceremony import NodePhase
+    from vaultops.services.ceremony.unseal import NodePhase
 
     if worst:
         return worst
@@ -183,7 +183,7 @@ def _print_events(cer: Ceremony, *, quiet_stdout: bool = False) -> None:
 
 def render(snap: CeremonySnapshot) -> str:
     from vaultops.cli.render import table
-    from vaultops.services.ceremony_view import HEADERS, node_rows
+    from vaultops.services.ceremony.view import HEADERS, node_rows
 
     out = table(HEADERS, node_rows(snap))
     lines = [out]

@@ -17,7 +17,7 @@ from typing import Any
 from vaultops import process
 from vaultops.drivers.base import Result, check_account
 from vaultops.errors import ConfigError, DriverError
-from vaultops.fsutil import atomic_write_bytes, atomic_write_text
+from vaultops.files.atomic import atomic_write_bytes, atomic_write_text
 from vaultops.names import Kind, check_name
 
 
@@ -102,12 +102,12 @@ class LocalDriver:
 
     # -- versions ------------------------------------------------------------
     def installed_version(self) -> str:
-        from vaultops.sandbox.binaries import binary_version
+        from vaultops.releases import binary_version
 
         return binary_version(self.binary())
 
     def install(self, version: str) -> Result:
-        from vaultops.sandbox.binaries import ensure
+        from vaultops.releases import ensure
 
         path = ensure(version)
         atomic_write_text(self.dir / "binary", f"{path}\n")

@@ -92,7 +92,7 @@ class PlannedStep:
 
 
 def load_runbook(path: str | Path) -> Runbook:
-    from vaultops.loader import CONFIG_CAP, decode, parse_yaml, read_bytes
+    from vaultops.files.loader import CONFIG_CAP, decode, parse_yaml, read_bytes
 
     p = Path(path)
     raw = read_bytes(p, cap=CONFIG_CAP, error=RunbookError, what="runbook")
@@ -102,7 +102,7 @@ def load_runbook(path: str | Path) -> Runbook:
 
 
 def parse_runbook(data: Any, *, where: str = "runbook") -> Runbook:
-    from vaultops.loader import describe
+    from vaultops.files.loader import describe
     from vaultops.runbook.registry import known_actions
 
     if data is None:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import RunbookError
-from vaultops.fslock import Holder, exclusive_lock
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.lock import Holder, exclusive_lock
+from vaultops.files.atomic import atomic_write_text
 
 STATE_VERSION = 1
 
@@ -97,7 +97,7 @@ class RunState:
     @classmethod
     def from_json(cls, raw: Any, *, where: str = "state") -> RunState:
         """A state read back from JSON: typed, unknown keys refused, timestamps checked."""
-        from vaultops.loader import validate
+        from vaultops.files.loader import validate
 
         if isinstance(raw, dict) and raw.get("version") != STATE_VERSION:
             raise RunbookError(f"{where}: unknown state version {str(raw.get('version'))[:20]!r}",
@@ -131,7 +131,7 @@ def save_state(path: Path, state: RunState) -> None:
 
 
 def load_state(path: Path) -> RunState:
-    from vaultops.loader import STATE_CAP, read_json
+    from vaultops.files.loader import STATE_CAP, read_json
 
     raw = read_json(path, cap=STATE_CAP, error=RunbookError, what="run state", missing="start one with `run`")
     return RunState.from_json(raw, where=str(path))

@@ -335,7 +335,7 @@ def settings_configured(cfg: Any) -> bool:
 
 
 def _user() -> str:
-    from vaultops.fslock import os_user
+    from vaultops.files.lock import os_user
 
     return os_user()
 

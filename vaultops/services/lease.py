@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vaultops.errors import ConfigError, RunbookError, VaultOpsError
-from vaultops.fslock import os_user
+from vaultops.files.lock import os_user
 from vaultops.names import check_name
 from vaultops.vault.kv import CASMismatch, ClusterKV, KVEntry, MountMissing
 

@@ -45,7 +45,7 @@ class ImportResult:
 
 def load_output(path: Path, *, name: str = OUTPUT_NAME) -> dict[str, Any]:
     """The module's output object from a `terraform output -json` file."""
-    from vaultops.loader import CONFIG_CAP, parse_json, read_bytes
+    from vaultops.files.loader import CONFIG_CAP, parse_json, read_bytes
 
     data = parse_json(read_bytes(path, cap=CONFIG_CAP, what="terraform output", missing=_REGENERATE),
                       source=str(path))
@@ -108,7 +108,7 @@ def import_terraform(source: Path, *, dest: Path | None, force: bool = False,
                      name: str = OUTPUT_NAME) -> ImportResult:
     """Read SOURCE, check the result loads as a config, write it to DEST (None: only return it)."""
     from vaultops.config import parse_config
-    from vaultops.fsutil import atomic_write_text
+    from vaultops.files.atomic import atomic_write_text
 
     out = load_output(source, name=name)
     config = build_config(out)

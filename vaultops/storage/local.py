@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from vaultops.errors import ConfigError
-from vaultops.fsutil import atomic_write_bytes
+from vaultops.files.atomic import atomic_write_bytes
 from vaultops.storage.base import CHUNK, CommitResult, ObjectInfo, OpenUpload, SinkError, check_key, stale_after
 
 TEMP_PREFIX = ".partial-"

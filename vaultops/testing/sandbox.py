@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaultops.sandbox.cluster import Sandbox, SandboxSpec, up
+from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, up
 
 __all__ = ["Sandbox", "start_sandbox", "wait_raft_healthy"]
 
@@ -28,6 +28,6 @@ def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage
 
 
 def wait_raft_healthy(box: Sandbox, *, voters: int, timeout: float = 60.0) -> None:
-    from vaultops.sandbox.bootstrap import wait_raft_healthy as wait
+    from vaultops.services.sandbox.bootstrap import wait_raft_healthy as wait
 
     wait(box.clients(token=False), token=box.root_token, voters=voters, timeout=timeout)

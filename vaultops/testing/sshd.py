@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vaultops.sandbox.cluster import free_port
+from vaultops.services.sandbox.cluster import free_port
 
 
 class SSHServer:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.input import Input
     from prompt_toolkit.output import Output
 
-    from vaultops.services.ceremony import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
 
 
 class Screen(Protocol):

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.output import Output
 
     from vaultops.config import Config
-    from vaultops.services.ceremony import Ceremony
+    from vaultops.services.ceremony.unseal import Ceremony
     from vaultops.tui.app import Screen
 
 CONSOLE_STYLE = Style.from_dict({

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vaultops.config import Config
     from vaultops.journal import Journal
     from vaultops.runbook.state import RunState
-    from vaultops.services.ceremony import Ceremony
+    from vaultops.services.ceremony.unseal import Ceremony
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.services.upgrade.unseal import Unsealer
     from vaultops.tui.upgrade_screen import Plan
@@ -188,7 +188,7 @@ def _keyholders(cfg: Config) -> list[str]:
 
 def load_manifest(cfg: Config) -> tuple[Any, Path] | None:
     """The keyholder manifest named in vaultops.yaml, or None (the ceremony then warns: unchecked)."""
-    from vaultops.services.manifest import Manifest, manifest_path
+    from vaultops.services.ceremony.manifest import Manifest, manifest_path
 
     if not cfg.section("keyholders").get("manifest"):
         return None
@@ -200,7 +200,7 @@ def load_manifest(cfg: Config) -> tuple[Any, Path] | None:
 
 
 def make_ceremony(cfg: Config, clients: list[Any], *, journal: Journal | None) -> Ceremony:
-    from vaultops.services.ceremony import Ceremony
+    from vaultops.services.ceremony.unseal import Ceremony
 
     loaded = load_manifest(cfg)
     return Ceremony(clients, manifest=loaded[0] if loaded else None, manifest_path=loaded[1] if loaded else None,

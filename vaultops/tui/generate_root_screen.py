@@ -15,7 +15,7 @@ from vaultops.tui.rekey_screen import Board, make_app
 if TYPE_CHECKING:
     import argparse
 
-    from vaultops.services.generate_root import Attempt, Ceremony
+    from vaultops.services.ceremony.root import Attempt, Ceremony
 
 
 class GenerateRootDriver:
@@ -40,8 +40,8 @@ class GenerateRootDriver:
                      tuple(n for n in names if n not in self.submitted) or ("unnamed",), done=done)
 
     def submit(self, name: str, text: str) -> tuple[str, list[tuple[str, str]]]:
-        from vaultops.services import shares
-        from vaultops.services.generate_root import decode_token
+        from vaultops.services.ceremony import shares
+        from vaultops.services.ceremony.root import decode_token
 
         share = shares.decode(text)
         res = self.cer.submit(self.attempt, name, share)
@@ -66,7 +66,7 @@ class GenerateRootDriver:
 
 def run(args: argparse.Namespace) -> int:
     from vaultops.cli.rekey_cmd import open_cluster
-    from vaultops.services import generate_root
+    from vaultops.services.ceremony import root as generate_root
 
     _cfg, clients, path, journal = open_cluster(args)
     driver = GenerateRootDriver(generate_root.open_ceremony(clients, path, journal=journal),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.application import Application
     from prompt_toolkit.buffer import Buffer
 
-    from vaultops.services.rekey import Ceremony
+    from vaultops.services.ceremony.rekey import Ceremony
 
 REFRESH_SECONDS = 1.0
 
@@ -204,7 +204,7 @@ class RekeyDriver:
         self.title = f"vaultops rekey - {cer.client.name} via {cer.api.value}"
 
     def board(self) -> Board:
-        from vaultops.services.rekey import Phase, load_pending
+        from vaultops.services.ceremony.rekey import Phase, load_pending
 
         pending = load_pending(self.cer.manifest_path)
         st = self.cer.status()
@@ -238,8 +238,8 @@ class RekeyDriver:
         return names
 
     def submit(self, name: str, text: str) -> tuple[str, list[tuple[str, str]]]:
-        from vaultops.services import shares
-        from vaultops.services.rekey import Phase, load_pending
+        from vaultops.services.ceremony import shares
+        from vaultops.services.ceremony.rekey import Phase, load_pending
 
         share = shares.decode(text)
         pending = load_pending(self.cer.manifest_path)

@@ -21,7 +21,7 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.history import DummyHistory
 from prompt_toolkit.widgets import TextArea
 
-from vaultops.services.shares import to_buffer
+from vaultops.services.ceremony.shares import to_buffer
 
 
 def hidden_input(accept: Callable[[Buffer], bool], *, prompt: str = "") -> TextArea:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from vaultops.services.ceremony_types import CeremonySnapshot
+from vaultops.services.ceremony.types import CeremonySnapshot
 
 LOG_LIMIT = 200
 

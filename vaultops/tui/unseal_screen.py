@@ -29,13 +29,13 @@ from prompt_toolkit.layout import (AnyContainer, ConditionalContainer, Dimension
 from prompt_toolkit.widgets import Frame
 
 from vaultops.errors import ShareFormatError, ShareWordError, VaultOpsError
-from vaultops.services import ceremony_view as view
-from vaultops.services.shares import Codec, complete_word, detect_codec, resolve_word, wipe
+from vaultops.services.ceremony import view
+from vaultops.services.ceremony.shares import Codec, complete_word, detect_codec, resolve_word, wipe
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 from vaultops.tui.state import AppState, UnsealStage, UnsealState
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
 
 UNCHECKED = "(no manifest: unchecked)"
 LOG_ROWS = 8

@@ -36,13 +36,13 @@ from prompt_toolkit.widgets import Frame, TextArea
 
 from vaultops.errors import RunbookPaused, VaultOpsError
 from vaultops.runbook.state import RunState, RunStatus, StepStatus
-from vaultops.services.shares import wipe
+from vaultops.services.ceremony.shares import wipe
 from vaultops.services.upgrade.unseal import Unsealer, wait_ready
 from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, conditional, log_text
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony import Ceremony
+    from vaultops.services.ceremony.unseal import Ceremony
     from vaultops.vault import NodeClient
 
 STEP_ROWS = 7

@@ -59,7 +59,7 @@ def resolve_ca(cfg: Config | None = None) -> str | None:
 
 def _token_file(path: Path) -> str | None:
     """The token in *path*; None if there is no readable file (the next source is tried)."""
-    from vaultops.loader import SECRET_CAP, read_text
+    from vaultops.files.loader import SECRET_CAP, read_text
 
     if not os.access(path, os.R_OK) or path.is_dir():
         return None
@@ -68,8 +68,8 @@ def _token_file(path: Path) -> str | None:
 
 
 def _sandbox_token(path: Path) -> str | None:
-    from vaultops.loader import SECRET_CAP, read_json, validate
-    from vaultops.schema import SandboxSecrets
+    from vaultops.files.loader import SECRET_CAP, read_json, validate
+    from vaultops.files.model import SandboxSecrets
 
     if not os.access(path, os.R_OK):
         return None  # the sandbox was removed: fall back to the other sources

@@ -10,7 +10,7 @@ import yaml
 
 from backup_helpers import active_client, backup_config, write_retry
 from vaultops.cli import main
-from vaultops.sandbox import postgres
+from vaultops.services.sandbox import postgres
 from vaultops.testing.sandbox import start_sandbox
 
 pytestmark = pytest.mark.integration

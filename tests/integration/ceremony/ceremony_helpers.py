@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import VaultOpsError
-from vaultops.sandbox import bootstrap
-from vaultops.sandbox.cluster import (NodeRecord, Sandbox, SandboxRecord, SandboxSpec, binary_for, create_folder,
+from vaultops.services.sandbox import bootstrap
+from vaultops.services.sandbox.cluster import (NodeRecord, Sandbox, SandboxRecord, SandboxSpec, binary_for, create_folder,
                                       free_port, node_name, wait_port)
 
 VAULTOPS = [sys.executable, "-m", "vaultops"]

@@ -7,8 +7,8 @@ import json
 import pytest
 from ceremony_helpers import keyholder_share, run_vaultops, statuses
 
-from vaultops.services.manifest import Manifest
-from vaultops.services.initialize import PENDING_CLUSTER_ID
+from vaultops.services.ceremony.manifest import Manifest
+from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration

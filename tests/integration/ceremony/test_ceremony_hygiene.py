@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from ceremony_helpers import run_vaultops, statuses
 
-from vaultops.services import shares as codecs
-from vaultops.services.manifest import Manifest
+from vaultops.services.ceremony import shares as codecs
+from vaultops.services.ceremony.manifest import Manifest
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration

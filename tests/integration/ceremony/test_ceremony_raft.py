@@ -11,9 +11,9 @@ from ceremony_helpers import (VAULTOPS, foreign_share, keyholder_share, run_vaul
                               wait_for)
 
 from vaultops.journal import Journal
-from vaultops.services import shares as codecs
-from vaultops.services.ceremony import Ceremony, EventKind, NodePhase
-from vaultops.services.manifest import Manifest
+from vaultops.services.ceremony import shares as codecs
+from vaultops.services.ceremony.unseal import Ceremony, EventKind, NodePhase
+from vaultops.services.ceremony.manifest import Manifest
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ def ensure_manifest(box: Sandbox) -> Path:
     """The sandbox writes keyholders.yaml at init; older sandboxes did not: enroll the demo shares."""
     path = box.dir / "keyholders.yaml"
     if not path.exists():
-        from vaultops.services.manifest import Manifest
-        from vaultops.services.shares import decode
+        from vaultops.services.ceremony.manifest import Manifest
+        from vaultops.services.ceremony.shares import decode
 
         m = Manifest(cluster_id="sandbox", threshold=3, shares=5)
         for name, key in box.secrets["keyholders"].items():
@@ -29,7 +29,7 @@ def share_lines(box: Sandbox, *names: str) -> str:
 
 def share_forms(text: str) -> list[str]:
     """A share (any codec) in every plain form it could leak in."""
-    from vaultops.services.shares import decode
+    from vaultops.services.ceremony.shares import decode
 
     raw = decode(text).raw
     forms = [text.strip(), base64.b64encode(raw).decode(), raw.hex(), raw.hex().upper()]

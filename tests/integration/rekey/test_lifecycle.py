@@ -19,8 +19,8 @@ from rekey_helpers import share_forms, share_lines
 
 from vaultops.errors import VaultError
 from vaultops.journal import Journal
-from vaultops.services import generate_root as gr
-from vaultops.services.manifest import Manifest
+from vaultops.services.ceremony import root as gr
+from vaultops.services.ceremony.manifest import Manifest
 from vaultops.testing.sandbox import Sandbox
 from vaultops.vault import NodeClient
 
@@ -163,8 +163,8 @@ def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> No
     from prompt_toolkit.output import DummyOutput
 
     from vaultops.journal import journal_for
-    from vaultops.services import rekey
-    from vaultops.services.shares import decode
+    from vaultops.services.ceremony import rekey
+    from vaultops.services.ceremony.shares import decode
     from vaultops.tui.rekey_screen import RekeyDriver, make_app
 
     box = lifecycle_box

@@ -14,7 +14,7 @@ from rekey_helpers import share_lines
 
 from vaultops.errors import VaultError
 from vaultops.journal import Journal
-from vaultops.services.manifest import Manifest
+from vaultops.services.ceremony.manifest import Manifest
 from vaultops.testing.sandbox import Sandbox
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ def test_generate_root_screen(single_box: Sandbox) -> None:
     from prompt_toolkit.output import DummyOutput
 
     from vaultops.journal import journal_for
-    from vaultops.services import generate_root as gr
+    from vaultops.services.ceremony import root as gr
     from vaultops.tui.generate_root_screen import GenerateRootDriver
     from vaultops.tui.rekey_screen import make_app, render
 

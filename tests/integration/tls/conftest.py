@@ -120,7 +120,7 @@ def make_nodes(tmp_path: Path) -> Iterator[Callable[..., Nodes]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def make(names: list[str], *, ignore_hup: tuple[str, ...] = ()) -> Nodes:
-        from vaultops.sandbox import certs
+        from vaultops.services.sandbox import certs
 
         ca_cert, ca_key = certs.make_ca(tmp_path)
         ports = {}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from vaultops.cli import main
-from vaultops.sandbox.cluster import Sandbox, sandbox_dir
+from vaultops.services.sandbox.cluster import Sandbox, sandbox_dir
 from vaultops.services.tls.inspect import verify_served
 from vaultops.testing.acme_env import AcmeTestBed
 

@@ -12,8 +12,8 @@ from upgrade_helpers import FROM, TO
 
 from vaultops.drivers import get_driver
 from vaultops.errors import DriverError, VaultOpsError
-from vaultops.sandbox import binaries
-from vaultops.sandbox.cluster import free_port
+from vaultops import releases as binaries
+from vaultops.services.sandbox.cluster import free_port
 from vaultops.vault import NodeClient
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from vaultops.errors import VaultError, VaultUnreachable
-from vaultops.services.manifest import Manifest, ScryptParams
-from vaultops.services.shares import Share
+from vaultops.services.ceremony.manifest import Manifest, ScryptParams
+from vaultops.services.ceremony.shares import Share
 from vaultops.vault.models import InitResult, SealStatus
 
 FAST = ScryptParams(n=16, r=1, p=1)

@@ -11,8 +11,8 @@ from ceremony_fakes import b64, fake_cluster, make_manifest, make_shares
 
 from vaultops.errors import ShareFormatError, ShareMismatchError
 from vaultops.journal import Journal
-from vaultops.services.ceremony import Ceremony, SendOutcome, split_share_line
-from vaultops.services.ceremony_types import share_offset
+from vaultops.services.ceremony.unseal import Ceremony, SendOutcome, split_share_line
+from vaultops.services.ceremony.types import share_offset
 from vaultops.services.upgrade.unseal import CeremonyUnsealer, SharesUnsealer
 
 
@@ -39,7 +39,7 @@ def ceremony(raws: list[bytes], tmp_path: Path, nodes: int = 3) -> tuple[Ceremon
 
 @pytest.mark.parametrize("form", ["base64", "hex", "named", "mnemonic"])
 def test_a_bytearray_share_is_sent_from_buffers_that_are_zeroed(tmp_path: Path, form: str) -> None:
-    from vaultops.services.shares import encode
+    from vaultops.services.ceremony.shares import encode
 
     raws = make_shares()
     cer, cluster = ceremony(raws, tmp_path)

@@ -11,10 +11,10 @@ from ceremony_fakes import CLUSTER_ID, NAMES, b64, fake_cluster, make_manifest, 
 
 from vaultops.errors import SecurityError, ShareFormatError, ShareMismatchError, UsageError
 from vaultops.journal import Journal
-from vaultops.services.ceremony import (Ceremony, EventKind, NodePhase, SendOutcome,
+from vaultops.services.ceremony.unseal import (Ceremony, EventKind, NodePhase, SendOutcome,
                                         split_share_line)
-from vaultops.services.initialize import PENDING_CLUSTER_ID
-from vaultops.services.shares import encode
+from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
+from vaultops.services.ceremony.shares import encode
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_pending_cluster_id_is_recorded_at_first_unseal(raws: list[bytes], tmp_p
     for name, raw in zip(NAMES, raws[:3]):
         cer.submit(b64(raw), keyholder=name)
     cer.refresh()
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.manifest import Manifest
 
     assert Manifest.load(tmp_path / "keyholders.yaml").cluster_id == CLUSTER_ID
     assert any(e["action"] == "keyholders.cluster-id-recorded" for e in journal(tmp_path))

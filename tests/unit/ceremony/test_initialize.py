@@ -10,9 +10,9 @@ from ceremony_fakes import FAST, NAMES, FakeNode
 
 from vaultops.cli import main
 from vaultops.errors import UsageError, VaultError
-from vaultops.services.initialize import PENDING_CLUSTER_ID, initialize_cluster
-from vaultops.services.manifest import Manifest
-from vaultops.services.shares import decode
+from vaultops.services.ceremony.init import PENDING_CLUSTER_ID, initialize_cluster
+from vaultops.services.ceremony.manifest import Manifest
+from vaultops.services.ceremony.shares import decode
 
 
 def node() -> FakeNode:
@@ -60,7 +60,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeN
                    f"keyholders: {{manifest: {tmp_path / 'keyholders.yaml'}}}\n")
     fake = node()
     monkeypatch.setattr("vaultops.vault.cluster_clients", lambda *a, **k: [fake])
-    monkeypatch.setattr("vaultops.services.manifest.DEFAULT_PARAMS", FAST)
+    monkeypatch.setattr("vaultops.services.ceremony.manifest.DEFAULT_PARAMS", FAST)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     return cfg, fake
 
@@ -102,7 +102,7 @@ def test_init_cli_never_overwrites_a_share_file(config: tuple[Path, FakeNode], t
 
 
 def test_a_reserved_slot_is_0600_holds_a_placeholder_and_is_filled_in_place(tmp_path: Path) -> None:
-    from vaultops.services.initialize import PLACEHOLDER, RESERVED_BYTES, reserve
+    from vaultops.services.ceremony.init import PLACEHOLDER, RESERVED_BYTES, reserve
 
     slot = reserve(tmp_path / "a.share", what="a's share file")
     path = tmp_path / "a.share"

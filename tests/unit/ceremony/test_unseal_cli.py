@@ -12,8 +12,8 @@ from ceremony_fakes import b64, fake_cluster, make_manifest, make_shares
 
 from vaultops.cli import main
 from vaultops.journal import Journal
-from vaultops.services.ceremony import Ceremony
-from vaultops.services.shares import encode
+from vaultops.services.ceremony.unseal import Ceremony
+from vaultops.services.ceremony.shares import encode
 
 
 @pytest.fixture

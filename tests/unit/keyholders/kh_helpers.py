@@ -6,8 +6,8 @@ import base64
 import os
 from datetime import date
 
-from vaultops.services.manifest import Manifest, ScryptParams
-from vaultops.services.shares import Share
+from vaultops.services.ceremony.manifest import Manifest, ScryptParams
+from vaultops.services.ceremony.shares import Share
 
 FAST = ScryptParams(n=16, r=1, p=1)  # tests only: real verifiers use DEFAULT_PARAMS
 

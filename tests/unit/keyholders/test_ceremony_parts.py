@@ -11,9 +11,9 @@ import pytest
 from kh_helpers import make_share, team_manifest
 
 from vaultops.errors import ConfigError, SecurityError, UsageError, VaultError
-from vaultops.services import generate_root as gr
-from vaultops.services import rekey
-from vaultops.services.rekey import NewKeyholder, Pending, Phase, RotationApi
+from vaultops.services.ceremony import root as gr
+from vaultops.services.ceremony import rekey
+from vaultops.services.ceremony.rekey import NewKeyholder, Pending, Phase, RotationApi
 
 
 def test_otp_is_base62_of_the_announced_length() -> None:

@@ -10,10 +10,10 @@ from kh_helpers import FAST, forms, make_share, team_manifest
 
 from vaultops.errors import ShareMismatchError, UsageError
 from vaultops.journal import Journal
-from vaultops.services import keyholders as kh
-from vaultops.services.keyholders import DrillOutcome, ReadyState
-from vaultops.services.manifest import Keyholder, Manifest
-from vaultops.services.shares import Share, encode
+from vaultops.services.ceremony import keyholders as kh
+from vaultops.services.ceremony.keyholders import DrillOutcome, ReadyState
+from vaultops.services.ceremony.manifest import Keyholder, Manifest
+from vaultops.services.ceremony.shares import Share, encode
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -154,7 +154,7 @@ def test_owner_of_names_by_index_only_the_check_decides(manifest: Manifest) -> N
 
 
 def test_mnemonic_share_drills_like_any_codec(manifest: Manifest, shares: dict[str, Share]) -> None:
-    from vaultops.services.shares import decode
+    from vaultops.services.ceremony.shares import decode
 
     text = encode(shares["carol"], "mnemonic")
     assert kh.drill(manifest, "carol", decode(text)).outcome is DrillOutcome.PASS

@@ -13,9 +13,9 @@ from kh_helpers import make_share, team_manifest
 
 from vaultops.cli import main
 from vaultops.journal import Journal
-from vaultops.services import keyholders as kh
-from vaultops.services.manifest import Manifest
-from vaultops.services.shares import Share, encode
+from vaultops.services.ceremony import keyholders as kh
+from vaultops.services.ceremony.manifest import Manifest
+from vaultops.services.ceremony.shares import Share, encode
 
 
 @pytest.fixture(autouse=True)

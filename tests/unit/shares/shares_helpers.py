@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 
-from vaultops.services.manifest import ScryptParams
+from vaultops.services.ceremony.manifest import ScryptParams
 
 FAST = ScryptParams(n=16, r=1, p=1)  # tests only: real verifiers use DEFAULT_PARAMS
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shares_helpers import make_raw
 
 from vaultops.errors import ShareFormatError
-from vaultops.services.shares import Codec, Share, b64_buffer, decode, detect_codec, encode, to_buffer, wipe
+from vaultops.services.ceremony.shares import Codec, Share, b64_buffer, decode, detect_codec, encode, to_buffer, wipe
 
 B64_CHARS = string.ascii_letters + string.digits + "+/"
 

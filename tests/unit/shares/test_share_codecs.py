@@ -12,8 +12,8 @@ from shamir_mnemonic.wordlist import WORDLIST
 from shares_helpers import assert_no_material, assert_no_words, make_raw
 
 from vaultops.errors import ShareFormatError, ShareWordError, UsageError
-from vaultops.services import shares
-from vaultops.services.shares import Codec, Share, decode, encode
+from vaultops.services.ceremony import shares
+from vaultops.services.ceremony.shares import Codec, Share, decode, encode
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pexpect
 import pytest
 from shares_helpers import make_raw
 
-from vaultops.services.shares import VERSION_BYTE, encode
+from vaultops.services.ceremony.shares import VERSION_BYTE, encode
 
 SHAMIR = Path(sys.executable).parent / "shamir"
 SECRET_LINE = re.compile(rb"Your master secret is: ([0-9a-f]+)")

@@ -13,9 +13,9 @@ import yaml
 from shares_helpers import FAST, assert_no_material, make_raw
 
 from vaultops.errors import ConfigError, ShareMismatchError, UsageError
-from vaultops.services.manifest import (DEFAULT_PARAMS, CheckStatus, Keyholder, Manifest,
+from vaultops.services.ceremony.manifest import (DEFAULT_PARAMS, CheckStatus, Keyholder, Manifest,
                                         make_verifier)
-from vaultops.services.shares import Share
+from vaultops.services.ceremony.shares import Share
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from shares_helpers import FAST, assert_no_material, assert_no_words, make_raw
 
 from vaultops.cli import main
-from vaultops.services import manifest as manifest_mod
-from vaultops.services.manifest import Manifest
-from vaultops.services.shares import Share, decode, encode
+from vaultops.services.ceremony import manifest as manifest_mod
+from vaultops.services.ceremony.manifest import Manifest
+from vaultops.services.ceremony.shares import Share, decode, encode
 
 
 class TtyInput(io.StringIO):

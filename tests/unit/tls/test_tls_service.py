@@ -12,7 +12,7 @@ import pytest
 from vaultops.config import parse_config
 from vaultops.drivers.base import Result
 from vaultops.errors import ConfigError, DriverError
-from vaultops.fsutil import atomic_write_bytes
+from vaultops.files.atomic import atomic_write_bytes
 from vaultops.services.tls.acme_client import Issued, make_private_key
 from vaultops.services.tls.cron import LockHeld, metrics_text, renewal_lock
 from vaultops.services.tls.inspect import TLSError, cert_info, key_matches_cert, wait_served

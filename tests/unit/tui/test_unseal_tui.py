@@ -15,8 +15,8 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from vaultops.journal import Journal
-from vaultops.services.ceremony import Ceremony
-from vaultops.services.shares import encode
+from vaultops.services.ceremony.unseal import Ceremony
+from vaultops.services.ceremony.shares import encode
 from vaultops.tui.app import SCREENS, build_app
 from vaultops.tui.state import UnsealStage
 from vaultops.tui.unseal_screen import UNCHECKED, UnsealScreen

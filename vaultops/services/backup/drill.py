@@ -1,7 +1,7 @@
 """`vaultops backup drill`: prove the newest backup restores, and measure RTO/RPO.
 
 1. fetch the newest verified backup and verify it again against its manifest;
-2. start a throwaway single-node sandbox of the same OpenBao version (vaultops.sandbox);
+2. start a throwaway single-node sandbox of the same OpenBao version (vaultops.services.sandbox);
 3. force-restore the snapshot into it; the node seals itself (its keyring is now the original's);
 4. unseal it with the ORIGINAL cluster's shares (read from stdin, never logged);
 5. log in as backup.drill.auth says (default: the usual token lookup) and read the sentinel paths;
@@ -75,7 +75,7 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
 
 def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str],
            version: str | None, keep: bool, t0: float, emit: Any) -> DrillReport:
-    from vaultops.sandbox.cluster import SandboxSpec, up
+    from vaultops.services.sandbox.cluster import SandboxSpec, up
 
     root = Path(tempfile.mkdtemp(prefix="vaultops-drill-"))
     with fetched(sink, manifest.name, manifest, settings=settings) as path:

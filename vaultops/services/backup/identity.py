@@ -67,7 +67,7 @@ def _login_any(clients: list[NodeClient], path: str, body: dict[str, Any]) -> st
 
 
 def _read_secret(cfg: Config, value: str, key: str) -> str:
-    from vaultops.loader import SECRET_CAP, read_text
+    from vaultops.files.loader import SECRET_CAP, read_text
 
     text = read_text(cfg.resolve_path(value), cap=SECRET_CAP, what=f"backup.auth.{key} file",
                      missing="check the path and that the backup user may read it").strip()

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 from vaultops.errors import VerificationError
-from vaultops.model import Foreign
+from vaultops.files.model import Foreign
 from vaultops.services.backup.tarstream import DAMAGED
 
 MAX_ENTRY = 512 << 20
@@ -132,7 +132,7 @@ class RaftMeta(Foreign):
 
 def describe_meta(meta: Any, *, source: str = "meta.json") -> dict[str, Any]:
     """The parts of a Raft meta.json an operator cares about; an unexpected shape is one VerificationError."""
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
 
     doc = validate(meta, RaftMeta, source=source, error=VerificationError, hint=DAMAGED, yaml=False)
     servers = (doc.Configuration.Servers if doc.Configuration else None) or []

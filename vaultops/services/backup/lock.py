@@ -1,4 +1,4 @@
-"""One backup run (or prune) at a time per cluster: the shared flock helper (vaultops/fslock.py).
+"""One backup run (or prune) at a time per cluster: the shared flock helper (vaultops/files/lock.py).
 
 The kernel releases the lock when the process dies, so a crashed run never leaves a stale lock;
 the holder's pid, host and start time are in the file for the busy message.
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vaultops.errors import BackupError
-from vaultops.fslock import Holder, exclusive_lock
+from vaultops.files.lock import Holder, exclusive_lock
 
 
 @contextlib.contextmanager

@@ -97,7 +97,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: bytes, *, where: str) -> Manifest:
         """A manifest read back: typed, unknown keys refused, format, kind, digest and times checked."""
-        from vaultops.loader import CONFIG_CAP, parse_json, too_big, validate
+        from vaultops.files.loader import CONFIG_CAP, parse_json, too_big, validate
 
         hint = "the manifest is damaged: re-verify the backup or delete it"
         if len(data) > CONFIG_CAP:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.atomic import atomic_write_text
 
 LAST_SUCCESS = "vaultops_backup_last_success_timestamp_seconds"
 _HELP = {

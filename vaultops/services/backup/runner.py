@@ -28,7 +28,7 @@ from typing import Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultOpsError
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.atomic import atomic_write_text
 from vaultops.services.backup import identity, metrics
 from vaultops.services.backup.lock import run_lock
 from vaultops.services.backup.manifest import MANIFEST_SUFFIX, Manifest, backup_name, manifest_fields, now_iso

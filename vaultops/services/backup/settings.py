@@ -48,7 +48,7 @@ from msgspec import Meta
 
 from vaultops.config import Config
 from vaultops.errors import ConfigError
-from vaultops.model import Model
+from vaultops.files.model import Model
 
 if TYPE_CHECKING:
     from vaultops.services.backup.retention import RetentionPolicy
@@ -80,8 +80,8 @@ class S3SinkSettings(Model, tag_field="type", tag="s3"):
         description="how long S3 calls are retried through an outage before the run fails")] = None
     abort_stale_after_hours: Annotated[float | None, Meta(
         description="open multipart uploads older than this are aborted and reported")] = None
-    object_lock_days: Annotated[int, Meta(ge=1, description=(
-        "lock every object written for this many days (S3 Object Lock; the bucket must have it enabled)"))] | None \
+    object_lock_days: Annotated[int | None, Meta(description=(
+        "lock every object written for this many days, >= 1 (S3 Object Lock; the bucket must have it enabled)"))] \
         = None
     object_lock_mode: Annotated[Literal["GOVERNANCE", "COMPLIANCE"], Meta(
         description="Object Lock mode: COMPLIANCE cannot be lifted by anyone, GOVERNANCE by a privileged role")] = \
@@ -165,7 +165,7 @@ class BackupSettings:
 
 
 def load_settings(cfg: Config) -> BackupSettings:
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
 
     raw = cfg.section("backup")
     section = validate(raw, BackupSection, source=cfg.source, prefix="backup", hint=_HINT)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from vaultops.dns.base import DNSProvider
 from vaultops.errors import AcmeError, ConfigError
-from vaultops.fsutil import atomic_write_bytes
+from vaultops.files.atomic import atomic_write_bytes
 from vaultops.services.tls.settings import AcmeSettings, KeyType
 
 log = logging.getLogger("vaultops.tls.acme")
@@ -140,7 +140,7 @@ class AcmeIssuer:
 
         if not self.settings.eab_kid:
             return None
-        from vaultops.loader import SECRET_CAP, read_text
+        from vaultops.files.loader import SECRET_CAP, read_text
 
         hmac_key = read_text(Path(self.settings.eab_hmac_key_file or ""), cap=SECRET_CAP,
                              what="tls.acme.eab.hmac_key_file",

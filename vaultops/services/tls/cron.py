@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from vaultops.fslock import Holder, exclusive_lock
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.lock import Holder, exclusive_lock
+from vaultops.files.atomic import atomic_write_text
 from vaultops.services.tls.inspect import TLSError
 from vaultops.services.tls.renew import Outcome, RenewReport
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import ConfigError
-from vaultops.fsutil import atomic_write_bytes
+from vaultops.files.atomic import atomic_write_bytes
 from vaultops.services.tls.install import CERT_MODE, KEY_MODE, check_pair
 from vaultops.services.tls.settings import parse_acme
 

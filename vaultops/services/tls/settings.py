@@ -39,7 +39,7 @@ from msgspec import Meta
 
 from vaultops.config import Config, NodeConfig
 from vaultops.errors import ConfigError
-from vaultops.model import Model
+from vaultops.files.model import Model
 
 DIRECTORIES = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
@@ -145,7 +145,7 @@ class TlsSettings:
 
 
 def load_tls_settings(cfg: Config) -> TlsSettings:
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
 
     raw = cfg.section("tls")
     if not raw:
@@ -197,7 +197,7 @@ def _account(raw: dict[str, Any], top: dict[str, Any], key: str, node: str) -> s
 
 
 def parse_acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
 
     acme = validate(raw, AcmeSection, source=cfg.source, prefix="tls.acme", hint=_HINT)
     directory = DIRECTORIES.get(acme.directory, acme.directory)

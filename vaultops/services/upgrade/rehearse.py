@@ -133,7 +133,7 @@ def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, share
 
 
 def _restore_into(box: Any, snapshot: Path, shares: list[str], emit: Callable[[str], None]) -> None:
-    from vaultops.sandbox.bootstrap import unseal_nodes, wait_active
+    from vaultops.services.sandbox.bootstrap import unseal_nodes, wait_active
 
     clients = box.clients()
     leader = next(c for c in clients if c.ha.health().role == "active")

@@ -53,7 +53,7 @@ def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None,
                   allow_insecure_http: bool = False) -> Unsealer:
     """Shamir with shares given: submit them (through the checked ceremony when a manifest exists);
     without: pause for the keyholders; auto-unseal: wait. The seal type is asked of the nodes."""
-    from vaultops.services.manifest import Manifest, manifest_path
+    from vaultops.services.ceremony.manifest import Manifest, manifest_path
     from vaultops.vault import cluster_clients
 
     seal_type = "shamir"

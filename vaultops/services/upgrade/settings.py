@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import Meta
 
-from vaultops.model import Model
+from vaultops.files.model import Model
 
 if TYPE_CHECKING:
     from vaultops.config import Config
@@ -42,7 +42,7 @@ class UpgradeSection(Model):
 
 
 def upgrade_section(cfg: Config) -> UpgradeSection:
-    from vaultops.loader import validate
+    from vaultops.files.loader import validate
 
     return validate(cfg.section("upgrade"), UpgradeSection, source=cfg.source, prefix="upgrade",
                     hint="see the upgrade: section in `vaultops upgrade --help`")

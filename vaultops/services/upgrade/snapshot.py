@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError, RunbookError
-from vaultops.fsutil import atomic_writer
+from vaultops.files.atomic import atomic_writer
 
 if TYPE_CHECKING:
     from vaultops.config import Config

@@ -11,7 +11,7 @@
   (`vaultops unseal`), and `resume` finds the node unsealed and goes on.
 
 - CeremonyUnsealer: shares handed to this process when a keyholder manifest
-  exists: each goes through the unseal ceremony (vaultops/services/ceremony.py),
+  exists: each goes through the unseal ceremony (vaultops/services/ceremony/unseal.py),
   so it is checked against the manifest before anything is sent and journalled
   as that keyholder's submission. A wrong share on a re-joining raft follower
   can hang it, so unchecked shares are used only when there is no manifest.
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vaultops.journal import Journal
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.shares import Share
 
 READY_TIMEOUT = 60.0
 
@@ -102,7 +102,7 @@ class SharesUnsealer:
     keyholders: Sequence[str] = ()
 
     def __init__(self, shares: Sequence[str | bytearray], *, timeout: float = 60.0) -> None:
-        from vaultops.services.shares import decode
+        from vaultops.services.ceremony.shares import decode
 
         self._shares: list[Share] = []
         try:
@@ -145,7 +145,7 @@ class SharesUnsealer:
 
 
 def _send(client: NodeClient, share: Share, *, node: str) -> SealStatus:
-    from vaultops.services.shares import b64_buffer
+    from vaultops.services.ceremony.shares import b64_buffer
 
     key = b64_buffer(share.raw)
     try:
@@ -164,7 +164,7 @@ class CeremonyUnsealer:
 
     def __init__(self, lines: Sequence[str | bytearray], *, manifest: Manifest, manifest_path: Path | None = None,
                  journal: Journal | None = None, timeout: float = 60.0) -> None:
-        from vaultops.services.shares import to_buffer
+        from vaultops.services.ceremony.shares import to_buffer
 
         self._lines = [to_buffer(line) if isinstance(line, str) else bytearray(line) for line in lines]
         self.manifest = manifest
@@ -191,7 +191,7 @@ class CeremonyUnsealer:
         return [kh.name for kh in self.manifest.keyholders]
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
-        from vaultops.services.ceremony import Ceremony
+        from vaultops.services.ceremony.unseal import Ceremony
 
         st = prepare(client, node=node, given=len(self._lines))
         if not st.sealed:

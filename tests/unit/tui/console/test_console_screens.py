@@ -24,7 +24,7 @@ from vaultops.errors import BackupError
 from vaultops.journal import Journal
 from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus
 from vaultops.services.backup.manifest import BackupEntry, State
-from vaultops.services.ceremony import Ceremony
+from vaultops.services.ceremony.unseal import Ceremony
 from vaultops.services.dashboard import Dashboard
 from vaultops.tui.backup_screen import BackupScreen
 from vaultops.tui.console import monochrome

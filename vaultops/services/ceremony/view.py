@@ -5,7 +5,7 @@ No prompt_toolkit here: the TUI styles these strings itself.
 
 from __future__ import annotations
 
-from vaultops.services.ceremony_types import CeremonySnapshot, NodePhase, NodeView
+from vaultops.services.ceremony.types import CeremonySnapshot, NodePhase, NodeView
 
 PHASE_LABELS = {
     NodePhase.UNREACHABLE: "UNREACHABLE",
@@ -61,7 +61,7 @@ HEADERS = ["NODE", "STATE", "PROGRESS", "NONCE", "SUBMITTED", "NOTE"]
 
 def entry_hint(text: str) -> str:
     """Live feedback on hidden input: lengths and word positions, never the content."""
-    from vaultops.services.shares import BASE64_CHARS, HEX_CHARS, MNEMONIC_WORDS, resolve_word
+    from vaultops.services.ceremony.shares import BASE64_CHARS, HEX_CHARS, MNEMONIC_WORDS, resolve_word
 
     body = text.strip()
     if not body:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from vaultops.services.manifest import CheckStatus, Keyholder, Manifest
+from vaultops.services.ceremony.manifest import CheckStatus, Keyholder, Manifest
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
-    from vaultops.services.manifest import CheckResult
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import CheckResult
+    from vaultops.services.ceremony.shares import Share
 
 DRILL_ACTION = "keyholder.drill"
 DEFAULT_MAX_AGE = timedelta(days=90)
@@ -242,7 +242,7 @@ def decrypt_pgp_share(encrypted_b64: str, *, gpg: str = "gpg") -> Share:
 
     from vaultops import process
     from vaultops.errors import SecurityError, UsageError
-    from vaultops.services import shares
+    from vaultops.services.ceremony import shares
 
     try:
         blob = base64.b64decode("".join(encrypted_b64.split()), validate=True)

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vaultops.journal import Journal
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.shares import Share
     from vaultops.vault import NodeClient
     from vaultops.vault.models import GenerateRootStatus
     from vaultops.vault.sys_generate_root import GenerateRootEndpoints
@@ -188,8 +188,8 @@ class Ceremony:
 
 def open_ceremony(clients: Sequence[NodeClient], manifest_path: Path | None, *,
                   journal: Journal | None = None) -> Ceremony:
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.rekey import active_client
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.rekey import active_client
 
     client = active_client(clients)
     manifest = Manifest.load(manifest_path) if manifest_path is not None else None

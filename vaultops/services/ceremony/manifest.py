@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from msgspec import Meta
 
 from vaultops.errors import ConfigError, ShareMismatchError, UsageError
-from vaultops.fsutil import atomic_write_text
-from vaultops.loader import Invalid
-from vaultops.model import Model
-from vaultops.services.shares import Share
+from vaultops.files.atomic import atomic_write_text
+from vaultops.files.loader import Invalid
+from vaultops.files.model import Model
+from vaultops.services.ceremony.shares import Share
 
 if TYPE_CHECKING:
     from vaultops.config import Config
@@ -253,7 +253,7 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Manifest:
-        from vaultops.loader import CONFIG_CAP, read_yaml
+        from vaultops.files.loader import CONFIG_CAP, read_yaml
 
         data = read_yaml(path, cap=CONFIG_CAP, what="keyholder manifest",
                          missing="check the path, or enroll keyholders to create it")
@@ -261,7 +261,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<manifest>") -> Manifest:
-        from vaultops.loader import validate
+        from vaultops.files.loader import validate
 
         return validate(data, ManifestFile, source=source, hint=_HINT_FIX).manifest(source)
 

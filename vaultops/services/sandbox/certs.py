@@ -6,7 +6,7 @@ import datetime as dt
 import ipaddress
 from pathlib import Path
 
-from vaultops.fsutil import atomic_write_bytes
+from vaultops.files.atomic import atomic_write_bytes
 
 
 def _key():  # type: ignore[no-untyped-def]

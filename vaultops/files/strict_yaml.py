@@ -1,4 +1,4 @@
-"""The YAML dialect vaultops reads: plain data only. Used through vaultops.loader.
+"""The YAML dialect vaultops reads: plain data only. Used through vaultops.files.loader.
 
 libyaml (C) scans and parses when PyYAML has it (4x faster at the size cap); composition
 is ours, so anchors, aliases, tags and deep nesting are refused event by event, before

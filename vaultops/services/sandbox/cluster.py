@@ -24,9 +24,10 @@ from typing import Any
 from vaultops.config import Config, default_state_dir, parse_config_file
 from vaultops.drivers.local import LocalDriver
 from vaultops.errors import SandboxError, VaultOpsError
-from vaultops.fsutil import atomic_write_text
+from vaultops.files.atomic import atomic_write_text
 from vaultops.names import Kind, check_name
-from vaultops.sandbox import binaries, postgres
+from vaultops import releases as binaries
+from vaultops.services.sandbox import postgres
 
 SECRETS_NAME = "SANDBOX-SECRETS.do-not-use-in-production.json"
 MARKER = ".vaultops-sandbox"
@@ -153,7 +154,7 @@ class Sandbox:
     # -- records -------------------------------------------------------------
     @property
     def record(self) -> SandboxRecord:
-        from vaultops.loader import CONFIG_CAP, load_json
+        from vaultops.files.loader import CONFIG_CAP, load_json
 
         if not self.record_file.exists():
             raise SandboxError(f"no sandbox at {self.dir}", hint="start one: vaultops sandbox up")
@@ -169,8 +170,8 @@ class Sandbox:
 
     @property
     def secrets(self) -> dict[str, Any]:
-        from vaultops.loader import SECRET_CAP, read_json, validate
-        from vaultops.schema import SandboxSecrets
+        from vaultops.files.loader import SECRET_CAP, read_json, validate
+        from vaultops.files.model import SandboxSecrets
 
         raw = read_json(self.secrets_path, cap=SECRET_CAP, error=SandboxError, what="sandbox secrets file")
         validate(raw, SandboxSecrets, source=str(self.secrets_path), error=SandboxError, yaml=False)
@@ -216,7 +217,7 @@ class Sandbox:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def unseal_all(self, *, shares: list[str] | None = None, timeout: float = 60.0) -> None:
-        from vaultops.sandbox.bootstrap import unseal_nodes
+        from vaultops.services.sandbox.bootstrap import unseal_nodes
 
         unseal_nodes(self.clients(token=False), shares or self.shares_b64[:THRESHOLD], timeout=timeout)
 
@@ -241,14 +242,14 @@ class Sandbox:
         raise SandboxError(f"nodes did not come back sealed within {timeout:g}s", hint="see the nodes' bao.log")
 
     def wait_active(self, timeout: float = 60.0) -> str:
-        from vaultops.sandbox.bootstrap import wait_active
+        from vaultops.services.sandbox.bootstrap import wait_active
 
         return wait_active(self.clients(token=False), timeout=timeout)
 
 
 def up(spec: SandboxSpec, *, root: Path | None = None, progress: Progress = lambda _m: None) -> Sandbox:
     """Start, initialise (5 shares / threshold 3) and optionally unseal a sandbox."""
-    from vaultops.sandbox.bootstrap import bootstrap
+    from vaultops.services.sandbox.bootstrap import bootstrap
 
     folder = sandbox_dir(spec.name, root)
     if os.path.lexists(folder):

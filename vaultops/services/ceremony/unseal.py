@@ -37,19 +37,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 from vaultops.errors import (SecurityError, ShareFormatError, ShareMismatchError, UsageError,
                              VaultError, VaultOpsError, VaultUnreachable)
-from vaultops.services import ceremony_journal as cj
-from vaultops.services.ceremony_types import (SENT, CeremonyEvent, CeremonySnapshot, EventKind,
+from vaultops.services.ceremony import journal as cj
+from vaultops.services.ceremony.types import (SENT, CeremonyEvent, CeremonySnapshot, EventKind,
                                               Level, NodePhase, NodeSend, NodeView, SendOutcome,
                                               Submission, share_offset, split_share_line)
-from vaultops.services.ceremony_observer import Observer, _Track, _short, _unique
-from vaultops.services.shares import b64_buffer, decode, to_buffer, wipe
+from vaultops.services.ceremony.tracking import Observer, _Track, _short, _unique
+from vaultops.services.ceremony.shares import b64_buffer, decode, to_buffer, wipe
 from vaultops.vault import fan_out
 from vaultops.vault.models import SealStatus
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
-    from vaultops.services.manifest import Manifest
-    from vaultops.services.shares import Share
+    from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.shares import Share
     from vaultops.vault import NodeClient
 
 __all__ = ["Ceremony", "CeremonyEvent", "CeremonySnapshot", "EventKind", "Level", "NodePhase",

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from vaultops.errors import SandboxError, VaultError, VaultOpsError
-from vaultops.fsutil import atomic_write_text
-from vaultops.sandbox import postgres
-from vaultops.sandbox.cluster import (DEMO_KEYHOLDERS, DOMAIN, SECRETS_NAME, SHARES, THRESHOLD, NodeRecord,
+from vaultops.files.atomic import atomic_write_text
+from vaultops.services.sandbox import postgres
+from vaultops.services.sandbox.cluster import (DEMO_KEYHOLDERS, DOMAIN, SECRETS_NAME, SHARES, THRESHOLD, NodeRecord,
                                       Sandbox, SandboxRecord, SandboxSpec, binary_for, free_port, node_name,
                                       wait_port)
 from vaultops.vault import NodeClient, fan_out
@@ -56,7 +56,7 @@ def bootstrap(box: Sandbox, spec: SandboxSpec, progress: Callable[[str], None]) 
 
 def _initialize(client: NodeClient, box: Sandbox) -> Any:
     """Initialise through the same service as `vaultops init` (demo keyholders, manifest)."""
-    from vaultops.services import initialize
+    from vaultops.services.ceremony import init as initialize
 
     return initialize.initialize_cluster(client, shares=SHARES, threshold=THRESHOLD,
                                          keyholders=list(DEMO_KEYHOLDERS),
@@ -78,7 +78,7 @@ def _make_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str | None) ->
     tls_dir.mkdir(exist_ok=True)
     if acme_config:
         return _acme_tls(box, nodes, acme_config, tls_dir)
-    from vaultops.sandbox import certs
+    from vaultops.services.sandbox import certs
 
     ca_cert, ca_key = certs.make_ca(tls_dir)
     for n in nodes:
@@ -92,7 +92,7 @@ def _acme_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str, tls_dir: 
     from vaultops.errors import ConfigError
     from vaultops.services.tls.sandbox_issue import issue_sandbox_certs
 
-    from vaultops.loader import CONFIG_CAP, read_yaml
+    from vaultops.files.loader import CONFIG_CAP, read_yaml
 
     section = read_yaml(acme_config, cap=CONFIG_CAP, what="sandbox ACME settings") or {}
     if not isinstance(section, dict) or not isinstance(section.get("tls", {}), dict):

@@ -36,12 +36,12 @@ from msgspec import Meta
 
 from vaultops.errors import (ConfigError, SecurityError, ShareMismatchError, UsageError, VaultAuthError,
                              VaultError, VaultNotFound)
-from vaultops.fsutil import atomic_write_text
-from vaultops.loader import Invalid
-from vaultops.model import Model
-from vaultops.services.manifest import (CheckStatus, Keyholder, Manifest, ManifestFile, check_holder_name,
+from vaultops.files.atomic import atomic_write_text
+from vaultops.files.loader import Invalid
+from vaultops.files.model import Model
+from vaultops.services.ceremony.manifest import (CheckStatus, Keyholder, Manifest, ManifestFile, check_holder_name,
                                         make_verifier)
-from vaultops.services.shares import Share
+from vaultops.services.ceremony.shares import Share
 from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Pending:
 
     @classmethod
     def from_dict(cls, d: Any, source: str) -> Pending:
-        from vaultops.loader import validate
+        from vaultops.files.loader import validate
 
         doc = validate(d, PendingFile, source=source, hint=_PENDING_HINT)
         draft = doc.draft.manifest(f"{source}: draft") if doc.draft else None
@@ -194,7 +194,7 @@ def pending_path(manifest_path: Path) -> Path:
 
 
 def load_pending(manifest_path: Path) -> Pending | None:
-    from vaultops.loader import CONFIG_CAP, read_yaml
+    from vaultops.files.loader import CONFIG_CAP, read_yaml
 
     path = pending_path(manifest_path)
     if not path.exists():
@@ -340,7 +340,7 @@ class Ceremony:
 
     def _cluster_id(self) -> str:
         """The manifest's cluster id, or the real one if init left a placeholder."""
-        from vaultops.services.initialize import PENDING_CLUSTER_ID
+        from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
 
         if self.manifest.cluster_id != PENDING_CLUSTER_ID:
             return self.manifest.cluster_id

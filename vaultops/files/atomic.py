@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from vaultops.fslock import private_dir
+from vaultops.files.lock import private_dir
 
 
 @contextlib.contextmanager

@@ -11,14 +11,14 @@ tags (no `!!python/...`, `!!binary`, `!!set`), nesting deeper than MAX_DEPTH, no
 numbers. Dates stay strings until a model types them, so an impossible date is a
 validation error naming its key, not a crash inside the YAML library.
 
-Models are msgspec Structs (vaultops.model.Model: unknown keys refused), or the dataclass a
+Models are msgspec Structs (vaultops.files.model.Model: unknown keys refused), or the dataclass a
 file already mirrors (run state, backup manifest, sandbox record; unknown keys are refused
 here). msgspec, not pydantic: importing it and building vaultops.yaml's models costs ~10 ms
 instead of ~100 ms, and `vaultops status` loads vaultops.yaml on every call (see
 scripts/bench/status_latency.py). Every model field carries a description
 (`Annotated[T, Meta(description=...)]`): schema(Model) is the reference of the file's keys.
 Checks a type cannot express live in `__post_init__` and raise `Invalid(key, problem, hint)`;
-vaultops.explain turns failures into words (imported only when validation fails).
+vaultops.files.explain turns failures into words (imported only when validation fails).
 
 Errors are one line: `<file>: <key path>: <problem> (<hint>)`, e.g.
 `vaultops.yaml: nodes[1].driver: expected a mapping, got a string (...)`. Each caller
@@ -154,7 +154,7 @@ def parse_yaml(text: str, *, source: str, error: ErrorType = ConfigError) -> Any
     """Plain data from YAML text, refusing what read_yaml's docstring lists."""
     import yaml
 
-    from vaultops import strict_yaml
+    from vaultops.files import strict_yaml
 
     loader = strict_yaml.StrictLoader(text)
     try:
@@ -246,12 +246,12 @@ def validate(data: Any, model: type[T], *, source: str, error: ErrorType = Confi
     try:
         value = msgspec.convert(data, model)
     except msgspec.ValidationError as exc:
-        from vaultops.explain import explain, join
+        from vaultops.files.explain import explain, join
 
         key, problem, own_hint = explain(exc, data, model, yaml=yaml)
         raise error(f"{source}: {join(prefix, key) or '(top)'}: {problem}", hint=_hints(own_hint, hint)) from None
     if dataclasses.is_dataclass(model):  # msgspec refuses unknown keys only for Structs
-        from vaultops.explain import join, unknown_key
+        from vaultops.files.explain import join, unknown_key
 
         unknown = unknown_key(data, model, "")
         if unknown is not None:
@@ -288,7 +288,7 @@ def shown(value: Any, limit: int = 40) -> str:
 
 def describe(value: Any) -> str:
     """What kind of value this is, for an error message that must not show the value."""
-    from vaultops.explain import TYPES
+    from vaultops.files.explain import TYPES
 
     if isinstance(value, bool):
         return TYPES["bool"]

@@ -7,7 +7,7 @@ The keyholder manifest is written at once: per keyholder the share's
 x-coordinate and a salted scrypt verifier (never the share). Its cluster_id
 cannot be known yet -- a sealed node does not report one -- so it is written as
 PENDING_CLUSTER_ID and the unseal ceremony records the real id the first time
-a node answers unsealed (services/ceremony.py). With PGP keys the shares come
+a node answers unsealed (services/ceremony/unseal.py). With PGP keys the shares come
 back encrypted and vaultops never sees their plaintext or x-coordinates: the
 manifest then lists no keyholders and each keyholder enrolls their own share
 (`vaultops shares enroll`) after decrypting it.
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from vaultops.errors import UsageError, VaultError, VaultOpsError
 
 if TYPE_CHECKING:
-    from vaultops.services.manifest import Manifest, ScryptParams
+    from vaultops.services.ceremony.manifest import Manifest, ScryptParams
     from vaultops.vault import NodeClient
     from vaultops.vault.models import InitResult
 
@@ -76,8 +76,8 @@ def save_manifest(result: InitResult, path: Path, *, keyholders: list[str], thre
 def init_manifest(result: InitResult, *, keyholders: list[str], threshold: int,
                   encrypted: bool = False, params: ScryptParams | None = None) -> Manifest:
     """The manifest for a fresh init: one verified entry per plaintext share."""
-    from vaultops.services import manifest as mf
-    from vaultops.services.shares import decode
+    from vaultops.services.ceremony import manifest as mf
+    from vaultops.services.ceremony.shares import decode
 
     m = mf.Manifest(cluster_id=PENDING_CLUSTER_ID, threshold=threshold, shares=len(keyholders))
     if encrypted:

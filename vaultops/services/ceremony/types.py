@@ -163,7 +163,7 @@ class CeremonySnapshot:
 
 def split_share_line(line: str, keyholders: tuple[str, ...] | list[str]) -> tuple[str | None, str]:
     """'NAME: share' -> (NAME, share); a bare share -> (None, share). See share_offset()."""
-    from vaultops.services.shares import to_buffer, wipe
+    from vaultops.services.ceremony.shares import to_buffer, wipe
 
     buf = to_buffer(line)  # one character per byte: offsets agree
     try:

@@ -5,7 +5,7 @@ changed (restart, reset, rejected threshold), a follower that became
 initialised or is joining, a node that went away or came back, the cluster id
 the manifest is waiting for. Journal entries are queued and written by
 _flush() outside the lock, so a slow disk never delays a node. Ceremony
-(services/ceremony.py) sets every attribute used here in its __init__.
+(services/ceremony/unseal.py) sets every attribute used here in its __init__.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vaultops.services import ceremony_journal as cj
-from vaultops.services.ceremony_types import (CeremonyEvent, CeremonySnapshot, EventKind, Level,
+from vaultops.services.ceremony import journal as cj
+from vaultops.services.ceremony.types import (CeremonyEvent, CeremonySnapshot, EventKind, Level,
                                               NodePhase, NodeView)
-from vaultops.services.initialize import PENDING_CLUSTER_ID
+from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
 from vaultops.vault.models import SealStatus
 
 if TYPE_CHECKING:
     from vaultops.errors import VaultOpsError
-    from vaultops.services.manifest import Manifest
+    from vaultops.services.ceremony.manifest import Manifest
     from vaultops.vault import NodeClient
 
 

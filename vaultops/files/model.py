@@ -1,4 +1,4 @@
-"""Base classes for the models of the files vaultops reads (see vaultops.loader).
+"""Base classes for the models of the files vaultops reads (see vaultops.files.loader).
 
     class NodeSection(Model):
         name: Annotated[str, Meta(description="...")]
@@ -10,12 +10,14 @@ Every field carries a description: the reference of each file's keys is generate
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
+from msgspec import Meta
 
 from vaultops.errors import UsageError
-from vaultops.loader import Invalid
+from vaultops.files.loader import Invalid
 
 
 class Model(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -42,4 +44,13 @@ def check_url(value: str, key: str) -> None:
         raise Invalid(key, f"{value[:80]!r} is not an http(s) URL", "write it as https://HOST:8200")
 
 
-__all__ = ["Foreign", "Invalid", "Model", "check_name", "check_url"]
+class SandboxSecrets(Model, kw_only=True):
+    """A sandbox's SANDBOX-SECRETS file (0600): throwaway shares and root token."""
+
+    warning: Annotated[str, Meta(description="says this is sandbox material")] = ""
+    root_token: Annotated[str, Meta(description="the sandbox's root token")]
+    unseal_shares_b64: Annotated[list[str], Meta(description="the unseal shares, base64")] = []
+    keyholders: Annotated[dict[str, str], Meta(description="demo keyholder -> their share")] = {}
+
+
+__all__ = ["Foreign", "Invalid", "Model", "SandboxSecrets", "check_name", "check_url"]

@@ -44,7 +44,7 @@ import hmac
 import string
 
 from vaultops.errors import ShareFormatError, UsageError
-from vaultops.services.share_words import (HINT_RETYPE, MIN_PREFIX, MNEMONIC_WORDS, VERSION_BYTE,
+from vaultops.services.ceremony.share_words import (HINT_RETYPE, MIN_PREFIX, MNEMONIC_WORDS, VERSION_BYTE,
                                            complete_word, decode_mnemonic, encode_mnemonic, resolve_word,
                                            suggest_words, truncated)
 

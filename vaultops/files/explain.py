@@ -1,4 +1,4 @@
-"""Turn a msgspec ValidationError into (key path, problem, hint) for vaultops.loader.validate.
+"""Turn a msgspec ValidationError into (key path, problem, hint) for vaultops.files.loader.validate.
 
 msgspec says `Expected `str`, got `int` - at `$.nodes[1].address``; vaultops says
 `nodes[1].address: expected a string, got an integer`. The path is followed through the data
@@ -15,7 +15,7 @@ import re
 import typing
 from typing import Any, Literal
 
-from vaultops.loader import Invalid, clean, shown
+from vaultops.files.loader import Invalid, clean, shown
 
 def unknown_key(data: Any, tp: Any, path: str) -> tuple[str, str, list[str]] | None:
     """The first key of *data* that a dataclass in *tp* does not have: (path, key, known keys)."""
