@@ -6,7 +6,7 @@ from typing import Any
 
 from vaultops.config import Config, NodeConfig
 from vaultops.vault.auth import resolve_ca, resolve_token
-from vaultops.vault.http import DEFAULT_TIMEOUT, Transport
+from vaultops.vault.http import DEFAULT_TIMEOUT, HTTP, Transport
 from vaultops.vault.sys_generate_root import GenerateRootEndpoints
 from vaultops.vault.sys_ha import HAEndpoints
 from vaultops.vault.sys_raft import RaftEndpoints
@@ -19,11 +19,13 @@ class NodeClient:
 
     def __init__(self, name: str, address: str, *, ca_cert: str | None = None, token: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, allow_insecure_http: bool = False,
-                 server_name: str | None = None) -> None:
+                 server_name: str | None = None, transport: HTTP | None = None) -> None:
         self.name = name
         self.address = address
-        self.transport = Transport(address, node=name, ca_cert=ca_cert, token=token, timeout=timeout,
-                                   allow_insecure_http=allow_insecure_http, server_name=server_name)
+        # Injectable: unit tests hand every client the one fake Vault (vaultops.testing.fake_vault).
+        self.transport: HTTP = transport if transport is not None else Transport(
+            address, node=name, ca_cert=ca_cert, token=token, timeout=timeout,
+            allow_insecure_http=allow_insecure_http, server_name=server_name)
         self.seal = SealEndpoints(self.transport)
         self.ha = HAEndpoints(self.transport)
         self.raft = RaftEndpoints(self.transport)

@@ -24,7 +24,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import urllib3
@@ -52,6 +52,25 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class HTTP(Protocol):
+    """What the endpoint groups need from a transport: the real Transport, or a fake one in tests
+    (vaultops.testing.fake_vault), injected through NodeClient(transport=...)."""
+
+    node: str
+    address: str
+    token: str | None
+
+    def request(self, method: str, path: str, *, body: Any = None, auth: bool = False,
+                ok: tuple[int, ...] = (200, 204), timeout: float | None = None) -> Response: ...
+
+    def stream(self, method: str, path: str, *, auth: bool = True, body: Any = None,
+               timeout: float | None = None) -> Any: ...
+
+    def upload(self, path: str, body: Any, *, auth: bool = True, timeout: float | None = None) -> Response: ...
+
+    def close(self) -> None: ...
 
 
 class Transport:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from vaultops import errors
-from vaultops.vault.http import Response, Transport, error_for
+from vaultops.vault.http import HTTP, Response, error_for
 
 T = TypeVar("T")
 _NO_MOUNT = "no handler for route"
@@ -79,7 +79,7 @@ class MountInfo:
 class KVEndpoints:
     """One node's view of one KV v2 mount."""
 
-    def __init__(self, transport: Transport, mount: str) -> None:
+    def __init__(self, transport: HTTP, mount: str) -> None:
         self._t = transport
         self.mount = mount.strip("/")
 
@@ -134,7 +134,7 @@ class KVEndpoints:
 
 
 class MountEndpoints:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: HTTP) -> None:
         self._t = transport
 
     def get(self, mount: str) -> MountInfo | None:

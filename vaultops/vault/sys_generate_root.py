@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultops.vault.http import Transport
+from vaultops.vault.http import HTTP
 from vaultops.vault.models import GenerateRootStatus
 
 PREFIX = "sys/generate-root"
 
 
 class GenerateRootEndpoints:
-    def __init__(self, transport: Transport, *, prefix: str = PREFIX, auth: bool = False) -> None:
+    def __init__(self, transport: HTTP, *, prefix: str = PREFIX, auth: bool = False) -> None:
         self._t = transport
         self.prefix = prefix
         self._auth = auth

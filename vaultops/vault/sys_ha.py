@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vaultops.vault.http import Transport
+from vaultops.vault.http import HTTP
 from vaultops.vault.models import HAStatus, Health, Leader
 
 # Every status sys/health uses to describe a node (rather than fail).
@@ -10,7 +10,7 @@ _HEALTH_CODES = (200, 429, 472, 473, 501, 503)
 
 
 class HAEndpoints:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: HTTP) -> None:
         self._t = transport
 
     def health(self) -> Health:

@@ -6,14 +6,14 @@ from typing import IO
 
 import urllib3
 
-from vaultops.vault.http import Transport
+from vaultops.vault.http import HTTP
 from vaultops.vault.models import AutopilotState, RaftConfiguration
 
 SNAPSHOT_TIMEOUT = 600.0
 
 
 class RaftEndpoints:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: HTTP) -> None:
         self._t = transport
 
     def configuration(self) -> RaftConfiguration:

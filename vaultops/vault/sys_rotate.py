@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultops.vault.http import Transport
+from vaultops.vault.http import HTTP
 from vaultops.vault.models import RotationStatus
 
 REKEY = "sys/rekey"          # Vault: unauthenticated
@@ -15,7 +15,7 @@ ROTATE_ROOT = "sys/rotate/root"  # OpenBao >= 2.5: token-authenticated
 
 
 class RotateEndpoints:
-    def __init__(self, transport: Transport, *, prefix: str = ROTATE_ROOT) -> None:
+    def __init__(self, transport: HTTP, *, prefix: str = ROTATE_ROOT) -> None:
         self._t = transport
         self.prefix = prefix
         self._auth = prefix == ROTATE_ROOT

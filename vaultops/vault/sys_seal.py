@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vaultops.vault.http import Transport
+from vaultops.vault.http import HTTP
 from vaultops.vault.models import InitResult, SealStatus
 
 _KEY_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
@@ -12,7 +12,7 @@ _KEY_OPEN, _KEY_CLOSE = b'{"key": "', b'"}'
 
 
 class SealEndpoints:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: HTTP) -> None:
         self._t = transport
 
     def status(self) -> SealStatus:

@@ -1,0 +1,70 @@
+"""The one poll/retry helper."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from vaultops.errors import BackupError, VaultUnreachable
+from vaultops.retry import TimedOut, poll, retry
+
+
+def test_poll_returns_the_first_non_none_and_tolerates_our_errors() -> None:
+    answers = iter([VaultUnreachable("down"), None, "ready"])
+
+    def check() -> str | None:
+        item = next(answers)
+        if isinstance(item, Exception):
+            raise item
+        return item
+    assert poll(check, timeout=5, interval=0.001, what="x") == "ready"
+
+
+def test_poll_times_out_naming_the_last_error_in_the_callers_class() -> None:
+    def check() -> None:
+        raise VaultUnreachable("node1: connection refused")
+    t0 = time.monotonic()
+    with pytest.raises(BackupError, match=r"^no leader: not within 0.2s \(last: node1: connection refused\)"):
+        poll(check, timeout=0.2, interval=0.05, what="no leader", error=BackupError)
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_poll_does_not_swallow_bugs() -> None:
+    with pytest.raises(ZeroDivisionError):
+        poll(lambda: 1 / 0, timeout=1, what="x")
+
+
+def test_poll_stops_at_once_on_the_stop_event() -> None:
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(TimedOut):
+        poll(lambda: None, timeout=30, interval=10, what="x", stop=stop)
+    assert time.monotonic() - t0 < 1
+
+
+def test_retry_backs_off_then_succeeds_and_gives_up_after_the_budget() -> None:
+    calls: list[float] = []
+
+    def flaky() -> str:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise OSError("blip")
+        return "ok"
+    assert retry(flaky, on=(OSError,), budget=5, first=0.01) == "ok"
+    assert len(calls) == 3
+    with pytest.raises(OSError):
+        retry(lambda: (_ for _ in ()).throw(OSError("down")), on=(OSError,), budget=0.1, first=0.01)
+
+
+def test_retry_give_up_is_final() -> None:
+    calls = []
+
+    def denied() -> None:
+        calls.append(1)
+        raise PermissionError("denied")
+    with pytest.raises(PermissionError):
+        retry(denied, on=(OSError,), budget=5, give_up=lambda e: isinstance(e, PermissionError))
+    assert calls == [1]
