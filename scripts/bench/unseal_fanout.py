@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.journal import Journal  # noqa: E402
 from vaultops.services.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
-from vaultops.services.ceremony.unseal import Ceremony  # noqa: E402
+from vaultops.services.ceremony.unseal import UnsealCeremony  # noqa: E402
 from vaultops.services.ceremony.manifest import Manifest  # noqa: E402
 from vaultops.testing.sandbox import start_sandbox  # noqa: E402
 
@@ -64,8 +64,8 @@ def ceremony_run(box: Sandbox, *, checked: bool, work: Path) -> tuple[float, flo
     box.restart_sealed()
     shares = box.secrets["keyholders"]
     manifest = Manifest.load(box.dir / "keyholders.yaml") if checked else None
-    cer = Ceremony(box.clients(token=False), manifest=manifest,
-                   journal=Journal(work / "bench-journal.jsonl", cluster="bench"))
+    cer = UnsealCeremony(box.clients(token=False), manifest=manifest,
+                         journal=Journal(work / "bench-journal.jsonl", cluster="bench"))
     cer.start()
     t_all = time.perf_counter()
     for name in KEYHOLDERS[:THRESHOLD - 1]:

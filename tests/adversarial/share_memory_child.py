@@ -3,7 +3,7 @@
     python share_memory_child.py ADDRESS MANIFEST JOURNAL MODE    (the share arrives on stdin)
 
 MODE `buffer`: the share is read from stdin straight into a bytearray (os.readv, no bytes or str
-object) and handed to Ceremony.submit(), then wiped, as the console does after reading its input.
+object) and handed to UnsealCeremony.submit(), then wiped, as the console does after reading its input.
 MODE `line`: the same through submit_line(), as 'alice: <share>' (the upgrade's --share-stdin lines).
 MODE `str`: the share is handed over as a str, as `--share-stdin` reads it (a copy vaultops cannot
 wipe). MODE `tui`: the live unseal screen (prompt_toolkit, pipe input) gets Enter, the share and
@@ -23,12 +23,12 @@ import time
 def main() -> None:
     address, manifest_path, journal_path, mode = sys.argv[1:5]
     from vaultops.journal import Journal
-    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.services.ceremony.manifest import Manifest
     from vaultops.vault import NodeClient
 
-    ceremony = Ceremony([NodeClient("node1", address)], manifest=Manifest.load(manifest_path),
-                        journal=Journal(journal_path, cluster="memtest"))
+    ceremony = UnsealCeremony([NodeClient("node1", address)], manifest=Manifest.load(manifest_path),
+                              journal=Journal(journal_path, cluster="memtest"))
     ceremony.start()
     buf = bytearray(128)
     got = os.readv(0, [buf])

@@ -13,7 +13,8 @@ PARSERS = {
     "SealStatus": models.SealStatus.from_api, "Leader": models.Leader.from_api, "HAStatus": models.HAStatus.from_api,
     "RaftConfiguration": models.RaftConfiguration.from_api, "AutopilotState": models.AutopilotState.from_api,
     "InitResult": models.InitResult.from_api, "RotationStatus": models.RotationStatus.from_api,
-    "GenerateRootStatus": models.GenerateRootStatus.from_api,
+    "GenerateRootStatus": models.GenerateRootStatus.from_api, "RotationUpdate": models.RotationUpdate.from_api,
+    "RotationVerification": models.RotationVerification.from_api,
     "Health": lambda raw: models.Health.from_api(200, raw),
 }
 

@@ -22,7 +22,7 @@ from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony.root import Ceremony
+    from vaultops.services.ceremony.root import RootCeremony
     from vaultops.services.ceremony.shares import Share
 
 
@@ -53,12 +53,12 @@ def cmd_generate_root(args: argparse.Namespace) -> int:
         return run(args)
     _cfg, clients, path, journal = open_cluster(args)
     try:
-        cer = generate_root.open_ceremony(clients, path, journal=journal)
+        cer = generate_root.RootCeremony.open(clients, path, journal=journal)
     except ConfigError:
         if args.manifest or path.exists():
             raise
         print("WARNING: no keyholder manifest: shares cannot be checked before they are sent", file=sys.stderr)
-        cer = generate_root.open_ceremony(clients, None, journal=journal)
+        cer = generate_root.RootCeremony.open(clients, None, journal=journal)
     if args.status:
         st = cer.status()
         print(f"root generation in progress: {st.progress}/{st.required} shares (nonce {st.nonce})"
@@ -70,7 +70,7 @@ def cmd_generate_root(args: argparse.Namespace) -> int:
     return _ceremony(args, cer)
 
 
-def _ceremony(args: argparse.Namespace, cer: Ceremony) -> int:
+def _ceremony(args: argparse.Namespace, cer: RootCeremony) -> int:
     from vaultops.cli.rekey_cmd import checked_loop, share_entries
     from vaultops.errors import UsageError
     from vaultops.services.ceremony import keyholders
@@ -107,7 +107,7 @@ def _ceremony(args: argparse.Namespace, cer: Ceremony) -> int:
     return _show_token(args, cer, decode_token(encoded[0], attempt.otp))
 
 
-def _show_token(args: argparse.Namespace, cer: Ceremony, token: str) -> int:
+def _show_token(args: argparse.Namespace, cer: RootCeremony, token: str) -> int:
     check = cer.check_token(token)
     print(f"new root token (shown once, stored nowhere; policies: {', '.join(check.policies)}):\n{token}",
           flush=True)

@@ -31,7 +31,7 @@ from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony.manifest import Manifest
-    from vaultops.services.ceremony.rekey import Ceremony, Issued
+    from vaultops.services.ceremony.rekey import Issued, RekeyCeremony
     from vaultops.services.ceremony.shares import Share
 
 MAX_LINE = 1024
@@ -127,11 +127,11 @@ def checked_loop(entries: Iterator[tuple[str | None, str]], manifest: Manifest |
     return worst
 
 
-def _ceremony(args: argparse.Namespace) -> Ceremony:
+def _ceremony(args: argparse.Namespace) -> RekeyCeremony:
     from vaultops.services.ceremony import rekey
 
     _cfg, clients, path, journal = open_cluster(args)
-    return rekey.open_ceremony(clients, path, journal=journal)
+    return rekey.RekeyCeremony.open(clients, path, journal=journal)
 
 
 # -- commands ----------------------------------------------------------------------------

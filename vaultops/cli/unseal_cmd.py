@@ -24,7 +24,7 @@ from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import CeremonySnapshot, UnsealCeremony
 
 MAX_LINE = 4096
 EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
@@ -77,18 +77,18 @@ def cmd_unseal(args: argparse.Namespace) -> int:
     return _exit(snap, 0)
 
 
-def build_ceremony(args: argparse.Namespace) -> Ceremony:
+def build_ceremony(args: argparse.Namespace) -> UnsealCeremony:
     from vaultops.config import load_config
     from vaultops.journal import journal_for
-    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.vault import cluster_clients
 
     cfg = load_config(args.config)
     manifest, path = _load_manifest(args, cfg)
     clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
-    return Ceremony(clients, manifest=manifest, manifest_path=path,
-                    journal=journal_for(cfg, operator=args.operator),
-                    allow_unverified=args.allow_unverified)
+    return UnsealCeremony(clients, manifest=manifest, manifest_path=path,
+                          journal=journal_for(cfg, operator=args.operator),
+                          allow_unverified=args.allow_unverified)
 
 
 def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
@@ -113,7 +113,7 @@ def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
     return Manifest.load(path), path
 
 
-def _reset(cer: Ceremony, args: argparse.Namespace) -> int:
+def _reset(cer: UnsealCeremony, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     cer.start()
@@ -129,7 +129,7 @@ def _reset(cer: Ceremony, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_stdin(cer: Ceremony, args: argparse.Namespace) -> int:
+def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
     from vaultops.errors import VaultOpsError
 
     worst = 0
@@ -173,7 +173,7 @@ def _exit(snap: CeremonySnapshot, worst: int) -> int:
     return EXIT_SEALED
 
 
-def _print_events(cer: Ceremony, *, quiet_stdout: bool = False) -> None:
+def _print_events(cer: UnsealCeremony, *, quiet_stdout: bool = False) -> None:
     """Events as lines: info on stdout (stderr when stdout carries JSON), problems on stderr."""
     for ev in cer.drain_events():
         stream = sys.stderr if ev.level != "info" or quiet_stdout else sys.stdout

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.input import Input
     from prompt_toolkit.output import Output
 
-    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import CeremonySnapshot, UnsealCeremony
 
 
 class Screen(Protocol):
@@ -64,7 +64,7 @@ def build_app(screens: Sequence[Screen], *, title: str = "vaultops", input: Inpu
     return app, state
 
 
-def _unseal_factory(*, ceremony: Ceremony, **_: Any) -> Screen:
+def _unseal_factory(*, ceremony: UnsealCeremony, **_: Any) -> Screen:
     from vaultops.tui.unseal_screen import UnsealScreen
 
     return UnsealScreen(ceremony)
@@ -73,7 +73,7 @@ def _unseal_factory(*, ceremony: Ceremony, **_: Any) -> Screen:
 register_screen("unseal", _unseal_factory)
 
 
-def run_unseal(ceremony: Ceremony) -> CeremonySnapshot:
+def run_unseal(ceremony: UnsealCeremony) -> CeremonySnapshot:
     """The unseal ceremony in the terminal; returns the state when the operator quits."""
     screen = SCREENS["unseal"](ceremony=ceremony)
     ceremony.start()

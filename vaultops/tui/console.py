@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.output import Output
 
     from vaultops.config import Config
-    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.tui.app import Screen
 
 CONSOLE_STYLE = Style.from_dict({
@@ -115,7 +115,7 @@ def help_text(screens: Sequence[Screen], *, start: int = 1, everywhere: bool = F
 # -- the real console ------------------------------------------------------------------------
 
 
-def console_screens(cfg: Config, *, ceremony: Ceremony, operator: str | None = None,
+def console_screens(cfg: Config, *, ceremony: UnsealCeremony, operator: str | None = None,
                     allow_insecure_http: bool = False, refresh: float = 5.0, timeout: float = 3.0
                     ) -> list[Any]:
     from vaultops.journal import journal_for
@@ -151,7 +151,7 @@ def _ceremonies(cfg: Config) -> dict[str, tuple[str, list[str]]]:
     return {"k": ("rekey", [*base, "rekey"]), "g": ("generate-root", [*base, "generate-root", "--tui"])}
 
 
-def _ConsoleUnseal(ceremony: Ceremony) -> Any:  # noqa: N802 - a factory standing in for a class
+def _ConsoleUnseal(ceremony: UnsealCeremony) -> Any:  # noqa: N802 - a factory standing in for a class
     from vaultops.tui.unseal_screen import UnsealScreen
 
     screen = UnsealScreen(ceremony)
@@ -162,7 +162,7 @@ def _ConsoleUnseal(ceremony: Ceremony) -> Any:  # noqa: N802 - a factory standin
     return screen
 
 
-def run_console(cfg: Config, *, ceremony: Ceremony, operator: str | None = None, no_color: bool = False,
+def run_console(cfg: Config, *, ceremony: UnsealCeremony, operator: str | None = None, no_color: bool = False,
                 allow_insecure_http: bool = False) -> None:
     """Run until the operator quits; the unseal ceremony is journalled only if its screen was opened."""
     screens = console_screens(cfg, ceremony=ceremony, operator=operator, allow_insecure_http=allow_insecure_http)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from vaultops.config import Config
     from vaultops.journal import Journal
     from vaultops.runbook.state import RunState
-    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.services.upgrade.unseal import Unsealer
     from vaultops.tui.upgrade_screen import Plan
@@ -157,7 +157,7 @@ class UpgradeOps:
         ctx = self._context(unsealer, ask, emit)
         return resume_run(self.cfg, ctx, operator=self.operator, listener=listener, emit=emit)
 
-    def ceremony(self, node: str) -> Ceremony:
+    def ceremony(self, node: str) -> UnsealCeremony:
         from vaultops.vault import cluster_clients
 
         clients = [c for c in cluster_clients(self.cfg, use_token=False,
@@ -199,12 +199,12 @@ def load_manifest(cfg: Config) -> tuple[Any, Path] | None:
         return None
 
 
-def make_ceremony(cfg: Config, clients: list[Any], *, journal: Journal | None) -> Ceremony:
-    from vaultops.services.ceremony.unseal import Ceremony
+def make_ceremony(cfg: Config, clients: list[Any], *, journal: Journal | None) -> UnsealCeremony:
+    from vaultops.services.ceremony.unseal import UnsealCeremony
 
     loaded = load_manifest(cfg)
-    return Ceremony(clients, manifest=loaded[0] if loaded else None, manifest_path=loaded[1] if loaded else None,
-                    journal=journal)
+    return UnsealCeremony(clients, manifest=loaded[0] if loaded else None, manifest_path=loaded[1] if loaded else None,
+                          journal=journal)
 
 
 __all__ = ["BackupOps", "TlsOps", "UpgradeOps", "load_manifest", "make_ceremony", "sink_label"]

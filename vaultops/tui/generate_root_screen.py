@@ -15,11 +15,11 @@ from vaultops.tui.rekey_screen import Board, make_app
 if TYPE_CHECKING:
     import argparse
 
-    from vaultops.services.ceremony.root import Attempt, Ceremony
+    from vaultops.services.ceremony.root import Attempt, RootCeremony
 
 
 class GenerateRootDriver:
-    def __init__(self, cer: Ceremony, *, revoke_after: bool = False) -> None:
+    def __init__(self, cer: RootCeremony, *, revoke_after: bool = False) -> None:
         self.cer = cer
         self.revoke_after = revoke_after
         self.title = f"vaultops generate-root - {cer.client.name}"
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from vaultops.services.ceremony import root as generate_root
 
     _cfg, clients, path, journal = open_cluster(args)
-    driver = GenerateRootDriver(generate_root.open_ceremony(clients, path, journal=journal),
+    driver = GenerateRootDriver(generate_root.RootCeremony.open(clients, path, journal=journal),
                                 revoke_after=args.revoke_after)
     app, _state = make_app(driver)
     try:

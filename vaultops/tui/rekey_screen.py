@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.application import Application
     from prompt_toolkit.buffer import Buffer
 
-    from vaultops.services.ceremony.rekey import Ceremony
+    from vaultops.services.ceremony.rekey import RekeyCeremony
 
 REFRESH_SECONDS = 1.0
 
@@ -198,7 +198,7 @@ def make_app(driver: Driver, **app_kwargs: Any) -> tuple[Application[None], Scre
 class RekeyDriver:
     """Submission (current keyholders) or verification (new keyholders), whichever phase the rekey is in."""
 
-    def __init__(self, cer: Ceremony, *, codec: str = "base64") -> None:
+    def __init__(self, cer: RekeyCeremony, *, codec: str = "base64") -> None:
         self.cer = cer
         self.codec = codec
         self.title = f"vaultops rekey - {cer.client.name} via {cer.api.value}"

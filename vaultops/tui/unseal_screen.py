@@ -35,7 +35,7 @@ from vaultops.tui.secret_input import forget, hidden_input, take_secret
 from vaultops.tui.state import AppState, UnsealStage, UnsealState
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony.unseal import Ceremony, CeremonySnapshot
+    from vaultops.services.ceremony.unseal import CeremonySnapshot, UnsealCeremony
 
 UNCHECKED = "(no manifest: unchecked)"
 LOG_ROWS = 8
@@ -45,7 +45,7 @@ class UnsealScreen:
     name = "unseal"
     title = "Unseal"
 
-    def __init__(self, ceremony: Ceremony, *, refresh_interval: float = 0.5) -> None:
+    def __init__(self, ceremony: UnsealCeremony, *, refresh_interval: float = 0.5) -> None:
         self.ceremony = ceremony
         self.refresh_interval = refresh_interval
         names = list(ceremony.keyholders) or [UNCHECKED]

@@ -42,7 +42,7 @@ from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, condit
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 
 if TYPE_CHECKING:
-    from vaultops.services.ceremony.unseal import Ceremony
+    from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.vault import NodeClient
 
 STEP_ROWS = 7
@@ -79,7 +79,7 @@ class UpgradeOps(Protocol):
             ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
     def resume(self, *, listener: Callable[[RunState], None], unsealer: Unsealer,
                ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
-    def ceremony(self, node: str) -> Ceremony: ...
+    def ceremony(self, node: str) -> UnsealCeremony: ...
 
 
 class ConsoleUnsealer:
@@ -148,7 +148,7 @@ class UpgradeScreen(ConsoleScreen):
         self.target = TextArea(multiline=False, height=1, history=DummyHistory(), accept_handler=self._on_target,
                                prompt="target version: ")
         self.share = hidden_input(self._on_share, prompt="share (hidden): ")
-        self._ceremonies: dict[str, Ceremony] = {}
+        self._ceremonies: dict[str, UnsealCeremony] = {}
 
     # -- Screen protocol ----------------------------------------------------------
 
@@ -346,14 +346,14 @@ class UpgradeScreen(ConsoleScreen):
         self.side_work(submit, on_done=done, on_error=lambda _e: self._drain(cer))
         return False
 
-    def _ceremony(self, node: str) -> Ceremony:
+    def _ceremony(self, node: str) -> UnsealCeremony:
         if node not in self._ceremonies:
             cer = self.ops.ceremony(node)
             cer.start()
             self._ceremonies[node] = cer
         return self._ceremonies[node]
 
-    def _drain(self, cer: Ceremony) -> None:
+    def _drain(self, cer: UnsealCeremony) -> None:
         for ev in cer.drain_events():
             self.state.add_log(ev.level.value, ev.message)
 

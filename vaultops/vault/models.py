@@ -31,6 +31,15 @@ def _data(raw: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else raw
 
 
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings, or nothing; anything else is a wrong shape (not iterated into garbage)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("expected a list of strings")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class SealStatus:
     type: str
@@ -232,6 +241,60 @@ class RotationStatus:
                    verification_required=bool(d.get("verification_required")),
                    verification_nonce=d.get("verification_nonce") or "",
                    pgp_fingerprints=tuple(d.get("pgp_fingerprints") or ()), backup=bool(d.get("backup")))
+
+
+@dataclass(frozen=True, repr=False)
+class RotationUpdate:
+    """Answer to PUT {rekey}/update: progress, and after the last current share the NEW shares.
+
+    The new shares (`keys_b64`, PGP-encrypted when pgp_keys were given) are secret: repr never shows them.
+    `required` is 0 when the server does not say.
+    """
+
+    nonce: str
+    complete: bool
+    progress: int
+    required: int
+    keys_b64: tuple[str, ...] = ()
+    pgp_fingerprints: tuple[str, ...] = ()
+    verification_required: bool = False
+    verification_nonce: str = ""
+    backup: bool = False
+
+    def __repr__(self) -> str:
+        shares = f", <{len(self.keys_b64)} new shares>" if self.keys_b64 else ""
+        return (f"RotationUpdate(nonce={self.nonce!r}, complete={self.complete}, "
+                f"progress={self.progress}/{self.required}{shares})")
+
+    @classmethod
+    @_answer
+    def from_api(cls, raw: dict[str, Any]) -> RotationUpdate:
+        d = _data(raw)
+        return cls(nonce=d.get("nonce") or "", complete=bool(d.get("complete")),
+                   progress=int(d.get("progress") or 0), required=int(d.get("required") or 0),
+                   keys_b64=_strings(d.get("keys_base64") or d.get("keys")),
+                   pgp_fingerprints=tuple(d.get("pgp_fingerprints") or ()),
+                   verification_required=bool(d.get("verification_required")),
+                   verification_nonce=d.get("verification_nonce") or "", backup=bool(d.get("backup")))
+
+
+@dataclass(frozen=True)
+class RotationVerification:
+    """Answer to GET/PUT {rekey}/verify: the new keyholders proving they hold their new shares."""
+
+    nonce: str
+    started: bool
+    complete: bool
+    progress: int
+    t: int
+    n: int
+
+    @classmethod
+    @_answer
+    def from_api(cls, raw: dict[str, Any]) -> RotationVerification:
+        d = _data(raw)
+        return cls(nonce=d.get("nonce") or "", started=bool(d.get("started")), complete=bool(d.get("complete")),
+                   progress=int(d.get("progress") or 0), t=int(d.get("t") or 0), n=int(d.get("n") or 0))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaultops.vault.http import HTTP
-from vaultops.vault.models import RotationStatus
+from vaultops.vault.models import RotationStatus, RotationUpdate, RotationVerification
 
 REKEY = "sys/rekey"          # Vault: unauthenticated
 ROTATE_ROOT = "sys/rotate/root"  # OpenBao >= 2.5: token-authenticated
@@ -39,19 +39,19 @@ class RotateEndpoints:
         """DELETE {prefix}/init: cancel; the old shares stay valid."""
         self._t.request("DELETE", f"{self.prefix}/init", auth=self._auth)
 
-    def update(self, *, key: str, nonce: str) -> dict[str, Any]:
+    def update(self, *, key: str, nonce: str) -> RotationUpdate:
         """PUT {prefix}/update: one current share. The last one returns the new shares (secret)."""
-        return self._t.request("PUT", f"{self.prefix}/update", body={"key": key, "nonce": nonce},
-                               auth=self._auth).data
+        return RotationUpdate.from_api(self._t.request("PUT", f"{self.prefix}/update",
+                                                       body={"key": key, "nonce": nonce}, auth=self._auth).data)
 
-    def verify_status(self) -> dict[str, Any]:
+    def verify_status(self) -> RotationVerification:
         """GET {prefix}/verify."""
-        return self._t.request("GET", f"{self.prefix}/verify", auth=self._auth).data
+        return RotationVerification.from_api(self._t.request("GET", f"{self.prefix}/verify", auth=self._auth).data)
 
-    def verify(self, *, key: str, nonce: str) -> dict[str, Any]:
+    def verify(self, *, key: str, nonce: str) -> RotationVerification:
         """PUT {prefix}/verify: one NEW share, proving the new keyholders hold them."""
-        return self._t.request("PUT", f"{self.prefix}/verify", body={"key": key, "nonce": nonce},
-                               auth=self._auth).data
+        return RotationVerification.from_api(self._t.request("PUT", f"{self.prefix}/verify",
+                                                             body={"key": key, "nonce": nonce}, auth=self._auth).data)
 
     def verify_cancel(self) -> None:
         """DELETE {prefix}/verify: restart verification with a fresh nonce."""

@@ -12,7 +12,7 @@ from ceremony_helpers import (VAULTOPS, foreign_share, keyholder_share, run_vaul
 
 from vaultops.journal import Journal
 from vaultops.services.ceremony import shares as codecs
-from vaultops.services.ceremony.unseal import Ceremony, EventKind, NodePhase
+from vaultops.services.ceremony.unseal import EventKind, NodePhase, UnsealCeremony
 from vaultops.services.ceremony.manifest import Manifest
 from vaultops.testing.sandbox import Sandbox
 
@@ -27,11 +27,11 @@ def progress(box: Sandbox) -> dict[str, int]:
     return {name: (st.progress if st else -1) for name, st in statuses(box).items()}
 
 
-def ceremony(box: Sandbox, **kwargs: object) -> Ceremony:
-    return Ceremony(box.clients(token=False), manifest=Manifest.load(box.dir / "keyholders.yaml"),
-                    manifest_path=box.dir / "keyholders.yaml",
-                    journal=Journal(box.dir / "journal.jsonl", cluster=box.config.cluster_name),
-                    **kwargs)  # type: ignore[arg-type]
+def ceremony(box: Sandbox, **kwargs: object) -> UnsealCeremony:
+    return UnsealCeremony(box.clients(token=False), manifest=Manifest.load(box.dir / "keyholders.yaml"),
+                          manifest_path=box.dir / "keyholders.yaml",
+                          journal=Journal(box.dir / "journal.jsonl", cluster=box.config.cluster_name),
+                          **kwargs)  # type: ignore[arg-type]
 
 
 def test_three_named_shares_unseal_every_node(sealed3: Sandbox) -> None:

@@ -126,19 +126,19 @@ def test_generate_root_token_works_and_is_revoked(lifecycle_box: Sandbox, cli: A
     box = lifecycle_box
     otps: list[str] = []
     seen_working: list[tuple[str, ...]] = []
-    real_otp, real_revoke = gr.make_otp, gr.Ceremony.revoke
+    real_otp, real_revoke = gr.make_otp, gr.RootCeremony.revoke
 
     def spy_otp(length: int) -> str:
         otps.append(real_otp(length))
         return otps[-1]
 
-    def check_then_revoke(self: gr.Ceremony, token: str) -> None:
+    def check_then_revoke(self: gr.RootCeremony, token: str) -> None:
         outside = NodeClient("check", self.client.address, token=token)  # an independent client
         seen_working.append(tuple(outside.token_lookup_self().get("policies") or ()))
         real_revoke(self, token)
 
     monkeypatch.setattr(gr, "make_otp", spy_otp)
-    monkeypatch.setattr(gr.Ceremony, "revoke", check_then_revoke)
+    monkeypatch.setattr(gr.RootCeremony, "revoke", check_then_revoke)
     files = SEEN["files"]
     code, out, err = cli(box, "generate-root", "--share-stdin", "--revoke-after",
                          stdin="frank: " + files[2].read_text() + box.shares_b64[1] + "\n" + files[1].read_text())
@@ -170,7 +170,7 @@ def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> No
     box = lifecycle_box
     assert cli(box, "rekey", "start", "--shares", "2", "--threshold", "2", "--keyholder", "carol",
                "--keyholder", "frank")[0] == 0
-    cer = rekey.open_ceremony(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
+    cer = rekey.RekeyCeremony.open(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
     current = {p.stem: p.read_text().strip() for p in SEEN["files"]}
     revealed: dict[str, str] = {}
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):

@@ -99,7 +99,7 @@ def test_generate_root_screen(single_box: Sandbox) -> None:
 
     box = single_box
     keys = box.secrets["keyholders"]
-    cer = gr.open_ceremony(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
+    cer = gr.RootCeremony.open(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
     shown: list[str] = []
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
         driver = GenerateRootDriver(cer, revoke_after=True)

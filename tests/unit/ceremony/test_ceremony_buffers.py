@@ -11,7 +11,7 @@ from ceremony_fakes import b64, fake_cluster, make_manifest, make_shares
 
 from vaultops.errors import ShareFormatError, ShareMismatchError
 from vaultops.journal import Journal
-from vaultops.services.ceremony.unseal import Ceremony, SendOutcome, split_share_line
+from vaultops.services.ceremony.unseal import SendOutcome, UnsealCeremony, split_share_line
 from vaultops.services.ceremony.types import share_offset
 from vaultops.services.upgrade.unseal import CeremonyUnsealer, SharesUnsealer
 
@@ -29,10 +29,10 @@ def spy_keys(cluster: list[Any]) -> list[Any]:
     return seen
 
 
-def ceremony(raws: list[bytes], tmp_path: Path, nodes: int = 3) -> tuple[Ceremony, list[Any]]:
+def ceremony(raws: list[bytes], tmp_path: Path, nodes: int = 3) -> tuple[UnsealCeremony, list[Any]]:
     cluster = fake_cluster(raws, nodes)
-    cer = Ceremony(cluster, manifest=make_manifest(raws), journal=Journal(tmp_path / "j.jsonl", cluster="t"),
-                   retry_for=0.1)
+    cer = UnsealCeremony(cluster, manifest=make_manifest(raws), journal=Journal(tmp_path / "j.jsonl", cluster="t"),
+                         retry_for=0.1)
     cer.start()
     return cer, cluster
 

@@ -11,7 +11,7 @@ from ceremony_fakes import CLUSTER_ID, NAMES, b64, fake_cluster, make_manifest, 
 
 from vaultops.errors import SecurityError, ShareFormatError, ShareMismatchError, UsageError
 from vaultops.journal import Journal
-from vaultops.services.ceremony.unseal import (Ceremony, EventKind, NodePhase, SendOutcome,
+from vaultops.services.ceremony.unseal import (EventKind, NodePhase, SendOutcome, UnsealCeremony,
                                         split_share_line)
 from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
 from vaultops.services.ceremony.shares import encode
@@ -23,12 +23,12 @@ def raws() -> list[bytes]:
 
 
 def make(raws: list[bytes], tmp_path: Path, *, nodes: int = 3, manifest: bool = True,
-         cluster_id: str = CLUSTER_ID, **node_kwargs: object) -> tuple[Ceremony, list]:
+         cluster_id: str = CLUSTER_ID, **node_kwargs: object) -> tuple[UnsealCeremony, list]:
     cluster = fake_cluster(raws, nodes, **node_kwargs)
-    cer = Ceremony(cluster, manifest=make_manifest(raws, cluster_id=cluster_id) if manifest else None,
-                   manifest_path=tmp_path / "keyholders.yaml",
-                   journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.2,
-                   join_timeout=5)
+    cer = UnsealCeremony(cluster, manifest=make_manifest(raws, cluster_id=cluster_id) if manifest else None,
+                         manifest_path=tmp_path / "keyholders.yaml",
+                         journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.2,
+                         join_timeout=5)
     cer.start()
     return cer, cluster
 
@@ -225,8 +225,8 @@ def test_two_ceremonies_share_the_journal(raws: list[bytes], tmp_path: Path) -> 
     cluster = fake_cluster(raws, 3)
     m = make_manifest(raws)
     j = tmp_path / "journal.jsonl"
-    one = Ceremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
-    two = Ceremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
+    one = UnsealCeremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
+    two = UnsealCeremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
     one.start()
     two.start()
     one.submit(b64(raws[0]), keyholder="alice")
@@ -235,7 +235,7 @@ def test_two_ceremonies_share_the_journal(raws: list[bytes], tmp_path: Path) -> 
     assert any("(another terminal)" in e.message for e in two.drain_events())
     two.submit(b64(raws[1]), keyholder="bob")
     assert one.refresh().node("node1").contributors == ("alice", "bob")
-    late = Ceremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
+    late = UnsealCeremony(cluster, manifest=m, journal=Journal(j, cluster="test"))
     assert late.start().submitted == ("alice", "bob")  # joined mid-ceremony
 
 
@@ -244,11 +244,11 @@ def test_unenrolled_shares_need_allow_unverified(raws: list[bytes], tmp_path: Pa
 
     cluster = fake_cluster(raws, 2)
     empty = replace(make_manifest(raws), keyholders=())
-    strict = Ceremony(cluster, manifest=empty)
+    strict = UnsealCeremony(cluster, manifest=empty)
     assert any("no enrolled keyholder" in e.message for e in (strict.start(), strict.drain_events())[1])
     with pytest.raises(ShareMismatchError):
         strict.submit(b64(raws[0]))
-    lenient = Ceremony(cluster, manifest=empty, allow_unverified=True)
+    lenient = UnsealCeremony(cluster, manifest=empty, allow_unverified=True)
     lenient.start()
     sub = lenient.submit(b64(raws[0]))
     assert sub.keyholder == f"unnamed #{raws[0][-1]}" and not sub.verified
@@ -265,9 +265,9 @@ def test_an_older_answer_arriving_late_does_not_replay_transitions(raws: list[by
     unsealed = replace(sealed, sealed=False, progress=0, nonce="")
     cer.drain_events()
     t = time.monotonic()
-    with cer._lock:
-        cer._observe(node, unsealed, None, asked_at=t + 2)   # the newer question, answered first
-        cer._observe(node, sealed, None, asked_at=t + 1)     # an older question, answered late
-        cer._observe(node, unsealed, None, asked_at=t + 3)
+    with cer.tracker.lock:
+        cer.tracker.observe(node, unsealed, None, asked_at=t + 2)   # the newer question, answered first
+        cer.tracker.observe(node, sealed, None, asked_at=t + 1)     # an older question, answered late
+        cer.tracker.observe(node, unsealed, None, asked_at=t + 3)
     kinds = [e.kind for e in cer.drain_events() if e.node == node]
     assert kinds.count(EventKind.NODE_UNSEALED) == 1 and EventKind.NODE_RESEALED not in kinds

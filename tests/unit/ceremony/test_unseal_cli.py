@@ -12,7 +12,7 @@ from ceremony_fakes import b64, fake_cluster, make_manifest, make_shares
 
 from vaultops.cli import main
 from vaultops.journal import Journal
-from vaultops.services.ceremony.unseal import Ceremony
+from vaultops.services.ceremony.unseal import UnsealCeremony
 from vaultops.services.ceremony.shares import encode
 
 
@@ -25,9 +25,9 @@ def raws() -> list[bytes]:
 def cluster(raws: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     nodes = fake_cluster(raws, 3)
 
-    def build(args: object) -> Ceremony:
-        return Ceremony(nodes, manifest=make_manifest(raws),
-                        journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.1)
+    def build(args: object) -> UnsealCeremony:
+        return UnsealCeremony(nodes, manifest=make_manifest(raws),
+                              journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.1)
 
     monkeypatch.setattr("vaultops.cli.unseal_cmd.build_ceremony", build)
     return nodes

@@ -15,7 +15,7 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from vaultops.journal import Journal
-from vaultops.services.ceremony.unseal import Ceremony
+from vaultops.services.ceremony.unseal import UnsealCeremony
 from vaultops.services.ceremony.shares import encode
 from vaultops.tui.app import SCREENS, build_app
 from vaultops.tui.state import UnsealStage
@@ -31,7 +31,7 @@ def pipe() -> Iterator[PipeInput]:
 
 
 class Harness(PipeDriver):
-    def __init__(self, pipe: PipeInput, cer: Ceremony) -> None:
+    def __init__(self, pipe: PipeInput, cer: UnsealCeremony) -> None:
         super().__init__(pipe)
         self.cer = cer
         self.screen = UnsealScreen(cer, refresh_interval=0.02)
@@ -57,8 +57,8 @@ def raws() -> list[bytes]:
 def harness(pipe: PipeInput, raws: list[bytes], tmp_path: Path, *, manifest: bool = True,
             nodes: int = 3) -> tuple[Harness, list]:
     cluster = fake_cluster(raws, nodes)
-    cer = Ceremony(cluster, manifest=make_manifest(raws) if manifest else None,
-                   journal=Journal(tmp_path / "journal.jsonl", cluster="t"), retry_for=0.05)
+    cer = UnsealCeremony(cluster, manifest=make_manifest(raws) if manifest else None,
+                         journal=Journal(tmp_path / "journal.jsonl", cluster="t"), retry_for=0.05)
     return Harness(pipe, cer), cluster
 
 
@@ -188,7 +188,7 @@ def test_unreachable_node_shows_while_others_proceed(pipe: PipeInput, raws: list
 
 
 def test_screen_registry_builds_the_unseal_screen(raws: list[bytes], tmp_path: Path) -> None:
-    cer = Ceremony(fake_cluster(raws, 1), manifest=make_manifest(raws))
+    cer = UnsealCeremony(fake_cluster(raws, 1), manifest=make_manifest(raws))
     screen = SCREENS["unseal"](ceremony=cer)
     assert isinstance(screen, UnsealScreen) and screen.name == "unseal"
     assert os.environ.get("VAULT_TOKEN") is None

@@ -110,17 +110,14 @@ def _unseal_after_restore(client: NodeClient, shares: list[str]) -> None:
         except VaultError:
             pass
         time.sleep(0.2)
-    status = client.seal.status()
-    for share in shares:
-        if not status.sealed:
-            break
-        try:
-            status = client.seal.unseal(share)
-        except VaultError as exc:
-            raise BackupError(f"the restored node refused a share ({exc.message})",
-                              hint="pipe the ORIGINAL cluster's unseal shares, one per line") from None
-    if status.sealed:
-        raise BackupError(f"still sealed after {len(shares)} shares (threshold {status.t})",
+    from vaultops.services.ceremony.submit import unseal_node
+
+    res = unseal_node(client, shares, timeout=SEAL_WAIT, error=BackupError)
+    if res.rejected:
+        raise BackupError(f"the restored node refused a share ({res.rejected})",
+                          hint="pipe the ORIGINAL cluster's unseal shares, one per line")
+    if res.sealed:
+        raise BackupError(f"still sealed after {res.sent} shares (threshold {res.status.t})",
                           hint="pipe at least the threshold of the ORIGINAL cluster's shares")
     _wait_active(client)
 

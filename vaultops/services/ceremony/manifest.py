@@ -16,6 +16,10 @@ verifier, never share material.
 
 save() writes atomically (0644) and keeps the file it replaces as
 `<stem>.history/<UTC timestamp>.yaml` beside it.
+
+Size (~415 lines): the manifest's values, their checks and the file schema they are loaded from
+(msgspec models at the end) stay in one module, so a field is added, validated and documented
+in one place.
 """
 
 from __future__ import annotations

@@ -20,69 +20,37 @@ Flow (any step may run in a different process or terminal):
 {api} is the token-authenticated `sys/rotate/root` (OpenBao >= 2.4; the only
 one left enabled by default on >= 2.5) or the unauthenticated `sys/rekey`
 (HashiCorp Vault, older OpenBao); detect_api() probes, the user never chooses.
+
+    cer = RekeyCeremony.open(clients, manifest_path, journal=j)
+
+What it shares with the root-token ceremony (active node, manifest check, journal, cancel) is in
+base.py; the plan and its pending file are in pending.py.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from msgspec import Meta
-
-from vaultops.errors import (ConfigError, SecurityError, ShareMismatchError, UsageError, VaultAuthError,
-                             VaultError, VaultNotFound)
-from vaultops.files.atomic import atomic_write_text
-from vaultops.files.loader import Invalid
-from vaultops.files.model import Model
-from vaultops.services.ceremony.manifest import (CheckStatus, Keyholder, Manifest, ManifestFile, check_holder_name,
-                                        make_verifier)
+from vaultops.errors import SecurityError, ShareMismatchError, UsageError, VaultAuthError, VaultError, VaultNotFound
+from vaultops.services.ceremony.base import AttemptStatus, KeyCeremony
+from vaultops.services.ceremony.manifest import CheckStatus, Keyholder, Manifest, make_verifier
+from vaultops.services.ceremony.pending import (NewKeyholder, Pending, PendingFile, Phase, RotationApi, drop_pending,
+                                                load_pending, pending_path, save_pending, validate_plan)
 from vaultops.services.ceremony.shares import Share
 from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT
 
 if TYPE_CHECKING:
-    from vaultops.journal import Journal
     from vaultops.vault import NodeClient
-    from vaultops.vault.models import RotationStatus
+    from vaultops.vault.models import RotationStatus, RotationUpdate
     from vaultops.vault.sys_rotate import RotateEndpoints
 
-PENDING_VERSION = 1
-_PENDING_HEADER = ("# vaultops: a rekey in progress. No secrets (new-share verifiers only); removed when the\n"
-                   "# rekey completes or is cancelled (`vaultops rekey status|cancel`).\n")
 
-
-class RotationApi(enum.StrEnum):
-    ROTATE_ROOT = ROTATE_ROOT  # OpenBao >= 2.4, token-authenticated
-    REKEY = REKEY              # HashiCorp Vault / OpenBao < 2.5 default, unauthenticated
-
-    @property
-    def needs_token(self) -> bool:
-        return self is RotationApi.ROTATE_ROOT
-
-
-class Phase(enum.StrEnum):
-    SUBMITTING = "submitting"  # current keyholders submit their shares
-    VERIFYING = "verifying"    # new shares issued; new keyholders prove they hold them
-
-
-# -- finding the node and the API ------------------------------------------------
-
-def active_client(clients: Sequence[NodeClient]) -> NodeClient:
-    """The node answering sys/health 200: ceremonies run against the active node."""
-    from vaultops.vault import fan_out
-
-    results = fan_out(list(clients), lambda c: c.ha.health())
-    for client, res in zip(clients, results, strict=True):
-        if res.ok and res.value is not None and res.value.role == "active":
-            return client
-    states = ", ".join(f"{r.node}: {r.value.role if r.value else 'unreachable'}" for r in results)
-    raise VaultError(f"no active node ({states})",
-                     hint="unseal the cluster first (vaultops unseal), or wait for a leader election")
-
+# -- the API the node offers ----------------------------------------------------------
 
 def detect_api(client: NodeClient) -> RotationApi:
     """Probe GET sys/rotate/root/init (token), then GET sys/rekey/init (no token)."""
@@ -111,151 +79,36 @@ def endpoints(client: NodeClient, api: RotationApi) -> RotateEndpoints:
     return client.rotate(api.value)
 
 
-# -- the plan and its pending file ---------------------------------------------------
-
-@dataclass(frozen=True)
-class NewKeyholder:
-    name: str
-    pgp_key: str | None = field(default=None, repr=False)  # base64 public key, as the server takes it
-    pgp_fingerprint: str | None = None
-
-
-@dataclass(frozen=True)
-class Pending:
-    """What survives between the steps of one rekey: never secret."""
-
-    nonce: str
-    api: RotationApi
-    shares: int
-    threshold: int
-    keyholders: tuple[NewKeyholder, ...]
-    old_threshold: int
-    old_shares: int
-    started: str
-    phase: Phase = Phase.SUBMITTING
-    draft: Manifest | None = None  # the new manifest (verifiers of new shares) once issued
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": PENDING_VERSION, "nonce": self.nonce, "api": self.api.value, "phase": self.phase.value,
-                "started": self.started, "old": {"shares": self.old_shares, "threshold": self.old_threshold},
-                "new": {"shares": self.shares, "threshold": self.threshold},
-                "keyholders": [{"name": k.name, "pgp_fingerprint": k.pgp_fingerprint} for k in self.keyholders],
-                "draft": self.draft.to_dict() if self.draft else None}
-
-    @classmethod
-    def from_dict(cls, d: Any, source: str) -> Pending:
-        from vaultops.files.loader import validate
-
-        doc = validate(d, PendingFile, source=source, hint=_PENDING_HINT)
-        draft = doc.draft.manifest(f"{source}: draft") if doc.draft else None
-        return cls(nonce=doc.nonce, api=doc.api, phase=doc.phase, started=doc.started.isoformat(),
-                   old_shares=doc.old.shares, old_threshold=doc.old.threshold, shares=doc.new.shares,
-                   threshold=doc.new.threshold, draft=draft,
-                   keyholders=tuple(NewKeyholder(k.name, pgp_fingerprint=k.pgp_fingerprint)
-                                    for k in doc.keyholders))
-
-
-_PENDING_HINT = "not a vaultops rekey record: cancel the rekey (`vaultops rekey cancel`) and start again"
-
-
-class _Counts(Model):
-    shares: Annotated[int, Meta(ge=1, le=255, description="number of shares")]
-    threshold: Annotated[int, Meta(ge=1, le=255, description="shares needed to unseal")]
-
-
-class _PendingKeyholder(Model):
-    name: Annotated[str, Meta(description="a new keyholder, in share order")]
-    pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key, if shares are encrypted")] = None
-
-    def __post_init__(self) -> None:
-        check_holder_name(self.name, "name")
-
-
-class PendingFile(Model):
-    """`<manifest stem>.rekey-pending.yaml`: a rekey in progress (no secrets)."""
-
-    version: Annotated[int, Meta(description=f"format version ({PENDING_VERSION})")]
-    nonce: Annotated[str, Meta(min_length=1, description="the server's rekey nonce")]
-    api: Annotated[RotationApi, Meta(description="the rekey API in use")]
-    phase: Annotated[Phase, Meta(description="submitting old shares, or verifying new ones")]
-    started: Annotated[datetime, Meta(tz=True, description="when the rekey started (UTC)")]
-    old: Annotated[_Counts, Meta(description="the shares and threshold being replaced")]
-    new: Annotated[_Counts, Meta(description="the new shares and threshold")]
-    keyholders: Annotated[list[_PendingKeyholder], Meta(description="the new keyholders")]
-    draft: Annotated[ManifestFile | None, Meta(description="the new manifest once new shares are issued")] = None
-
-    def __post_init__(self) -> None:
-        if self.version != PENDING_VERSION:
-            raise Invalid("version", f"unsupported version {self.version} (this vaultops writes {PENDING_VERSION})")
-
-
-def pending_path(manifest_path: Path) -> Path:
-    return manifest_path.with_name(f"{manifest_path.stem}.rekey-pending.yaml")
-
-
-def load_pending(manifest_path: Path) -> Pending | None:
-    from vaultops.files.loader import CONFIG_CAP, read_yaml
-
-    path = pending_path(manifest_path)
-    if not path.exists():
-        return None
-    return Pending.from_dict(read_yaml(path, cap=CONFIG_CAP, what="rekey record"), str(path))
-
-
-def _save_pending(manifest_path: Path, pending: Pending) -> None:
-    import yaml
-
-    text = _PENDING_HEADER + yaml.safe_dump(pending.to_dict(), sort_keys=False, default_flow_style=False)
-    atomic_write_text(pending_path(manifest_path), text, mode=0o644)
-
-
-def _drop_pending(manifest_path: Path) -> None:
-    pending_path(manifest_path).unlink(missing_ok=True)
-
-
-def _validate(manifest: Manifest, shares: int, threshold: int, keyholders: Sequence[NewKeyholder]) -> None:
-    if not 1 <= threshold <= shares <= 255:
-        raise UsageError(f"threshold {threshold} must be between 1 and shares ({shares}), shares at most 255",
-                         hint="e.g. --shares 3 --threshold 2")
-    if threshold == 1 and shares > 1:
-        raise UsageError("a threshold of 1 with several shares lets any single keyholder unseal alone",
-                         hint="use a threshold of at least 2")
-    names = [k.name for k in keyholders]
-    if len(names) != shares or len(set(names)) != shares:
-        raise UsageError(f"{shares} new shares need {shares} distinct keyholder names, got {len(set(names))}",
-                         hint="name one keyholder per new share (--keyholder NAME, repeated)")
-    if any(k.pgp_key for k in keyholders) and not all(k.pgp_key for k in keyholders):
-        raise UsageError("PGP keys were given for some new keyholders but not all",
-                         hint="give every new keyholder a PGP key, or none")
-
-
 # -- the steps -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Ceremony:
+@dataclass(frozen=True, kw_only=True)
+class RekeyCeremony(KeyCeremony):
     """One rekey against one cluster: the active node, its API, the manifest and the journal."""
 
-    client: NodeClient
+    KIND: ClassVar[str] = "rekey"
+    NEEDS_MANIFEST: ClassVar[bool] = True
+
     api: RotationApi
     manifest: Manifest
     manifest_path: Path
-    journal: Journal | None = None
+
+    @classmethod
+    def detect(cls, client: NodeClient) -> dict[str, Any]:
+        return {"api": detect_api(client)}
 
     @property
     def ep(self) -> RotateEndpoints:
         return endpoints(self.client, self.api)
 
-    def _log(self, action: str, outcome: str = "ok", **details: Any) -> None:
-        if self.journal is not None:
-            self.journal.append(action, outcome=outcome, node=self.client.name,
-                                details={"api": self.api.value, **details})
+    def log_details(self) -> dict[str, Any]:
+        return {"api": self.api.value}
 
     def status(self) -> RotationStatus:
         """GET {api}/init on the active node."""
         return self.ep.status()
 
     def start(self, *, shares: int, threshold: int, keyholders: Sequence[NewKeyholder]) -> Pending:
-        _validate(self.manifest, shares, threshold, keyholders)
+        validate_plan(shares, threshold, keyholders)
         current = self.status()
         if current.started:
             raise UsageError(f"a rekey is already in progress on the cluster (nonce {current.nonce})",
@@ -268,11 +121,11 @@ class Ceremony:
         pending = Pending(nonce=st.nonce, api=self.api, shares=shares, threshold=threshold, keyholders=kept,
                           old_threshold=self.manifest.threshold, old_shares=self.manifest.shares,
                           started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        _save_pending(self.manifest_path, pending)
+        save_pending(self.manifest_path, pending)
         old, new = {k.name for k in self.manifest.keyholders}, [k.name for k in keyholders]
-        self._log("rekey.started", old=f"{self.manifest.threshold}/{self.manifest.shares}",
-                  new=f"{threshold}/{shares}", keyholders=new, pgp=bool(pgp), nonce=st.nonce,
-                  leaving=sorted(old - set(new)), joining=[n for n in new if n not in old])
+        self.log("rekey.started", old=f"{self.manifest.threshold}/{self.manifest.shares}",
+                 new=f"{threshold}/{shares}", keyholders=new, pgp=bool(pgp), nonce=st.nonce,
+                 leaving=sorted(old - set(new)), joining=[n for n in new if n not in old])
         return pending
 
     def pending(self) -> Pending:
@@ -294,26 +147,17 @@ class Ceremony:
         if pending.phase is not Phase.SUBMITTING:
             raise UsageError("the new shares were already issued: this rekey is waiting for verification",
                              hint="new keyholders: vaultops rekey verify --keyholder NAME")
-        self._check(self.manifest, name, share, "rekey.share_rejected")
-        data = self.ep.update(key=_b64e(share), nonce=pending.nonce)
-        d = _payload(data)
-        progress, required = int(d.get("progress") or 0), int(d.get("required") or self.manifest.threshold)
-        self._log("rekey.share_submitted", keyholder=name, share_index=share.index,
-                  progress=required if d.get("complete") else progress, required=required)
-        if not d.get("complete"):
-            return SubmitResult(progress=progress, required=required)
-        issued = self._issued(pending, d)
-        return SubmitResult(progress=required, required=required, issued=issued)
+        self.require(self.manifest, name, share, action="rekey.share_rejected")
+        res = self.ep.update(key=_b64e(share), nonce=pending.nonce)
+        required = res.required or self.manifest.threshold
+        self.log("rekey.share_submitted", keyholder=name, share_index=share.index,
+                 progress=required if res.complete else res.progress, required=required)
+        if not res.complete:
+            return SubmitResult(progress=res.progress, required=required)
+        return SubmitResult(progress=required, required=required, issued=self._issued(pending, res))
 
-    def _check(self, manifest: Manifest, name: str, share: Share, action: str) -> None:
-        try:
-            manifest.require(name, share)
-        except (ShareMismatchError, UsageError) as exc:
-            self._log(action, outcome="rejected", keyholder=name, reason=str(exc.message))
-            raise
-
-    def _issued(self, pending: Pending, d: dict[str, Any]) -> Issued:
-        keys = list(d.get("keys_base64") or d.get("keys") or [])
+    def _issued(self, pending: Pending, res: RotationUpdate) -> Issued:
+        keys = res.keys_b64
         if len(keys) != pending.shares:
             raise VaultError(f"the server returned {len(keys)} new shares, {pending.shares} were expected",
                              hint="cancel the rekey (`vaultops rekey cancel`): the old shares stay valid")
@@ -322,11 +166,11 @@ class Ceremony:
                       for kh, k in zip(pending.keyholders, keys, strict=True))
         draft = self._draft(pending, items)
         pending = replace(pending, phase=Phase.VERIFYING, draft=draft)
-        _save_pending(self.manifest_path, pending)
-        self._log("rekey.shares_issued", shares=pending.shares, threshold=pending.threshold,
-                  keyholders=[k.name for k in pending.keyholders], pgp=pgp,
-                  share_indexes={i.keyholder.name: i.share.index for i in items if i.share})
-        return Issued(items=items, verification_nonce=str(d.get("verification_nonce") or ""))
+        save_pending(self.manifest_path, pending)
+        self.log("rekey.shares_issued", shares=pending.shares, threshold=pending.threshold,
+                 keyholders=[k.name for k in pending.keyholders], pgp=pgp,
+                 share_indexes={i.keyholder.name: i.share.index for i in items if i.share})
+        return Issued(items=items, verification_nonce=res.verification_nonce)
 
     def _draft(self, pending: Pending, items: Sequence[IssuedShare]) -> Manifest:
         """The next manifest: keyholders whose plaintext share we saw get a verifier now;
@@ -356,17 +200,14 @@ class Ceremony:
             raise UsageError(f"{name} is not one of the new keyholders",
                              hint="new keyholders: " + ", ".join(k.name for k in pending.keyholders))
         draft = self._draft_with(pending, name, share)
-        nonce = self.ep.verify_status().get("data", {}).get("nonce") or ""
-        data = self.ep.verify(key=_b64e(share), nonce=nonce)
-        d = _payload(data)
-        done = bool(d.get("complete"))
-        self._log("rekey.share_verified", keyholder=name, share_index=share.index,
-                  progress=pending.threshold if done else int(d.get("progress") or 0),
-                  required=pending.threshold, complete=done)
+        res = self.ep.verify(key=_b64e(share), nonce=self.ep.verify_status().nonce)
+        self.log("rekey.share_verified", keyholder=name, share_index=share.index,
+                 progress=pending.threshold if res.complete else res.progress,
+                 required=pending.threshold, complete=res.complete)
         if draft is not pending.draft:
-            _save_pending(self.manifest_path, replace(pending, draft=draft))
-        if not done:
-            return VerifyResult(progress=int(d.get("progress") or 0), required=pending.threshold)
+            save_pending(self.manifest_path, replace(pending, draft=draft))
+        if not res.complete:
+            return VerifyResult(progress=res.progress, required=pending.threshold)
         return self._finish(pending, draft)
 
     def _draft_with(self, pending: Pending, name: str, share: Share) -> Manifest:
@@ -374,12 +215,12 @@ class Ceremony:
         assert draft is not None
         kh = next((k for k in draft.keyholders if k.name == name), None)
         if kh is not None:
-            self._check(draft, name, share, "rekey.verify_rejected")
+            self.require(draft, name, share, action="rekey.verify_rejected")
             return draft
         owner = draft.by_index(share.index)  # a PGP keyholder: enrolled by this very check
         if owner is not None and owner.verifier is not None and owner.verifier.matches(share):
-            self._log("rekey.verify_rejected", outcome="rejected", keyholder=name,
-                      reason=f"share #{share.index} belongs to {owner.name}")
+            self.log("rekey.verify_rejected", outcome="rejected", keyholder=name,
+                     reason=f"share #{share.index} belongs to {owner.name}")
             raise ShareMismatchError(f"share #{share.index} belongs to new keyholder {owner.name}, not {name}",
                                      hint="each new keyholder enters their own new share; nothing was sent")
         fp = next(k.pgp_fingerprint for k in pending.keyholders if k.name == name)
@@ -387,36 +228,25 @@ class Ceremony:
 
     def _finish(self, pending: Pending, draft: Manifest) -> VerifyResult:
         kept = draft.save(self.manifest_path)
-        _drop_pending(self.manifest_path)
+        drop_pending(self.manifest_path)
         old = {k.name for k in self.manifest.keyholders}
         new = [k.name for k in pending.keyholders]
-        self._log("rekey.completed", old=f"{pending.old_threshold}/{pending.old_shares}",
-                  new=f"{pending.threshold}/{pending.shares}", left=sorted(old - set(new)),
-                  joined=[n for n in new if n not in old], stayed=[n for n in new if n in old],
-                  unenrolled=[n for n in new if n not in {k.name for k in draft.keyholders}],
-                  manifest_history=str(kept) if kept else None)
+        self.log("rekey.completed", old=f"{pending.old_threshold}/{pending.old_shares}",
+                 new=f"{pending.threshold}/{pending.shares}", left=sorted(old - set(new)),
+                 joined=[n for n in new if n not in old], stayed=[n for n in new if n in old],
+                 unenrolled=[n for n in new if n not in {k.name for k in draft.keyholders}],
+                 manifest_history=str(kept) if kept else None)
         return VerifyResult(progress=pending.threshold, required=pending.threshold, complete=True,
                             manifest=draft, history=kept)
 
-    def cancel(self) -> bool:
-        """DELETE {api}/init: the old shares stay valid. True if something was in progress."""
-        st = self.status()
+    def forget(self, st: AttemptStatus) -> dict[str, Any] | None:
+        """After DELETE {api}/init: the pending record goes too (the old shares stay valid)."""
         pending = load_pending(self.manifest_path)
-        if st.started:
-            self.ep.cancel()
-        _drop_pending(self.manifest_path)
-        if st.started or pending is not None:
-            self._log("rekey.cancelled", phase=pending.phase.value if pending else "unknown",
-                      nonce=st.nonce or (pending.nonce if pending else None))
-        return bool(st.started or pending)
-
-
-def open_ceremony(clients: Sequence[NodeClient], manifest_path: Path, *,
-                  journal: Journal | None = None) -> Ceremony:
-    """The active node, the API it offers, and the current manifest."""
-    client = active_client(clients)
-    return Ceremony(client=client, api=detect_api(client), manifest=Manifest.load(manifest_path),
-                    manifest_path=manifest_path, journal=journal)
+        drop_pending(self.manifest_path)
+        if not st.started and pending is None:
+            return None
+        return {"phase": pending.phase.value if pending else "unknown",
+                "nonce": st.nonce or (pending.nonce if pending else None)}
 
 
 # -- results -------------------------------------------------------------------------
@@ -480,12 +310,6 @@ def write_share_file(path: Path, text: str) -> None:
         os.fsync(fh.fileno())
 
 
-__all__ = ["Ceremony", "CheckStatus", "Issued", "IssuedShare", "NewKeyholder", "Pending", "Phase",
-           "RotationApi", "SubmitResult", "VerifyResult", "active_client", "detect_api", "load_pending",
-           "open_ceremony", "pending_path", "write_share_file"]
-
-
-def _payload(data: dict[str, Any]) -> dict[str, Any]:
-    """Answers nest their fields under 'data' on some servers and at top level on others."""
-    inner = data.get("data")
-    return inner if isinstance(inner, dict) else data
+__all__ = ["CheckStatus", "Issued", "IssuedShare", "NewKeyholder", "Pending", "PendingFile", "Phase", "RekeyCeremony",
+           "RotationApi", "SubmitResult", "VerifyResult", "detect_api", "load_pending", "pending_path",
+           "write_share_file"]

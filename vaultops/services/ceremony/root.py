@@ -11,8 +11,13 @@ default (they answer 405 "unsupported operation") and offers no
 share-authenticated replacement: its documented alternative is creating a
 root token from a sudo token (`bao token create -policy=root`). A ceremony
 there needs `disable_unauthed_generate_root_endpoints = false` in the node's
-listener stanza for the duration (the sandbox sets it). detect() tells the
+listener stanza for the duration (the sandbox sets it). status() tells the
 user exactly that.
+
+    cer = RootCeremony.open(clients, manifest_path, journal=j)   # None: no manifest, shares unchecked
+    attempt = cer.start(); cer.submit(attempt, name, share) ...; cer.cancel()
+
+What it shares with the rekey (active node, manifest check, journal, cancel) is in base.py.
 """
 
 from __future__ import annotations
@@ -22,20 +27,16 @@ import contextlib
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar
 
-from vaultops.errors import (SecurityError, ShareMismatchError, UsageError, VaultAuthError, VaultError,
-                             VaultNotFound)
+from vaultops.errors import SecurityError, UsageError, VaultAuthError, VaultError, VaultNotFound
+from vaultops.services.ceremony.base import KeyCeremony
 from vaultops.vault.sys_generate_root import PREFIX
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-    from pathlib import Path
+    from collections.abc import Iterator
 
-    from vaultops.journal import Journal
-    from vaultops.services.ceremony.manifest import Manifest
     from vaultops.services.ceremony.shares import Share
-    from vaultops.vault import NodeClient
     from vaultops.vault.models import GenerateRootStatus
     from vaultops.vault.sys_generate_root import GenerateRootEndpoints
 
@@ -93,19 +94,16 @@ class TokenCheck:
         return "root" in self.policies
 
 
-@dataclass(frozen=True)
-class Ceremony:
-    client: NodeClient
-    manifest: Manifest | None
-    journal: Journal | None = None
+@dataclass(frozen=True, kw_only=True)
+class RootCeremony(KeyCeremony):
+    """Root-token generation on the active node; shares checked against the manifest when there is one."""
+
+    KIND: ClassVar[str] = "generate_root"
+    NEEDS_MANIFEST: ClassVar[bool] = False
 
     @property
     def ep(self) -> GenerateRootEndpoints:
         return self.client.generate_root(prefix=PREFIX, auth=False)
-
-    def _log(self, action: str, outcome: str = "ok", **details: Any) -> None:
-        if self.journal is not None:
-            self.journal.append(action, outcome=outcome, node=self.client.name, details=details)
 
     def status(self) -> GenerateRootStatus:
         """GET sys/generate-root/attempt; explains a disabled endpoint."""
@@ -123,39 +121,26 @@ class Ceremony:
                                   "`vaultops generate-root --cancel` and start again")
         otp = None if pgp_key else make_otp(st.otp_length)
         started = self.ep.start(otp=otp, pgp_key=pgp_key)
-        self._log("generate_root.started", method="pgp" if pgp_key else "otp", nonce=started.nonce,
-                  required=started.required, pgp_fingerprint=started.pgp_fingerprint or None)
+        self.log("generate_root.started", method="pgp" if pgp_key else "otp", nonce=started.nonce,
+                 required=started.required, pgp_fingerprint=started.pgp_fingerprint or None)
         return Attempt(nonce=started.nonce, required=started.required, otp=otp,
                        pgp_fingerprint=started.pgp_fingerprint)
 
     def check(self, name: str, share: Share) -> None:
         """Refuse a share that is not *name*'s before anything is sent."""
-        if self.manifest is None:
-            return
-        try:
-            self.manifest.require(name, share)
-        except (ShareMismatchError, UsageError) as exc:
-            self._log("generate_root.share_rejected", outcome="rejected", keyholder=name, reason=exc.message)
-            raise
+        if self.manifest is not None:
+            self.require(self.manifest, name, share, action="generate_root.share_rejected")
 
     def submit(self, attempt: Attempt, name: str, share: Share) -> Progress:
         """One keyholder's share: checked, then PUT sys/generate-root/update."""
         self.check(name, share)
         st = self.ep.update(key=base64.b64encode(share.raw).decode("ascii"), nonce=attempt.nonce)
-        self._log("generate_root.share_submitted", keyholder=name, share_index=share.index,
-                  progress=st.progress, required=st.required)
+        self.log("generate_root.share_submitted", keyholder=name, share_index=share.index,
+                 progress=st.progress, required=st.required)
         if st.complete:
-            self._log("generate_root.completed", method="pgp" if attempt.otp is None else "otp",
-                      nonce=attempt.nonce)
+            self.log("generate_root.completed", method="pgp" if attempt.otp is None else "otp",
+                     nonce=attempt.nonce)
         return Progress(st.progress, st.required, st.complete, st.encoded_token)
-
-    def cancel(self) -> bool:
-        """DELETE sys/generate-root/attempt. True if an attempt was in progress."""
-        st = self.status()
-        if st.started:
-            self.ep.cancel()
-            self._log("generate_root.cancelled", nonce=st.nonce)
-        return st.started
 
     def check_token(self, token: str) -> TokenCheck:
         """GET auth/token/lookup-self with the new token."""
@@ -170,7 +155,7 @@ class Ceremony:
             try:
                 self.client.token_lookup_self()
             except VaultAuthError:
-                self._log("generate_root.token_revoked")
+                self.log("generate_root.token_revoked")
                 return
         raise SecurityError("the new root token still works after revoke-self",
                             hint="revoke it by hand: bao token revoke -self (with that token)")
@@ -184,13 +169,3 @@ class Ceremony:
             yield
         finally:
             self.client.token = old
-
-
-def open_ceremony(clients: Sequence[NodeClient], manifest_path: Path | None, *,
-                  journal: Journal | None = None) -> Ceremony:
-    from vaultops.services.ceremony.manifest import Manifest
-    from vaultops.services.ceremony.rekey import active_client
-
-    client = active_client(clients)
-    manifest = Manifest.load(manifest_path) if manifest_path is not None else None
-    return Ceremony(client=client, manifest=manifest, journal=journal)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from vaultops.errors import SandboxError, VaultError, VaultOpsError
+from vaultops.errors import SandboxError, VaultOpsError
 from vaultops.files.atomic import atomic_write_text
+from vaultops.retry import poll
 from vaultops.services.sandbox import postgres
 from vaultops.services.sandbox.cluster import (DEMO_KEYHOLDERS, DOMAIN, SECRETS_NAME, SHARES, THRESHOLD, NodeRecord,
                                       Sandbox, SandboxRecord, SandboxSpec, binary_for, free_port, node_name,
                                       wait_port)
-from vaultops.vault import NodeClient, fan_out
+from vaultops.vault import NodeClient, cluster, fan_out
 
 
 def bootstrap(box: Sandbox, spec: SandboxSpec, progress: Callable[[str], None]) -> None:
@@ -169,71 +169,42 @@ def _write_config(box: Sandbox, rec: SandboxRecord, tls: dict | None) -> None:
 
 
 def unseal_nodes(clients: Sequence[NodeClient], shares: Sequence[str], *, timeout: float = 60.0) -> None:
-    """Submit shares to every sealed node at once, then follow each until it reports unsealed.
+    """Submit shares to every sealed node at once and follow each until it reports unsealed.
 
-    Raft followers must say initialized before shares are sent (retry_join
-    fetched the challenge), and may answer sealed for a few seconds after the
-    last share while they join.
+    Through the one share-submission path (services/ceremony/submit.py): a raft follower gets
+    shares only once it says initialised, is followed while it joins, and gets them again if
+    its join never completes.
     """
-    def one(c: NodeClient) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = _try(c.seal.status)
-            if st is not None and not st.sealed:
-                return
-            if st is not None and st.initialized and st.progress == 0 and not _submitted(c):
-                for share in shares:
-                    if c.seal.unseal(share).sealed is False:
-                        break
-                c.__dict__["_vo_submitted"] = time.monotonic()
-            elif _submitted(c) and time.monotonic() - c.__dict__["_vo_submitted"] > 20:
-                c.__dict__.pop("_vo_submitted")  # joined never completed: submit again
-            time.sleep(0.1)
-        raise SandboxError(f"{c.name}: still sealed after {timeout:g}s", hint="see the node's bao.log")
+    from vaultops.services.ceremony.submit import unseal_node
 
-    failures = [r.error for r in fan_out(list(clients), one, timeout=timeout + 5) if r.error]
-    if failures:
-        raise failures[0]
-
-
-def _submitted(c: NodeClient) -> bool:
-    return "_vo_submitted" in c.__dict__
-
-
-def _try(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except VaultError:
-        return None
+    results = fan_out(list(clients), lambda c: unseal_node(c, shares, timeout=timeout, error=SandboxError),
+                      timeout=timeout + 5)
+    for r in results:
+        if r.error is not None:
+            raise r.error
+        if r.value is None or r.value.sealed:
+            why = f": it refused the shares ({r.value.rejected})" if r.value and r.value.rejected else ""
+            raise SandboxError(f"{r.node}: still sealed after {timeout:g}s{why}", hint="see the node's bao.log")
 
 
 def wait_raft_healthy(clients: Sequence[NodeClient], *, token: str, voters: int, timeout: float = 60.0) -> None:
     """Until autopilot reports healthy with *voters* voters (new followers are promoted after ~10 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for c in clients:
+    def healthy() -> bool | None:
+        for c in clients:  # the first node that answers speaks for the cluster
             c.token = token
             try:
                 ap = c.raft.autopilot_state()
             except VaultOpsError:
                 continue
-            if ap.healthy and len(ap.voters) == voters:
-                return
-            break
-        time.sleep(0.5)
-    raise SandboxError(f"raft not healthy with {voters} voters after {timeout:g}s", hint="see the nodes' bao.log")
+            return True if ap.healthy and len(ap.voters) == voters else None
+        return None
+    poll(healthy, timeout=timeout, interval=0.5, what=f"raft healthy with {voters} voters", error=SandboxError,
+         hint="see the nodes' bao.log")
 
 
 def wait_active(clients: Sequence[NodeClient], *, timeout: float = 60.0) -> str:
     """Until one node answers sys/health 200; returns its name."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for c in clients:
-            h = _try(c.ha.health)
-            if h is not None and h.role == "active":
-                return c.name
-        time.sleep(0.1)
-    raise SandboxError(f"no active node after {timeout:g}s", hint="see the nodes' bao.log")
+    return cluster.wait_active(clients, timeout=timeout, error=SandboxError).name
 
 
 __all__ = ["bootstrap", "unseal_nodes", "wait_active", "wait_raft_healthy"]

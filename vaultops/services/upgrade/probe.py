@@ -32,7 +32,9 @@ class Ack:
 
 def prepare(clients: Sequence[NodeClient], *, mount: str = PROBE_MOUNT, timeout: float = 30.0) -> None:
     """Mount a kv-v1 engine for the probe (if missing) and wait until every node accepts a write."""
-    active = next(c for c in clients if c.ha.health().role == "active")
+    from vaultops.vault.cluster import active as find_active
+
+    active = find_active(clients).client  # one-line NoActiveNode when none is (not StopIteration)
     try:
         active.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
     except VaultOpsError as exc:

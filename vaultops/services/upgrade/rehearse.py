@@ -134,9 +134,10 @@ def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, share
 
 def _restore_into(box: Any, snapshot: Path, shares: list[str], emit: Callable[[str], None]) -> None:
     from vaultops.services.sandbox.bootstrap import unseal_nodes, wait_active
+    from vaultops.vault.cluster import active
 
     clients = box.clients()
-    leader = next(c for c in clients if c.ha.health().role == "active")
+    leader = active(clients, error=RunbookError).client  # one-line error when none is (not StopIteration)
     with snapshot.open("rb") as fh:
         leader.raft.restore(fh, force=True)
     emit("snapshot restored; waiting for the copy to seal itself (it now holds the original keyring)")

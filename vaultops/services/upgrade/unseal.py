@@ -16,7 +16,9 @@
   as that keyholder's submission. A wrong share on a re-joining raft follower
   can hang it, so unchecked shares are used only when there is no manifest.
 
-Shares given to this process are held in bytearrays (decoded Shares, or the
+Both send through the one share-submission path (services/ceremony/submit.py): only to a node
+that says initialised, following a joining follower until it is unsealed, a join that never
+completes tried again. Shares given to this process are held in bytearrays (decoded Shares, or the
 'NAME: share' lines) and zeroed by wipe(), which runs at the latest when the
 unsealer is dropped; the str they were read as belongs to the caller.
 """
@@ -27,8 +29,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vaultops.errors import RunbookError, RunbookPaused, SecurityError, VaultError, VaultOpsError
-from vaultops.vault import NodeClient
+from vaultops.errors import RunbookError, RunbookPaused, SecurityError, VaultOpsError
+from vaultops.vault import NodeClient, cluster
 from vaultops.vault.models import SealStatus
 
 if TYPE_CHECKING:
@@ -59,28 +61,14 @@ class Unsealer(Protocol):
 
 def wait_ready(client: NodeClient, *, timeout: float = READY_TIMEOUT) -> SealStatus:
     """Until the node answers seal-status and says initialized (a raft joiner must have its challenge)."""
-    deadline = time.monotonic() + timeout
-    last: str = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            st = client.seal.status()
-            if st.initialized:
-                return st
-            last = "not initialised yet"
-        except VaultOpsError as exc:
-            last = exc.message
-        time.sleep(0.05)
-    raise RunbookError(f"{client.name} did not answer seal-status as initialised within {timeout:g}s: {last}",
-                       hint="see the node's server log")
+    return cluster.wait_ready(client, timeout=timeout, error=RunbookError)
 
 
 def wait_unsealed(client: NodeClient, *, timeout: float) -> SealStatus:
+    """Until the node says unsealed; its last status (still sealed when the time is up)."""
     deadline = time.monotonic() + timeout
     st = wait_ready(client, timeout=timeout)
-    while st.sealed and time.monotonic() < deadline:
-        time.sleep(0.1)
-        st = client.seal.status()
-    return st
+    return st if not st.sealed else cluster.wait_unsealed(client, timeout=max(deadline - time.monotonic(), 0.0))
 
 
 def prepare(client: NodeClient, *, node: str, given: int) -> SealStatus:
@@ -131,32 +119,17 @@ class SharesUnsealer:
         st = prepare(client, node=node, given=len(self._shares))
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
-        submitted = 0
-        for share in self._shares[: st.t]:
-            st = _send(client, share, node=node)
-            submitted += 1
-            if not st.sealed:
-                break
-        st = wait_unsealed(client, timeout=self.timeout)
-        if st.sealed:
-            raise RunbookError(f"{node} still sealed {self.timeout:g}s after {submitted} shares",
-                               hint="see the node's server log", evidence={"progress": st.progress, "t": st.t})
-        return {"summary": f"unsealed with {submitted} shares", "version": st.version}
+        from vaultops.services.ceremony.submit import unseal_node
 
-
-def _send(client: NodeClient, share: Share, *, node: str) -> SealStatus:
-    from vaultops.services.ceremony.shares import b64_buffer
-
-    key = b64_buffer(share.raw)
-    try:
-        return client.seal.unseal(key)
-    except VaultError as exc:
-        if exc.status == 400:
+        res = unseal_node(client, self._shares, timeout=self.timeout, error=RunbookError)
+        if res.rejected:
             raise SecurityError(f"{node} rejected the shares at the threshold (wrong or mixed shares)",
-                                hint="check the shares given on stdin belong to this cluster") from None
-        raise
-    finally:
-        key[:] = bytes(len(key))
+                                hint="check the shares given on stdin belong to this cluster")
+        if res.sealed:
+            raise RunbookError(f"{node} still sealed after {res.sent} shares (waited up to {self.timeout:g}s)",
+                               hint="see the node's server log",
+                               evidence={"progress": res.status.progress, "t": res.status.t})
+        return {"summary": f"unsealed with {res.sent} shares", "version": res.status.version}
 
 
 class CeremonyUnsealer:
@@ -191,12 +164,12 @@ class CeremonyUnsealer:
         return [kh.name for kh in self.manifest.keyholders]
 
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
-        from vaultops.services.ceremony.unseal import Ceremony
+        from vaultops.services.ceremony.unseal import UnsealCeremony
 
         st = prepare(client, node=node, given=len(self._lines))
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
-        ceremony = Ceremony([client], manifest=self.manifest, manifest_path=self.manifest_path,
+        ceremony = UnsealCeremony([client], manifest=self.manifest, manifest_path=self.manifest_path,
                             journal=self.journal, unseal_timeout=self.timeout)
         ceremony.start()
         who = [ceremony.submit_line(line).keyholder for line in self._lines[: st.t]]

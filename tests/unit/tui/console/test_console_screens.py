@@ -24,7 +24,7 @@ from vaultops.errors import BackupError
 from vaultops.journal import Journal
 from vaultops.runbook.state import RunState, RunStatus, StepState, StepStatus
 from vaultops.services.backup.manifest import BackupEntry, State
-from vaultops.services.ceremony.unseal import Ceremony
+from vaultops.services.ceremony.unseal import UnsealCeremony
 from vaultops.services.dashboard import Dashboard
 from vaultops.tui.backup_screen import BackupScreen
 from vaultops.tui.console import monochrome
@@ -393,9 +393,9 @@ class FakeUpgrade:
     def resume(self, **kwargs: Any) -> RunState:
         raise AssertionError("not used")
 
-    def ceremony(self, node: str) -> Ceremony:
-        cer = Ceremony([n for n in self.nodes if n.name == node], manifest=make_manifest(self.raws),
-                       journal=None, retry_for=0.05)
+    def ceremony(self, node: str) -> UnsealCeremony:
+        cer = UnsealCeremony([n for n in self.nodes if n.name == node], manifest=make_manifest(self.raws),
+                             journal=None, retry_for=0.05)
         real = cer.submit_line
         self.lines: list[Any] = []
 
