@@ -25,7 +25,7 @@ def raws() -> list[bytes]:
 def cluster(raws: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     nodes = fake_cluster(raws, 3)
 
-    def build(args: object) -> Ceremony:
+    def build(session: object, args: object) -> Ceremony:
         return Ceremony(nodes, manifest=make_manifest(raws),
                         journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.1)
 
