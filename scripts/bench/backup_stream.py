@@ -49,13 +49,12 @@ def kib(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1])
-from vaultops.config import load_config
 from vaultops.services.backup.runner import run_backup
-from vaultops.services.backup.settings import load_settings
-cfg = load_config(sys.argv[1]); settings = load_settings(cfg)
+from vaultops.session import Session
+session = Session(config_path=sys.argv[1]); cfg, settings, journal = session.config, session.backup_settings, session.journal
 import boto3, hvac  # noqa: F401 - count import memory before the baseline, not as growth
 before = kib("VmRSS:")
-result = run_backup(cfg, settings, emit=lambda *a, **k: None)
+result = run_backup(cfg, settings, emit=lambda *a, **k: None, connect=session.new_clients, journal=journal)
 print(json.dumps({"ok": result.ok, "size": result.size, "before_kib": before, "hwm_kib": kib("VmHWM:")}))
 """
 

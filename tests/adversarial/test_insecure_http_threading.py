@@ -1,10 +1,11 @@
-"""--allow-insecure-http reaches every client a service builds: upgrade plan, rehearse, tls renew, console.
+"""--allow-insecure-http reaches every client: upgrade plan, rehearse, tls renew, console.
 
 A real 1-node raft sandbox (plain http on 127.0.0.1) is reached through a TCP forwarder bound to
 this machine's non-loopback address (eth0), so the configured address is http://<eth0-ip>:port,
 which vaultops refuses unless --allow-insecure-http is given. Before, make_unsealer, rehearse and
 tls' cluster_roles built their own clients without the flag: `upgrade plan` failed with
-"refusing plain http" although the user had allowed it, and renew lost the node roles.
+"refusing plain http" although the user had allowed it, and renew lost the node roles. Now the
+Session (vaultops.session) reads the flag and builds every client; services are handed them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 import yaml
 
 from vaultops.cli import main
-from vaultops.config import parse_config_file
+from vaultops.session import Session
 from vaultops.testing.sandbox import Sandbox, start_sandbox
 
 pytestmark = pytest.mark.integration
@@ -116,13 +117,15 @@ def test_rehearse_and_the_console_use_the_flag(remote: tuple[Sandbox, Path]) -> 
     from vaultops.tui.console_ops import UpgradeOps
 
     _, config = remote
-    cfg = parse_config_file(config)
-    assert _current_version(cfg, allow_insecure_http=True) == FROM
+    session = Session(config_path=str(config), allow_insecure_http=True)
+    assert _current_version(session.clients(token=False)) == FROM
     with pytest.raises(SecurityError):
-        _current_version(cfg, allow_insecure_http=False)
-    assert make_unsealer(cfg, ["x"], allow_insecure_http=True) is not None
-    plan = UpgradeOps(cfg, allow_insecure_http=True).plan(TO)
+        Session(config_path=str(config)).clients(token=False)
+    assert make_unsealer(session.config, ["x"], clients=session.clients(token=False),
+                         journal=session.journal) is not None
+    plan = UpgradeOps(session).plan(TO)
     assert (plan.current, plan.leader) == (FROM, "node1")
+    session.close()
 
 
 def test_tls_renew_asks_the_roles_with_the_flag(remote: tuple[Sandbox, Path], monkeypatch: pytest.MonkeyPatch,
@@ -143,7 +146,9 @@ def test_tls_renew_asks_the_roles_with_the_flag(remote: tuple[Sandbox, Path], mo
     assert main(["--config", str(config), "tls", "renew"]) == 0
     assert main(["--config", str(config), "tls", "renew", "--allow-insecure-http"]) == 0, capsys.readouterr().err
     assert seen == [{}, {"node1": "active"}]
-    assert cluster_roles(parse_config_file(config), allow_insecure_http=True) == {"node1": "active"}
+    session = Session(config_path=str(config), allow_insecure_http=True)
+    assert cluster_roles(session.clients(token=False, timeout=5.0)) == {"node1": "active"}
+    session.close()
 
 
 def test_the_console_builds_its_tls_ops_with_the_flag(remote: tuple[Sandbox, Path],
@@ -152,8 +157,11 @@ def test_the_console_builds_its_tls_ops_with_the_flag(remote: tuple[Sandbox, Pat
 
     _, config = remote
     monkeypatch.setattr("vaultops.tui.console._ConsoleUnseal", lambda ceremony: object())
-    screens = console_screens(parse_config_file(config), ceremony=None, allow_insecure_http=True)  # type: ignore[arg-type]
+    session = Session(config_path=str(config), allow_insecure_http=True)
+    screens = console_screens(session, ceremony=None)  # type: ignore[arg-type]
     ops = {type(o).__name__: o for o in (getattr(s, "ops", None) for s in screens) if o is not None}
     assert {"TlsOps", "UpgradeOps", "BackupOps"} <= set(ops)
-    assert all(o.allow_insecure_http for o in ops.values())
+    assert all(o.session is session for o in ops.values())
+    assert session._clients and all(c.allow_insecure_http for cs in session._clients.values() for c in cs)
+    session.close()
 

@@ -313,12 +313,14 @@ def test_anchored_commands_anchor_on_success_and_on_failure(
 
     from vaultops.cli.journal_cmd import anchored
     from vaultops.errors import BackupError
+    from vaultops.session import Session
 
     _fill(sink_cfg)
     args = argparse.Namespace(config=str(sink_cfg), operator=None, allow_insecure_http=False)
-    assert anchored(lambda a: 0)(args) == 0
+    session = Session.from_args(args)
+    assert anchored(lambda s, a: 0)(session, args) == 0
     with pytest.raises(BackupError):
-        anchored(lambda a: (_ for _ in ()).throw(BackupError("boom")))(args)
+        anchored(lambda s, a: (_ for _ in ()).throw(BackupError("boom")))(session, args)
     assert len(list((tmp_path / "anchors").rglob("*.json"))) == 2
 
 
@@ -326,13 +328,14 @@ def test_anchoring_failure_after_a_command_is_a_warning(tmp_path: Path, capsys: 
     import argparse
 
     from vaultops.cli.journal_cmd import anchored
+    from vaultops.session import Session
 
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro" / "journal-anchors").write_text("a file where a folder should be")
     cfg = _config(tmp_path, f"{{kv: false, sinks: [{{type: local, path: {tmp_path}/ro}}]}}")
     _fill(cfg)
     args = argparse.Namespace(config=str(cfg), operator=None, allow_insecure_http=False)
-    assert anchored(lambda a: 0)(args) == 0
+    assert anchored(lambda s, a: 0)(Session.from_args(args), args) == 0
     err = capsys.readouterr().err
     assert err.startswith("vaultops: warning: journal not anchored") and err.count("\n") == 1
 

@@ -51,8 +51,8 @@ SNIPPETS: dict[str, tuple[str, str | None]] = {
             keyholders = ("alice",)
             def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
                 return {}
-        def run(cfg: Config) -> None:
-            build_context(cfg, token=None, unsealer=NoShares())
+        def run(cfg: Config, journal: Journal) -> None:
+            build_context(cfg, clients=[], drivers={}, journal=journal, unsealer=NoShares())
         """, r'"NoShares" is missing following "Unsealer" protocol member:\s+\S+ note:\s+shares_given'),
     # the preflight reads the keyholders too (it used getattr before)
     "bad_no_keyholders": ("""
@@ -60,8 +60,8 @@ SNIPPETS: dict[str, tuple[str, str | None]] = {
             shares_given = 0
             def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
                 return {}
-        def run(cfg: Config) -> None:
-            build_context(cfg, token=None, unsealer=NoKeyholders())
+        def run(cfg: Config, journal: Journal) -> None:
+            build_context(cfg, clients=[], drivers={}, journal=journal, unsealer=NoKeyholders())
         """, r'"NoKeyholders" is missing following "Unsealer" protocol member:\s+\S+ note:\s+keyholders'),
     # the console's path: the screen hands its unsealer to the upgrade service through UpgradeOps
     "bad_console_path": ("""

@@ -2,7 +2,8 @@
 
 `main(argv) -> int` is the one exit point. Each command lives in its own
 module of this package exposing `register(subparsers)`; the module is named
-in COMMANDS. Command modules import heavy libraries only inside their
+in COMMANDS. Every handler is called as `handler(session, args)` with the one
+Session (vaultops.session) built here. Command modules import heavy libraries only inside their
 handlers so `vaultops --help` stays fast, and when argv names a command only
 its module is imported (cron runs `vaultops backup run` every hour).
 """
@@ -124,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             parser.print_help()
             return 2
+    from vaultops.session import Session
+
+    session = Session.from_args(args)  # the one place config, flags and clients are wired
     try:
-        return int(args.handler(args) or 0)
+        return int(args.handler(session, args) or 0)
     except VaultOpsError as exc:
         log.debug("failed", exc_info=True)
         print(f"vaultops: error: {exc}", file=sys.stderr)
@@ -133,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vaultops: interrupted", file=sys.stderr)
         return 130
+    finally:
+        session.close()
 
 
 def _setup_logging(debug: bool) -> None:

@@ -8,10 +8,13 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,12 +66,8 @@ def _emit(event: str, **fields: Any) -> None:
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
 
 
-def _context(args: argparse.Namespace) -> tuple[Any, Any]:
-    from vaultops.config import load_config
-    from vaultops.services.backup.settings import load_settings
-
-    cfg = load_config(args.config)
-    return cfg, load_settings(cfg)
+def _context(session: Session) -> tuple[Any, Any]:
+    return session.config, session.backup_settings
 
 
 def _pick_sink(cfg: Any, settings: Any, choice: str | None) -> Any:
@@ -91,16 +90,16 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 @anchored(warn=lambda message: _emit("warning", message=message))
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from vaultops.errors import BackupError
     from vaultops.services.backup.runner import run_backup
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     with _interrupt_on_sigterm():
-        result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait,
-                            allow_insecure_http=args.allow_insecure_http)
+        result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait, journal=session.journal,
+                            connect=session.new_clients)  # its own clients: the backup identity logs in on them
     data = asdict(result)
     lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
     lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
@@ -135,11 +134,11 @@ def _age(when: datetime) -> str:
     return f"{secs}s"
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
     from vaultops.services.backup.catalog import list_backups, open_uploads
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
@@ -164,11 +163,11 @@ def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
     return newest(sink, cluster=settings.cluster, warn=lambda m: _emit("warning", message=m)).name
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import VerificationError
     from vaultops.services.backup.catalog import verify_backup
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     if args.file:
         return _verify_file(args, settings)
     sink = _pick_sink(cfg, settings, args.sink)
@@ -195,13 +194,13 @@ def _verify_file(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
+def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from vaultops.cli.render import table
     from vaultops.services.backup.catalog import inspect_backup
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings)
     m = ins.manifest
@@ -219,12 +218,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def cmd_prune(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
     from vaultops.services.backup.catalog import prune
     from vaultops.services.backup.runner import build_sinks
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     sinks = [_pick_sink(cfg, settings, args.sink)] if args.sink else build_sinks(cfg, settings)
     report, text = [], []
     for sink in sinks:
@@ -240,17 +239,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_restore(args: argparse.Namespace) -> int:
+def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.backup import identity
     from vaultops.services.backup.restore import plan_restore, restore
     from vaultops.services.backup.sources import make_source
-    from vaultops.vault import cluster_clients
 
-    cfg, settings = _context(args)
-    clients = cluster_clients(cfg, allow_insecure_http=args.allow_insecure_http)
+    cfg, settings = _context(session)
+    clients = session.clients()
     if args.file:
-        return _restore_file(args, cfg, settings, clients)
+        return _restore_file(session, args, settings, clients)
     sink = _pick_sink(cfg, settings, args.sink)
     name = _name_or_newest(sink, settings, args.name)
     plan = plan_restore(sink, name, clients)
@@ -266,10 +264,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     elif plan.manifest.kind == "consul":
         print("Consul: stop every Vault node first; after the restore delete the Vault 'core/lock' key "
               "from Consul, then start and unseal Vault.", file=sys.stderr)
-    source = make_source(plan.manifest.kind, clients=clients, settings=settings,
-                         allow_insecure_http=args.allow_insecure_http)
+    source = make_source(plan.manifest.kind, clients=clients, settings=settings)
     res = restore(plan, sink, source, force=args.force, settings=settings)
-    _journal(cfg, args, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
+    _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
          f"restored {res.name} through {res.node} in {res.seconds:.1f}s" +
@@ -277,13 +274,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _restore_file(args: argparse.Namespace, cfg: Any, settings: Any, clients: Any) -> int:
+def _restore_file(session: Session, args: argparse.Namespace, settings: Any, clients: Any) -> int:
     from pathlib import Path
 
     from vaultops.services.backup import identity
     from vaultops.services.backup.restore import FORCE_WARNING, SAME_WARNING, restore_file
     from vaultops.services.backup.sources import make_source
 
+    cfg = session.config
     tmpl = FORCE_WARNING if args.force else SAME_WARNING
     print(tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
                       time="the snapshot's time"), file=sys.stderr)
@@ -291,10 +289,9 @@ def _restore_file(args: argparse.Namespace, cfg: Any, settings: Any, clients: An
         _confirm(cfg.cluster_name)
     if settings.source == "raft":
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
-    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings,
-                                                    allow_insecure_http=args.allow_insecure_http),
+    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings),
                        force=args.force, settings=settings)
-    _journal(cfg, args, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
+    _journal(session, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
     _out(args, {"file": args.file, "node": res.node, "forced": res.forced, "seconds": res.seconds},
          f"restored {args.file} through {res.node} in {res.seconds:.1f}s")
     return 0
@@ -310,24 +307,20 @@ def _confirm(cluster: str) -> None:
         raise UsageError("not confirmed: nothing was restored", hint="type the cluster name exactly")
 
 
-def _journal(cfg: Any, args: argparse.Namespace, action: str, details: dict[str, Any],
-             outcome: str = "ok") -> None:
-    from vaultops.journal import journal_for
-
-    journal_for(cfg, operator=args.operator).append(action, outcome=outcome, cluster=cfg.cluster_name,
-                                                     details=details)
+def _journal(session: Session, action: str, details: dict[str, Any], outcome: str = "ok") -> None:
+    session.journal.append(action, outcome=outcome, cluster=session.config.cluster_name, details=details)
 
 
-def cmd_drill(args: argparse.Namespace) -> int:
+def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from vaultops.services.backup.drill import read_shares, run_drill
 
-    cfg, settings = _context(args)
+    cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     shares = read_shares(sys.stdin)
     report = run_drill(cfg, settings, sink, shares=shares, name=args.name, keep=args.keep, emit=_emit,
-                       operator=args.operator)
+                       journal=session.journal)
     lines = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
              f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
     lines += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
@@ -337,7 +330,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0 if report.ok else 6
 
 
-def cmd_policy(args: argparse.Namespace) -> int:
+def cmd_policy(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.backup.identity import policy_text
 
     print(policy_text(), end="")

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tf.set_defaults(handler=cmd_from_terraform)
 
 
-def cmd_from_terraform(args: argparse.Namespace) -> int:
+def cmd_from_terraform(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.terraform_import import import_terraform
 
     dest = None if args.out == "-" else Path(args.out)

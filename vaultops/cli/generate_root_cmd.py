@@ -24,6 +24,7 @@ from vaultops.cli.journal_cmd import anchored
 if TYPE_CHECKING:
     from vaultops.services.ceremony.root import RootCeremony
     from vaultops.services.ceremony.shares import Share
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,16 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 @anchored
-def cmd_generate_root(args: argparse.Namespace) -> int:
-    from vaultops.cli.rekey_cmd import open_cluster
+def cmd_generate_root(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import ConfigError
     from vaultops.services.ceremony import root as generate_root
 
+    clients, path, journal = session.clients(), session.required_manifest_path(args.manifest), session.journal
     if args.tui:
         from vaultops.tui.generate_root_screen import run
 
-        return run(args)
-    _cfg, clients, path, journal = open_cluster(args)
+        return run(generate_root.RootCeremony.open(clients, path, journal=journal), revoke_after=args.revoke_after)
     try:
         cer = generate_root.RootCeremony.open(clients, path, journal=journal)
     except ConfigError:

@@ -27,10 +27,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 CLEAR = "\033[2J\033[3J\033[H"  # screen and scrollback
 TOKEN = "\0root-token"  # the root token's key among the keyholders' names (no name holds a NUL)
@@ -66,14 +69,12 @@ class Plan:
 
 
 @anchored
-def cmd_init(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_init(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.ceremony import init as initialize
-    from vaultops.vault import cluster_clients
 
-    cfg = load_config(args.config)
+    cfg = session.config
     plan = make_plan(args, cfg)
-    clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
+    clients = session.clients(token=False)
     wanted = cfg.node(args.node).name if args.node else clients[0].name  # raises for unknown
     client = next(c for c in clients if c.name == wanted)
     initialize.validate_plan(shares=args.shares, threshold=args.threshold, keyholders=plan.keyholders,
@@ -88,7 +89,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             print(f"vaultops: delivery failed ({type(exc).__name__}): rescuing every secret", file=sys.stderr)
             undelivered, interrupted = _as_received(result, plan), False
     problems = [_rescue(undelivered, cfg, screen=not interrupted)] if undelivered else []
-    problems += _record(cfg, args, plan, result, client.name, undelivered=len(undelivered))
+    problems += _record(session, args, plan, result, client.name, undelivered=len(undelivered))
     print(f"initialised {client.name}: {args.shares} shares, threshold {args.threshold}\n"
           f"keyholder manifest: {plan.manifest} (safe to commit; cluster id recorded at first "
           "unseal)\nnext: vaultops unseal")
@@ -109,11 +110,10 @@ def _outputs(plan: Plan) -> tuple[dict[str, Path], dict[str, str]]:
     return paths, what
 
 
-def _record(cfg: Any, args: argparse.Namespace, plan: Plan, result: Any, node: str, *,
+def _record(session: Session, args: argparse.Namespace, plan: Plan, result: Any, node: str, *,
             undelivered: int) -> list[str]:
     """After the secrets: the manifest, then the journal. Returns what failed, in words."""
     from vaultops.errors import VaultOpsError
-    from vaultops.journal import journal_for
     from vaultops.services.ceremony.init import save_manifest
 
     problems = []
@@ -123,7 +123,7 @@ def _record(cfg: Any, args: argparse.Namespace, plan: Plan, result: Any, node: s
     except VaultOpsError as exc:
         problems.append(str(exc))
     try:
-        journal_for(cfg, operator=args.operator).append(
+        session.journal.append(
             "cluster.initialized", node=node,
             details={"shares": args.shares, "threshold": args.threshold, "keyholders": plan.keyholders,
                      "pgp": bool(plan.pgp_keys), "manifest": str(plan.manifest), "undelivered": undelivered})

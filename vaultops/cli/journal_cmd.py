@@ -7,12 +7,15 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
 from vaultops.errors import VaultOpsError
 
-Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    from vaultops.session import Session
+
+Handler = Callable[["Session", argparse.Namespace], int]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,17 +38,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     anc.set_defaults(handler=cmd_anchor)
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(session: Session) -> Any:
     """The loaded vaultops.yaml; None only when there is none at all (the default journal).
 
     A config that exists but is broken is an error, never silently 'no config'."""
     import os
 
-    from vaultops.config import find_config_file, load_config
+    from vaultops.config import find_config_file
 
-    if find_config_file(args.config) is None and not (os.environ.get("VAULT_ADDR") or os.environ.get("BAO_ADDR")):
+    if find_config_file(session.config_path) is None and not (os.environ.get("VAULT_ADDR")
+                                                             or os.environ.get("BAO_ADDR")):
         return None
-    return load_config(args.config)
+    return session.config
+
+
+def _places(session: Session, cfg: Any, journal: Any, settings: Any) -> Any:
+    from vaultops.services.journal_anchor import places
+
+    return places(cfg, journal, settings, connect=session.authenticated if cfg is not None else None)
 
 
 def _journal(args: argparse.Namespace, cfg: Any):  # type: ignore[no-untyped-def]
@@ -57,10 +67,10 @@ def _journal(args: argparse.Namespace, cfg: Any):  # type: ignore[no-untyped-def
     return Journal(cfg.journal_path if cfg is not None else default_state_dir() / "journal.jsonl")
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(session: Session, args: argparse.Namespace) -> int:
     from collections import deque
 
-    journal = _journal(args, _config(args))
+    journal = _journal(args, _config(session))
     entries = list(deque(journal.entries(), maxlen=args.last) if args.last else journal.entries())
     if args.format == "json":
         print(json.dumps(entries, indent=2))
@@ -74,15 +84,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
+def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import JournalError
-    from vaultops.services.journal_anchor import Places, anchor_settings, check, places
+    from vaultops.services.journal_anchor import Places, anchor_settings, check
 
-    cfg = _config(args)
+    cfg = _config(session)
     journal = _journal(args, cfg)
     settings = anchor_settings(cfg)
-    where = Places() if args.no_anchors else places(cfg, journal, settings,
-                                                    allow_insecure_http=args.allow_insecure_http)
+    where = Places() if args.no_anchors else _places(session, cfg, journal, settings)
     report = check(journal, where)
     if args.format == "json":
         print(json.dumps(_report_json(journal, report), indent=2))
@@ -127,13 +136,13 @@ def _report_json(journal: Any, report: Any) -> dict[str, Any]:
             "unreadable": list(report.unreadable)}
 
 
-def cmd_anchor(args: argparse.Namespace) -> int:
-    from vaultops.services.journal_anchor import anchor, anchor_settings, places
+def cmd_anchor(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.services.journal_anchor import anchor, anchor_settings
 
-    cfg = _config(args)
+    cfg = _config(session)
     journal = _journal(args, cfg)
     settings = anchor_settings(cfg)
-    where = places(cfg, journal, settings, allow_insecure_http=args.allow_insecure_http)
+    where = _places(session, cfg, journal, settings)
     for note in where.unavailable:
         print(f"vaultops: warning: not anchored in {note}", file=sys.stderr)
     done = anchor(journal, settings, where)
@@ -152,28 +161,26 @@ def anchored(handler: Handler | None = None, *,
     Anchoring never changes the command's outcome: a failure is a warning (see journal_anchor)."""
     def wrap(fn: Handler) -> Handler:
         @functools.wraps(fn)
-        def run(args: argparse.Namespace) -> int:
+        def run(session: Session, args: argparse.Namespace) -> int:
             try:
-                result = fn(args)
+                result = fn(session, args)
             except VaultOpsError:
-                _anchor_quietly(args, warn)
+                _anchor_quietly(session, warn)
                 raise
-            _anchor_quietly(args, warn)
+            _anchor_quietly(session, warn)
             return result
         return run
     return wrap(handler) if handler is not None else wrap
 
 
-def _anchor_quietly(args: argparse.Namespace, warn: Callable[[str], None] | None) -> None:
-    from vaultops.config import load_config
+def _anchor_quietly(session: Session, warn: Callable[[str], None] | None) -> None:
     from vaultops.services.journal_anchor import anchor_after_command
 
     try:
-        cfg = load_config(getattr(args, "config", None))
+        cfg = session.config
     except VaultOpsError:
         return
-    for message in anchor_after_command(cfg, operator=getattr(args, "operator", None),
-                                        allow_insecure_http=bool(getattr(args, "allow_insecure_http", False))):
+    for message in anchor_after_command(cfg, operator=session.operator, connect=session.authenticated):
         if warn is not None:
             warn(message)
         else:

@@ -20,6 +20,7 @@ from vaultops.cli import command_parser
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
+    from vaultops.session import Session
 
 DRILL_EXIT = {"pass": 0, "no-verifier": 1, "fail": 3}
 EPILOG = ("exit codes: drill 0 pass, 1 no verifier yet, 3 fail; check 0 ready, 1 not ready; "
@@ -52,35 +53,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.set_defaults(handler=fn)
 
 
-def _journal(args: argparse.Namespace) -> Journal:
-    from vaultops.config import default_state_dir, load_config
+def _journal(session: Session) -> Journal:
+    from vaultops.config import default_state_dir
     from vaultops.errors import ConfigError
-    from vaultops.journal import Journal, journal_for
+    from vaultops.journal import Journal
 
     try:
-        return journal_for(load_config(args.config), operator=args.operator)
+        return session.journal
     except ConfigError:
-        if args.config:
+        if session.config_path:
             raise
-        return Journal(default_state_dir() / "journal.jsonl", operator=args.operator)
+        return Journal(default_state_dir() / "journal.jsonl", operator=session.operator)
 
 
-def _readiness(args: argparse.Namespace, max_age_days: int = 90):  # type: ignore[no-untyped-def]
+def _readiness(session: Session, args: argparse.Namespace, max_age_days: int = 90):  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
-    from vaultops.cli.shares_cmd import _manifest_path
     from vaultops.services.ceremony import keyholders
     from vaultops.services.ceremony.manifest import Manifest
 
-    manifest = Manifest.load(_manifest_path(args))
-    records = keyholders.drill_records(_journal(args).entries())
+    manifest = Manifest.load(session.required_manifest_path(args.manifest))
+    records = keyholders.drill_records(_journal(session).entries())
     return keyholders.readiness(manifest, records, max_age=timedelta(days=max_age_days))
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
 
-    ready = _readiness(args)
+    ready = _readiness(session, args)
     if args.format == "json":
         print(json.dumps([k.to_dict() for k in ready.keyholders], indent=2))
         return 0
@@ -92,12 +92,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     if args.max_age < 1:
         raise UsageError("--max-age must be at least 1 day", hint="e.g. --max-age 90")
-    ready = _readiness(args, args.max_age)
+    ready = _readiness(session, args, args.max_age)
     if args.format == "json":
         print(json.dumps(ready.to_dict(), indent=2))
     else:
@@ -108,15 +108,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ready.ok else 1
 
 
-def cmd_drill(args: argparse.Namespace) -> int:
-    from vaultops.cli.shares_cmd import _manifest_path, _read_share
+def cmd_drill(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.cli.shares_cmd import _read_share
     from vaultops.errors import ShareFormatError
     from vaultops.services.ceremony import keyholders
     from vaultops.services.ceremony.manifest import Manifest
 
-    manifest = Manifest.load(_manifest_path(args))
+    manifest = Manifest.load(session.required_manifest_path(args.manifest))
     manifest.keyholder(args.keyholder)  # a wrong name fails before the share is asked for
-    journal = _journal(args)
+    journal = _journal(session)
     try:
         share = _read_share(args)
     except ShareFormatError as exc:  # the written copy may be damaged: that is a failed drill too
@@ -131,12 +131,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return DRILL_EXIT[result.outcome.value]
 
 
-def cmd_enroll(args: argparse.Namespace) -> int:
-    from vaultops.cli.shares_cmd import _manifest_path, _read_share
+def cmd_enroll(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.cli.shares_cmd import _read_share
     from vaultops.services.ceremony import keyholders
     from vaultops.services.ceremony import manifest as mf
 
-    path = _manifest_path(args)
+    path = session.required_manifest_path(args.manifest)
     current = mf.Manifest.load(path)
     if args.pgp_encrypted:
         share = keyholders.decrypt_pgp_share(_read_text(args.pgp_encrypted))
@@ -146,7 +146,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
                              replace_existing=args.replace)
     kept = updated.save(path)
     kh = updated.keyholder(args.keyholder)
-    _journal(args).append("keyholder.enrolled", details={"keyholder": kh.name, "share_index": kh.share_index,
+    _journal(session).append("keyholder.enrolled", details={"keyholder": kh.name, "share_index": kh.share_index,
                                                         "pgp": bool(args.pgp_encrypted), "replace": args.replace})
     print(f"enrolled {kh.name} with share #{kh.share_index} in {path}"
           + (f" (previous version kept as {kept})" if kept else ""))

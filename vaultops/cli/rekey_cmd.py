@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from vaultops.services.ceremony.manifest import Manifest
     from vaultops.services.ceremony.rekey import Issued, RekeyCeremony
     from vaultops.services.ceremony.shares import Share
+    from vaultops.session import Session
 
 MAX_LINE = 1024
 
@@ -70,18 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # -- shared by the ceremony commands ---------------------------------------------------
-
-def open_cluster(args: argparse.Namespace) -> tuple[Any, list[Any], Path, Any]:
-    """(config, clients, manifest path, journal) for a ceremony command."""
-    from vaultops.cli.shares_cmd import _manifest_path
-    from vaultops.config import load_config
-    from vaultops.journal import journal_for
-    from vaultops.vault import cluster_clients
-
-    cfg = load_config(args.config)
-    clients = cluster_clients(cfg, allow_insecure_http=args.allow_insecure_http)
-    return cfg, clients, _manifest_path(args), journal_for(cfg, operator=args.operator)
-
 
 def share_entries(args: argparse.Namespace, names: list[str]) -> Iterator[tuple[str | None, str]]:
     """(keyholder or None, share text) from stdin lines or hidden prompts; stops at EOF."""
@@ -127,16 +116,16 @@ def checked_loop(entries: Iterator[tuple[str | None, str]], manifest: Manifest |
     return worst
 
 
-def _ceremony(args: argparse.Namespace) -> RekeyCeremony:
+def _ceremony(session: Session, args: argparse.Namespace) -> RekeyCeremony:
     from vaultops.services.ceremony import rekey
 
-    _cfg, clients, path, journal = open_cluster(args)
-    return rekey.RekeyCeremony.open(clients, path, journal=journal)
+    return rekey.RekeyCeremony.open(session.clients(), session.required_manifest_path(args.manifest),
+                               journal=session.journal)
 
 
 # -- commands ----------------------------------------------------------------------------
 
-def cmd_start(args: argparse.Namespace) -> int:
+def cmd_start(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.ceremony import keyholders
     from vaultops.services.ceremony.rekey import NewKeyholder
@@ -147,7 +136,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         raise UsageError(f"--pgp-key for {unknown[0]}, who is not a new keyholder", hint="check the names")
     new = [NewKeyholder(n, pgp_key=keyholders.read_pgp_public_key(keys[n]) if n in keys else None)
            for n in args.keyholder]
-    cer = _ceremony(args)
+    cer = _ceremony(session, args)
     pending = cer.start(shares=args.shares, threshold=args.threshold, keyholders=new)
     old = {k.name for k in cer.manifest.keyholders}
     print(f"rekey started on {cer.client.name} via {cer.api.value}: {cer.manifest.threshold}/"
@@ -159,10 +148,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
-    cer = _ceremony(args)
+    cer = _ceremony(session, args)
     pending = cer.pending()
     files = {n: Path(p) for n, p in _pairs(args.share_file, "--share-file")}
     new_names = [k.name for k in pending.keyholders]
@@ -220,8 +209,8 @@ def _show_privately(name: str, text: str) -> None:
     print(clear, end="", flush=True)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    cer = _ceremony(args)
+def cmd_verify(session: Session, args: argparse.Namespace) -> int:
+    cer = _ceremony(session, args)
     pending = cer.pending()
     draft = pending.draft or cer.manifest
     finished: list[Any] = []
@@ -243,10 +232,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.ceremony.rekey import load_pending
 
-    cer = _ceremony(args)
+    cer = _ceremony(session, args)
     st = cer.status()
     pending = load_pending(cer.manifest_path)
     info: dict[str, Any] = {"node": cer.client.name, "api": cer.api.value, "started": st.started,
@@ -269,7 +258,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
+def cmd_cancel(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     if not args.yes:
@@ -277,12 +266,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             raise UsageError("cancelling needs confirmation", hint="pass --yes")
         if input("Cancel the rekey? The old shares stay valid. [y/N] ").strip().lower() != "y":
             return 1
-    cer = _ceremony(args)
+    cer = _ceremony(session, args)
     print("rekey cancelled; the old shares stay valid" if cer.cancel() else "no rekey was in progress")
     return 0
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
+def cmd_tui(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -290,7 +279,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
                          hint="use rekey start|submit|verify|status|cancel in scripts")
     from vaultops.tui.rekey_screen import run
 
-    return run(args)
+    return run(_ceremony(session, args))
 
 
 def _pairs(values: list[str], flag: str) -> Iterator[tuple[str, str]]:

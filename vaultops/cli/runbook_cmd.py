@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,15 +57,16 @@ def read_shares(args: argparse.Namespace) -> list[str] | None:
     return shares
 
 
-def context_for(args: argparse.Namespace, cfg: Any, shares: list[str] | None) -> Any:
+def context_for(session: Session, args: argparse.Namespace, shares: list[str] | None) -> Any:
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import make_unsealer
 
-    return build_context(cfg, token=None,
-                         unsealer=make_unsealer(cfg, shares, allow_insecure_http=args.allow_insecure_http),
-                         prompter=Prompter(assume_yes=args.yes), emit=progress,
+    cfg = session.config
+    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    return build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
+                         unsealer=unsealer, prompter=Prompter(assume_yes=args.yes), emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",
-                         allow_insecure_http=args.allow_insecure_http, gate_timeout=args.gate_timeout)
+                         gate_timeout=args.gate_timeout)
 
 
 def progress(message: str) -> None:
@@ -81,43 +85,39 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.upgrade.service import make_plan, start_run
 
-    cfg = load_config(args.config)
+    cfg = session.config
     shares = read_shares(args)
-    ctx = context_for(args, cfg, shares)
+    ctx = context_for(session, args, shares)
     params = parse_sets(args.set)
     if args.dry_run:
         _, _, plan = make_plan(ctx, Path(args.file), params)
         print(render_plan(plan))
         return 0
     state = start_run(cfg, ctx, runbook_path=Path(args.file), params=params, restart=args.restart,
-                      operator=args.operator, emit=progress)
+                      operator=session.operator, emit=progress)
     return finish(state)
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_resume(session: Session, args: argparse.Namespace) -> int:
     from vaultops.runbook.loader import load_runbook
     from vaultops.services.upgrade.service import resume_run
 
-    cfg = load_config(args.config)
-    ctx = context_for(args, cfg, read_shares(args))
-    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=args.operator, emit=progress,
+    cfg = session.config
+    ctx = context_for(session, args, read_shares(args))
+    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=session.operator, emit=progress,
                        runbook_path=Path(args.file), accept_changed_runbook=args.accept_changed_runbook)
     return finish(state)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.runbook.loader import load_runbook
     from vaultops.runbook.state import load_state
     from vaultops.services.upgrade.service import state_path
 
-    cfg = load_config(args.config)
-    state = load_state(state_path(cfg, load_runbook(args.file).name))
+    state = load_state(state_path(session.config, load_runbook(args.file).name))
     return show_state(state, args.format)
 
 

@@ -6,9 +6,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,8 +50,7 @@ def _checked_name(args: argparse.Namespace) -> None:
         check_name(Kind.SANDBOX, args.name, where="--name")
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    from vaultops.journal import journal_for
+def cmd_up(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.sandbox.cluster import SandboxSpec, up
 
     _checked_name(args)
@@ -56,14 +58,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     spec = SandboxSpec(name=args.name, nodes=nodes, storage=args.storage, version=args.bao_version,
                        sealed=args.sealed, tls=args.tls, acme_config=args.acme if args.tls else None)
     box = up(spec, progress=lambda m: print(f"sandbox {args.name}: {m}", file=sys.stderr))
-    journal_for(box.config, operator=args.operator).append(
+    session.journal_of(box.config).append(
         "sandbox.up", details={"nodes": nodes, "storage": spec.storage, "sealed": spec.sealed, "tls": spec.tls})
     print(f"config:  {box.config_path}\nsecrets: {box.secrets_path} (sandbox material, 0600)\n"
           f"try:     vaultops --config {box.config_path} status")
     return 0
 
 
-def cmd_down(args: argparse.Namespace) -> int:
+def cmd_down(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import SandboxError
     from vaultops.services.sandbox.cluster import Sandbox, sandbox_dir
 
@@ -76,7 +78,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.sandbox.cluster import list_sandboxes
 
     _checked_name(args)

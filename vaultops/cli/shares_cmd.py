@@ -19,6 +19,7 @@ from vaultops.cli import command_parser
 if TYPE_CHECKING:
     from vaultops.services.ceremony.manifest import Manifest
     from vaultops.services.ceremony.shares import Share
+    from vaultops.session import Session
 
 MAX_STDIN_CHARS = 4096
 CHECK_EXIT = {"match": 0, "no-verifier": 1, "other-keyholder": 3, "no-match": 3}
@@ -112,7 +113,7 @@ def _read_share(args: argparse.Namespace) -> Share:
 
 # -- commands --------------------------------------------------------------------
 
-def cmd_encode(args: argparse.Namespace) -> int:
+def cmd_encode(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.ceremony import shares
 
@@ -127,17 +128,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
+def cmd_decode(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.ceremony import shares
 
     print(shares.encode(_read_share(args), args.to))
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.ceremony.manifest import Manifest
 
-    path = _manifest_path(args)
+    path = session.required_manifest_path(args.manifest)
     manifest = Manifest.load(path)
     manifest.keyholder(args.keyholder)  # fail on a wrong name before asking for the share
     result = manifest.check(args.keyholder, _read_share(args))
@@ -148,11 +149,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[result.status.value]
 
 
-def cmd_enroll(args: argparse.Namespace) -> int:
+def cmd_enroll(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.ceremony import manifest as mf
 
-    path = _manifest_path(args)
-    current = mf.Manifest.load(path) if path.exists() else _new_manifest(args)
+    path = session.required_manifest_path(args.manifest)
+    current = mf.Manifest.load(path) if path.exists() else _new_manifest(args, path)
     updated = current.enroll(args.keyholder, _read_share(args), params=mf.DEFAULT_PARAMS,
                              pgp_fingerprint=args.pgp_fingerprint, replace_existing=args.replace)
     kept = updated.save(path)
@@ -162,21 +163,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _manifest_path(args: argparse.Namespace) -> Path:
-    if args.manifest:
-        return Path(args.manifest)
-    from vaultops.config import load_config
-    from vaultops.services.ceremony.manifest import manifest_path
-
-    return manifest_path(load_config(args.config))
-
-
-def _new_manifest(args: argparse.Namespace) -> Manifest:
+def _new_manifest(args: argparse.Namespace, path: Path) -> Manifest:
     from vaultops.errors import UsageError
     from vaultops.services.ceremony.manifest import Manifest
 
     if not (args.cluster_id and args.threshold and args.shares):
-        raise UsageError(f"{_manifest_path(args)} does not exist yet",
+        raise UsageError(f"{path} does not exist yet",
                          hint="pass --cluster-id, --threshold and --shares to create it")
     return Manifest.from_dict({"version": 1, "cluster_id": args.cluster_id,
                                "threshold": args.threshold, "shares": args.shares,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,13 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.status import cluster_status
-    from vaultops.vault import cluster_clients
 
-    cfg = load_config(args.config)
-    clients = cluster_clients(cfg, timeout=args.timeout, allow_insecure_http=args.allow_insecure_http)
+    cfg = session.config
+    clients = session.clients(timeout=args.timeout)
     if args.node:
         wanted = [cfg.node(n).name for n in args.node]
         clients = [c for c in clients if c.name in wanted]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 RENEW_HELP = """Renew every node whose served or on-disk certificate is in its renewal window
 (default: the last third of its lifetime), then install, reload (standbys first,
@@ -33,13 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=cmd_renew)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
-    from vaultops.services.tls.settings import load_tls_settings
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.tls.status import drivers_for, tls_status
 
-    cfg = load_config(args.config)
-    settings = load_tls_settings(cfg)
+    settings = session.tls_settings
     if args.node:
         settings.node(args.node)
     statuses = tls_status(settings, drivers_for(settings), only=args.node)
@@ -66,22 +67,19 @@ def render_status(statuses: list) -> str:  # type: ignore[type-arg]
     return table(["NODE", "SOURCE", "SUBJECT", "SANS", "ISSUER", "NOT AFTER", "LEFT"], rows)
 
 
-def cmd_renew(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_renew(session: Session, args: argparse.Namespace) -> int:
     from vaultops.dns import get_provider
     from vaultops.services.tls.acme_client import AcmeIssuer
     from vaultops.services.tls.cron import JsonLines, renewal_lock, summarise, write_metrics
     from vaultops.services.tls.inspect import TLSError
     from vaultops.services.tls.renew import renew
-    from vaultops.services.tls.settings import load_tls_settings
     from vaultops.services.tls.status import drivers_for
 
-    cfg = load_config(args.config)
-    settings = load_tls_settings(cfg)
+    settings = session.tls_settings
     emit = JsonLines(sys.stderr)
     with renewal_lock(settings.lock_file):
         issuer = AcmeIssuer(settings.acme, get_provider(settings.dns_provider))
-        report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(cfg, args.allow_insecure_http),
+        report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(session),
                        only=args.node, force=args.force, emit=emit)
         write_metrics(settings.metrics_file, report)
     if args.format == "json":
@@ -97,11 +95,11 @@ def cmd_renew(args: argparse.Namespace) -> int:
     return 0
 
 
-def _roles(cfg, allow_insecure_http: bool):  # type: ignore[no-untyped-def]
+def _roles(session: Session) -> dict[str, str]:
     from vaultops.errors import VaultOpsError
     from vaultops.services.tls.renew import cluster_roles
 
     try:
-        return cluster_roles(cfg, allow_insecure_http=allow_insecure_http)
+        return cluster_roles(session.clients(token=False, timeout=5.0))
     except VaultOpsError:
         return {}  # unknown roles: reload in config order

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_tui)
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
+def cmd_tui(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("the console needs a terminal", hint="use `vaultops status` and the other commands in scripts")
     from vaultops.cli.unseal_cmd import build_ceremony
-    from vaultops.config import load_config
     from vaultops.tui.console import run_console
 
-    cfg = load_config(args.config)
-    run_console(cfg, ceremony=build_ceremony(args), operator=args.operator, no_color=args.no_color,
-                allow_insecure_http=args.allow_insecure_http)
+    run_console(session, ceremony=build_ceremony(session, args), no_color=args.no_color)
     return 0

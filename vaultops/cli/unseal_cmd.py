@@ -25,6 +25,7 @@ from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import CeremonySnapshot, UnsealCeremony
+    from vaultops.session import Session
 
 MAX_LINE = 4096
 EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
@@ -56,13 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 @anchored
-def cmd_unseal(args: argparse.Namespace) -> int:
+def cmd_unseal(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
     if args.keyholder and not args.share_stdin:
         raise UsageError("--keyholder goes with --share-stdin",
                          hint="in the TUI each keyholder picks their name")
-    cer = build_ceremony(args)
+    cer = build_ceremony(session, args)
     if args.reset:
         return _reset(cer, args)
     if args.share_stdin:
@@ -77,36 +78,25 @@ def cmd_unseal(args: argparse.Namespace) -> int:
     return _exit(snap, 0)
 
 
-def build_ceremony(args: argparse.Namespace) -> UnsealCeremony:
-    from vaultops.config import load_config
-    from vaultops.journal import journal_for
+def build_ceremony(session: Session, args: argparse.Namespace) -> UnsealCeremony:
+    """The unseal ceremony of `vaultops unseal` and of the console's unseal screen."""
     from vaultops.services.ceremony.unseal import UnsealCeremony
-    from vaultops.vault import cluster_clients
 
-    cfg = load_config(args.config)
-    manifest, path = _load_manifest(args, cfg)
-    clients = cluster_clients(cfg, use_token=False, allow_insecure_http=args.allow_insecure_http)
-    return UnsealCeremony(clients, manifest=manifest, manifest_path=path,
-                          journal=journal_for(cfg, operator=args.operator),
-                          allow_unverified=args.allow_unverified)
+    manifest, path = _load_manifest(session, args)
+    return UnsealCeremony(session.clients(token=False), manifest=manifest, manifest_path=path,
+                    journal=session.journal, allow_unverified=args.allow_unverified)
 
 
-def _load_manifest(args: argparse.Namespace, cfg: Any) -> tuple[Any, Any]:
-    from pathlib import Path
-
+def _load_manifest(session: Session, args: argparse.Namespace) -> tuple[Any, Any]:
     from vaultops.errors import ConfigError
     from vaultops.services.ceremony.manifest import Manifest
 
     if args.no_manifest:
         return None, None
-    if args.manifest:
-        return Manifest.load(args.manifest), Path(args.manifest)
-    if not cfg.section("keyholders").get("manifest"):
+    path = session.manifest_path(args.manifest)
+    if path is None:
         return None, None  # the ceremony warns that shares cannot be checked
-    from vaultops.services.ceremony.manifest import manifest_path
-
-    path = manifest_path(cfg)
-    if not path.exists():
+    if not args.manifest and not path.exists():
         raise ConfigError(f"keyholder manifest {path} (from vaultops.yaml) does not exist",
                           hint="restore it, pass --manifest FILE, or --no-manifest to proceed "
                                "without checking shares")

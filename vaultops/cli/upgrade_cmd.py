@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import command_parser
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
+
+if TYPE_CHECKING:
+    from vaultops.session import Session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,15 +64,14 @@ def _precheck(ctx: Any) -> Any:
     return check
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
+def cmd_plan(session: Session, args: argparse.Namespace) -> int:
     import json
 
-    from vaultops.config import load_config
     from vaultops.services.upgrade.service import default_runbook, make_plan
 
-    cfg = load_config(args.config)
+    cfg = session.config
     args.yes, args.gate_timeout = False, None
-    ctx = context_for(args, cfg, None)
+    ctx = context_for(session, args, None)
     _, variables, plan = make_plan(ctx, default_runbook(cfg), {"to": args.to})
     _precheck(ctx)(variables)
     if args.format == "json":
@@ -81,47 +83,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 @anchored
-def cmd_run(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.upgrade.service import default_runbook, start_run
 
-    cfg = load_config(args.config)
-    ctx = context_for(args, cfg, read_shares(args))
+    cfg = session.config
+    ctx = context_for(session, args, read_shares(args))
     state = start_run(cfg, ctx, runbook_path=default_runbook(cfg), params={"to": args.to}, restart=args.restart,
-                      operator=args.operator, emit=progress, precheck=_precheck(ctx))
+                      operator=session.operator, emit=progress, precheck=_precheck(ctx))
     return finish(state)
 
 
 @anchored
-def cmd_resume(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_resume(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.upgrade.service import resume_run
 
-    cfg = load_config(args.config)
-    ctx = context_for(args, cfg, read_shares(args))
-    return finish(resume_run(cfg, ctx, operator=args.operator, emit=progress,
+    cfg = session.config
+    ctx = context_for(session, args, read_shares(args))
+    return finish(resume_run(cfg, ctx, operator=session.operator, emit=progress,
                              accept_changed_runbook=args.accept_changed_runbook))
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from vaultops.config import load_config
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
     from vaultops.runbook.state import load_state
     from vaultops.services.upgrade.service import state_path
 
-    cfg = load_config(args.config)
-    return show_state(load_state(state_path(cfg, "upgrade")), args.format)
+    return show_state(load_state(state_path(session.config, "upgrade")), args.format)
 
 
-def cmd_rehearse(args: argparse.Namespace) -> int:
+def cmd_rehearse(session: Session, args: argparse.Namespace) -> int:
     import json
 
-    from vaultops.config import load_config
     from vaultops.services.upgrade.rehearse import rehearse
 
-    cfg = load_config(args.config)
+    cfg = session.config
     shares = read_shares(args) or []
-    report = rehearse(cfg, to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress,
-                      operator=args.operator, allow_insecure_http=args.allow_insecure_http)
+    report = rehearse(cfg, clients=session.clients(token=False), token=session.token, journal=session.journal,
+                      to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress)
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:

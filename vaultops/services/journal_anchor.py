@@ -28,15 +28,21 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import ConfigError, JournalError, VaultOpsError
 from vaultops.journal import Anchor, Journal, Scan, check_anchors
 from vaultops.names import check_name
+
+if TYPE_CHECKING:
+    from vaultops.vault import NodeClient
+
+# (timeout) -> the cluster's token clients, or None without a token (Session.authenticated).
+Connect = Callable[[float], "Sequence[NodeClient] | None"]
 
 log = logging.getLogger("vaultops.journal")
 ANCHOR_KEYS = ("kv", "sinks", "name", "after_commands")
@@ -212,22 +218,21 @@ class Places:
     unavailable: list[str] = field(default_factory=list)
 
 
-def places(cfg: Any, journal: Journal, settings: AnchorSettings, *, token: str | None = None,
-           budget: float = 5.0, allow_insecure_http: bool = False, quick: bool = False) -> Places:
-    """Where anchors go. *quick* (after a command): KV only if a node is active right now, short timeouts."""
+def places(cfg: Any, journal: Journal, settings: AnchorSettings, *, connect: Connect | None = None,
+           budget: float = 5.0, quick: bool = False) -> Places:
+    """Where anchors go. *quick* (after a command): KV only if a node is active right now, short timeouts.
+
+    *connect(timeout)* gives the cluster's token clients, or None when there is no token; it is
+    only called when the KV anchor is configured."""
     jid = journal_id(journal, settings)
     out = Places()
     if settings.kv_mount is not None and cfg is not None and cfg.nodes:
-        from vaultops.vault import cluster_clients
-        from vaultops.vault.auth import resolve_token
         from vaultops.vault.http import DEFAULT_TIMEOUT
         from vaultops.vault.kv import ClusterKV
 
-        token = token or resolve_token(cfg)
-        if token:
-            clients = cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http,
-                                      timeout=2.0 if quick else DEFAULT_TIMEOUT)
-            kv = ClusterKV(clients, settings.kv_mount, budget=budget)
+        clients = connect(2.0 if quick else DEFAULT_TIMEOUT) if connect is not None else None
+        if clients:
+            kv = ClusterKV(list(clients), settings.kv_mount, budget=budget)
             if quick and not kv.serving():
                 out.unavailable.append("kv: no active node right now (sealed, or electing a leader)")
             else:
@@ -302,7 +307,7 @@ def anchor(journal: Journal, settings: AnchorSettings, where: Places) -> Anchore
     return Anchored(tuple(written), tuple(failed))
 
 
-def anchor_after_command(cfg: Any, *, operator: str | None = None, allow_insecure_http: bool = False,
+def anchor_after_command(cfg: Any, *, operator: str | None = None, connect: Connect | None = None,
                          budget: float = 3.0) -> list[str]:
     """After a ceremony, backup or upgrade: anchor, returning warnings (never raising)."""
     try:
@@ -310,7 +315,7 @@ def anchor_after_command(cfg: Any, *, operator: str | None = None, allow_insecur
         journal = Journal(cfg.journal_path, operator=operator)
         if not settings.after_commands or not journal.path.exists():
             return []
-        where = places(cfg, journal, settings, budget=budget, allow_insecure_http=allow_insecure_http, quick=True)
+        where = places(cfg, journal, settings, connect=connect, budget=budget, quick=True)
         if not where.stores and not settings.configured:
             return []
         done = anchor(journal, settings, where)

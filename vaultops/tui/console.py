@@ -1,7 +1,10 @@
 """The operator console: dashboard, unseal, backup, upgrade, certificates and journal in one full-screen app.
 
     app, shell = make_console(screens, title="prod")     # any Screen objects (tests use fakes)
-    run_console(cfg, ceremony=cer, operator="alice")     # the real thing (vaultops tui)
+    run_console(session, ceremony=cer)                   # the real thing (vaultops tui)
+
+The console is wired by its caller's Session (vaultops.session): config, clients, journal and
+flags come from there; nothing under vaultops/tui imports the CLI.
 
 F1..F6 switch screens; ? opens the help overlay listing every key of every
 screen; Ctrl-Q quits. Monochrome when NO_COLOR is set or no_color=True: every
@@ -35,8 +38,8 @@ if TYPE_CHECKING:
     from prompt_toolkit.input import Input
     from prompt_toolkit.output import Output
 
-    from vaultops.config import Config
     from vaultops.services.ceremony.unseal import UnsealCeremony
+    from vaultops.session import Session
     from vaultops.tui.app import Screen
 
 CONSOLE_STYLE = Style.from_dict({
@@ -115,10 +118,8 @@ def help_text(screens: Sequence[Screen], *, start: int = 1, everywhere: bool = F
 # -- the real console ------------------------------------------------------------------------
 
 
-def console_screens(cfg: Config, *, ceremony: UnsealCeremony, operator: str | None = None,
-                    allow_insecure_http: bool = False, refresh: float = 5.0, timeout: float = 3.0
+def console_screens(session: Session, *, ceremony: UnsealCeremony, refresh: float = 5.0, timeout: float = 3.0
                     ) -> list[Any]:
-    from vaultops.journal import journal_for
     from vaultops.services.dashboard import dashboard_for
     from vaultops.tui.backup_screen import BackupScreen
     from vaultops.tui.console_ops import BackupOps, TlsOps, UpgradeOps
@@ -126,28 +127,28 @@ def console_screens(cfg: Config, *, ceremony: UnsealCeremony, operator: str | No
     from vaultops.tui.journal_screen import JournalScreen
     from vaultops.tui.tls_screen import TlsScreen
     from vaultops.tui.upgrade_screen import UpgradeScreen
-    from vaultops.vault import cluster_clients
 
-    journal = journal_for(cfg, operator=operator)
-    clients = cluster_clients(cfg, timeout=timeout, allow_insecure_http=allow_insecure_http)
+    cfg, journal = session.config, session.journal
+    clients = session.clients(timeout=timeout)
     by_name = {c.name: c for c in clients}
     step_down = (lambda node: by_name[node].ha.step_down()) if any(c.token for c in clients) else None
     dash = dashboard_for(cfg, clients, journal=journal, timeout=timeout)
     return [
-        DashboardScreen(dash, step_down=step_down, interval=refresh, ceremonies=_ceremonies(cfg)),
+        DashboardScreen(dash, step_down=step_down, interval=refresh, ceremonies=_ceremonies(session)),
         _ConsoleUnseal(ceremony),
-        BackupScreen(BackupOps(cfg, operator=operator, allow_insecure_http=allow_insecure_http)),
-        UpgradeScreen(UpgradeOps(cfg, operator=operator, journal=journal, allow_insecure_http=allow_insecure_http)),
-        TlsScreen(TlsOps(cfg, allow_insecure_http=allow_insecure_http)),
+        BackupScreen(BackupOps(session)),
+        UpgradeScreen(UpgradeOps(session)),
+        TlsScreen(TlsOps(session)),
         JournalScreen(journal),
     ]
 
 
-def _ceremonies(cfg: Config) -> dict[str, tuple[str, list[str]]]:
-    """The rekey and generate-root screens run as their own programs (they own their application)."""
+def _ceremonies(session: Session) -> dict[str, tuple[str, list[str]]]:
+    """The rekey and generate-root screens run as their own programs (they own their application),
+    with this console's --config, --operator and --allow-insecure-http."""
     import sys
 
-    base = [sys.executable, "-m", "vaultops"] + (["--config", str(cfg.path)] if cfg.path else [])
+    base = [sys.executable, "-m", "vaultops", *session.child_argv()]
     return {"k": ("rekey", [*base, "rekey"]), "g": ("generate-root", [*base, "generate-root", "--tui"])}
 
 
@@ -162,10 +163,10 @@ def _ConsoleUnseal(ceremony: UnsealCeremony) -> Any:  # noqa: N802 - a factory s
     return screen
 
 
-def run_console(cfg: Config, *, ceremony: UnsealCeremony, operator: str | None = None, no_color: bool = False,
-                allow_insecure_http: bool = False) -> None:
+def run_console(session: Session, *, ceremony: UnsealCeremony, no_color: bool = False) -> None:
     """Run until the operator quits; the unseal ceremony is journalled only if its screen was opened."""
-    screens = console_screens(cfg, ceremony=ceremony, operator=operator, allow_insecure_http=allow_insecure_http)
+    cfg = session.config
+    screens = console_screens(session, ceremony=ceremony)
     app, state, _ = make_console(screens, title="", no_color=no_color)
     opened: list[bool] = []
 

@@ -1,7 +1,8 @@
-"""The console's adaptors from vaultops.yaml to the services (no prompt_toolkit here).
+"""The console's adaptors from the Session to the services (no prompt_toolkit here).
 
 Each screen takes a small ops object (tui/*_screen.py names its Protocol);
-these are the real ones. Every method may be slow and is only ever called
+these are the real ones, each wired by the console's Session (its config,
+clients, journal and flags). Every method may be slow and is only ever called
 from a worker thread by the screens.
 """
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.services.upgrade.unseal import Unsealer
+    from vaultops.session import Session
     from vaultops.tui.upgrade_screen import Plan
 
 
@@ -29,14 +31,13 @@ def sink_label(raw: dict[str, Any]) -> str:
 
 
 class BackupOps:
-    def __init__(self, cfg: Config, *, operator: str | None = None, allow_insecure_http: bool = False) -> None:
-        self.cfg, self.operator, self.allow_insecure_http = cfg, operator, allow_insecure_http
-        self.sinks = tuple(sink_label(s) for s in cfg.section("backup").get("sinks") or ()) or ("(none)",)
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cfg = session.config
+        self.sinks = tuple(sink_label(s) for s in self.cfg.section("backup").get("sinks") or ()) or ("(none)",)
 
     def _settings(self) -> Any:
-        from vaultops.services.backup.settings import load_settings
-
-        return load_settings(self.cfg)
+        return self.session.backup_settings
 
     def _sink(self, settings: Any) -> Any:
         from vaultops.services.backup.runner import build_sinks
@@ -52,30 +53,26 @@ class BackupOps:
     def run(self, emit: Callable[..., None]) -> Any:
         from vaultops.services.backup.runner import run_backup
 
-        return run_backup(self.cfg, self._settings(), emit=emit, allow_insecure_http=self.allow_insecure_http)
+        # its own clients: the backup identity logs in on them (the dashboard's keep their token)
+        return run_backup(self.cfg, self._settings(), emit=emit, connect=self.session.new_clients,
+                          journal=self.session.journal)
 
     def drill(self, shares: list[str], emit: Callable[..., None]) -> Any:
         from vaultops.services.backup.drill import run_drill
 
         settings = self._settings()
         return run_drill(self.cfg, settings, self._sink(settings), shares=shares, name=None, keep=False, emit=emit,
-                         operator=self.operator)
+                         journal=self.session.journal)
 
 
 class TlsOps:
-    def __init__(self, cfg: Config, *, allow_insecure_http: bool = False) -> None:
-        self.cfg = cfg
-        self.allow_insecure_http = allow_insecure_http
-        self.configured = bool(cfg.section("tls"))
-        self._settings: Any = None
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.configured = bool(session.config.section("tls"))
 
     @property
     def settings(self) -> Any:
-        if self._settings is None:
-            from vaultops.services.tls.settings import load_tls_settings
-
-            self._settings = load_tls_settings(self.cfg)
-        return self._settings
+        return self.session.tls_settings
 
     @property
     def renew_fraction(self) -> float:
@@ -95,7 +92,7 @@ class TlsOps:
 
         s = self.settings
         try:
-            roles = cluster_roles(self.cfg, allow_insecure_http=self.allow_insecure_http)
+            roles = cluster_roles(self.session.clients(token=False, timeout=5.0))
         except VaultOpsError:
             roles = {}  # unknown roles: reload in config order
         with renewal_lock(s.lock_file):
@@ -106,12 +103,11 @@ class TlsOps:
 
 
 class UpgradeOps:
-    def __init__(self, cfg: Config, *, operator: str | None = None, journal: Journal | None = None,
-                 allow_insecure_http: bool = False) -> None:
-        self.cfg, self.operator, self.journal = cfg, operator, journal
-        self.allow_insecure_http = allow_insecure_http
-        self.cluster = cfg.cluster_name
-        self.keyholders = tuple(_keyholders(cfg))
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cfg, self.operator = session.config, session.operator
+        self.cluster = self.cfg.cluster_name
+        self.keyholders = tuple(_keyholders(self.cfg))
 
     def last(self) -> RunState | None:
         from vaultops.runbook.state import load_state
@@ -126,11 +122,12 @@ class UpgradeOps:
         from vaultops.services.upgrade.service import make_unsealer
         from vaultops.services.upgrade.unseal import KeyholderPause
 
+        s = self.session
         chosen = make_unsealer(self.cfg, None,  # auto-unseal clusters need no keyholders
-                               allow_insecure_http=self.allow_insecure_http)
-        return build_context(self.cfg, token=None, unsealer=unsealer if isinstance(chosen, KeyholderPause)
-                             else chosen, prompter=Prompter(ask=ask), emit=emit,
-                             allow_insecure_http=self.allow_insecure_http)
+                               clients=s.clients(token=False), journal=s.journal)
+        return build_context(self.cfg, clients=s.clients(), drivers=s.drivers(), journal=s.journal,
+                             unsealer=unsealer if isinstance(chosen, KeyholderPause) else chosen,
+                             prompter=Prompter(ask=ask), emit=emit)
 
     def plan(self, to: str) -> Plan:
         from vaultops.services.upgrade.service import default_runbook, make_plan
@@ -158,11 +155,8 @@ class UpgradeOps:
         return resume_run(self.cfg, ctx, operator=self.operator, listener=listener, emit=emit)
 
     def ceremony(self, node: str) -> UnsealCeremony:
-        from vaultops.vault import cluster_clients
-
-        clients = [c for c in cluster_clients(self.cfg, use_token=False,
-                                              allow_insecure_http=self.allow_insecure_http) if c.name == node]
-        return make_ceremony(self.cfg, clients, journal=self.journal)
+        clients = [c for c in self.session.clients(token=False) if c.name == node]
+        return make_ceremony(self.cfg, clients, journal=self.session.journal)
 
 
 def _precheck(ctx: UpgradeContext) -> Callable[[dict[str, Any]], None]:

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 from vaultops.tui.rekey_screen import Board, make_app
 
 if TYPE_CHECKING:
-    import argparse
-
     from vaultops.services.ceremony.root import Attempt, RootCeremony
 
 
@@ -64,13 +62,9 @@ class GenerateRootDriver:
         return []
 
 
-def run(args: argparse.Namespace) -> int:
-    from vaultops.cli.rekey_cmd import open_cluster
-    from vaultops.services.ceremony import root as generate_root
-
-    _cfg, clients, path, journal = open_cluster(args)
-    driver = GenerateRootDriver(generate_root.RootCeremony.open(clients, path, journal=journal),
-                                revoke_after=args.revoke_after)
+def run(cer: RootCeremony, *, revoke_after: bool = False) -> int:
+    """The screen for *cer* (opened by `vaultops generate-root --tui`), until the operator quits."""
+    driver = GenerateRootDriver(cer, revoke_after=revoke_after)
     app, _state = make_app(driver)
     try:
         app.run()

@@ -19,8 +19,6 @@ from vaultops.errors import VaultOpsError
 from vaultops.tui.keys import share_safe_clipboard
 
 if TYPE_CHECKING:
-    import argparse
-
     from prompt_toolkit.application import Application
     from prompt_toolkit.buffer import Buffer
 
@@ -259,9 +257,8 @@ class RekeyDriver:
         return []
 
 
-def run(args: argparse.Namespace) -> int:
-    from vaultops.cli.rekey_cmd import _ceremony
-
-    app, _state = make_app(RekeyDriver(_ceremony(args)))
+def run(cer: RekeyCeremony) -> int:
+    """The screen for *cer* (opened by `vaultops rekey`), until the operator quits."""
+    app, _state = make_app(RekeyDriver(cer))
     app.run()
     return 0

@@ -22,6 +22,8 @@ class NodeClient:
                  server_name: str | None = None, transport: HTTP | None = None) -> None:
         self.name = name
         self.address = address
+        # What the operator allowed (--allow-insecure-http): a Consul backup source follows it too.
+        self.allow_insecure_http = allow_insecure_http
         # Injectable: unit tests hand every client the one fake Vault (vaultops.testing.fake_vault).
         self.transport: HTTP = transport if transport is not None else Transport(
             address, node=name, ca_cert=ca_cert, token=token, timeout=timeout,

@@ -15,6 +15,7 @@ import pytest
 from upgrade_helpers import TO, active, journal, run_subprocess, shares_text, versions
 
 from vaultops.errors import RunbookError
+from vaultops.journal import journal_for
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.upgrade.context import Prompter, build_context
 from vaultops.services.upgrade.service import default_runbook, resume_run, start_run, state_path
@@ -49,8 +50,9 @@ def test_killed_at_every_step_boundary_then_resumed_completes(make_box) -> None:
 
 
 def _context(box, *, gate_timeout: float):  # type: ignore[no-untyped-def]
-    return build_context(box.config, token=box.root_token, unsealer=SharesUnsealer(box.shares_b64[:3]),
-                         prompter=Prompter(assume_yes=True), gate_timeout=gate_timeout)
+    return build_context(box.config, clients=box.clients(), drivers=box.drivers(), journal=journal_for(box.config),
+                         unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
+                         gate_timeout=gate_timeout)
 
 
 def test_halts_on_a_dead_peer_and_on_a_node_that_stays_unhealthy(make_box) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from upgrade_helpers import FROM, TO, shares_text, versions
 
+from vaultops.journal import journal_for
 from vaultops.services.upgrade.context import build_context
 from vaultops.services.upgrade.snapshot import take_verified_backup
 from vaultops.services.upgrade.unseal import SharesUnsealer
@@ -17,7 +18,8 @@ def test_rehearsal_upgrades_a_copy_and_leaves_the_cluster_alone(make_box, cli, m
     leader = box.client(next(c.name for c in box.clients() if c.ha.health().role == "active"))
     leader.write("sys/mounts/real", {"type": "kv", "options": {"version": "1"}})
     leader.write("real/marker", {"value": "from-production"})
-    ctx = build_context(box.config, token=box.root_token, unsealer=SharesUnsealer(box.shares_b64[:3]))
+    ctx = build_context(box.config, clients=box.clients(), drivers=box.drivers(), journal=journal_for(box.config),
+                        unsealer=SharesUnsealer(box.shares_b64[:3]))
     snap = take_verified_backup(ctx)
     assert snap["verified"] is True
     rc, out, err = cli(box, "upgrade", "rehearse", "--to", TO, "--share-stdin", "--format", "json",

@@ -118,15 +118,22 @@ def test_plain_http_to_a_remote_consul_is_refused(make_cfg, tmp_path, capsys, ad
 
 
 def test_allow_insecure_http_lets_plain_http_through(make_cfg, tmp_path) -> None:
+    """Consul follows the Vault clients the session built: plain http only when they were allowed it."""
+    from vaultops.errors import SecurityError
     from vaultops.services.backup.consul import ConsulSource
     from vaultops.services.backup.settings import load_settings
     from vaultops.services.backup.sources import make_source
+    from vaultops.vault import NodeClient
 
     cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],
                     "consul": {"address": "http://consul.example.com:8500"}})
     settings = load_settings(cfg)
-    source = make_source("consul", clients=[], settings=settings, allow_insecure_http=True)
+    allowed = [NodeClient("node1", "http://vault.example.com:8200", allow_insecure_http=True)]
+    source = make_source("consul", clients=allowed, settings=settings)
     assert isinstance(source, ConsulSource)
+    for clients in ([], [NodeClient("node1", "http://127.0.0.1:8200")]):
+        with pytest.raises(SecurityError, match="refusing plain http to Consul"):
+            make_source("consul", clients=clients, settings=settings)
     for loopback in ("http://127.0.0.1:8500", "http://localhost:8500", "http://[::1]:8500"):
         assert ConsulSource(loopback, token=None).address == loopback
 

@@ -117,6 +117,9 @@ class FakeNode:
         self.address = f"http://127.0.0.1:8{name[-1]}00"
         self.seal = FakeSeal(valid=valid, name=name, **kwargs)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        """The session closes every client it handed out."""
+
 
 def fake_cluster(raws: list[bytes], nodes: int = 3, **kwargs: object) -> list[FakeNode]:
     valid = frozenset(raws)

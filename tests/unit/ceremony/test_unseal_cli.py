@@ -25,7 +25,7 @@ def raws() -> list[bytes]:
 def cluster(raws: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
     nodes = fake_cluster(raws, 3)
 
-    def build(args: object) -> UnsealCeremony:
+    def build(session: object, args: object) -> UnsealCeremony:
         return UnsealCeremony(nodes, manifest=make_manifest(raws),
                               journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.1)
 

@@ -52,14 +52,16 @@ class ConsulSource:
         self._pool = urllib3.PoolManager(num_pools=1, retries=False, **opts)
 
     @classmethod
-    def from_settings(cls, raw: dict[str, Any], *, clients: list[NodeClient],
-                      allow_insecure_http: bool = False) -> ConsulSource:
+    def from_settings(cls, raw: dict[str, Any], *, clients: list[NodeClient]) -> ConsulSource:
+        """Plain http to a non-loopback Consul only if the Vault *clients* were allowed it too
+        (--allow-insecure-http: the session builds them; the flag is read nowhere else)."""
         address = raw.get("address")
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             raise ConfigError("backup.consul.address is missing", hint="e.g. consul: {address: https://consul:8501}")
         token = _read_token(raw["token_file"]) if raw.get("token_file") else None
+        insecure_ok = bool(clients) and all(c.allow_insecure_http for c in clients)
         return cls(address, token=token, ca_cert=raw.get("ca_cert"), stale=bool(raw.get("stale")),
-                   clients=clients, allow_insecure_http=allow_insecure_http)
+                   clients=clients, allow_insecure_http=insecure_ok)
 
     def _headers(self) -> dict[str, str]:
         return {"X-Consul-Token": self._token} if self._token else {}

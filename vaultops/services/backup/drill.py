@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultError, VaultOpsError
+from vaultops.journal import Journal
 from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import newest, read_manifest
 from vaultops.services.backup.manifest import Manifest
@@ -53,7 +54,7 @@ def read_shares(stream: IO[str]) -> list[str]:
 
 
 def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list[str], name: str | None,
-              keep: bool, emit: Any, operator: str | None = None) -> DrillReport:
+              keep: bool, emit: Any, journal: Journal) -> DrillReport:
     t0 = time.monotonic()
     name = name or newest(sink, cluster=settings.cluster, warn=lambda m: emit("warning", message=m)).name
     manifest = read_manifest(sink, name)
@@ -68,7 +69,7 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
     except VaultOpsError as exc:
         report = DrillReport(name, ok=False, version=version, rto_seconds=time.monotonic() - t0,
                              rpo_seconds=_age(manifest), error=str(exc))
-    _journal(cfg, report, operator)
+    _journal(cfg, report, journal)
     emit("drill.done", name=name, ok=report.ok, rto=round(report.rto_seconds, 2), rpo=round(report.rpo_seconds))
     return report
 
@@ -153,10 +154,8 @@ def _age(manifest: Manifest) -> float:
     return (datetime.now(timezone.utc) - taken).total_seconds()
 
 
-def _journal(cfg: Config, report: DrillReport, operator: str | None) -> None:
-    from vaultops.journal import journal_for
-
-    journal_for(cfg, operator=operator).append(
+def _journal(cfg: Config, report: DrillReport, journal: Journal) -> None:
+    journal.append(
         "backup.drill", outcome="ok" if report.ok else "failed", cluster=cfg.cluster_name,
         details={"name": report.name, "version": report.version, "rto_seconds": round(report.rto_seconds, 2),
                  "restore_seconds": round(report.restore_seconds, 2), "rpo_seconds": round(report.rpo_seconds),

@@ -29,6 +29,7 @@ from typing import Any
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultOpsError
 from vaultops.files.atomic import atomic_write_text
+from vaultops.journal import Journal
 from vaultops.services.backup import identity, metrics
 from vaultops.services.backup.lock import run_lock
 from vaultops.services.backup.manifest import MANIFEST_SUFFIX, Manifest, backup_name, manifest_fields, now_iso
@@ -37,7 +38,7 @@ from vaultops.services.backup.settings import BackupSettings, require_sinks
 from vaultops.services.backup.sources import Source, make_source
 from vaultops.services.backup.verify import VerifyReport
 from vaultops.storage.base import Sink, SweepsUploads, Upload, get_sink
-from vaultops.vault import NodeClient, cluster_clients
+from vaultops.vault import NodeClient
 
 Emit = Callable[..., None]
 EXTENSION = {"postgresql": "pgdump"}
@@ -72,8 +73,10 @@ def _build_each(cfg: Config, settings: BackupSettings) -> tuple[list[Sink], list
     return sinks, broken
 
 
-def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: float = 0.0,
-               clients: list[NodeClient] | None = None, allow_insecure_http: bool = False) -> RunResult:
+def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Callable[[], list[NodeClient]],
+               journal: Journal, lock_wait: float = 0.0) -> RunResult:
+    """*connect()* gives the clients to snapshot through (the run logs in on them): called inside the
+    lock, so a refusal there is a recorded failed run like any other."""
     require_sinks(settings)
     with run_lock(settings.lock_file, wait=lock_wait):
         started = datetime.now(timezone.utc)
@@ -81,8 +84,8 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: 
         previous = last_run(settings) or {}
         sinks: list[Sink] = []
         try:
-            result = _login_and_run(cfg, settings, sinks, started=started, emit=emit, clients=clients,
-                                    allow_insecure_http=allow_insecure_http, previous=previous)
+            result = _login_and_run(cfg, settings, sinks, started=started, emit=emit, connect=connect,
+                                    previous=previous)
         except BaseException as exc:
             # login refused, a bad source setting, an interrupt, a bug: still one event and a record
             error = str(exc) if isinstance(exc, VaultOpsError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -90,27 +93,25 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, lock_wait: 
                                duration=(datetime.now(timezone.utc) - started).total_seconds(),
                                sinks={s.name: "not published" for s in sinks}, error=error)
             emit("run.failed", name=name, error=error, sinks=result.sinks, published=[])
-            _record(cfg, settings, result, sinks, emit=emit)
+            _record(cfg, settings, result, sinks, emit=emit, journal=journal)
             raise
-        _record(cfg, settings, result, sinks, emit=emit)
+        _record(cfg, settings, result, sinks, emit=emit, journal=journal)
         if result.ok and settings.prune_after_run and settings.retention_configured:
             _prune_after(sinks, settings, emit=emit)
     return result
 
 
 def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, started: datetime, emit: Emit,
-                   clients: list[NodeClient] | None, allow_insecure_http: bool,
-                   previous: dict[str, Any]) -> RunResult:
+                   connect: Callable[[], list[NodeClient]], previous: dict[str, Any]) -> RunResult:
     with ThreadPoolExecutor(1, thread_name_prefix="sinks") as pool:
         pending = pool.submit(_build_each, cfg, settings)  # boto3 start-up overlaps the login
-        clients = clients or cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)
+        clients = connect()
         ident = identity.login(clients, settings.auth, cfg, warn=lambda m: emit("warning", message=m)) \
             if settings.source == "raft" else None
         try:
             built, broken = pending.result()
             sinks.extend(built)
-            source = make_source(settings.source, clients=clients, settings=settings,
-                                 allow_insecure_http=allow_insecure_http)
+            source = make_source(settings.source, clients=clients, settings=settings)
             from vaultops.services.backup.catalog import sweep_open_uploads
             for sink in sinks:  # before our own upload starts: nothing of this run is touched
                 sweep_open_uploads(sink, cluster=settings.cluster, emit=emit, recorded=previous.get("left_open"))
@@ -202,7 +203,8 @@ def _publish_manifest(sink: Sink, outcome: SinkOutcome, manifest: Manifest, *, e
     return outcome
 
 
-def _record(cfg: Config, settings: BackupSettings, result: RunResult, sinks: list[Sink], *, emit: Emit) -> None:
+def _record(cfg: Config, settings: BackupSettings, result: RunResult, sinks: list[Sink], *, emit: Emit,
+            journal: Journal) -> None:
     """State file, metrics, journal: each written even if another cannot be (then a warning)."""
     state = {k: v for k, v in asdict(result).items() if k != "manifest"}
     state["finished"] = time.time()
@@ -218,17 +220,14 @@ def _record(cfg: Config, settings: BackupSettings, result: RunResult, sinks: lis
         _try(emit, "metrics", lambda: metrics.write(path, metrics.RunMetrics(
             cluster=settings.cluster, finished=state["finished"], success=result.ok, size=result.size,
             duration=result.duration, verified=result.verified)))
-    _try(emit, "journal", lambda: _journal(cfg, result))
+    _try(emit, "journal", lambda: _journal(cfg, result, journal))
 
 
-def _journal(cfg: Config, result: RunResult) -> None:
-    from vaultops.journal import journal_for
-    journal_for(cfg).append("backup.run", outcome="ok" if result.ok else "failed",
-                            cluster=cfg.cluster_name,
-                            node=result.manifest.source_node if result.manifest else None,
-                            details={"name": result.name, "size": result.size, "sinks": result.sinks,
-                                     "error": result.error,
-                                     "sha256": result.manifest.sha256 if result.manifest else None})
+def _journal(cfg: Config, result: RunResult, journal: Journal) -> None:
+    journal.append("backup.run", outcome="ok" if result.ok else "failed", cluster=cfg.cluster_name,
+                   node=result.manifest.source_node if result.manifest else None,
+                   details={"name": result.name, "size": result.size, "sinks": result.sinks, "error": result.error,
+                            "sha256": result.manifest.sha256 if result.manifest else None})
 
 
 def _try(emit: Emit, what: str, write: Callable[[], None]) -> None:

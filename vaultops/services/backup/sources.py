@@ -106,23 +106,22 @@ def _guarded(chunks: Iterator[bytes | bytearray], node: str) -> Iterator[bytes |
                           hint="check the node and network, then run the backup again") from exc
 
 
-def make_source(name: str, *, clients: list[NodeClient], settings: Any, allow_insecure_http: bool = False) -> Source:
-    """The source called *name*; allow_insecure_http is the global flag (Consul honours it)."""
+def make_source(name: str, *, clients: list[NodeClient], settings: Any) -> Source:
+    """The source called *name* (Consul allows plain http only as far as the Vault *clients* do)."""
     if name == "raft":
         return RaftSource(clients)
     if name == "consul":
         from vaultops.services.backup.consul import ConsulSource
-        return ConsulSource.from_settings(settings.consul, clients=clients, allow_insecure_http=allow_insecure_http)
+        return ConsulSource.from_settings(settings.consul, clients=clients)
     if name == "postgresql":
         from vaultops.services.backup.pgdump import PgDumpSource
         return PgDumpSource.from_settings(settings.postgresql, clients=clients)
     raise BackupError(f"unknown backup source {name!r}", hint="use raft, consul or postgresql")
 
 
-def source_for_kind(kind: str, *, clients: list[NodeClient], settings: Any,
-                    allow_insecure_http: bool = False) -> Source:
+def source_for_kind(kind: str, *, clients: list[NodeClient], settings: Any) -> Source:
     """The source that reads/writes backups of *kind* (from a manifest)."""
-    return make_source(kind, clients=clients, settings=settings, allow_insecure_http=allow_insecure_http)
+    return make_source(kind, clients=clients, settings=settings)
 
 
 __all__ = ["OpenSnapshot", "RaftSource", "SnapshotInfo", "Source", "active_node", "make_source"]

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.drivers.base import NodeDriver
 from vaultops.errors import VaultOpsError
@@ -24,6 +24,9 @@ from vaultops.services.tls.inspect import CertInfo, TLSError, cert_info, served_
 from vaultops.services.tls.install import Pair, install, restore
 from vaultops.services.tls.settings import NodeTls, TlsSettings
 from vaultops.services.tls.status import NodeCertStatus, tls_status
+
+if TYPE_CHECKING:
+    from vaultops.vault import NodeClient
 
 log = logging.getLogger("vaultops.tls.renew")
 
@@ -190,14 +193,9 @@ def _skip_rest(outcomes: dict[str, NodeOutcome], due: Mapping[str, str], failed:
             emit({"event": "not_attempted", "node": name})
 
 
-def cluster_roles(cfg: Any, *, allow_insecure_http: bool = False) -> dict[str, str]:
-    """Which node is active, by sys/health (unauthenticated); unknown roles are left out."""
-    from vaultops.vault import cluster_clients, fan_out
+def cluster_roles(clients: Sequence[NodeClient]) -> dict[str, str]:
+    """Which node is active, by sys/health (unauthenticated clients do); unknown roles are left out."""
+    from vaultops.vault import fan_out
 
-    clients = cluster_clients(cfg, use_token=False, timeout=5.0, allow_insecure_http=allow_insecure_http)
-    try:
-        results = fan_out(clients, lambda c: c.ha.health().role, timeout=10.0)
-    finally:
-        for c in clients:
-            c.close()
+    results = fan_out(clients, lambda c: c.ha.health().role, timeout=10.0)
     return {r.node: str(r.value) for r in results if r.ok}

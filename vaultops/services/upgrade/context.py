@@ -1,13 +1,15 @@
-"""Everything an upgrade step needs, built once per run from vaultops.yaml."""
+"""Everything an upgrade step needs, built once per run from vaultops.yaml and what the caller wired
+(clients, drivers, journal: the CLI's and the console's Session)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vaultops.config import Config
-from vaultops.drivers import NodeDriver, get_driver
+from vaultops.drivers import NodeDriver
+from vaultops.journal import Journal
 from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
 
@@ -43,6 +45,7 @@ class UpgradeContext:
     clients: dict[str, NodeClient]
     drivers: dict[str, NodeDriver]
     unsealer: Unsealer
+    journal: Journal
     settings: GateSettings = field(default_factory=GateSettings)
     prompter: Prompter = field(default_factory=Prompter)
     emit: Callable[[str], None] = lambda _m: None
@@ -69,16 +72,15 @@ def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
     return GateSettings(**raw)
 
 
-def build_context(cfg: Config, *, token: str | None, unsealer: Unsealer, prompter: Prompter | None = None,
+def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mapping[str, NodeDriver],
+                  journal: Journal, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
-                  allow_insecure_http: bool = False, **overrides: Any) -> UpgradeContext:
+                  **overrides: Any) -> UpgradeContext:
+    """*clients* carry the token the steps use; *journal* is the one the run is recorded in."""
     from vaultops.services.upgrade.settings import upgrade_section
-    from vaultops.vault import cluster_clients
 
     section = upgrade_section(cfg)
-    clients = {c.name: c for c in cluster_clients(cfg, token=token, allow_insecure_http=allow_insecure_http)}
-    drivers = {n.name: get_driver(n.name, n.driver) for n in cfg.nodes}
-    return UpgradeContext(cfg=cfg, clients=clients, drivers=drivers, unsealer=unsealer,
-                          settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(), emit=emit,
-                          backup=section.backup if backup == "required" else backup,
+    return UpgradeContext(cfg=cfg, clients={c.name: c for c in clients}, drivers=dict(drivers), unsealer=unsealer,
+                          journal=journal, settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(),
+                          emit=emit, backup=section.backup if backup == "required" else backup,
                           raft_ids=dict(section.raft_ids))

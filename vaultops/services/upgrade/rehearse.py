@@ -17,14 +17,17 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config, parse_config_file
 from vaultops.errors import RunbookError, UsageError, VaultOpsError
-from vaultops.journal import journal_for
+from vaultops.journal import Journal
+
+if TYPE_CHECKING:
+    from vaultops.vault import NodeClient
 
 
 @dataclass(frozen=True)
@@ -51,34 +54,34 @@ class RehearsalReport:
         return "\n".join(lines)
 
 
-def rehearse(cfg: Config, *, to: str, shares: list[str], backup: str | None = None, keep: bool = False,
-             emit: Callable[[str], None] = lambda _m: None, operator: str | None = None,
-             allow_insecure_http: bool = False) -> RehearsalReport:
+def rehearse(cfg: Config, *, clients: Sequence[NodeClient], token: str | None, journal: Journal, to: str,
+             shares: list[str], backup: str | None = None, keep: bool = False,
+             emit: Callable[[str], None] = lambda _m: None) -> RehearsalReport:
+    """*clients* ask the production cluster its version (only read); *token* is the production
+    token, which works on the restored copy too; *journal* is the operator's."""
     from vaultops.services.upgrade.preflight import check_target
 
     if cfg.storage != "raft":
         raise UsageError(f"rehearsal of {cfg.storage} storage is not supported", hint="raft clusters only")
     if not shares:
         raise UsageError("the original cluster's unseal shares are needed", hint="pipe them with --share-stdin")
-    current = _current_version(cfg, allow_insecure_http=allow_insecure_http)
+    current = _current_version(clients)
     check_target(current, to)
-    journal = journal_for(cfg, operator=operator)
     with _snapshot_file(cfg, backup) as (name, path):
         emit(f"rehearsing {current} -> {to} on a copy of {name}")
         journal.append("upgrade.rehearse.start", details={"backup": name, "from": current, "to": to})
-        report = _run(cfg, path, name=name, current=current, to=to, shares=shares, keep=keep, emit=emit)
+        report = _run(cfg, path, name=name, current=current, to=to, shares=shares, token=token, keep=keep,
+                      emit=emit)
     journal.append("upgrade.rehearse", outcome="ok" if report.ok else "failed",
                    details={"backup": name, "from": current, "to": to, "ok": report.ok, "message": report.message})
     return report
 
 
-def _current_version(cfg: Config, *, allow_insecure_http: bool) -> str:
+def _current_version(clients: Sequence[NodeClient]) -> str:
     from vaultops.services.upgrade.observe import observe
     from vaultops.services.upgrade.preflight import current_version
-    from vaultops.vault import cluster_clients
 
-    clients = {c.name: c for c in cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http)}
-    return current_version(observe(clients, storage="external"))
+    return current_version(observe({c.name: c for c in clients}, storage="external"))
 
 
 @contextlib.contextmanager
@@ -109,8 +112,8 @@ def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]
     yield found[-1].name, found[-1]
 
 
-def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, shares: list[str], keep: bool,
-         emit: Callable[[str], None]) -> RehearsalReport:
+def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, shares: list[str],
+         token: str | None, keep: bool, emit: Callable[[str], None]) -> RehearsalReport:
     from vaultops.testing.sandbox import start_sandbox
 
     started = time.monotonic()
@@ -119,7 +122,7 @@ def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, share
     box = start_sandbox(folder, name="rehearsal", nodes=len(cfg.nodes), version=current, raft_healthy=True)
     try:
         _restore_into(box, snapshot, shares, emit)
-        state, message = _upgrade(box, to=to, shares=shares, token=_original_token(cfg), emit=emit)
+        state, message = _upgrade(box, to=to, shares=shares, token=token, emit=emit)
     finally:
         if not keep:
             box.stop()
@@ -155,21 +158,18 @@ def _sealed(client: Any) -> bool:
         return False
 
 
-def _original_token(cfg: Config) -> str | None:
-    from vaultops.vault.auth import resolve_token
-
-    return resolve_token(cfg)
-
-
 def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
              emit: Callable[[str], None]) -> tuple[Any, str]:
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import default_runbook, start_run
     from vaultops.services.upgrade.unseal import SharesUnsealer
     sandbox_cfg = parse_config_file(box.config_path)
-    _wait_voters(sandbox_cfg, token, voters=len(sandbox_cfg.nodes))
-    ctx = build_context(sandbox_cfg, token=token, unsealer=SharesUnsealer(shares), prompter=Prompter(assume_yes=True),
-                        emit=emit, backup="skip")
+    clients = _with_token(box.clients(token=False), token)
+    _wait_voters(clients, voters=len(sandbox_cfg.nodes))
+    # The copy's own journal (in its folder), like the engine always used for it.
+    journal = Journal(sandbox_cfg.journal_path, cluster=sandbox_cfg.cluster_name)
+    ctx = build_context(sandbox_cfg, clients=clients, drivers=box.drivers(), journal=journal,
+                        unsealer=SharesUnsealer(shares), prompter=Prompter(assume_yes=True), emit=emit, backup="skip")
     path = box.dir / "upgrade-state.json"
     try:
         state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path,
@@ -181,11 +181,15 @@ def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
         return load_state(path), str(exc)
 
 
-def _wait_voters(cfg: Config, token: str | None, *, voters: int, timeout: float = 120.0) -> None:
-    """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
-    from vaultops.vault import cluster_clients
+def _with_token(clients: list[Any], token: str | None) -> list[Any]:
+    """The sandbox's clients, carrying the ORIGINAL cluster's token (the restored data knows only that)."""
+    for c in clients:
+        c.token = token
+    return clients
 
-    clients = cluster_clients(cfg, token=token)
+
+def _wait_voters(clients: list[Any], *, voters: int, timeout: float = 120.0) -> None:
+    """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for c in clients:

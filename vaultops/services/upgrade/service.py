@@ -1,8 +1,12 @@
 """Start, resume and describe runbook runs against a configured cluster (used by the CLI and the TUI).
 
-    ctx = build_context(cfg, token=None, unsealer=make_unsealer(cfg, shares))
+    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    ctx = build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
+                        unsealer=unsealer)
     state = start_run(cfg, ctx, runbook_path=default_runbook(), params={"to": "2.7.2"})
     state = resume_run(cfg, ctx)            # after a halt, a pause or a kill
+
+(the Session is the caller's: the CLI's or the console's; nothing here builds clients or journals.)
 
 `listener(state)` is called after every change of the RunState: a TUI shows
 per-node state, the current step and the keyholder prompt from it.
@@ -11,13 +15,13 @@ per-node state, the current step and the keyholder prompt from it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.errors import RunbookError, VaultOpsError
-from vaultops.journal import journal_for
+from vaultops.journal import Journal
 from vaultops.runbook.changes import ACCEPT_FLAG, review
 from vaultops.runbook.engine import Engine, Listener, new_run_id
 from vaultops.runbook.loader import PlannedStep, Runbook, load_runbook, resolve
@@ -26,6 +30,9 @@ from vaultops.services.lease import ensure_free, run_lease
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import observe, summary
 from vaultops.services.upgrade.unseal import Unsealer, choose
+
+if TYPE_CHECKING:
+    from vaultops.vault import NodeClient
 
 UPGRADE_RUNBOOK = "upgrade.yaml"
 
@@ -49,15 +56,15 @@ def state_path(cfg: Config, runbook: str) -> Path:
     return cfg.state_dir / "runs" / f"{safe}-{runbook}.json"
 
 
-def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None,
-                  allow_insecure_http: bool = False) -> Unsealer:
+def make_unsealer(cfg: Config, shares: list[str] | None, *, clients: Sequence[NodeClient],
+                  journal: Journal) -> Unsealer:
     """Shamir with shares given: submit them (through the checked ceremony when a manifest exists);
-    without: pause for the keyholders; auto-unseal: wait. The seal type is asked of the nodes."""
+    without: pause for the keyholders; auto-unseal: wait. The seal type is asked of the nodes
+    (*clients*: unauthenticated will do)."""
     from vaultops.services.ceremony.manifest import Manifest, manifest_path
-    from vaultops.vault import cluster_clients
 
     seal_type = "shamir"
-    for client in cluster_clients(cfg, use_token=False, allow_insecure_http=allow_insecure_http):
+    for client in clients:
         try:
             seal_type = client.seal.status().type
             break
@@ -70,8 +77,7 @@ def make_unsealer(cfg: Config, shares: list[str] | None, *, journal: Any = None,
     except VaultOpsError:
         pass
     names = [kh.name for kh in manifest.keyholders] if manifest else []
-    return choose(seal_type, shares, names, manifest=manifest, manifest_path=path,
-                  journal=journal if journal is not None else journal_for(cfg))
+    return choose(seal_type, shares, names, manifest=manifest, manifest_path=path, journal=journal)
 
 
 def cluster_vars(ctx: UpgradeContext) -> dict[str, Any]:
@@ -93,11 +99,11 @@ def make_plan(ctx: UpgradeContext, runbook_path: Path, params: dict[str, Any]) -
     return rb, variables, resolve(rb, variables)
 
 
-def engine_for(cfg: Config, ctx: UpgradeContext, path: Path, *, operator: str | None = None,
-               listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None) -> Engine:
+def engine_for(ctx: UpgradeContext, path: Path, *, listener: Listener | None = None,
+               emit: Callable[[str], None] = lambda _m: None) -> Engine:
     from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
 
-    return Engine(state_path=path, ctx=ctx, actions=UPGRADE_ACTIONS, journal=journal_for(cfg, operator=operator),
+    return Engine(state_path=path, ctx=ctx, actions=UPGRADE_ACTIONS, journal=ctx.journal,
                   observe=lambda: summary(observe(ctx.clients, storage=ctx.storage)),
                   listener=listener, emit=emit)
 
@@ -117,7 +123,7 @@ def start_run(cfg: Config, ctx: UpgradeContext, *, runbook_path: Path, params: d
         precheck(variables)
     path = path or state_path(cfg, rb.name)
     run_id = new_run_id()
-    engine = engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit)
+    engine = engine_for(ctx, path, listener=listener, emit=emit)
     with run_lock(path):
         _refuse_unfinished(path, restart)
         with run_lease(cfg, list(ctx.clients.values()), run_id=run_id, runbook=rb.name, operator=operator,
@@ -138,7 +144,7 @@ def resume_run(cfg: Config, ctx: UpgradeContext, *, runbook: str = "upgrade", op
             raise RunbookError(f"run {state.run_id} already finished", hint="nothing to resume")
         rb = _current_runbook(state, runbook_path, accept_changed_runbook)
         review(state, rb, accept=accept_changed_runbook, emit=emit)   # before touching the cluster
-        engine = engine_for(cfg, ctx, path, operator=operator, listener=listener, emit=emit)
+        engine = engine_for(ctx, path, listener=listener, emit=emit)
         with run_lease(cfg, list(ctx.clients.values()), run_id=state.run_id, runbook=state.runbook,
                        operator=operator, journal=engine.journal) as lease:
             return engine.resume(state, runbook=rb, accept_changed=accept_changed_runbook,

@@ -40,7 +40,7 @@ def _backup_service(ctx: UpgradeContext) -> dict[str, Any]:
 
     events: list[str] = []
     result = run_backup(ctx.cfg, load_settings(ctx.cfg), emit=lambda ev, **kw: events.append(ev),
-                        clients=list(ctx.clients.values()))
+                        connect=lambda: list(ctx.clients.values()), journal=ctx.journal)
     if not result.ok or not result.verified:
         raise RunbookError(f"backup {result.name} failed: {result.error or 'not verified'}",
                            hint="fix the backup (`vaultops backup run`), then resume", evidence={"sinks": result.sinks})
