@@ -53,7 +53,7 @@ from vaultops.config import load_config
 from vaultops.services.backup.runner import run_backup
 from vaultops.services.backup.settings import load_settings
 cfg = load_config(sys.argv[1]); settings = load_settings(cfg)
-import boto3, hvac  # noqa: F401 - count import memory before the baseline, not as growth
+import boto3, botocore.auth  # noqa: F401 - count import memory before the baseline, not as growth
 before = kib("VmRSS:")
 result = run_backup(cfg, settings, emit=lambda *a, **k: None)
 print(json.dumps({"ok": result.ok, "size": result.size, "before_kib": before, "hwm_kib": kib("VmHWM:")}))
