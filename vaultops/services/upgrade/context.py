@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.drivers import NodeDriver, get_driver
 from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
+
+if TYPE_CHECKING:
+    from vaultops.consul import ConsulClient
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class UpgradeContext:
     emit: Callable[[str], None] = lambda _m: None
     backup: str = "required"          # required | skip (operator's explicit, journaled choice)
     raft_ids: dict[str, str] = field(default_factory=dict)
+    consul: ConsulClient | None = None   # storage: consul with backup.consul settings: a preflight gate
 
     @property
     def storage(self) -> str:
@@ -72,6 +76,7 @@ def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
 def build_context(cfg: Config, *, token: str | None, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
                   allow_insecure_http: bool = False, **overrides: Any) -> UpgradeContext:
+    from vaultops.consul import cluster_consul
     from vaultops.services.upgrade.settings import upgrade_section
     from vaultops.vault import cluster_clients
 
@@ -81,4 +86,5 @@ def build_context(cfg: Config, *, token: str | None, unsealer: Unsealer, prompte
     return UpgradeContext(cfg=cfg, clients=clients, drivers=drivers, unsealer=unsealer,
                           settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(), emit=emit,
                           backup=section.backup if backup == "required" else backup,
-                          raft_ids=dict(section.raft_ids))
+                          raft_ids=dict(section.raft_ids),
+                          consul=cluster_consul(cfg, allow_insecure_http=allow_insecure_http))
