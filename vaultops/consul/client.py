@@ -9,7 +9,7 @@
     consul.token_self()                          # GET  /v1/acl/token/self               (py-consul)
     consul.facts()                               # the three above, each failure kept as text
 
-Every request goes through vault.http.BoundedPool, like every Vault request: no redirects, no
+Every request goes through vault.bounded.BoundedPool, like every Vault request: no redirects, no
 retries, a whole answer capped at MAX_JSON_BYTES and complete within its deadline, a snapshot's
 headers within the snapshot deadline and its body read block by block (a body that breaks off
 is one error). py-consul, imported on first use, knows the non-streaming API's paths and status
@@ -37,7 +37,7 @@ import urllib3
 
 from vaultops.config import Config
 from vaultops.errors import ConfigError, SecurityError, VaultError, VaultOpsError
-from vaultops.vault.http import BoundedPool, is_loopback, read_blocks
+from vaultops.vault.bounded import BoundedPool, is_loopback, read_blocks
 
 TIMEOUT = 10.0
 SNAPSHOT_TIMEOUT = 600.0
@@ -145,7 +145,11 @@ class ConsulClient:
     # -- the non-streaming API (py-consul's paths and status codes, our transport) ------------------
     def leader(self) -> str:
         """GET /v1/status/leader: the leader's raft address, "" while there is none."""
-        return str(self._py("leader", lambda api: api.status.leader()) or "")
+        raw = self._py("leader", lambda api: api.status.leader())
+        if raw is not None and not isinstance(raw, str):
+            raise self._error(f"consul: /v1/status/leader answered a JSON {type(raw).__name__}, not an address",
+                              hint="check backup.consul.address points at Consul")
+        return raw or ""
 
     def raft_servers(self) -> tuple[RaftServer, ...]:
         """GET /v1/operator/raft/configuration (operator:read)."""
@@ -172,6 +176,7 @@ class ConsulClient:
                                               "token": self.token_self}
         found: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        self._py_consul()  # built once, before the threads share it
         with ThreadPoolExecutor(len(asks), thread_name_prefix="consul") as pool:  # one slow answer costs once
             futures = {what: pool.submit(ask) for what, ask in asks.items()}
         for what, future in futures.items():
@@ -188,7 +193,7 @@ class ConsulClient:
         try:
             return ask(self._py_consul())
         except ConsulException as exc:  # the status table of py-consul's callbacks, in our words
-            text = " ".join(str(exc).split())[:200]
+            text = _one_line(str(exc))
             kind = _PY_CONSUL_ERRORS.get(type(exc).__name__, "failed")
             raise self._error(f"consul: {what}: {kind} ({text})",
                               hint="check backup.consul.token_file (the ACL token needs read rights there)"
@@ -224,7 +229,7 @@ class ConsulClient:
             raise self._error(exc.message, hint=exc.hint) from exc
 
     def _status(self, status: int, data: bytes | None, what: str) -> VaultOpsError:
-        detail = " ".join((data or b"").decode("utf-8", "replace").split())[:200]
+        detail = _one_line((data or b"").decode("utf-8", "replace"))
         if status == 403:
             return self._error(f"consul: {what}: permission denied ({detail})",
                                hint="the ACL token needs management rights for snapshots: check "
@@ -233,6 +238,11 @@ class ConsulClient:
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _one_line(text: str) -> str:
+    """A server's words for a message: one line, no terminal escapes, short."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:200]
 
 
 def _py_consul(client: ConsulClient) -> Any:

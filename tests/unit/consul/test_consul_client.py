@@ -118,6 +118,15 @@ def _trickle(h: BaseHTTPRequestHandler) -> None:
         pass
 
 
+def _answer(status: int, body: bytes) -> Handler:
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(status)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    return answer
+
+
 def _cut_snapshot(h: BaseHTTPRequestHandler) -> None:
     h.send_response(200)
     h.send_header("Content-Length", str(3 << 20))
@@ -129,13 +138,19 @@ def _cut_snapshot(h: BaseHTTPRequestHandler) -> None:
     h.connection.shutdown(socket.SHUT_RDWR)
 
 
-@pytest.mark.parametrize("answer,match", [(_huge, "more than 4 MiB"), (_trickle, "no complete answer")])
+@pytest.mark.parametrize("answer,match", [
+    (_huge, "more than 4 MiB"), (_trickle, "no complete answer"),
+    (_answer(500, b"\x1b[31mboom\r\nX-Evil: 1\x07"), r"leader: failed \(500 .*boom X-Evil: 1"),
+    (_answer(200, b'{"leader": "x"}'), "answered a JSON dict, not an address"),
+    (_answer(200, b"<html>proxy</html>"), "leader: failed"),
+    (_answer(403, b"Permission denied"), "leader: permission denied")])
 def test_a_hostile_answer_is_one_line_within_the_deadline(hostile, answer: Handler, match: str) -> None:
     client = ConsulClient(hostile(answer), token="t", timeout=1.5, error=RunbookError)
     start = time.monotonic()
     with pytest.raises(RunbookError, match=match) as err:
         client.leader()
     assert time.monotonic() - start < 5 and "\n" not in str(err.value)
+    assert all(c.isprintable() for c in str(err.value))
     assert client.facts().errors["leader"].startswith("consul: ")
 
 

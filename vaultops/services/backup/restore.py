@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +69,9 @@ def plan_restore(sink: Sink, name: str, clients: list[NodeClient]) -> RestorePla
 
 
 @contextlib.contextmanager
-def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None,
-            on_state: Callable[[bytes], None] | None = None) -> Iterator[Path]:
+def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None) -> Iterator[Path]:
     """A verified private copy of a stored backup (see stored.downloaded); removed afterwards."""
-    verifier = get_format(manifest.kind, settings).verifier(on_state=on_state)
+    verifier = get_format(manifest.kind, settings).verifier()
     with downloaded(sink, name, manifest, verifier) as path:
         yield path
 

@@ -20,7 +20,7 @@ from vaultops.services.backup.verify import ArchiveKind, ArchiveVerifier, Verifi
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 from vaultops.vault.cluster import Active, active
-from vaultops.vault.http import read_blocks
+from vaultops.vault.bounded import read_blocks
 
 NO_LEADER = "unseal the cluster or wait for a leader election, then run the backup again"
 
