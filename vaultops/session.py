@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from vaultops.consul.client import ConsulClient
     from vaultops.config import Config
     from vaultops.drivers import NodeDriver
     from vaultops.journal import Journal
@@ -158,6 +159,13 @@ class Session:
         if self.allow_insecure_http:
             argv.append("--allow-insecure-http")
         return argv
+
+    def consul(self, *, timeout: float | None = None) -> ConsulClient | None:
+        """The Consul door of a cluster on `storage: consul` with `backup.consul` settings, else None."""
+        from vaultops.consul import cluster_consul
+        from vaultops.consul.client import TIMEOUT
+
+        return cluster_consul(self.config, allow_insecure_http=self.allow_insecure_http, timeout=timeout or TIMEOUT)
 
     def close(self) -> None:
         with self._lock:

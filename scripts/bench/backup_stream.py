@@ -52,7 +52,7 @@ def kib(field):
 from vaultops.services.backup.runner import run_backup
 from vaultops.session import Session
 session = Session(config_path=sys.argv[1]); cfg, settings, journal = session.config, session.backup_settings, session.journal
-import boto3, hvac  # noqa: F401 - count import memory before the baseline, not as growth
+import boto3, botocore.auth  # noqa: F401 - count import memory before the baseline, not as growth
 before = kib("VmRSS:")
 result = run_backup(cfg, settings, emit=lambda *a, **k: None, connect=session.new_clients, journal=journal)
 print(json.dumps({"ok": result.ok, "size": result.size, "before_kib": before, "hwm_kib": kib("VmHWM:")}))

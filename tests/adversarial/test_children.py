@@ -158,7 +158,7 @@ def test_gpg_gets_its_keyring_and_nothing_else(hostile_parent: HostileParent, tm
 
 def test_pg_dump_and_pg_restore_get_the_passfile_and_nothing_else(hostile_parent: HostileParent,
                                                                  tmp_path: Path) -> None:
-    from vaultops.services.backup.pgdump import PgDumpSource, PgDumpVerifier
+    from vaultops.services.backup.formats.postgresql import PgDumpSource, PgDumpVerifier
 
     settings = {"dsn": "host=127.0.0.1 dbname=openbao user=backup", "passfile": str(tmp_path / "pgpass"),
                 "pg_dump": str(recorder(tmp_path, "pg_dump", out="PGDMP")),

@@ -247,7 +247,7 @@ def test_snapshots_stay_streamed_past_the_cap(hostile_server: Callable[..., Host
 
 @pytest.mark.parametrize("name", ["endless error body", "escapes in errors", "errors not a list", "307 loop"])
 def test_a_raft_backup_source_fails_in_one_line(name: str, hostile_server: Callable[..., Hostile]) -> None:
-    from vaultops.services.backup.sources import RaftSource
+    from vaultops.services.backup.formats.raft import RaftSource
 
     host = hostile_server(HOSTILE[name][0], path="sys/storage/raft/snapshot")
     start = time.monotonic()

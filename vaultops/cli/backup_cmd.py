@@ -242,8 +242,8 @@ def cmd_prune(session: Session, args: argparse.Namespace) -> int:
 def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.backup import identity
+    from vaultops.services.backup.formats import get_format
     from vaultops.services.backup.restore import plan_restore, restore
-    from vaultops.services.backup.sources import make_source
 
     cfg, settings = _context(session)
     clients = session.clients()
@@ -259,12 +259,12 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
         raise UsageError("this backup belongs to another cluster", hint="pass --force after reading the warning")
     if not args.yes:
         _confirm(cfg.cluster_name)
-    if plan.manifest.kind == "raft":
+    fmt = get_format(plan.manifest.kind, settings)
+    if fmt.reads_through_vault:
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
-    elif plan.manifest.kind == "consul":
-        print("Consul: stop every Vault node first; after the restore delete the Vault 'core/lock' key "
-              "from Consul, then start and unseal Vault.", file=sys.stderr)
-    source = make_source(plan.manifest.kind, clients=clients, settings=settings)
+    if fmt.restore_notice:
+        print(fmt.restore_notice, file=sys.stderr)
+    source = fmt.source(clients)
     res = restore(plan, sink, source, force=args.force, settings=settings)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
@@ -278,8 +278,8 @@ def _restore_file(session: Session, args: argparse.Namespace, settings: Any, cli
     from pathlib import Path
 
     from vaultops.services.backup import identity
+    from vaultops.services.backup.formats import get_format
     from vaultops.services.backup.restore import FORCE_WARNING, SAME_WARNING, restore_file
-    from vaultops.services.backup.sources import make_source
 
     cfg = session.config
     tmpl = FORCE_WARNING if args.force else SAME_WARNING
@@ -287,9 +287,10 @@ def _restore_file(session: Session, args: argparse.Namespace, settings: Any, cli
                       time="the snapshot's time"), file=sys.stderr)
     if not args.yes:
         _confirm(cfg.cluster_name)
-    if settings.source == "raft":
+    fmt = get_format(settings.source, settings)
+    if fmt.reads_through_vault:
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
-    res = restore_file(Path(args.file), make_source(settings.source, clients=clients, settings=settings),
+    res = restore_file(Path(args.file), fmt.source(clients),
                        force=args.force, settings=settings)
     _journal(session, "backup.restore", {"file": str(args.file), "node": res.node, "forced": res.forced})
     _out(args, {"file": args.file, "node": res.node, "forced": res.forced, "seconds": res.seconds},

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "status", help="seal, HA and raft state of every node",
                        description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
-                                   "12 some node unreachable, 13 raft degraded, 14 token rejected "
-                                   "(raft health not checked). Without a token the raft check is skipped.")
+                                   "12 some node unreachable, 13 raft degraded (or Consul storage without a "
+                                   "leader), 14 token rejected (raft health not checked). Without a token the "
+                                   "raft check is skipped.")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
     p.add_argument("--timeout", type=float, default=5.0, help="per-node timeout in seconds (default 5)")
@@ -32,7 +33,9 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     if args.node:
         wanted = [cfg.node(n).name for n in args.node]
         clients = [c for c in clients if c.name in wanted]
-    st = cluster_status(clients, name=cfg.cluster_name, storage=cfg.storage, timeout=args.timeout + 1)
+    consul = session.consul(timeout=args.timeout)
+    st = cluster_status(clients, name=cfg.cluster_name, storage=cfg.storage, timeout=args.timeout + 1,
+                        consul=consul)
     if args.format == "json":
         print(json.dumps(st.to_json(), indent=2))
     else:
@@ -64,7 +67,20 @@ def render_status(st) -> str:  # type: ignore[no-untyped-def]
         head += f"  raft {'healthy' if ap.healthy else 'UNHEALTHY'} failure-tolerance {ap.failure_tolerance}"
     elif st.autopilot_error:
         head += f"\nraft {st.autopilot_error}"
+    if st.consul is not None:
+        head += "\n" + render_consul(st.consul)
     verdict = st.exit.name.lower()
     if st.autopilot is None and st.autopilot_error and verdict == "healthy":
         verdict += " (as far as seen: raft not checked)"
     return f"{head}\n{out}\n{verdict}"
+
+
+def render_consul(facts) -> str:  # type: ignore[no-untyped-def]
+    servers = ", ".join(f"{s.node or s.id} {s.address}{' (leader)' if s.leader else ''}"
+                        f"{'' if s.voter else ' non-voter'}" for s in facts.servers)
+    token = facts.token
+    lines = [f"consul {facts.address}  leader {facts.leader or 'NONE'}" + (f"  servers {servers}" if servers else ""),
+             f"consul token {token.description or token.accessor} policies {', '.join(token.policies) or '-'}"
+             if token else ""]
+    lines += [f"consul {what}: {why}" for what, why in facts.errors.items()]
+    return "\n".join(line for line in lines if line)

@@ -6,7 +6,14 @@ JSON shape (stable; documented in README "Status JSON"):
                 "threshold", "shares", "nonce", "ha_role", "version",
                 "raft": {"role", "healthy", "last_index", "voter"} | null}],
      "raft": {"healthy", "failure_tolerance", "leader", "voters"} | null,
-     "raft_error": why raft was not checked (no token, token rejected, ...) | null}
+     "raft_error": why raft was not checked (no token, token rejected, ...) | null,
+     "consul": {"address", "leader", "servers": [{"id", "node", "address", "leader", "voter"}],
+                "token": {"accessor", "description", "policies", "expires"} | null,
+                "errors": {what: why}, "problems": [...]} | null}
+
+For a cluster on Consul storage with backup.consul settings, Consul itself is asked too
+(leader, raft peers, the ACL token's self-check; never the token's secret). Consul without
+a leader is exit 13 (degraded); a failed check is shown, not judged.
 
 The raft check needs a token. Without one it is skipped (said in the table and in
 raft_error); a token the cluster rejects is exit 14, because "healthy" would then
@@ -17,11 +24,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import VaultAuthError, VaultError, VaultOpsError
 from vaultops.vault import NodeClient, fan_out
 from vaultops.vault.models import AutopilotState
+
+if TYPE_CHECKING:
+    from vaultops.consul import ConsulClient, ConsulFacts
 
 
 class StatusExit(IntEnum):
@@ -61,6 +71,7 @@ class ClusterStatus:
     autopilot: AutopilotState | None
     autopilot_error: str | None = None
     token_rejected: bool = False
+    consul: ConsulFacts | None = None
 
     @property
     def cluster_id(self) -> str | None:
@@ -76,6 +87,8 @@ class ClusterStatus:
             return StatusExit.TOKEN_REJECTED
         if self.autopilot is not None and not self.autopilot.healthy:
             return StatusExit.DEGRADED
+        if self.consul is not None and "leader" not in self.consul.errors and not self.consul.leader:
+            return StatusExit.DEGRADED
         return StatusExit.HEALTHY
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +100,7 @@ class ClusterStatus:
             "raft": None if ap is None else {"healthy": ap.healthy, "failure_tolerance": ap.failure_tolerance,
                                              "leader": ap.leader, "voters": list(ap.voters)},
             "raft_error": self.autopilot_error,
+            "consul": None if self.consul is None else self.consul.to_json(),
         }
 
 
@@ -102,7 +116,8 @@ def node_status(client: NodeClient) -> NodeStatus:
                       nonce=seal.nonce or None, ha_role=role, version=seal.version, cluster_id=seal.cluster_id)
 
 
-def cluster_status(clients: list[NodeClient], *, name: str, storage: str, timeout: float = 6.0) -> ClusterStatus:
+def cluster_status(clients: list[NodeClient], *, name: str, storage: str, timeout: float = 6.0,
+                   consul: ConsulClient | None = None) -> ClusterStatus:
     results = fan_out(clients, node_status, timeout=timeout)
     nodes = [r.value if r.value else NodeStatus(name=r.node, address=_addr(clients, r.node), reachable=False,
                                                  error=str(r.error)) for r in results]
@@ -117,7 +132,8 @@ def cluster_status(clients: list[NodeClient], *, name: str, storage: str, timeou
         if autopilot:
             nodes = [_with_raft(n, autopilot) for n in nodes]
     return ClusterStatus(name=name, storage=storage, nodes=tuple(nodes), autopilot=autopilot,
-                         autopilot_error=ap_error, token_rejected=rejected)
+                         autopilot_error=ap_error, token_rejected=rejected,
+                         consul=consul.facts() if consul is not None else None)
 
 
 def _addr(clients: list[NodeClient], name: str) -> str:

@@ -8,10 +8,17 @@ server built from Consul's documented API:
             with X-Consul-Index, X-Consul-KnownLeader, X-Consul-LastContact headers
     PUT  /v1/snapshot           the same archive; checked and loaded, else 500
     PUT  /v1/kv/<key>  GET /v1/kv/<key>?raw   (token checked) to put data in and read it back
+    GET  /v1/status/leader                    (no token) -> "127.0.0.1:8300", or "" without a leader
+    GET  /v1/operator/raft/configuration      (token checked) -> {"Servers": [{ID, Node, Address, Leader,
+                                              Voter, ProtocolVersion}], "Index"}
+    GET  /v1/acl/token/self                   the token's AccessorID, SecretID, Description, Policies;
+                                              403 "ACL not found" for an unknown token
 
 What differs from Consul: state.bin here is JSON of the KV map (Consul's is a msgpack stream
 of raft log records); vaultops treats state.bin of a Consul snapshot as opaque bytes anyway.
-Fault switches for tests: `truncate_next`, `corrupt_next`, `known_leader`.
+The double is one server; `servers` can list more for the raft configuration.
+Fault switches for tests: `truncate_next`, `corrupt_next`, `known_leader` (False: no leader in
+the snapshot headers, status/leader and the raft configuration).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ class ConsulDouble:
         self.corrupt_next = False
         self.snapshots_served = 0
         self.restores = 0
+        self.servers: list[dict[str, Any]] = [{"ID": "consul-double", "Node": "consul-double", "Address": "127.0.0.1:8300",
+                         "Voter": True, "ProtocolVersion": "3"}]
+        self.token_policies = ["vault-backup"]
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
@@ -68,6 +78,19 @@ class ConsulDouble:
         sums = (f"{hashlib.sha256(meta).hexdigest()}  meta.json\n"
                 f"{hashlib.sha256(state).hexdigest()}  state.bin\n").encode()
         return tar_gz([("meta.json", meta), ("state.bin", state), ("SHA256SUMS", sums)])
+
+    # -- status, operator and ACL answers ------------------------------------------
+    def leader(self) -> str:
+        return str(self.servers[0]["Address"]) if self.known_leader and self.servers else ""
+
+    def raft_configuration(self) -> dict[str, Any]:
+        leader = self.leader()
+        return {"Servers": [{**s, "Leader": s["Address"] == leader} for s in self.servers], "Index": self.index}
+
+    def token_self(self) -> dict[str, Any]:
+        return {"AccessorID": "6a1253d2-1785-24fd-91c2-f8e78c745511", "SecretID": self.token,
+                "Description": "vaultops backup (double)", "Local": False,
+                "Policies": [{"ID": f"id-{p}", "Name": p} for p in self.token_policies]}
 
     def load(self, data: bytes) -> None:
         """Accept an archive only if its SHA256SUMS hold, as Consul does."""
@@ -120,11 +143,24 @@ def _handler(double: ConsulDouble) -> type[BaseHTTPRequestHandler]:
                 return bytes(out)
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+        def _json(self, value: Any) -> None:
+            self._send(200, json.dumps(value).encode(), {"Content-Type": "application/json"})
+
         def do_GET(self) -> None:  # noqa: N802 - http.server API
+            path = self.path.split("?")[0]
+            if path == "/v1/status/leader":  # no ACL on the status endpoints
+                self._json(double.leader())
+                return
+            if path == "/v1/acl/token/self" and self.headers.get("X-Consul-Token") != double.token:
+                self._send(403, b"ACL not found")
+                return
             if not self._authorized():
                 return
-            path = self.path.split("?")[0]
-            if path == "/v1/snapshot":
+            if path == "/v1/acl/token/self":
+                self._json(double.token_self())
+            elif path == "/v1/operator/raft/configuration":
+                self._json(double.raft_configuration())
+            elif path == "/v1/snapshot":
                 self._snapshot()
             elif path.startswith("/v1/kv/"):
                 value = double.kv.get(path[len("/v1/kv/"):])

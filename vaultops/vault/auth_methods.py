@@ -1,7 +1,8 @@
 """Login bodies for auth methods that need client-side work (AWS IAM request signing).
 
-The HTTP login itself goes through NodeClient.login (PUT auth/<mount>/login); only the
-SigV4 signing of the sts:GetCallerIdentity request uses hvac's helpers.
+The HTTP login itself goes through NodeClient.login (PUT auth/<mount>/login); only the SigV4
+signing of the sts:GetCallerIdentity request Vault replays is done here, by botocore (already
+here for S3 and the credential chain): hvac's helper did the same and was vaultops' only use of hvac.
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from typing import Any
+from urllib.parse import urlsplit
 
 from vaultops.errors import ConfigError
+
+STS = "https://sts.amazonaws.com/"
+GET_CALLER_IDENTITY = "Action=GetCallerIdentity&Version=2011-06-15"
 
 
 def aws_iam_login_body(*, role: str, header_value: str | None = None, region: str | None = None,
@@ -20,25 +25,25 @@ def aws_iam_login_body(*, role: str, header_value: str | None = None, region: st
     Credentials come from the boto3 chain (environment, profile, instance/task role).
     """
     import botocore.session
-    from hvac import aws_utils
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
 
     creds = botocore.session.get_session().get_credentials()
     if creds is None:
         raise ConfigError("AWS IAM auth: no AWS credentials found",
                           hint="run on an instance/task with a role, or set AWS_PROFILE / AWS_ACCESS_KEY_ID")
-    frozen = creds.get_frozen_credentials()
-    request = aws_utils.generate_sigv4_auth_request(header_value=header_value)
-    if sts_endpoint:  # a regional or private STS endpoint the Vault role is configured for
-        from urllib.parse import urlsplit
-        request.url = sts_endpoint.rstrip("/") + "/"
-        request.headers["Host"] = urlsplit(sts_endpoint).netloc
-    aws_utils.SigV4Auth(frozen.access_key, frozen.secret_key, frozen.token,
-                        region or "us-east-1").add_auth(request)
-    headers = json.dumps({k: [request.headers[k]] for k in request.headers})
+    # a regional or private STS endpoint the Vault role is configured for, else the global one
+    url = sts_endpoint.rstrip("/") + "/" if sts_endpoint else STS
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Host": urlsplit(url).netloc}
+    if header_value:
+        headers["X-Vault-AWS-IAM-Server-ID"] = header_value
+    request = AWSRequest(method="POST", url=url, data=GET_CALLER_IDENTITY, headers=headers)
+    SigV4Auth(creds.get_frozen_credentials(), "sts", region or "us-east-1").add_auth(request)
+    signed = json.dumps({k: [v] for k, v in request.headers.items()})
     return {
         "iam_http_request_method": request.method,
-        "iam_request_url": b64encode(request.url.encode()).decode(),
-        "iam_request_headers": b64encode(headers.encode()).decode(),
-        "iam_request_body": b64encode(request.body.encode()).decode(),
+        "iam_request_url": b64encode(url.encode()).decode(),
+        "iam_request_headers": b64encode(signed.encode()).decode(),
+        "iam_request_body": b64encode(GET_CALLER_IDENTITY.encode()).decode(),
         "role": role,
     }

@@ -3,38 +3,25 @@
 Built on urllib3 (not requests/hvac) to keep start-up cheap: `vaultops status`
 must beat three `bao status` calls.
 
-Every answer is bounded. A JSON answer is read in pieces and refused past
-MAX_JSON_BYTES (no Vault answer comes near it: raft's max_entry_size is 1 MiB),
-and must be complete within the call's timeout counted from the moment the
-request was sent: per-read socket timeouts never fire against a server that
-trickles one byte a second, so a watchdog cuts the socket at the deadline.
-Streamed snapshots get the deadline until their headers arrive; their body is
-read block by block (read_blocks) with the per-read timeout only.
+Every answer is bounded (vault/bounded.py: size cap, deadline, streamed bodies
+read block by block and their breaks translated; shared with vaultops.consul).
+Transport adds what is Vault's: paths under /v1/, X-Vault-Token, the status table.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import ipaddress
 import json
 import re
-import socket
-import ssl
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import urllib3
-import urllib3.connection
 
 from vaultops import errors
+from vaultops.vault.bounded import (DEFAULT_TIMEOUT, MAX_JSON_BYTES, BoundedPool, is_loopback, printable,
+                                    read_blocks)
 
-DEFAULT_TIMEOUT = 5.0
-MAX_JSON_BYTES = 4 << 20
-_PIECE = 64 << 10
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # what an HTTP header value may carry, and every Vault token is
 
 
@@ -43,15 +30,6 @@ class Response:
     status: int
     data: dict[str, Any]
     headers: dict[str, str]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HTTP(Protocol):
@@ -73,7 +51,7 @@ class HTTP(Protocol):
     def close(self) -> None: ...
 
 
-class Transport:
+class Transport(BoundedPool):
     """Talks to one node. Never follows redirects: a 307 means 'ask the active node'."""
 
     def __init__(self, address: str, *, node: str | None = None, ca_cert: str | None = None,
@@ -84,35 +62,29 @@ class Transport:
             raise errors.SecurityError(
                 f"refusing plain http to {address}: shares and tokens would cross the network in clear",
                 hint="use https, or pass --allow-insecure-http if you really mean it")
-        self.address = address.rstrip("/")
-        self.node = node or (parts.hostname or address)
+        super().__init__(address, node=node or (parts.hostname or address), ca_cert=ca_cert,
+                         server_name=server_name, timeout=timeout)
         self.token = token
-        self.timeout = timeout
-        self._pool = urllib3.PoolManager(
-            num_pools=1, maxsize=4, retries=False,
-            **_tls_options(parts.scheme, ca_cert, server_name),
-        )
-        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
     def request(self, method: str, path: str, *, body: Any = None, auth: bool = False,
                 ok: tuple[int, ...] = (200, 204), timeout: float | None = None) -> Response:
         """One JSON request. Statuses in *ok* return; others raise a VaultError."""
         t = timeout or self.timeout
-        with self._deadline(t, path):
+        with self.deadline(t, path):
             resp = self._send(method, path, body=body, auth=auth, timeout=t)
-            data = self._decode(resp, self._read_body(resp, path), path)
+            data = self._decode(resp, self.read_body(resp, path), path)
         if resp.status not in ok:
             raise error_for(resp.status, data, node=self.node, path=path, location=resp.headers.get("Location"))
         return Response(resp.status, data, dict(resp.headers))
 
     def stream(self, method: str, path: str, *, auth: bool = True, body: Any = None,
                timeout: float | None = None) -> urllib3.BaseHTTPResponse:
-        """A raw streaming response (snapshots). Caller must release_conn()."""
+        """A raw streaming response (snapshots): read it with read_blocks(resp, node=...), then release_conn()."""
         t = timeout or self.timeout
-        with self._deadline(t, path):
+        with self.deadline(t, path):
             resp = self._send(method, path, body=body, auth=auth, timeout=t)
             if resp.status != 200:
-                data = self._decode(resp, self._read_body(resp, path), path)
+                data = self._decode(resp, self.read_body(resp, path), path)
                 raise error_for(resp.status, data, node=self.node, path=path,
                                 location=resp.headers.get("Location"))
         return resp
@@ -120,35 +92,12 @@ class Transport:
     def upload(self, path: str, body: Any, *, auth: bool = True, timeout: float | None = None) -> Response:
         """POST a raw body (snapshot restore); *body* may be bytes or a file object."""
         t = timeout or self.timeout
-        with self._deadline(t, path):
+        with self.deadline(t, path):
             resp = self._send("POST", path, raw=body, auth=auth, timeout=t)
-            data = self._decode(resp, self._read_body(resp, path), path)
+            data = self._decode(resp, self.read_body(resp, path), path)
         if resp.status not in (200, 204):
             raise error_for(resp.status, data, node=self.node, path=path)
         return Response(resp.status, data, dict(resp.headers))
-
-    @contextlib.contextmanager
-    def _deadline(self, seconds: float, path: str) -> Iterator[None]:
-        """The answer to the request sent inside the block must be complete within *seconds*."""
-        _flight.seconds, _flight.watchdog = seconds, None
-        try:
-            yield
-        except errors.VaultError as exc:
-            if _expired():
-                raise self._too_slow(seconds, path) from exc
-            raise
-        finally:
-            watchdog: _Watchdog | None = _flight.watchdog
-            _flight.seconds = _flight.watchdog = None
-            if watchdog is not None:
-                watchdog.cancel()
-        if watchdog is not None and watchdog.expired:
-            raise self._too_slow(seconds, path)
-
-    def _too_slow(self, seconds: float, path: str) -> errors.VaultUnreachable:
-        return errors.VaultUnreachable(
-            f"{self.node}: no complete answer to {path} within {seconds:g}s", node=self.node,
-            hint="the node, or something in between, answers too slowly or never finishes: check it")
 
     def _send(self, method: str, path: str, *, body: Any = None, raw: Any = None, auth: bool,
               timeout: float) -> urllib3.BaseHTTPResponse:
@@ -159,22 +108,8 @@ class Transport:
         if body is not None:  # a bytearray is JSON its caller built, to wipe after the send (sys/unseal)
             payload = body if isinstance(body, bytearray) else json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        try:
-            return self._pool.request(
-                method, f"{self.address}/v1/{path}", body=payload, headers=headers,
-                redirect=False, preload_content=False,
-                timeout=urllib3.Timeout(connect=min(timeout, 3.0), read=timeout))
-        except urllib3.exceptions.SSLError as exc:
-            raise errors.VaultUnreachable(
-                f"{self.node}: TLS verification failed ({_short(exc)})", node=self.node,
-                hint="check the CA bundle (VAULT_CACERT or cluster.ca_cert) and the node's name") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise errors.VaultUnreachable(
-                f"{self.node}: unreachable at {self.address} ({_short(exc)})", node=self.node,
-                hint="check the address and that the server is running") from exc
-        except ValueError as exc:  # http.client refusing a header or URL; its text may quote the token
-            raise errors.VaultError(f"{self.node}: cannot send {method} {path[:80]!r} ({type(exc).__name__})",
-                                    node=self.node, hint="check the path and the token") from None
+        return self.send(method, f"{self.address}/v1/{path}", headers=headers, body=payload, timeout=timeout,
+                         what=path)
 
     def _checked_token(self) -> str:
         if not self.token:
@@ -188,40 +123,13 @@ class Transport:
                 hint="check VAULT_TOKEN, ~/.vault-token or cluster.token_file: a token is one word")
         return self.token
 
-    def _read_body(self, resp: urllib3.BaseHTTPResponse, path: str) -> bytes:
-        """The whole body, at most MAX_JSON_BYTES; the connection goes back to the pool only when read."""
-        done = False
-        try:
-            if _declared_length(resp) > MAX_JSON_BYTES:
-                raise self._too_big(resp, path)
-            buf = bytearray()
-            while piece := resp.read(_PIECE, decode_content=False):
-                buf += piece
-                if len(buf) > MAX_JSON_BYTES:
-                    raise self._too_big(resp, path)
-            done = True
-            return bytes(buf)
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-            raise errors.VaultUnreachable(f"{self.node}: the answer to {path} broke off ({_short(exc)})",
-                                          node=self.node, hint="check the node and the network") from exc
-        finally:
-            if not done:
-                resp.close()
-            resp.release_conn()
-
-    def _too_big(self, resp: urllib3.BaseHTTPResponse, path: str) -> errors.VaultBadResponse:
-        return errors.VaultBadResponse(
-            f"{self.node}: {path} answered more than {MAX_JSON_BYTES >> 20} MiB (HTTP {resp.status}); "
-            "no Vault answer is that large", node=self.node, status=resp.status,
-            hint="is something other than Vault answering at this address? check the address")
-
     def _decode(self, resp: urllib3.BaseHTTPResponse, raw: bytes, path: str) -> dict[str, Any]:
         if not raw.strip():
             return {}
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
-            ctype = _printable(resp.headers.get("Content-Type", "?"))[:60]
+            ctype = printable(resp.headers.get("Content-Type", "?"))[:60]
             raise errors.VaultBadResponse(
                 f"{self.node}: {path} answered HTTP {resp.status} with non-JSON ({ctype})", node=self.node,
                 status=resp.status,
@@ -230,125 +138,6 @@ class Transport:
             raise errors.VaultBadResponse(f"{self.node}: {path} answered a JSON {type(data).__name__}",
                                           node=self.node, hint="check the address points at Vault")
         return data
-
-    def close(self) -> None:
-        self._pool.clear()
-
-
-# -- the deadline watchdog -------------------------------------------------------------------
-
-_flight = threading.local()  # per thread: the deadline of the request being sent, and its watchdog
-
-
-def _expired() -> bool:
-    watchdog = getattr(_flight, "watchdog", None)
-    return watchdog is not None and watchdog.expired
-
-
-class _Watchdog:
-    """Shuts a socket down when its deadline passes: the blocked read returns, the call fails."""
-
-    def __init__(self, sock: Any, seconds: float) -> None:
-        self.expired = False
-        self._sock = sock
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _expire(self) -> None:
-        self.expired = True
-        # The plain socket's shutdown, not SSLSocket's: that one drops its SSL object under the reader.
-        shutdown = socket.socket.shutdown if isinstance(self._sock, socket.socket) else type(self._sock).shutdown
-        with contextlib.suppress(OSError):
-            shutdown(self._sock, socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-
-def _arm(sock: Any) -> None:
-    """Called when a request has been sent and its answer is awaited."""
-    seconds = getattr(_flight, "seconds", None)
-    if seconds is not None and sock is not None and getattr(_flight, "watchdog", None) is None:
-        _flight.watchdog = _Watchdog(sock, seconds)
-
-
-class _HTTPConnection(urllib3.connection.HTTPConnection):
-    def getresponse(self) -> Any:  # type: ignore[override]
-        _arm(self.sock)
-        return super().getresponse()
-
-
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    def getresponse(self) -> Any:  # type: ignore[override]
-        _arm(self.sock)
-        return super().getresponse()
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-def _declared_length(resp: urllib3.BaseHTTPResponse) -> int:
-    value = resp.headers.get("Content-Length") or ""
-    return int(value) if value.isdigit() else 0
-
-
-# -- streamed bodies ---------------------------------------------------------------------------
-
-def read_blocks(resp: urllib3.BaseHTTPResponse, size: int = 1 << 20) -> Iterator[bytes | bytearray]:
-    """The body of a streamed response as blocks of *size* bytes (the last one may be shorter).
-
-    urllib3's stream() yields a chunked body one transfer chunk (~32 KiB) at a time; joining those
-    into blocks costs a copy. Instead the socket reads straight into a fresh buffer per block,
-    through http.client, which undoes the chunked framing. Blocks are never reused, so consumers
-    may keep them. Falls back to stream() when urllib3 would decode a Content-Encoding.
-    """
-    raw = getattr(resp, "_fp", None)  # the http.client response urllib3 wraps
-    if raw is None or not hasattr(raw, "readinto") or resp.headers.get("Content-Encoding", "identity") != "identity":
-        yield from resp.stream(size)
-        return
-    while True:
-        block = bytearray(size)
-        got = _fill(raw, block)
-        if got < size:
-            del block[got:]
-            if got:
-                yield block
-            return
-        yield block
-
-
-def _fill(raw: Any, block: bytearray) -> int:
-    with memoryview(block) as view:
-        got = 0
-        while got < len(block):
-            n = raw.readinto(view[got:])
-            if not n:
-                break
-            got += n
-        return got
-
-
-def _tls_options(scheme: str, ca_cert: str | None, server_name: str | None) -> dict[str, Any]:
-    if scheme != "https":
-        return {}
-    opts: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED}
-    if ca_cert:  # otherwise the system store (urllib3 loads the default certs)
-        opts["ca_certs"] = ca_cert
-    if server_name:
-        opts["server_hostname"] = server_name
-        opts["assert_hostname"] = server_name
-    return opts
-
-
-def _short(exc: BaseException) -> str:
-    text = str(getattr(exc, "reason", None) or exc)
-    return _printable(text.split(": ", 1)[-1])[:160]
 
 
 # One table: HTTP status -> our exception.
@@ -370,18 +159,19 @@ def error_for(status: int, data: dict[str, Any], *, node: str, path: str,
     messages = data.get("errors") or []
     if not isinstance(messages, list):
         messages = [messages]
-    detail = " ".join(_printable("; ".join(str(m) for m in messages)).split())[:300] or f"HTTP {status}"
+    detail = " ".join(printable("; ".join(str(m) for m in messages)).split())[:300] or f"HTTP {status}"
     cls = _STATUS_ERRORS.get(status, errors.VaultError)
     if status == 500 and "not active" in detail:
         cls = errors.VaultStandby
     if status in (301, 302, 303, 307, 308):
         cls = errors.VaultStandby
         if location:
-            detail += f" (redirect to {_printable(location)[:100]}, not followed)"
+            detail += f" (redirect to {printable(location)[:100]}, not followed)"
     hint = _HINTS.get(cls, "see the server log for details")
     return cls(f"{node}: {path}: {detail}", status=status, node=node, hint=hint)
 
 
-def _printable(text: str) -> str:
-    """A server's words on one line, without terminal escapes."""
-    return "".join(c if c.isprintable() else " " for c in text)
+
+
+__all__ = ["DEFAULT_TIMEOUT", "HTTP", "MAX_JSON_BYTES", "Response", "Transport", "error_for", "is_loopback",
+           "read_blocks"]

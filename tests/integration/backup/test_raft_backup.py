@@ -74,11 +74,11 @@ def test_stored_copy_tampered_after_publication_fails_verify(raft_box, tmp_path,
 
 def test_s3_stopped_mid_upload(raft_box, tmp_path, capsys, monkeypatch) -> None:
     """The S3 server dies while the snapshot streams: no object, non-zero exit, local copy intact."""
-    from vaultops.services.backup import runner, sources
+    from vaultops.services.backup import formats, runner
 
     dying = MotoServer(tmp_path)
     dying.client().create_bucket(Bucket="dying")
-    real = sources.make_source
+    real = formats.make_source
 
     class KillAfterFirstChunk:
         def __init__(self, inner):

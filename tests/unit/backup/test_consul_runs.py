@@ -6,7 +6,8 @@ import json
 import pytest
 
 from vaultops.cli import main
-from vaultops.services.backup.catalog import list_backups, read_manifest
+from vaultops.services.backup.catalog import list_backups
+from vaultops.services.backup.stored import read_manifest
 from vaultops.services.backup.settings import load_settings
 
 
@@ -120,9 +121,9 @@ def test_plain_http_to_a_remote_consul_is_refused(make_cfg, tmp_path, capsys, ad
 def test_allow_insecure_http_lets_plain_http_through(make_cfg, tmp_path) -> None:
     """Consul follows the Vault clients the session built: plain http only when they were allowed it."""
     from vaultops.errors import SecurityError
-    from vaultops.services.backup.consul import ConsulSource
+    from vaultops.services.backup.formats import make_source
+    from vaultops.services.backup.formats.consul import ConsulSource
     from vaultops.services.backup.settings import load_settings
-    from vaultops.services.backup.sources import make_source
     from vaultops.vault import NodeClient
 
     cfg = make_cfg({"sinks": [{"type": "local", "path": str(tmp_path / "out")}],

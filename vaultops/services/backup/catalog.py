@@ -17,14 +17,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vaultops.errors import BackupError, VaultOpsError, VerificationError
-from vaultops.services.backup.inspect import StateStats, describe_meta
+from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.lock import run_lock
 from vaultops.services.backup.manifest import (CHECK_FAILED, CHECK_OK, MANIFEST_SUFFIX, BackupEntry, Manifest,
                                                State, check_marker, entries_from_listing, manifest_problem)
+from vaultops.services.backup.record import last_run
 from vaultops.services.backup.retention import Decision, plan
 from vaultops.services.backup.settings import BackupSettings
-from vaultops.services.backup.verify import (ArchiveKind, ArchiveVerifier, Budget, ReadIncomplete, Verifier,
-                                             VerifyReport, bounded)
+from vaultops.services.backup.stored import check_against_manifest, read_manifest, verify_stored
+from vaultops.services.backup.verify import ReadIncomplete, VerifyReport
 from vaultops.storage.base import OpenUpload, Sink, SinkError, SweepsUploads
 
 Emit = Callable[..., None]
@@ -83,30 +84,6 @@ def _warn_untrusted(sink: Sink, entries: Iterable[BackupEntry], warn: Warn | Non
         warn(f"{sink.name}: ignoring {len(untrusted) - most} more untrusted objects (see 'vaultops backup list')")
 
 
-def read_manifest(sink: Sink, name: str) -> Manifest:
-    return Manifest.from_json(sink.get_bytes(name + MANIFEST_SUFFIX), where=f"{sink.name}/{name}{MANIFEST_SUFFIX}")
-
-
-def read_stored(sink: Sink, name: str, manifest: Manifest) -> Iterable[bytes]:
-    """The stored bytes of *name*, cut off past the manifest's size or the time budget."""
-    return bounded(sink.read_chunks(name), Budget.for_size(manifest.size), what=f"{sink.name}/{name}")
-
-
-def verifier_for(kind: str, *, on_state: Callable[[bytes], None] | None = None,
-                 settings: BackupSettings | None = None) -> Verifier:
-    if kind == "postgresql":
-        from vaultops.services.backup.pgdump import PgDumpVerifier
-        return PgDumpVerifier.from_settings((settings.postgresql if settings else {}))
-    return ArchiveVerifier(ArchiveKind(kind), on_state=on_state)
-
-
-def check_against_manifest(report: VerifyReport, manifest: Manifest) -> None:
-    if report.size != manifest.size or report.sha256 != manifest.sha256:
-        raise VerificationError(
-            f"{manifest.name}: stored bytes differ from the manifest (size {report.size} vs {manifest.size})",
-            hint="the stored copy changed after publication: use another sink's copy or an older backup")
-
-
 @dataclass(frozen=True)
 class CheckResult:
     name: str
@@ -121,14 +98,7 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
     """Re-read a stored backup, verify it and compare it with its manifest; record the verdict."""
     try:
         manifest = read_manifest(sink, name)
-        verifier = verifier_for(manifest.kind, settings=settings)
-        try:
-            for chunk in read_stored(sink, name, manifest):
-                verifier.feed(chunk)
-            report = verifier.finish()
-        except BaseException:
-            verifier.abort()
-            raise
+        report = verify_stored(sink, name, manifest, get_format(manifest.kind, settings).verifier())
         check_against_manifest(report, manifest)
         result = CheckResult(name, sink.name, True, f"sha256 {report.sha256[:16]}…, {report.size} bytes", report)
     except ReadIncomplete:
@@ -152,27 +122,10 @@ class Inspection:
 
 
 def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSettings | None = None) -> Inspection:
+    """The manifest, and what the backup's format reads from the verified bytes."""
     manifest = read_manifest(sink, name)
-    if manifest.kind == "postgresql":
-        from vaultops.services.backup.pgdump import inspect_dump
-        return Inspection(manifest, {}, inspect_dump(sink, name, settings=settings), 0)
-    stats = StateStats(depth=depth)
-    # Only Raft's state.bin (protobuf StorageEntry stream) is parsed; Consul's is msgpack.
-    verifier = verifier_for(manifest.kind, on_state=stats.feed if manifest.kind == "raft" else None)
-    report = _verify_stored(sink, name, manifest, verifier)
-    stats.finish()
-    meta = describe_meta(report.meta, source=f"{sink.name}/{name}: meta.json") if manifest.kind == "raft" else report.meta
-    return Inspection(manifest, meta, stats.table(), stats.entries)
-
-
-def _verify_stored(sink: Sink, name: str, manifest: Manifest, verifier: Verifier) -> VerifyReport:
-    try:
-        for chunk in read_stored(sink, name, manifest):
-            verifier.feed(chunk)
-        return verifier.finish()
-    except BaseException:
-        verifier.abort()
-        raise
+    contents = get_format(manifest.kind, settings).inspect(sink, name, manifest, depth=depth)
+    return Inspection(manifest, contents.meta, contents.prefixes, contents.entries)
 
 
 def prune(sink: Sink, settings: BackupSettings, *, dry_run: bool, emit: Emit,
@@ -182,8 +135,6 @@ def prune(sink: Sink, settings: BackupSettings, *, dry_run: bool, emit: Emit,
     The newest verified backup's manifest is checked first (newer entries whose manifest
     disagrees become untrusted): it is the one backup retention must never lose.
     """
-    from vaultops.services.backup.runner import last_run
-
     state = last_run(settings)
     if state is not None and not state.get("ok"):
         raise BackupError(f"the newest backup run ({state.get('name')}) failed: not pruning",

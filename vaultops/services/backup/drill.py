@@ -1,7 +1,8 @@
 """`vaultops backup drill`: prove the newest backup restores, and measure RTO/RPO.
 
 1. fetch the newest verified backup and verify it again against its manifest;
-2. start a throwaway single-node sandbox of the same OpenBao version (vaultops.services.sandbox);
+2. start a throwaway single-node sandbox of the same OpenBao version (scratch.py, shared with
+   `upgrade rehearse`);
 3. force-restore the snapshot into it; the node seals itself (its keyring is now the original's);
 4. unseal it with the ORIGINAL cluster's shares (read from stdin, never logged);
 5. log in as backup.drill.auth says (default: the usual token lookup) and read the sentinel paths;
@@ -10,27 +11,24 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import IO, Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultError, VaultOpsError
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
-from vaultops.services.backup.catalog import newest, read_manifest
+from vaultops.services.backup.catalog import newest
+from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.restore import fetched
+from vaultops.services.backup.scratch import scratch_sandbox
 from vaultops.services.backup.settings import BackupSettings
+from vaultops.services.backup.stored import read_manifest
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
-
-SEAL_WAIT = 20.0
-ACTIVE_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
     name = name or newest(sink, cluster=settings.cluster, warn=lambda m: emit("warning", message=m)).name
     manifest = read_manifest(sink, name)
     version = settings.drill.get("version") or manifest.server_version
-    if manifest.kind != "raft":
+    if not get_format(manifest.kind).restores_into_sandbox:
         raise BackupError(f"drill supports Raft backups; {name} is {manifest.kind}",
                           hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
     emit("drill.start", name=name, version=version)
@@ -76,63 +74,18 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
 
 def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str],
            version: str | None, keep: bool, t0: float, emit: Any) -> DrillReport:
-    from vaultops.services.sandbox.cluster import SandboxSpec, up
-
-    root = Path(tempfile.mkdtemp(prefix="vaultops-drill-"))
-    with fetched(sink, manifest.name, manifest, settings=settings) as path:
-        box = up(SandboxSpec(name="drill", nodes=1, storage="raft", version=version), root=root)
-        try:
-            emit("drill.sandbox", version=version, config=str(box.config_path))
-            client = box.clients()[0]
-            t_restore = time.monotonic()
-            with path.open("rb") as fh:
-                client.raft.restore(fh, force=True)
-            _unseal_after_restore(client, shares)
-            sentinels = _read_sentinels(box.clients(token=False), settings, cfg)
-            done = time.monotonic()
-        finally:
-            if not keep:
-                box.stop()
-                shutil.rmtree(root, ignore_errors=True)
+    with fetched(sink, manifest.name, manifest, settings=settings) as path, \
+            scratch_sandbox(version=version, nodes=1, name="drill", keep=keep) as copy:
+        emit("drill.sandbox", version=version, config=str(copy.config_path))
+        t_restore = time.monotonic()
+        copy.restore(path, shares=shares, error=BackupError)
+        sentinels = _read_sentinels(copy.clients(), settings, cfg)
+        done = time.monotonic()
     ok = bool(sentinels) and all(v == "ok" for v in sentinels.values())
     return DrillReport(manifest.name, ok=ok, version=version, rto_seconds=done - t0,
                        restore_seconds=done - t_restore, rpo_seconds=_age(manifest), sentinels=sentinels,
                        error=None if ok else ("no sentinels configured (backup.drill.sentinels)"
                                               if not sentinels else "a sentinel could not be read"))
-
-
-def _unseal_after_restore(client: NodeClient, shares: list[str]) -> None:
-    """A forced restore swaps the keyring; the node seals itself within seconds."""
-    deadline = time.monotonic() + SEAL_WAIT
-    while time.monotonic() < deadline:
-        try:
-            if client.seal.status().sealed:
-                break
-        except VaultError:
-            pass
-        time.sleep(0.2)
-    from vaultops.services.ceremony.submit import unseal_node
-
-    res = unseal_node(client, shares, timeout=SEAL_WAIT, error=BackupError)
-    if res.rejected:
-        raise BackupError(f"the restored node refused a share ({res.rejected})",
-                          hint="pipe the ORIGINAL cluster's unseal shares, one per line")
-    if res.sealed:
-        raise BackupError(f"still sealed after {res.sent} shares (threshold {res.status.t})",
-                          hint="pipe at least the threshold of the ORIGINAL cluster's shares")
-    _wait_active(client)
-
-
-def _wait_active(client: NodeClient) -> None:
-    deadline = time.monotonic() + ACTIVE_WAIT
-    while time.monotonic() < deadline:
-        try:
-            if client.ha.health().status_code == 200:
-                return
-        except VaultError:
-            pass
-        time.sleep(0.2)
-    raise BackupError("the restored node did not become active", hint="rerun with --keep and read its bao.log")
 
 
 def _read_sentinels(clients: list[NodeClient], settings: BackupSettings, cfg: Config) -> dict[str, str]:

@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any
 
 from vaultops.errors import BackupError
+from vaultops.services.backup.formats import FORMATS
 from vaultops.storage.base import ObjectInfo
 
 FORMAT = "vaultops-backup/1"
@@ -130,7 +131,7 @@ def _problem(m: Manifest) -> str | None:
     return None
 
 
-KINDS = ("raft", "consul", "postgresql")
+KINDS = tuple(FORMATS)   # the names of the backup formats (formats/)
 
 
 class State(str, Enum):
@@ -214,10 +215,3 @@ def check_marker(*, ok: bool, detail: str, when: datetime) -> bytes:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def manifest_fields(report_meta: dict[str, Any]) -> dict[str, Any]:
-    """raft index/term from a Raft meta.json."""
-    index, term = report_meta.get("Index"), report_meta.get("Term")
-    return {"raft_index": int(index) if isinstance(index, int) else None,
-            "raft_term": int(term) if isinstance(term, int) else None}

@@ -10,21 +10,21 @@ needs force; see FORCE_WARNING for what that does.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vaultops.errors import BackupError, UsageError
-from vaultops.services.backup.catalog import check_against_manifest, read_manifest, read_stored, verifier_for
+from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.settings import BackupSettings
-from vaultops.services.backup.sources import Source, active_node
+from vaultops.services.backup.sources import Source
+from vaultops.services.backup.stored import downloaded, read_manifest
 from vaultops.services.backup.verify import Budget, VerifyReport, bounded, verify_chunks
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
+from vaultops.vault.cluster import active
 
 FORCE_WARNING = (
     "FORCED RESTORE: every secret, policy, token and mount of the target cluster {target} is replaced "
@@ -58,43 +58,22 @@ class RestoreResult:
 
 def plan_restore(sink: Sink, name: str, clients: list[NodeClient]) -> RestorePlan:
     manifest = read_manifest(sink, name)
+    checks = get_format(manifest.kind).checks_cluster
     target_id: str | None = None
-    if manifest.kind == "raft":
-        _, health = active_node(clients)
-        target_id = health.cluster_id
-    same = manifest.kind != "raft" or (bool(target_id) and target_id == manifest.cluster_id)
+    if checks:
+        target_id = active(clients, error=BackupError,
+                           hint="unseal the cluster or wait for a leader election, then try again").health.cluster_id
+    same = not checks or (bool(target_id) and target_id == manifest.cluster_id)
     return RestorePlan(name=name, sink=sink.name, manifest=manifest, target_cluster_id=target_id,
                        same_cluster=same)
 
 
 @contextlib.contextmanager
-def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None,
-            on_state: Callable[[bytes], None] | None = None) -> Iterator[Path]:
-    """Download to a 0600 temp file, verifying in the same pass; removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="vaultops-restore-"))
-    path = folder / name
-    try:
-        verifier = verifier_for(manifest.kind, on_state=on_state, settings=settings)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in read_stored(sink, name, manifest):
-                    verifier.feed(chunk)
-                    fh.write(chunk)
-            report = verifier.finish()
-        except OSError as exc:
-            verifier.abort()
-            raise BackupError(f"cannot write the downloaded copy to {folder} ({exc.strerror})",
-                              hint="free space in the temp directory (TMPDIR) and try again") from None
-        except BaseException:
-            verifier.abort()
-            raise
-        check_against_manifest(report, manifest)
+def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None) -> Iterator[Path]:
+    """A verified private copy of a stored backup (see stored.downloaded); removed afterwards."""
+    verifier = get_format(manifest.kind, settings).verifier()
+    with downloaded(sink, name, manifest, verifier) as path:
         yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        folder.rmdir()
 
 
 def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
@@ -119,7 +98,7 @@ def verify_file(path: Path, kind: str, *, settings: BackupSettings | None = None
     with contextlib.suppress(OSError):
         size = path.stat().st_size if path.is_file() else None
     chunks = bounded(_file_chunks(path), Budget.for_size(size), what=str(path))
-    return verify_chunks(chunks, verifier_for(kind, settings=settings))
+    return verify_chunks(chunks, get_format(kind, settings).verifier())
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -18,30 +18,30 @@ Commit points, and what a failure leaves:
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultOpsError
-from vaultops.files.atomic import atomic_write_text
 from vaultops.journal import Journal
-from vaultops.services.backup import identity, metrics
+from vaultops.services.backup import identity
+from vaultops.services.backup.catalog import prune, sweep_open_uploads
+from vaultops.services.backup.formats import get_format, make_source
 from vaultops.services.backup.lock import run_lock
-from vaultops.services.backup.manifest import MANIFEST_SUFFIX, Manifest, backup_name, manifest_fields, now_iso
+from vaultops.services.backup.manifest import MANIFEST_SUFFIX, Manifest, backup_name, now_iso
 from vaultops.services.backup.pipeline import SinkOutcome, stream_and_publish
+from vaultops.services.backup.record import last_run, record_run
 from vaultops.services.backup.settings import BackupSettings, require_sinks
-from vaultops.services.backup.sources import Source, make_source
+from vaultops.services.backup.sources import SnapshotInfo, Source
 from vaultops.services.backup.verify import VerifyReport
-from vaultops.storage.base import Sink, SweepsUploads, Upload, get_sink
+from vaultops.storage.base import Sink, Upload, get_sink
 from vaultops.vault import NodeClient
 
 Emit = Callable[..., None]
-EXTENSION = {"postgresql": "pgdump"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Ca
     require_sinks(settings)
     with run_lock(settings.lock_file, wait=lock_wait):
         started = datetime.now(timezone.utc)
-        name = backup_name(settings.cluster, started, EXTENSION.get(settings.source, "snap"))
+        name = backup_name(settings.cluster, started, get_format(settings.source).extension)
         previous = last_run(settings) or {}
         sinks: list[Sink] = []
         try:
@@ -93,9 +93,9 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Ca
                                duration=(datetime.now(timezone.utc) - started).total_seconds(),
                                sinks={s.name: "not published" for s in sinks}, error=error)
             emit("run.failed", name=name, error=error, sinks=result.sinks, published=[])
-            _record(cfg, settings, result, sinks, emit=emit, journal=journal)
+            record_run(cfg, settings, result, sinks, emit=emit, journal=journal)
             raise
-        _record(cfg, settings, result, sinks, emit=emit, journal=journal)
+        record_run(cfg, settings, result, sinks, emit=emit, journal=journal)
         if result.ok and settings.prune_after_run and settings.retention_configured:
             _prune_after(sinks, settings, emit=emit)
     return result
@@ -107,12 +107,11 @@ def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, 
         pending = pool.submit(_build_each, cfg, settings)  # boto3 start-up overlaps the login
         clients = connect()
         ident = identity.login(clients, settings.auth, cfg, warn=lambda m: emit("warning", message=m)) \
-            if settings.source == "raft" else None
+            if get_format(settings.source).reads_through_vault else None
         try:
             built, broken = pending.result()
             sinks.extend(built)
             source = make_source(settings.source, clients=clients, settings=settings)
-            from vaultops.services.backup.catalog import sweep_open_uploads
             for sink in sinks:  # before our own upload starts: nothing of this run is touched
                 sweep_open_uploads(sink, cluster=settings.cluster, emit=emit, recorded=previous.get("left_open"))
             return _run(settings, source, sinks, emit=emit, started=started, broken=broken)
@@ -122,8 +121,6 @@ def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, 
 
 
 def _prune_after(sinks: list[Sink], settings: BackupSettings, *, emit: Emit) -> None:
-    from vaultops.services.backup.catalog import prune
-
     for sink in sinks:
         try:
             prune(sink, settings, dry_run=False, emit=emit)
@@ -182,12 +179,12 @@ def _uploads(sinks: list[Sink], name: str, failed: list[SinkOutcome]) -> Iterato
         raise
 
 
-def _manifest(name: str, source: Source, info: Any, report: VerifyReport, started: datetime) -> Manifest:
+def _manifest(name: str, source: Source, info: SnapshotInfo, report: VerifyReport, started: datetime) -> Manifest:
     return Manifest(name=name, kind=source.kind, cluster_name=info.cluster_name or "", cluster_id=info.cluster_id,
                     server_version=info.server_version, source_node=info.source_node, size=report.size,
                     sha256=report.sha256, started_at=started.isoformat(timespec="milliseconds"),
                     finished_at=now_iso(), consul_index=info.consul_index, members=dict(report.members),
-                    **(manifest_fields(report.meta) if source.kind == "raft" else {}))
+                    **get_format(source.kind).manifest_fields(report.meta))
 
 
 def _publish_manifest(sink: Sink, outcome: SinkOutcome, manifest: Manifest, *, emit: Emit) -> SinkOutcome:
@@ -201,45 +198,3 @@ def _publish_manifest(sink: Sink, outcome: SinkOutcome, manifest: Manifest, *, e
         return SinkOutcome(sink.name, error=exc)
     emit("sink.published", sink=sink.name, location=outcome.result.location if outcome.result else None)
     return outcome
-
-
-def _record(cfg: Config, settings: BackupSettings, result: RunResult, sinks: list[Sink], *, emit: Emit,
-            journal: Journal) -> None:
-    """State file, metrics, journal: each written even if another cannot be (then a warning)."""
-    state = {k: v for k, v in asdict(result).items() if k != "manifest"}
-    state["finished"] = time.time()
-    state["left_open"] = [{"sink": s.name, "key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat()}
-                          for s in sinks if isinstance(s, SweepsUploads) for u in s.left_open]
-    for u in state["left_open"]:
-        emit("warning", message=f"{u['sink']}: the upload of {u['key']} could not be aborted; the next run "
-                                "aborts it", upload_id=u["upload_id"])
-    _try(emit, "state file", lambda: atomic_write_text(settings.state_file, json.dumps(state, indent=2) + "\n",
-                                                       mode=0o600))
-    if settings.metrics_file:
-        path = settings.metrics_file
-        _try(emit, "metrics", lambda: metrics.write(path, metrics.RunMetrics(
-            cluster=settings.cluster, finished=state["finished"], success=result.ok, size=result.size,
-            duration=result.duration, verified=result.verified)))
-    _try(emit, "journal", lambda: _journal(cfg, result, journal))
-
-
-def _journal(cfg: Config, result: RunResult, journal: Journal) -> None:
-    journal.append("backup.run", outcome="ok" if result.ok else "failed", cluster=cfg.cluster_name,
-                   node=result.manifest.source_node if result.manifest else None,
-                   details={"name": result.name, "size": result.size, "sinks": result.sinks, "error": result.error,
-                            "sha256": result.manifest.sha256 if result.manifest else None})
-
-
-def _try(emit: Emit, what: str, write: Callable[[], None]) -> None:
-    try:
-        write()
-    except (VaultOpsError, OSError) as exc:
-        emit("warning", message=f"{what} not written: {exc}")
-
-
-def last_run(settings: BackupSettings) -> dict[str, Any] | None:
-    try:
-        state = json.loads(settings.state_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None

@@ -25,6 +25,7 @@
       lock_file: /run/vaultops/backup.lock      # default: <state dir>/backup-<cluster>.lock
       state_file: /var/lib/vaultops/backup-last-run.json   # default: <state dir>/...
       consul: {address: https://consul:8501, token_file: /etc/vaultops/consul-token, ca_cert: ..., stale: false}
+                                    # also asked by `vaultops status` and the upgrade preflight (leader, peers, token)
       postgresql:
         dsn: "host=db port=5432 dbname=openbao user=backup"   # no password here:
         passfile: /etc/vaultops/pgpass                         # libpq passfile (0600)

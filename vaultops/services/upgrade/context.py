@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.drivers import NodeDriver
 from vaultops.journal import Journal
 from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
+
+if TYPE_CHECKING:
+    from vaultops.consul import ConsulClient
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class UpgradeContext:
     emit: Callable[[str], None] = lambda _m: None
     backup: str = "required"          # required | skip (operator's explicit, journaled choice)
     raft_ids: dict[str, str] = field(default_factory=dict)
+    consul: ConsulClient | None = None   # storage: consul with backup.consul settings: a preflight gate
 
     @property
     def storage(self) -> str:
@@ -75,12 +79,13 @@ def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
 def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mapping[str, NodeDriver],
                   journal: Journal, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
-                  **overrides: Any) -> UpgradeContext:
-    """*clients* carry the token the steps use; *journal* is the one the run is recorded in."""
+                  consul: ConsulClient | None = None, **overrides: Any) -> UpgradeContext:
+    """*clients* carry the token the steps use; *journal* is the one the run is recorded in;
+    *consul* (storage: consul) is the Consul door the preflight gate asks."""
     from vaultops.services.upgrade.settings import upgrade_section
 
     section = upgrade_section(cfg)
     return UpgradeContext(cfg=cfg, clients={c.name: c for c in clients}, drivers=dict(drivers), unsealer=unsealer,
                           journal=journal, settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(),
                           emit=emit, backup=section.backup if backup == "required" else backup,
-                          raft_ids=dict(section.raft_ids))
+                          raft_ids=dict(section.raft_ids), consul=consul)

@@ -3,6 +3,8 @@
 preflight: every node reachable and unsealed, one active, all on one version;
 the target newer than that version and than anything the cluster ever ran
 (no downgrades); raft: autopilot healthy with failure tolerance >= 1;
+Consul storage (with backup.consul): Consul has a leader, its raft configuration
+names one, and the ACL token passes its self-check (vaultops.consul);
 Shamir: enough keyholders (or shares given). The snapshot is its own step.
 
 postflight: every node on the target, healthy, the version history records
@@ -22,6 +24,7 @@ from vaultops.services.upgrade.observe import ClusterView, observe
 from vaultops.services.upgrade.versions import is_newer, parse_version
 
 if TYPE_CHECKING:
+    from vaultops.consul import ConsulClient
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.vault import NodeClient
 
@@ -76,9 +79,21 @@ def preflight_action(ctx: UpgradeContext, *, to: str) -> Evidence:
     elif len(view.nodes) < 2:
         raise RunbookError("preflight: a single node cannot be upgraded without downtime",
                            hint="add a standby first", evidence=evidence)
+    if ctx.consul is not None:
+        evidence["consul"] = _consul_check(ctx.consul, evidence)
     evidence["seal"] = _seal_check(ctx, active)
     evidence["summary"] = f"{len(view.nodes)} nodes on {current}, active {leader.name}, target {to}"
     return evidence
+
+
+def _consul_check(consul: ConsulClient, evidence: dict[str, Any]) -> dict[str, Any]:
+    """The storage under the cluster: a node restarted on Consul without a leader never comes back."""
+    facts = consul.facts()
+    if facts.problems:
+        raise RunbookError(f"preflight: {facts.problems[0]}",
+                           hint="fix Consul (leader, raft peers, backup.consul.token_file) before upgrading",
+                           evidence={**evidence, "consul": facts.to_json()})
+    return facts.to_json()
 
 
 def _history(client: NodeClient) -> list[str]:

@@ -4,7 +4,8 @@
    snapshots) is fetched and verified again;
 2. a local sandbox with as many nodes as the cluster, on the cluster's CURRENT version, is
    started and the snapshot force-restored into it; it seals itself (the keyring is the
-   original cluster's) and is unsealed with the ORIGINAL shares given on stdin;
+   original cluster's) and is unsealed with the ORIGINAL shares given on stdin (the scratch
+   copy of services/backup/scratch.py, shared with `backup drill`);
 3. runbooks/upgrade.yaml runs on it to the target with the original token, postflight
    included; the report says how it went. The production cluster is only read.
 
@@ -15,7 +16,6 @@ first (not done here).
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config, parse_config_file
-from vaultops.errors import RunbookError, UsageError, VaultOpsError
+from vaultops.errors import RunbookError, SandboxError, UsageError, VaultOpsError
 from vaultops.journal import Journal
+from vaultops.retry import poll
 
 if TYPE_CHECKING:
+    from vaultops.services.backup.scratch import ScratchCopy
     from vaultops.vault import NodeClient
 
 
@@ -88,10 +90,11 @@ def _current_version(clients: Sequence[NodeClient]) -> str:
 def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]]:
     """The newest verified backup as a local, verified file."""
     if cfg.section("backup").get("sinks"):
-        from vaultops.services.backup.catalog import newest, read_manifest
+        from vaultops.services.backup.catalog import newest
         from vaultops.services.backup.restore import fetched
         from vaultops.services.backup.runner import build_sinks
         from vaultops.services.backup.settings import load_settings
+        from vaultops.services.backup.stored import read_manifest
 
         settings = load_settings(cfg)
         sink = build_sinks(cfg, settings)[0]
@@ -114,18 +117,14 @@ def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]
 
 def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, shares: list[str],
          token: str | None, keep: bool, emit: Callable[[str], None]) -> RehearsalReport:
-    from vaultops.testing.sandbox import start_sandbox
+    from vaultops.services.backup.scratch import scratch_sandbox
 
     started = time.monotonic()
-    folder = Path(tempfile.mkdtemp(prefix="rehearsal-", dir=_ensure(cfg.state_dir / "rehearsals")))
-    emit(f"starting a {len(cfg.nodes)}-node sandbox on {current} in {folder}")
-    box = start_sandbox(folder, name="rehearsal", nodes=len(cfg.nodes), version=current, raft_healthy=True)
-    try:
-        _restore_into(box, snapshot, shares, emit)
-        state, message = _upgrade(box, to=to, shares=shares, token=token, emit=emit)
-    finally:
-        if not keep:
-            box.stop()
+    with scratch_sandbox(version=current, nodes=len(cfg.nodes), name="rehearsal", keep=keep, progress=emit,
+                         parent=_ensure(cfg.state_dir / "rehearsals")) as copy:
+        copy.restore(snapshot, shares=shares, error=SandboxError)
+        emit("snapshot restored into the copy and unsealed with the original shares")
+        state, message = _upgrade(copy, to=to, shares=shares, token=token, emit=emit)
     done = state.done_count if state is not None else 0
     total = len(state.steps) if state is not None else 0
     ok = state is not None and state.status.value == "done"
@@ -135,42 +134,19 @@ def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, share
                            message=message, evidence=evidence)
 
 
-def _restore_into(box: Any, snapshot: Path, shares: list[str], emit: Callable[[str], None]) -> None:
-    from vaultops.services.sandbox.bootstrap import unseal_nodes, wait_active
-    from vaultops.vault.cluster import active
-
-    clients = box.clients()
-    leader = active(clients, error=RunbookError).client  # one-line error when none is (not StopIteration)
-    with snapshot.open("rb") as fh:
-        leader.raft.restore(fh, force=True)
-    emit("snapshot restored; waiting for the copy to seal itself (it now holds the original keyring)")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _sealed(leader):
-        time.sleep(0.2)
-    unseal_nodes(box.clients(token=False), shares, timeout=120)
-    wait_active(box.clients(token=False), timeout=120)
-
-
-def _sealed(client: Any) -> bool:
-    try:
-        return client.seal.status().sealed
-    except VaultOpsError:
-        return False
-
-
-def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
+def _upgrade(copy: ScratchCopy, *, to: str, shares: list[str], token: str | None,
              emit: Callable[[str], None]) -> tuple[Any, str]:
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import default_runbook, start_run
     from vaultops.services.upgrade.unseal import SharesUnsealer
-    sandbox_cfg = parse_config_file(box.config_path)
-    clients = _with_token(box.clients(token=False), token)
+    sandbox_cfg = parse_config_file(copy.config_path)
+    clients = copy.clients(token=token)   # the ORIGINAL cluster's token: the restored data knows only that
     _wait_voters(clients, voters=len(sandbox_cfg.nodes))
     # The copy's own journal (in its folder), like the engine always used for it.
     journal = Journal(sandbox_cfg.journal_path, cluster=sandbox_cfg.cluster_name)
-    ctx = build_context(sandbox_cfg, clients=clients, drivers=box.drivers(), journal=journal,
+    ctx = build_context(sandbox_cfg, clients=clients, drivers=copy.box.drivers(), journal=journal,
                         unsealer=SharesUnsealer(shares), prompter=Prompter(assume_yes=True), emit=emit, backup="skip")
-    path = box.dir / "upgrade-state.json"
+    path = copy.dir / "upgrade-state.json"
     try:
         state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path,
                           take_over_lease=True)   # the copy's lease entry came with the backup: no live run holds it
@@ -181,27 +157,21 @@ def _upgrade(box: Any, *, to: str, shares: list[str], token: str | None,
         return load_state(path), str(exc)
 
 
-def _with_token(clients: list[Any], token: str | None) -> list[Any]:
-    """The sandbox's clients, carrying the ORIGINAL cluster's token (the restored data knows only that)."""
-    for c in clients:
-        c.token = token
-    return clients
-
-
-def _wait_voters(clients: list[Any], *, voters: int, timeout: float = 120.0) -> None:
+def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 120.0) -> None:
     """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool | None:
         for c in clients:
             try:
                 ap = c.raft.autopilot_state()
             except VaultOpsError:
                 continue
             if ap.healthy and len(ap.voters) == voters and ap.failure_tolerance >= 1:
-                return
-        time.sleep(0.5)
-    raise RunbookError(f"the rehearsal copy did not become a healthy {voters}-voter cluster in {timeout:g}s",
-                       hint="check the original token (VAULT_TOKEN) and the sandbox's bao.log (--keep)")
+                return True
+        return None
+
+    poll(healthy, timeout=timeout, interval=0.5, error=RunbookError,
+         what=f"the rehearsal copy did not become a healthy {voters}-voter cluster",
+         hint="check the original token (VAULT_TOKEN) and the sandbox's bao.log (--keep)")
 
 
 def _ensure(path: Path) -> Path:

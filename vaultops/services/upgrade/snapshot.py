@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vaultops.errors import BackupError, RunbookError
+from vaultops.errors import BackupError, RunbookError, VaultError
 from vaultops.files.atomic import atomic_writer
 
 if TYPE_CHECKING:
@@ -49,20 +49,17 @@ def _backup_service(ctx: UpgradeContext) -> dict[str, Any]:
 
 
 def _local_raft_snapshot(ctx: UpgradeContext) -> dict[str, Any]:
-    from vaultops.services.backup.sources import RaftSource
+    from vaultops.services.backup.formats.raft import RaftSource
+    from vaultops.services.backup.verify import verify_chunks
 
     folder = snapshot_dir(ctx.cfg)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = folder / f"{_safe(ctx.cfg.cluster_name)}-{stamp}.snap"
     source = RaftSource(list(ctx.clients.values()))
-    verifier = source.verifier()
     try:
         with source.open() as snap, atomic_writer(target, mode=0o600, binary=True) as fh:
-            for chunk in snap.chunks:
-                verifier.feed(chunk)
-                fh.write(chunk)
-            report = verifier.finish()
-    except BackupError as exc:
+            report = verify_chunks(snap.chunks, source.verifier(), tee=fh.write)
+    except (BackupError, VaultError) as exc:
         raise RunbookError(f"snapshot failed: {exc.message}", hint=exc.hint) from exc
     return {"summary": f"raft snapshot verified: {target.name} ({report.size} bytes)", "path": str(target),
             "size": report.size, "sha256": report.sha256, "source_node": snap.info.source_node, "verified": True}

@@ -23,8 +23,12 @@ from typing import IO, Any
 
 from vaultops import process
 from vaultops.errors import BackupError, ConfigError, VerificationError
-from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, vault_info
+from vaultops.services.backup.formats.base import Contents, Format
+from vaultops.services.backup.manifest import Manifest
+from vaultops.services.backup.sources import CHUNK, OpenSnapshot, SnapshotInfo, Source, vault_info
+from vaultops.services.backup.stored import downloaded
 from vaultops.services.backup.verify import Verifier, VerifyReport
+from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 
 MAGIC = b"PGDMP"
@@ -203,22 +207,32 @@ def _where(dsn: str) -> str:
     return f"{parts.get('host', 'localhost')}:{parts.get('port', '5432')}/{parts.get('dbname', '')}"
 
 
-def inspect_dump(sink: Any, name: str, *, settings: Any) -> list[dict[str, Any]]:
-    """TOC entries (type and name) of a stored dump, via `pg_restore --list` on a verified copy."""
-    from vaultops.services.backup.catalog import read_manifest
-    from vaultops.services.backup.restore import fetched
+class PostgresqlFormat(Format):
+    name = "postgresql"
+    extension = "pgdump"
 
-    pg = settings.postgresql if settings else {}
-    manifest = read_manifest(sink, name)
-    with fetched(sink, name, manifest, settings=settings) as path:
-        out = _run([_tool(pg, "pg_restore"), "--list", str(path)], timeout=600, settings=pg, keep_stdout=True)
-    if not out.ok:
-        raise VerificationError(f"pg_restore --list failed: {out.stderr.strip()[:200]}", hint=DAMAGED)
-    rows = []
-    for line in out.output.decode("utf-8", "replace").splitlines():
-        if not line.strip() or line.startswith(";"):
-            continue
-        fields = line.split()
-        # "<id>; <oid> <oid> TABLE DATA public openbao_kv_store openbao"
-        rows.append({"entry": " ".join(fields[3:-1]) if len(fields) > 4 else line.strip()})
-    return rows
+    @property
+    def _pg(self) -> dict[str, Any]:
+        return self.settings.postgresql if self.settings else {}
+
+    def verifier(self, *, on_state: Callable[[bytes], None] | None = None) -> Verifier:
+        return PgDumpVerifier.from_settings(self._pg)
+
+    def source(self, clients: list[NodeClient]) -> Source:
+        return PgDumpSource.from_settings(self._pg, clients=clients)
+
+    def inspect(self, sink: Sink, name: str, manifest: Manifest, *, depth: int = 1) -> Contents:
+        """TOC entries (type and name) of a stored dump, via `pg_restore --list` on a verified copy."""
+        pg = self._pg
+        with downloaded(sink, name, manifest, self.verifier()) as path:
+            out = _run([_tool(pg, "pg_restore"), "--list", str(path)], timeout=600, settings=pg, keep_stdout=True)
+        if not out.ok:
+            raise VerificationError(f"pg_restore --list failed: {out.stderr.strip()[:200]}", hint=DAMAGED)
+        rows = []
+        for line in out.output.decode("utf-8", "replace").splitlines():
+            if not line.strip() or line.startswith(";"):
+                continue
+            fields = line.split()
+            # "<id>; <oid> <oid> TABLE DATA public openbao_kv_store openbao"
+            rows.append({"entry": " ".join(fields[3:-1]) if len(fields) > 4 else line.strip()})
+        return Contents({}, rows, 0)
