@@ -100,24 +100,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
-    from vaultops.runbook.loader import load_runbook
-    from vaultops.services.upgrade.service import resume_run
+    from vaultops.services.upgrade.service import load_upgrade_runbook, resume_run
 
     cfg = load_config(args.config)
     ctx = context_for(args, cfg, read_shares(args))
-    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=args.operator, emit=progress,
+    runbook = load_upgrade_runbook(Path(args.file)).name
+    state = resume_run(cfg, ctx, runbook=runbook, operator=args.operator, emit=progress,
                        runbook_path=Path(args.file), accept_changed_runbook=args.accept_changed_runbook)
     return finish(state)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from vaultops.config import load_config
-    from vaultops.runbook.loader import load_runbook
     from vaultops.runbook.state import load_state
-    from vaultops.services.upgrade.service import state_path
+    from vaultops.services.upgrade.service import load_upgrade_runbook, state_path
 
     cfg = load_config(args.config)
-    state = load_state(state_path(cfg, load_runbook(args.file).name))
+    state = load_state(state_path(cfg, load_upgrade_runbook(Path(args.file)).name))
     return show_state(state, args.format)
 
 
