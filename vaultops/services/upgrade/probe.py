@@ -15,9 +15,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from vaultops.errors import VaultOpsError, VaultStandby
+from vaultops.retry import retry
 from vaultops.vault import NodeClient
+from vaultops.vault.cluster import NoActiveNode, find_active
 
 PROBE_MOUNT = "vaultops-probe"
 
@@ -32,22 +35,19 @@ class Ack:
 
 def prepare(clients: Sequence[NodeClient], *, mount: str = PROBE_MOUNT, timeout: float = 30.0) -> None:
     """Mount a kv-v1 engine for the probe (if missing) and wait until every node accepts a write."""
-    active = next(c for c in clients if c.ha.health().role == "active")
+    active = find_active(clients)
+    if active is None:
+        raise NoActiveNode("write probe: no active node to mount the probe engine on",
+                           hint="unseal the cluster or wait for a leader election")
     try:
-        active.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
+        active.client.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
     except VaultOpsError as exc:
         if "existing mount" not in exc.message and "path is already in use" not in exc.message:
             raise
     deadline = time.monotonic() + timeout
     for c in clients:
-        while True:
-            try:
-                c.write(f"{mount}/ready", {"value": "1"})
-                break
-            except VaultOpsError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        retry(partial(c.write, f"{mount}/ready", {"value": "1"}), on=(VaultOpsError,),
+              budget=deadline - time.monotonic(), first=0.1, cap=0.1)
 
 
 class WriteProbe:
