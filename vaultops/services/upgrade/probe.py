@@ -15,10 +15,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from vaultops.errors import VaultOpsError, VaultStandby
-from vaultops.retry import retry
+from vaultops.retry import poll
 from vaultops.vault import NodeClient
 from vaultops.vault.cluster import NoActiveNode, find_active
 
@@ -44,10 +43,15 @@ def prepare(clients: Sequence[NodeClient], *, mount: str = PROBE_MOUNT, timeout:
     except VaultOpsError as exc:
         if "existing mount" not in exc.message and "path is already in use" not in exc.message:
             raise
-    deadline = time.monotonic() + timeout
-    for c in clients:
-        retry(partial(c.write, f"{mount}/ready", {"value": "1"}), on=(VaultOpsError,),
-              budget=deadline - time.monotonic(), first=0.1, cap=0.1)
+    waiting = list(clients)
+
+    def every_node_writes() -> bool | None:
+        for c in list(waiting):
+            c.write(f"{mount}/ready", {"value": "1"})    # a VaultOpsError: not yet (tolerated by poll)
+            waiting.remove(c)
+        return True
+    poll(every_node_writes, timeout=timeout, interval=0.1, what="write probe: every node to accept a write",
+         error=VaultOpsError)
 
 
 class WriteProbe:
