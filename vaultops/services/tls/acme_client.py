@@ -251,7 +251,11 @@ class AcmeIssuer:
         return self._poll(acme, issued, deadline, "finalization")
 
     def _get(self, acme: Any, url: str) -> Any:
-        """POST-as-GET (RFC 8555 6.3): the public ClientNetwork.post with no payload, nonces from newNonce."""
+        """POST-as-GET (RFC 8555 6.3): the public ClientNetwork.post with no payload.
+
+        acme 5 has no public "fetch this order" (ClientV2 keeps its POST-as-GET helper private, and its public
+        poll_finalization sleeps a fixed second). `new_nonce_url` is the keyword ClientV2 itself hands
+        post, so a nonce comes from newNonce rather than a HEAD on the order URL; pinned to acme 5.x."""
         return acme.net.post(url, None, new_nonce_url=self._directory["newNonce"])
 
     def _poll(self, acme: Any, check: Callable[[], Any], deadline: float, what: str) -> Any:
