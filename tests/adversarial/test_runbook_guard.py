@@ -60,14 +60,16 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     book = tmp_path / "demo.yaml"
     book.write_text(RUNBOOK)
     messages: list[str] = []
-    eng = Engine(state_path=tmp_path / "state.json", ctx=object(), actions=Registry({"shell": Action("shell", work)}),
+    actions = Registry({"shell": Action("shell", work)})
+    eng = Engine(state_path=tmp_path / "state.json", ctx=object(), actions=actions,
                  journal=Journal(tmp_path / "j.jsonl"),
                  emit=messages.append)
-    return {"done": done, "fail": fail, "book": book, "engine": eng, "messages": messages, "tmp": tmp_path}
+    return {"done": done, "fail": fail, "book": book, "engine": eng, "actions": actions, "messages": messages,
+            "tmp": tmp_path}
 
 
 def _halted_run(w: dict[str, Any]) -> Any:
-    rb = load_runbook(w["book"])
+    rb = load_runbook(w["book"], actions=w["actions"])
     w["fail"].add("a:n2")
     with pytest.raises(RunbookError):
         w["engine"].start(rb, {"to": "2.7.2"}, resolve(rb, {"to": "2.7.2"}))
@@ -79,7 +81,7 @@ def test_resume_refuses_an_edited_runbook_and_shows_what_changed(world: dict[str
     state = _halted_run(world)
     world["book"].write_text(RUNBOOK.replace("what: b}", "what: bee}"))
     with pytest.raises(RunbookError) as err:
-        world["engine"].resume(state, runbook=load_runbook(world["book"]))
+        world["engine"].resume(state, runbook=load_runbook(world["book"], actions=world["actions"]))
     assert "was edited after run" in err.value.message and "each[n1].b" in err.value.message
     assert "--accept-changed-runbook" in (err.value.hint or "") and "\n" not in str(err.value)
     shown = "\n".join(world["messages"])
@@ -91,11 +93,12 @@ def test_resume_refuses_an_edited_runbook_and_shows_what_changed(world: dict[str
 def test_accepting_the_edit_runs_the_new_plan_keeping_unchanged_done_steps(world: dict[str, Any]) -> None:
     state = _halted_run(world)
     world["book"].write_text(RUNBOOK.replace("what: b}", "what: bee}"))
-    final = world["engine"].resume(state, runbook=load_runbook(world["book"]), accept_changed=True)
+    edited = load_runbook(world["book"], actions=world["actions"])
+    final = world["engine"].resume(state, runbook=edited, accept_changed=True)
     assert final.status == RunStatus.DONE
     # each[n1].b changed: it runs again with its new parameters; first and each[n1].a stay done
     assert world["done"] == ["2.7.2:n1", "a:n1", "b:n1", "bee:n1", "a:n2", "bee:n2"]
-    assert final.runbook_digest == load_runbook(world["book"]).digest
+    assert final.runbook_digest == load_runbook(world["book"], actions=world["actions"]).digest
     assert any(h["event"] == "runbook-changed" for h in final.history)
     actions = [e["action"] for e in Journal(world["tmp"] / "j.jsonl").entries()]
     assert "runbook.changed" in actions
@@ -113,7 +116,7 @@ def test_every_kind_of_edit_is_refused(world: dict[str, Any], edit: str) -> None
             "broken": RUNBOOK.replace("action: shell, with: {node: n1", "action: nope, with: {node: n1")}[edit]
     world["book"].write_text(text)
     try:
-        rb = load_runbook(world["book"])
+        rb = load_runbook(world["book"], actions=world["actions"])
     except RunbookError:
         assert edit == "broken"      # an unknown action does not even load: refused all the same
         return
@@ -124,11 +127,12 @@ def test_every_kind_of_edit_is_refused(world: dict[str, Any], edit: str) -> None
 
 def test_an_unchanged_runbook_resumes(world: dict[str, Any]) -> None:
     state = _halted_run(world)
-    assert world["engine"].resume(state, runbook=load_runbook(world["book"])).status == RunStatus.DONE
+    rb = load_runbook(world["book"], actions=world["actions"])
+    assert world["engine"].resume(state, runbook=rb).status == RunStatus.DONE
 
 
 def test_a_failing_guard_halts_before_the_next_step(world: dict[str, Any]) -> None:
-    rb = load_runbook(world["book"])
+    rb = load_runbook(world["book"], actions=world["actions"])
     calls: list[int] = []
 
     def guard() -> None:

@@ -59,8 +59,7 @@ def test_other_version_fetched_into_cache(tmp_path: Path) -> None:
         assert box.drivers()["node1"].installed_version() == "2.6.2"
     finally:
         box.stop()
-    assert not any(Path("/proc").glob("*/cmdline")) or all(
-        str(tmp_path).encode() not in _cmdline(p) for p in Path("/proc").iterdir() if p.name.isdigit())
+    assert all(str(tmp_path).encode() not in _cmdline(p) for p in Path("/proc").iterdir() if p.name.isdigit())
 
 
 def _cmdline(p: Path) -> bytes:
@@ -77,5 +76,4 @@ def test_bad_spec_is_refused(tmp_path: Path) -> None:
         start_sandbox(tmp_path, nodes=0)
     with pytest.raises(SandboxError, match="X.Y.Z"):
         start_sandbox(tmp_path, name="v", nodes=1, version="latest")
-    assert not (tmp_path / "v" / "sandbox.json").exists()
-    assert os.listdir(tmp_path) in ([], ["v"], ["test"]) or True
+    assert os.listdir(tmp_path) == []      # refused before anything was created: no folder, no process

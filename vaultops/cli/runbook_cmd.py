@@ -102,22 +102,21 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
 
 
 def cmd_resume(session: Session, args: argparse.Namespace) -> int:
-    from vaultops.runbook.loader import load_runbook
-    from vaultops.services.upgrade.service import resume_run
+    from vaultops.services.upgrade.service import load_upgrade_runbook, resume_run
 
     cfg = session.config
     ctx = context_for(session, args, read_shares(args))
-    state = resume_run(cfg, ctx, runbook=load_runbook(args.file).name, operator=session.operator, emit=progress,
+    runbook = load_upgrade_runbook(Path(args.file)).name
+    state = resume_run(cfg, ctx, runbook=runbook, operator=session.operator, emit=progress,
                        runbook_path=Path(args.file), accept_changed_runbook=args.accept_changed_runbook)
     return finish(state)
 
 
 def cmd_status(session: Session, args: argparse.Namespace) -> int:
-    from vaultops.runbook.loader import load_runbook
     from vaultops.runbook.state import load_state
-    from vaultops.services.upgrade.service import state_path
+    from vaultops.services.upgrade.service import load_upgrade_runbook, state_path
 
-    state = load_state(state_path(session.config, load_runbook(args.file).name))
+    state = load_state(state_path(session.config, load_upgrade_runbook(Path(args.file)).name))
     return show_state(state, args.format)
 
 

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from vaultops.errors import DNSError
+from vaultops.retry import TimedOut, poll
 
 log = logging.getLogger("vaultops.dns")
 
@@ -121,21 +122,22 @@ class DNSProvider(ABC):
     def wait_propagated(self, records: Iterable[TxtRecord], *, timeout: float | None = None) -> None:
         """Poll every authoritative server until each holds each value; backoff, no fixed sleep."""
         pending = {r: list(self.authoritative_servers(r.name)) for r in records}
-        deadline = self._clock() + (self.propagation_timeout if timeout is None else timeout)
-        delay = 0.02
-        while True:
+
+        def all_visible() -> bool | None:
+            nonlocal pending
             pending = {r: [s for s in servers if r.value not in self._txt_at(s, r.name)]
                        for r, servers in pending.items()}
             pending = {r: servers for r, servers in pending.items() if servers}
-            if not pending:
-                return
-            if self._clock() >= deadline:
-                rec, servers = next(iter(pending.items()))
-                raise DNSError(f"TXT value at {rec.name} not visible on {', '.join(map(str, servers))} "
-                               f"after {timeout or self.propagation_timeout:g}s",
-                               hint="check the DNS update reached the primary and zone transfers work")
-            self._sleep(delay)
-            delay = min(delay * 2, 1.0)
+            return None if pending else True
+
+        limit = self.propagation_timeout if timeout is None else timeout
+        try:
+            poll(all_visible, timeout=limit, interval=0.02, backoff=2, cap=1.0, what="TXT propagation",
+                 tolerate=(), clock=self._clock, sleep=self._sleep)
+        except TimedOut:
+            rec, servers = next(iter(pending.items()))
+            raise DNSError(f"TXT value at {rec.name} not visible on {', '.join(map(str, servers))} after {limit:g}s",
+                           hint="check the DNS update reached the primary and zone transfers work") from None
 
     def authoritative_servers(self, name: str) -> tuple[Server, ...]:
         if self.nameservers:

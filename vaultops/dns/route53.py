@@ -8,25 +8,27 @@
       profile: ops                # optional AWS profile; credentials never in vaultops.yaml
       endpoint_url: http://127.0.0.1:5000   # optional (moto, LocalStack)
       insync_timeout: 300
+      max_attempts: 8             # tries per API call under throttling (botocore standard retry mode)
 
 Only this renewal's own value is ever added or removed: a change replaces
 the record set with DELETE(old exact set) + UPSERT(old values + ours) in one
 batch, so if another renewal changed the set in between, Route 53 rejects the
 batch (InvalidChangeBatch) and we read again. Throttling and
-PriorRequestNotComplete are retried with backoff by this module (botocore's
-own retries are off so there is one, tested, retry policy).
+PriorRequestNotComplete are retried by botocore's standard retry mode
+(jittered exponential backoff, a client-wide retry quota) for up to
+`max_attempts` tries (default 8: Route 53 allows five requests a second per
+account, and renewals of many nodes share that).
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from vaultops.dns.base import DNSProvider, normalise
 from vaultops.errors import DNSError
+from vaultops.retry import TimedOut, poll, retry
 
 log = logging.getLogger("vaultops.dns.route53")
 
@@ -34,7 +36,7 @@ THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "PriorRequestNo
                             "RequestLimitExceeded", "TooManyRequestsException"})
 # Real Route 53 answers InvalidChangeBatch to a stale DELETE; moto answers InvalidInput.
 CONFLICT_CODES = frozenset({"InvalidChangeBatch", "InvalidInput"})
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8        # botocore's total_max_attempts for throttling and transient errors
 MAX_CONFLICTS = 6
 
 
@@ -53,8 +55,9 @@ class Route53Provider(DNSProvider):
 
         session = boto3.session.Session(profile_name=self.settings.get("profile"),
                                         region_name=self.settings.get("region", "us-east-1"))
+        attempts = int(self.settings.get("max_attempts", MAX_ATTEMPTS))
         return session.client("route53", endpoint_url=self.settings.get("endpoint_url"),
-                              config=BotoConfig(retries={"max_attempts": 1, "mode": "standard"}))
+                              config=BotoConfig(retries={"total_max_attempts": attempts, "mode": "standard"}))
 
     # -- the two primitives ---------------------------------------------------
     def _add_txt(self, name: str, value: str) -> None:
@@ -66,35 +69,41 @@ class Route53Provider(DNSProvider):
     # -- read-modify-write with optimistic concurrency -----------------------
     def _change(self, name: str, edit: Callable[[set[str]], set[str] | None]) -> None:
         zone_id = self.hosted_zone_id(name)
-        for _ in range(MAX_CONFLICTS):
-            current = self._current(zone_id, name)
-            values = {_unquote(r["Value"]) for r in current["ResourceRecords"]} if current else set()
-            wanted = edit(values)
-            if wanted is None:
-                return  # already as wanted
-            changes = []
-            if current:
-                changes.append({"Action": "DELETE", "ResourceRecordSet": current})
-            if wanted:
-                # DELETE(old) guards against a concurrent change; the new set goes in with CREATE when
-                # there was none (fails if someone created it meanwhile) and UPSERT after the DELETE
-                # (moto wrongly rejects a CREATE it has journalled before, even after a DELETE).
-                changes.append({"Action": "UPSERT" if current else "CREATE", "ResourceRecordSet": {
-                    "Name": normalise(name) + ".", "Type": "TXT", "TTL": self.ttl,
-                    "ResourceRecords": [{"Value": f'"{v}"'} for v in sorted(wanted)]}})
-            try:
-                resp = self._call("change_resource_record_sets", HostedZoneId=zone_id,
-                                  ChangeBatch={"Comment": "vaultops acme dns-01", "Changes": changes})
-            except _Conflict as conflict:
-                if self._current(zone_id, name) == current:
-                    raise conflict.error from None  # the set did not move: a real refusal
+        try:
+            retry(lambda: self._change_once(zone_id, name, edit), on=(_Conflict,), attempts=MAX_CONFLICTS,
+                  first=0.1, cap=0.3, give_up=lambda c: isinstance(c, _Conflict) and c.final,
+                  clock=self._clock, sleep=self._sleep)
+        except _Conflict as conflict:
+            if conflict.final:
+                raise conflict.error from None  # the set did not move: a real refusal
+            raise DNSError(f"route53: TXT set at {name} kept changing underneath us",
+                           hint="too many concurrent renewals for one name; run again") from None
+
+    def _change_once(self, zone_id: str, name: str, edit: Callable[[set[str]], set[str] | None]) -> None:
+        current = self._current(zone_id, name)
+        values = {_unquote(r["Value"]) for r in current["ResourceRecords"]} if current else set()
+        wanted = edit(values)
+        if wanted is None:
+            return  # already as wanted
+        changes = []
+        if current:
+            changes.append({"Action": "DELETE", "ResourceRecordSet": current})
+        if wanted:
+            # DELETE(old) guards against a concurrent change; the new set goes in with CREATE when
+            # there was none (fails if someone created it meanwhile) and UPSERT after the DELETE
+            # (moto wrongly rejects a CREATE it has journalled before, even after a DELETE).
+            changes.append({"Action": "UPSERT" if current else "CREATE", "ResourceRecordSet": {
+                "Name": normalise(name) + ".", "Type": "TXT", "TTL": self.ttl,
+                "ResourceRecords": [{"Value": f'"{v}"'} for v in sorted(wanted)]}})
+        try:
+            resp = self._call("change_resource_record_sets", HostedZoneId=zone_id,
+                              ChangeBatch={"Comment": "vaultops acme dns-01", "Changes": changes})
+        except _Conflict as conflict:
+            conflict.final = self._current(zone_id, name) == current
+            if not conflict.final:
                 log.debug("route53 %s changed underneath us; reading again", name)
-                self._sleep(random.uniform(0.05, 0.3))
-                continue
-            self.wait_insync(resp["ChangeInfo"]["Id"])
-            return
-        raise DNSError(f"route53: TXT set at {name} kept changing underneath us",
-                       hint="too many concurrent renewals for one name; run again")
+            raise
+        self.wait_insync(resp["ChangeInfo"]["Id"])
 
     def _current(self, zone_id: str, name: str) -> dict[str, Any] | None:
         resp = self._call("list_resource_record_sets", HostedZoneId=zone_id,
@@ -106,17 +115,18 @@ class Route53Provider(DNSProvider):
 
     def wait_insync(self, change_id: str) -> None:
         """Poll GetChange until INSYNC (moto says INSYNC at once; real Route 53 says PENDING first)."""
-        deadline = self._clock() + self.insync_timeout
-        delay = 0.5
-        while True:
+        status = ""
+
+        def insync() -> bool | None:
+            nonlocal status
             status = self._call("get_change", Id=change_id)["ChangeInfo"]["Status"]
-            if status == "INSYNC":
-                return
-            if self._clock() >= deadline:
-                raise DNSError(f"route53 change {change_id} still {status} after {self.insync_timeout:g}s",
-                               hint="Route 53 is slow right now; run the renewal again later")
-            self._sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+            return True if status == "INSYNC" else None
+        try:
+            poll(insync, timeout=self.insync_timeout, interval=0.5, backoff=1.5, cap=5.0, what="route53 change",
+                 tolerate=(), clock=self._clock, sleep=self._sleep)
+        except TimedOut:
+            raise DNSError(f"route53 change {change_id} still {status} after {self.insync_timeout:g}s",
+                           hint="Route 53 is slow right now; run the renewal again later") from None
 
     def hosted_zone_id(self, name: str) -> str:
         configured = self.settings.get("hosted_zone_id")
@@ -146,27 +156,20 @@ class Route53Provider(DNSProvider):
 
     # -- one place that turns botocore failures into ours ---------------------
     def _call(self, op: str, **kwargs: Any) -> Any:
+        """One API call (botocore retries throttling itself), its failures turned into DNSError."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        delay = 0.2
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return getattr(self.client, op)(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                error = DNSError(f"route53 {op}: {code}: {exc.response.get('Error', {}).get('Message', '')}",
-                                 hint=_hint(code))
-                if code in CONFLICT_CODES and op == "change_resource_record_sets":
-                    raise _Conflict(error) from exc
-                if code not in THROTTLE_CODES or attempt == MAX_ATTEMPTS:
-                    raise error from exc
-                log.debug("route53 %s throttled (%s), attempt %d", op, code, attempt)
-            except BotoCoreError as exc:
-                raise DNSError(f"route53 {op}: {exc}",
-                               hint="check AWS credentials, region and endpoint_url") from exc
-            self._sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, 10.0)
-        raise AssertionError("unreachable")
+        try:
+            return getattr(self.client, op)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            error = DNSError(f"route53 {op}: {code}: {exc.response.get('Error', {}).get('Message', '')}",
+                             hint=_hint(code))
+            if code in CONFLICT_CODES and op == "change_resource_record_sets":
+                raise _Conflict(error) from exc
+            raise error from exc
+        except BotoCoreError as exc:
+            raise DNSError(f"route53 {op}: {exc}", hint="check AWS credentials, region and endpoint_url") from exc
 
 
 class _Conflict(Exception):
@@ -175,6 +178,7 @@ class _Conflict(Exception):
     def __init__(self, error: DNSError) -> None:
         super().__init__(str(error))
         self.error = error
+        self.final = False   # the set did not move between our read and the refusal: a real refusal
 
 
 def _unquote(value: str) -> str:

@@ -19,6 +19,7 @@ from vaultops.drivers.base import Result, check_account
 from vaultops.errors import ConfigError, DriverError
 from vaultops.files.atomic import atomic_write_bytes, atomic_write_text
 from vaultops.names import Kind, check_name
+from vaultops.retry import TimedOut, poll
 
 
 class LocalDriver:
@@ -60,7 +61,7 @@ class LocalDriver:
         # Its own session, no descriptor of ours (a cron `flock` wrapper's lock), no credential in its env.
         pid = process.spawn_detached(cmd, log=self.log_file, label=self.node)
         atomic_write_text(self.pid_file, f"{pid}\n")
-        time.sleep(0.05)
+        time.sleep(0.05)   # a grace period, not a wait: a bad config makes bao exit at once; catch that here
         if self.pid() is None:
             tail = self.log_file.read_bytes()[-600:].decode(errors="replace")
             process.reap(pid)
@@ -86,19 +87,23 @@ class LocalDriver:
         if pid is None:
             return Result.of(what, 0, "not running")
         os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.pid() is None:
-                process.reap(pid)
-                return Result.of(f"kill -{sig.name} {pid}", 0)
-            process.reap(pid)
-            time.sleep(0.05)
+        if self._gone(pid, timeout):
+            return Result.of(f"kill -{sig.name} {pid}", 0)
         if sig != signal.SIGKILL:
             os.kill(pid, signal.SIGKILL)
-            time.sleep(0.2)
-            process.reap(pid)
+            self._gone(pid, 0.2)
             return Result.of(f"kill -{sig.name} {pid}", 1, "", f"did not exit in {timeout:g}s; killed")
         raise DriverError(f"{self.node}: pid {pid} survived SIGKILL", hint="check the process by hand")
+
+    def _gone(self, pid: int, timeout: float) -> bool:
+        """Whether *pid* has exited (and is reaped) within *timeout* seconds."""
+        def exited() -> bool | None:
+            process.reap(pid)
+            return True if self.pid() is None else None
+        try:
+            return poll(exited, timeout=timeout, interval=0.05, what=f"{self.node}: pid {pid} to exit", tolerate=())
+        except TimedOut:
+            return False
 
     # -- versions ------------------------------------------------------------
     def installed_version(self) -> str:

@@ -25,13 +25,14 @@ import json
 import os
 import socket
 import stat
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from vaultops.errors import VaultOpsError
+from vaultops.retry import TimedOut
+from vaultops.retry import poll as wait_until
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _HOLDER_MAX = 4096
@@ -157,15 +158,16 @@ def _open_lock(path: Path, error: type[VaultOpsError]) -> int:
 
 def _acquire(fd: int, path: Path, *, wait: float, poll: float,
              busy: Callable[[Holder], VaultOpsError]) -> None:
-    deadline = time.monotonic() + wait
-    while True:
+    def locked() -> bool | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
         except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise busy(Holder.parse(os.pread(fd, _HOLDER_MAX, 0))) from None
-            time.sleep(poll)
+            return None
+        return True
+    try:
+        wait_until(locked, timeout=wait, interval=poll, what=f"the lock {path}", tolerate=())
+    except TimedOut:
+        raise busy(Holder.parse(os.pread(fd, _HOLDER_MAX, 0))) from None
 
 
 def _check_dir(directory: Path, error: type[VaultOpsError]) -> None:

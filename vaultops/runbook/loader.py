@@ -23,9 +23,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import RunbookError
+
+if TYPE_CHECKING:
+    from vaultops.runbook.registry import Registry
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _STEP_KEYS = {"name", "action", "with", "for_each", "as", "steps", "description"}
@@ -91,19 +94,19 @@ class PlannedStep:
     group: str | None = None
 
 
-def load_runbook(path: str | Path) -> Runbook:
+def load_runbook(path: str | Path, *, actions: Registry[Any]) -> Runbook:
+    """The runbook at *path*, every action it names checked against *actions* (the caller's table)."""
     from vaultops.files.loader import CONFIG_CAP, decode, parse_yaml, read_bytes
 
     p = Path(path)
     raw = read_bytes(p, cap=CONFIG_CAP, error=RunbookError, what="runbook")
     data = parse_yaml(decode(raw, source=str(p), error=RunbookError), source=str(p), error=RunbookError)
-    rb = parse_runbook(data, where=str(p))
+    rb = parse_runbook(data, actions=actions, where=str(p))
     return Runbook(rb.name, rb.description, rb.params, rb.steps, p, hashlib.sha256(raw).hexdigest())
 
 
-def parse_runbook(data: Any, *, where: str = "runbook") -> Runbook:
+def parse_runbook(data: Any, *, actions: Registry[Any], where: str = "runbook") -> Runbook:
     from vaultops.files.loader import describe
-    from vaultops.runbook.registry import known_actions
 
     if data is None:
         raise RunbookError(f"{where}: the file is empty", hint="start with 'name:' and 'steps:'")
@@ -118,7 +121,7 @@ def parse_runbook(data: Any, *, where: str = "runbook") -> Runbook:
     if not isinstance(raw_params, dict):
         raise RunbookError(f"{where}: params must be a mapping", hint="e.g. params: {to: {required: true}}")
     params = tuple(_param(k, v, where) for k, v in raw_params.items())
-    steps = _steps(data.get("steps"), where, "steps", known_actions())
+    steps = _steps(data.get("steps"), where, "steps", actions.names())
     return Runbook(name=name, description=str(data.get("description") or ""), params=params, steps=steps)
 
 

@@ -12,8 +12,9 @@ Typed contexts: an `Action[C]` runs on a context of type C, and a
 in its context, so one that needs only a prompter (a Protocol, see
 runbook/actions.py) fits every registry whose context has one. The engine
 runs a `Registry[C]` over a C (`Engine[C]`), so mypy proves that each action
-gets a context with every attribute it reads. The upgrade's table is
-`vaultops.services.upgrade.steps.UPGRADE_ACTIONS`.
+gets a context with every attribute it reads. The loader checks a runbook's
+action names against the Registry its caller passes: the runbook package
+knows no table of its own (the upgrade's lives with the upgrade service).
 """
 
 from __future__ import annotations
@@ -70,9 +71,3 @@ class Registry(Generic[C]):
             raise RunbookError(f"unknown action {name!r}", hint=f"known actions: {', '.join(sorted(self._actions))}")
         return found
 
-
-def known_actions() -> set[str]:
-    """Names the runbook loader accepts: the upgrade's table, the one runbook context there is."""
-    from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
-
-    return UPGRADE_ACTIONS.names()

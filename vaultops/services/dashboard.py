@@ -239,14 +239,9 @@ class Dashboard:
 
     def wait(self, until: Callable[[DashboardSnapshot], bool], *, timeout: float) -> DashboardSnapshot:
         """Block until until(snapshot) holds (tests, benchmarks; never the UI thread)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                snap = self.snapshot()
-                left = deadline - time.monotonic()
-                if until(snap) or left <= 0:
-                    return snap
-                self._cond.wait(min(left, 0.5))
+        with self._cond:   # every change of a cell notifies: the stdlib's wait_for is the whole loop
+            self._cond.wait_for(lambda: until(self.snapshot()), timeout)
+            return self.snapshot()
 
 
 def node_cell(client: NodeClient) -> NodeStatus:

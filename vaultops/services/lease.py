@@ -31,6 +31,7 @@ from typing import Any
 from vaultops.errors import ConfigError, RunbookError, VaultOpsError
 from vaultops.files.lock import os_user
 from vaultops.names import check_name
+from vaultops.retry import retry
 from vaultops.vault.kv import CASMismatch, ClusterKV, KVEntry, MountMissing
 
 log = logging.getLogger("vaultops.lease")
@@ -170,21 +171,20 @@ class RunLease:
 
     def acquire(self, *, take_over: bool = False) -> None:
         """Win the lease with check-and-set, or raise RunbookError naming its holder."""
-        for attempt in range(8):
-            time.sleep(min(0.1 * attempt, 0.5))   # a CAS miss: let leadership and replication settle
+        def attempt() -> None:
             seen = _seen(self.kv.read(self.settings.key))
             if seen.busy_for(self.holder.run_id) and not take_over:
                 raise seen.refusal()
-            try:
-                self.version = self.kv.write(self.settings.key, self._record("held"), cas=seen.version).version
-            except CASMismatch:
-                continue        # someone wrote in between: look again
+            self.version = self.kv.write(self.settings.key, self._record("held"), cas=seen.version).version
             if seen.held and seen.holder is not None and seen.holder.run_id != self.holder.run_id:
                 self.replaced = seen.holder
             self._last_ok = self._clock()
-            return
-        raise RunbookError("could not win the cluster's run lease: it keeps changing",
-                           hint="another operator is starting a run right now; check with them")
+        try:
+            # a CAS miss (someone wrote in between): let leadership and replication settle, look again
+            retry(attempt, on=(CASMismatch,), attempts=8, first=0.1, cap=0.5)
+        except CASMismatch:
+            raise RunbookError("could not win the cluster's run lease: it keeps changing",
+                               hint="another operator is starting a run right now; check with them") from None
 
     def renew(self) -> bool:
         """Write a new version over ours; False (and `lost` set) if someone else holds it now."""

@@ -24,7 +24,6 @@ import base64
 import contextlib
 import logging
 import queue
-import random
 import threading
 import time
 import zlib
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import ConfigError
+from vaultops.retry import retry
 from vaultops.storage.base import (CHUNK, CommitResult, ObjectInfo, OpenUpload, SinkError, check_key,
                                    number_setting, stale_after)
 from vaultops.storage.crc import crc32_combine
@@ -83,14 +83,6 @@ def error_code(exc: BaseException) -> str | None:
 
     cause = exc.__cause__
     return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
-
-
-def _pause(seconds: float, stop: threading.Event | None) -> bool:
-    """Sleep; True if *stop* was set meanwhile (the upload is being aborted: stop retrying)."""
-    if stop is not None:
-        return stop.wait(seconds)
-    time.sleep(seconds)
-    return False
 
 
 def _b64crc(value: int) -> str:
@@ -261,20 +253,20 @@ class S3Sink:
     def call(self, what: str, fn: Callable[..., Any], /, *, stop: threading.Event | None = None,
              **kwargs: Any) -> Any:
         """fn(**kwargs), translated; transient failures retried until retry_seconds have passed."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = FIRST_DELAY
-        while True:
-            try:
-                with translate(what, self.name):
-                    return fn(**kwargs)
-            except SinkError as exc:
-                left = deadline - time.monotonic()
-                if not transient(exc.__cause__) or left <= 0 or (stop is not None and stop.is_set()):
-                    raise
-                log.info("%s: %s failed (%s); retrying for %.0fs more", self.name, what, exc.message, left)
-                if _pause(min(delay * random.uniform(0.5, 1.0), left), stop):
-                    raise
-                delay = min(delay * 2, MAX_DELAY)
+        began = time.monotonic()
+
+        def once() -> Any:
+            with translate(what, self.name):
+                return fn(**kwargs)
+
+        def final(exc: BaseException) -> bool:
+            if not transient(exc.__cause__):
+                return True
+            log.info("%s: %s failed (%s); retrying for %.0fs more", self.name, what, getattr(exc, "message", exc),
+                     self.retry_seconds - (time.monotonic() - began))
+            return False
+        return retry(once, on=(SinkError,), budget=self.retry_seconds, first=FIRST_DELAY, cap=MAX_DELAY,
+                     stop=stop, give_up=final)
 
     def full_key(self, key: str) -> str:
         check_key(key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,17 @@ class FakeDNSProvider(DNSProvider):
 
     def _cname(self, name: str) -> str | None:
         return self.zone.cnames.get(normalise(name))
+
+
+def register(providers: MutableMapping[str, str] | None = None) -> None:
+    """Let `dns_provider: {type: fake}` select FakeDNSProvider (tests only: vaultops.dns.PROVIDERS has
+    no fake). With pytest, prefer `monkeypatch.setitem(PROVIDERS, "fake", FAKE_PROVIDER)`, which undoes itself."""
+    from vaultops.dns import PROVIDERS
+
+    (PROVIDERS if providers is None else providers)["fake"] = FAKE_PROVIDER
+
+
+FAKE_PROVIDER = f"{__name__}:FakeDNSProvider"
 
 
 def unique_domain(base: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from prompt_toolkit.layout import AnyContainer, Dimension, FormattedTextControl,
 from prompt_toolkit.widgets import Frame, TextArea
 
 from vaultops.errors import RunbookPaused, VaultOpsError
+from vaultops.retry import TimedOut, poll
 from vaultops.runbook.state import RunState, RunStatus, StepStatus
 from vaultops.services.ceremony.shares import wipe
 from vaultops.services.upgrade.unseal import Unsealer, wait_ready
@@ -44,6 +44,7 @@ from vaultops.tui.secret_input import forget, hidden_input, take_secret
 if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import UnsealCeremony
     from vaultops.vault import NodeClient
+    from vaultops.vault.models import SealStatus
 
 STEP_ROWS = 7
 MARKS = {StepStatus.DONE: "[x]", StepStatus.RUNNING: "[>]", StepStatus.PENDING: "[ ]",
@@ -108,19 +109,18 @@ class ConsoleUnsealer:
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
         self._stop.clear()
-        deadline = time.monotonic() + self.timeout
         self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
+
+        def unsealed() -> SealStatus | None:
+            nonlocal st
+            st = client.seal.status()    # a joining follower may not answer for a moment: tolerated
+            self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
+            return None if st.sealed else st
         try:
-            while st.sealed:
-                if self._stop.is_set() or time.monotonic() > deadline:
-                    raise RunbookPaused(f"{node} is sealed and waits for {st.t} keyholders",
-                                        hint="resume the upgrade when the keyholders are here (r)")
-                self._stop.wait(self.poll)
-                try:
-                    st = client.seal.status()
-                except VaultOpsError:
-                    continue  # a joining follower may not answer for a moment
-                self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
+            poll(unsealed, timeout=self.timeout, interval=self.poll, what=f"{node} to unseal", stop=self._stop)
+        except TimedOut:
+            raise RunbookPaused(f"{node} is sealed and waits for {st.t} keyholders",
+                                hint="resume the upgrade when the keyholders are here (r)") from None
         finally:
             self.on_prompt(None)
         return {"summary": "unsealed by the keyholders at the console", "version": st.version}

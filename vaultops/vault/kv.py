@@ -14,7 +14,6 @@ machines with different clocks agree on how old an entry is.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from vaultops import errors
+from vaultops.retry import retry
 from vaultops.vault.http import HTTP, Response, error_for
 
 T = TypeVar("T")
@@ -217,27 +217,36 @@ class ClusterKV:
                 raise
 
     def _any(self, fn: Callable[[Any], T], *, new_mount: bool = False) -> T:
-        """fn(client) on the first node that can answer; *new_mount*: a standby may not know the mount yet."""
-        deadline = time.monotonic() + self.budget
-        while True:
-            sealed = 0
-            last_error: errors.VaultError | None = None
+        """fn(client) on the first node that can answer; *new_mount*: a standby may not know the mount yet.
+
+        A round asks every node in turn; rounds are retried within the budget unless every node is
+        sealed (no round can help) or an error is not one a leader change or a restart explains."""
+        sealed_everywhere = False
+
+        def one_round() -> T:
+            nonlocal sealed_everywhere
+            sealed, last_error = 0, None
             for client in self._order():
                 try:
-                    result = fn(client)
+                    return fn(client)
                 except errors.VaultError as exc:
-                    missing = new_mount and isinstance(exc, MountMissing)
-                    if not (isinstance(exc, self.RETRY) or _transient(exc) or missing):
+                    if not self._passing(exc, new_mount):
                         raise
                     last_error, sealed = exc, sealed + isinstance(exc, errors.VaultSealed)
                     if client is self._active:
                         self._active = None
-                    continue
-                return result
-            if sealed == len(self._clients) or time.monotonic() >= deadline:
-                assert last_error is not None
-                raise last_error
-            time.sleep(self._pause)
+            sealed_everywhere = sealed == len(self._clients)
+            assert last_error is not None
+            raise last_error
+
+        return retry(one_round, on=(errors.VaultError,), budget=self.budget, first=self._pause, cap=self._pause,
+                     give_up=lambda exc: sealed_everywhere or not self._passing(exc, new_mount))
+
+    def _passing(self, exc: BaseException, new_mount: bool) -> bool:
+        """An error another node, or the same node a moment later, may not give."""
+        if not isinstance(exc, errors.VaultError):
+            return False
+        return isinstance(exc, self.RETRY) or _transient(exc) or (new_mount and isinstance(exc, MountMissing))
 
     def serving(self, *, timeout: float = 2.0) -> bool:
         """Whether some node answers as the active one now (all asked at once, within *timeout*)."""

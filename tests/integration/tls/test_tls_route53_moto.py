@@ -56,46 +56,73 @@ class TestRoute53Contract(ProviderContract):
 
 
 class Throttle:
-    """Answer the first *n* calls of one operation with a real-looking Throttling error."""
+    """Answer the first *n* sends of one operation with a real-looking Throttling error, before the
+    request leaves botocore (`before-send`: each of botocore's own retries is one more send)."""
 
     def __init__(self, n: int) -> None:
         self.left = n
         self.seen = 0
 
-    def __call__(self, **kwargs: Any) -> Any:
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
         self.seen += 1
         if self.left <= 0:
             return None  # let the call reach moto
         self.left -= 1
-
-        class Http:
-            status_code = 400
-            headers: dict[str, str] = {}
-        return Http(), {"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}
+        body = (b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                b"<Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>")
+        return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(body))
 
 
-def test_throttling_is_retried(moto_url: str, zone_id: str) -> None:
-    sleeps: list[float] = []
-    provider = Route53Provider(settings(moto_url, hosted_zone_id=zone_id), sleep=sleeps.append)
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_kwargs: Any) -> Any:
+        yield self.body
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore's retry pauses, recorded instead of slept (its standard mode owns the backoff)."""
+    import botocore.endpoint
+
+    pauses: list[float] = []
+
+    class Time:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(__import__("time"), name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            pauses.append(seconds)
+    monkeypatch.setattr(botocore.endpoint, "time", Time())
+    return pauses
+
+
+def test_throttling_is_retried_by_botocores_standard_mode(moto_url: str, zone_id: str,
+                                                          no_backoff: list[float]) -> None:
+    provider = Route53Provider(settings(moto_url, hosted_zone_id=zone_id))
+    assert provider.client.meta.config.retries == {"total_max_attempts": 8, "mode": "standard"}
     throttle = Throttle(3)
-    provider.client.meta.events.register("before-call.route53.ChangeResourceRecordSets", throttle)
+    provider.client.meta.events.register("before-send.route-53.ChangeResourceRecordSets", throttle)
     name = "_acme-challenge." + unique_domain(ZONE)
 
     provider.add(TxtRecord(name, "after-throttling"))
 
-    assert throttle.seen == 4
-    assert len(sleeps) == 3 and sleeps[0] < sleeps[2]  # backoff grows
+    assert throttle.seen == 4 and len(no_backoff) == 3     # three retries, each after a pause
     assert provider._current(zone_id, name)["ResourceRecords"] == [{"Value": '"after-throttling"'}]
     provider.remove(TxtRecord(name, "after-throttling"))
 
 
-def test_endless_throttling_is_a_clear_error(moto_url: str, zone_id: str) -> None:
-    provider = Route53Provider(settings(moto_url, hosted_zone_id=zone_id), sleep=lambda s: None)
-    provider.client.meta.events.register("before-call.route53.ChangeResourceRecordSets", Throttle(100))
+def test_endless_throttling_is_a_clear_error(moto_url: str, zone_id: str, no_backoff: list[float]) -> None:
+    provider = Route53Provider(settings(moto_url, hosted_zone_id=zone_id, max_attempts=3))
+    throttle = Throttle(100)
+    provider.client.meta.events.register("before-send.route-53.ChangeResourceRecordSets", throttle)
     with pytest.raises(DNSError, match="Throttling") as err:
         provider.add(TxtRecord("_acme-challenge." + unique_domain(ZONE), "never"))
-    assert "run again later" in str(err.value)
+    assert "run again later" in str(err.value) and throttle.seen == 3
 
 
 def test_no_hosted_zone_is_a_clear_error(moto_url: str, aws_env: None) -> None:

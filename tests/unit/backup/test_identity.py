@@ -7,25 +7,26 @@ import pytest
 
 from vaultops.errors import ConfigError, VaultAuthError
 from vaultops.services.backup import identity
+from vaultops.testing.fake_vault import FakeVault
+from vaultops.vault.client import NodeClient
 
 
-class FakeClient:
+class FakeClient(NodeClient):
+    """A node of its own fake Vault (vaultops.testing.fake_vault), unsealed: logins and revocations as it saw them."""
+
     def __init__(self, name: str = "n1", *, policies=("default",), refuse: bool = False) -> None:
-        self.name, self.token, self.logins, self.revoked = name, None, [], 0
-        self._policies, self._refuse = list(policies), refuse
+        vault = FakeVault([name], sealed=False, tokens={"s.root": list(policies)}, login_policies=policies,
+                          refuse_logins=refuse)
+        self._node = vault.node(name)
+        super().__init__(name, self._node.address, transport=vault.transport(name))
 
-    def login(self, path, body):
-        self.logins.append((path, body))
-        if self._refuse:
-            raise VaultAuthError("permission denied")
-        self.token = "s.login-token"
-        return self.token
+    @property
+    def logins(self) -> list:
+        return self._node.logins
 
-    def token_lookup_self(self):
-        return {"policies": self._policies}
-
-    def token_revoke_self(self):
-        self.revoked += 1
+    @property
+    def revoked(self) -> int:
+        return self._node.revoked
 
 
 def test_approle_reads_secret_id_file_and_revokes(make_cfg, tmp_path) -> None:

@@ -1,33 +1,25 @@
-"""An in-memory sealed cluster for unit tests of the ceremony service and the TUI.
+"""The ceremony tests' view of the one fake Vault (vaultops.testing.fake_vault).
 
-FakeNode follows the behaviour measured on OpenBao (field notes): progress
-counts distinct shares under one nonce; a byte-identical duplicate is
-ignored; a wrong share is detected only at the threshold (HTTP 400, progress
-lost); a raft follower answers `sealed, progress 0` after its last share and
-unseals once `join()` is called; an uninitialised follower refuses shares.
-Real behaviour is proven against real servers in tests/integration/ceremony.
+fake_cluster(raws, n) gives n real NodeClients over one FakeVault whose shares are *raws*. As these
+tests always did, a node's seal state is read and set through `node.seal`: `received`, `calls` (unseal
+requests), `unreachable`, `sealed`, `initialized`, `restart()`, `join()`; status/unseal/reset/init are the
+real sys/seal endpoints. Shares come from the seeded test stream (VAULTOPS_TEST_SEED).
 """
 
 from __future__ import annotations
 
 import base64
-import os
-import uuid
-from dataclasses import dataclass, field
+from typing import Any
 
-from vaultops.errors import VaultError, VaultUnreachable
 from vaultops.services.ceremony.manifest import Manifest, ScryptParams
 from vaultops.services.ceremony.shares import Share
-from vaultops.vault.models import InitResult, SealStatus
+from vaultops.testing.fake_vault import CLUSTER_ID, FakeVault, NodeAliases
+from vaultops.testing.fake_vault import make_shares as make_shares
+from vaultops.vault.client import NodeClient
+from vaultops.vault.sys_seal import SealEndpoints
 
 FAST = ScryptParams(n=16, r=1, p=1)
 NAMES = ("alice", "bob", "carol", "dave", "erin")
-CLUSTER_ID = "11111111-2222-3333-4444-555555555555"
-
-
-def make_shares(n: int = 5) -> list[bytes]:
-    xs = [3, 17, 70, 130, 201, 222, 250][:n]
-    return [os.urandom(32) + bytes([x]) for x in xs]
 
 
 def b64(raw: bytes) -> str:
@@ -41,86 +33,39 @@ def make_manifest(raws: list[bytes], *, cluster_id: str = CLUSTER_ID, threshold:
     return m
 
 
-@dataclass
-class FakeSeal:
-    valid: frozenset[bytes]
-    t: int = 3
-    n: int = 5
-    initialized: bool = True
-    sealed: bool = True
-    follower: bool = False
-    joining: bool = False
-    unreachable: bool = False
-    received: list[bytes] = field(default_factory=list)
-    nonce: str = ""
-    calls: int = 0
-    name: str = "node"
+class FakeSeal(NodeAliases, SealEndpoints):
+    """sys/seal endpoints over the fake transport, with the node's state at hand."""
 
-    def _check(self) -> None:
-        if self.unreachable:
-            raise VaultUnreachable(f"{self.name}: unreachable (connection refused)", node=self.name)
+    _ALIASES = {"received": "received", "calls": "unseal_calls", "unreachable": "unreachable", "sealed": "sealed",
+                "nonce": "nonce", "follower": "follower", "joining": "joining", "restart": "restart", "join": "join"}
 
-    def status(self) -> SealStatus:
-        self._check()
-        return SealStatus(type="shamir", initialized=self.initialized, sealed=self.sealed, t=self.t,
-                          n=self.n, progress=len(self.received), nonce=self.nonce, version="2.7.2",
-                          cluster_id=None if self.sealed else CLUSTER_ID)
+    def __init__(self, client: NodeClient, vault: FakeVault) -> None:
+        self._alias_node(vault.node(client.name))
+        super().__init__(client.transport)
 
-    def unseal(self, key: str, *, timeout: float | None = None) -> SealStatus:
-        self._check()
-        self.calls += 1
-        if not self.initialized:
-            raise VaultError(f"{self.name}: sys/unseal: Vault is not initialized", status=400,
-                             node=self.name)
-        if not self.sealed:
-            return self.status()
-        raw = base64.b64decode(key)
-        if raw in self.received:
-            return self.status()
-        if not self.received:
-            self.nonce = str(uuid.uuid4())
-        self.received.append(raw)
-        if len(self.received) < self.t:
-            return self.status()
-        ok = all(r in self.valid for r in self.received)
-        self.received, self.nonce = [], ""
-        if not ok:
-            raise VaultError(f"{self.name}: sys/unseal: failed to decrypt keys", status=400,
-                             node=self.name)
-        if self.follower:
-            self.joining = True
-            return self.status()
-        self.sealed = False
-        return self.status()
+    @property  # the node's state here (the endpoint GET sys/init is not what these tests ask)
+    def initialized(self) -> bool:  # type: ignore[override]
+        return bool(self.__dict__["_node"].initialized)
 
-    def reset(self) -> SealStatus:
-        self._check()
-        self.received, self.nonce = [], ""
-        return self.status()
-
-    def init(self, *, shares: int, threshold: int, pgp_keys: list[str] | None = None) -> InitResult:
-        raws = make_shares(shares)
-        self.valid, self.t, self.n, self.initialized = frozenset(raws), threshold, shares, True
-        return InitResult(tuple(b64(r) for r in raws), "s.fake-root-token")
-
-    def join(self) -> None:
-        """The follower finished joining."""
-        self.joining, self.sealed = False, False
-
-    def restart(self) -> None:
-        self.received, self.nonce, self.sealed, self.joining = [], "", True, False
+    @initialized.setter
+    def initialized(self, value: bool) -> None:
+        self.__dict__["_node"].initialized = value
 
 
-class FakeNode:
-    def __init__(self, name: str, valid: frozenset[bytes], **kwargs: object) -> None:
-        self.name = name
-        self.address = f"http://127.0.0.1:8{name[-1]}00"
-        self.seal = FakeSeal(valid=valid, name=name, **kwargs)  # type: ignore[arg-type]
+def _with_seal(client: NodeClient, vault: FakeVault) -> NodeClient:
+    client.seal = FakeSeal(client, vault)
+    return client
 
     def close(self) -> None:
         """The session closes every client it handed out."""
 
 
-def fake_cluster(raws: list[bytes], nodes: int = 3, **kwargs: object) -> list[FakeNode]:
-    valid = frozenset(raws)
-    return [FakeNode(f"node{i}", valid, **kwargs) for i in range(1, nodes + 1)]
+def FakeNode(name: str, valid: frozenset[bytes], **kwargs: Any) -> NodeClient:  # noqa: N802 - was a class
+    """One node on a cluster of its own (init tests)."""
+    vault = FakeVault([name], shares=sorted(valid), **kwargs)
+    return _with_seal(vault.client(name), vault)
+
+
+def fake_cluster(raws: list[bytes], nodes: int = 3, **kwargs: Any) -> list[NodeClient]:
+    vault = FakeVault(nodes, shares=raws, **kwargs)
+    return [_with_seal(c, vault) for c in vault.clients()]

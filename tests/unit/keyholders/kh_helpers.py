@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
-import os
 from datetime import date
 
 from vaultops.services.ceremony.manifest import Manifest, ScryptParams
 from vaultops.services.ceremony.shares import Share
+from vaultops.testing import seed
 
 FAST = ScryptParams(n=16, r=1, p=1)  # tests only: real verifiers use DEFAULT_PARAMS
 
 
 def make_share(index: int) -> Share:
-    return Share(os.urandom(32) + bytes([index]))
+    return Share(seed.randbytes(32) + bytes([index]))   # replayable: VAULTOPS_TEST_SEED
 
 
 def team_manifest(shares: dict[str, Share], *, threshold: int = 2, total: int = 5) -> Manifest:

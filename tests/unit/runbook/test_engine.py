@@ -54,7 +54,7 @@ RUNBOOK = {"name": "demo", "params": {"v": {"required": True}}, "steps": [
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     world = World()
-    rb = parse_runbook(RUNBOOK)
+    rb = parse_runbook(RUNBOOK, actions=_actions(world))
     plan = resolve(rb, {"v": 1, "nodes": ["n1", "n2"]})
     plan = [p if p.name != "first" else p.__class__(p.id, p.name, "first", p.params) for p in plan]
     observed: list[str] = []

@@ -6,12 +6,14 @@ import pytest
 
 from vaultops.errors import RunbookError
 from vaultops.runbook.loader import load_runbook, parse_runbook, resolve, substitute
+from vaultops.runbook.registry import Action, Registry
+from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_upgrade_runbook_resolves_standbys_first_then_step_down_then_old_active() -> None:
-    rb = load_runbook(REPO / "runbooks" / "upgrade.yaml")
+    rb = load_runbook(REPO / "runbooks" / "upgrade.yaml", actions=UPGRADE_ACTIONS)
     plan = resolve(rb, rb.variables({"to": "2.7.2"}) | {"leader": "a", "standbys": ["b", "c"], "nodes": ["a", "b", "c"]})
     ids = [s.id for s in plan]
     assert ids[:2] == ["preflight", "snapshot"]
@@ -24,7 +26,7 @@ def test_upgrade_runbook_resolves_standbys_first_then_step_down_then_old_active(
 
 
 def test_required_parameter_and_unknown_parameter() -> None:
-    rb = load_runbook(REPO / "runbooks" / "upgrade.yaml")
+    rb = load_runbook(REPO / "runbooks" / "upgrade.yaml", actions=UPGRADE_ACTIONS)
     with pytest.raises(RunbookError, match="'to' is required"):
         rb.variables({})
     with pytest.raises(RunbookError, match="unknown parameter 'tooo'"):
@@ -40,6 +42,16 @@ def test_substitute_keeps_lists_and_formats_text() -> None:
         substitute("{{ missing }}", env)
 
 
+SHELL: Registry[object] = Registry({"shell": Action("shell", lambda ctx, **_: {})})
+
+
+def test_the_loader_checks_actions_against_the_table_its_caller_passes() -> None:
+    doc = {"name": "x", "steps": [{"name": "a", "action": "stop_node"}]}
+    assert parse_runbook(doc, actions=UPGRADE_ACTIONS).steps[0].action == "stop_node"
+    with pytest.raises(RunbookError, match="unknown action 'stop_node'.*known actions: shell"):
+        parse_runbook(doc, actions=SHELL)
+
+
 @pytest.mark.parametrize(("doc", "message"), [
     ({"name": "x", "steps": [{"name": "a", "action": "nope"}]}, "unknown action 'nope'"),
     ({"name": "x", "steps": [{"name": "a", "action": "shell", "steps": [{"name": "b", "action": "shell"}]}]},
@@ -51,12 +63,12 @@ def test_substitute_keeps_lists_and_formats_text() -> None:
 ])
 def test_invalid_runbooks_are_rejected_with_the_reason(doc: dict, message: str) -> None:
     with pytest.raises(RunbookError, match=message):
-        parse_runbook(doc)
+        parse_runbook(doc, actions=SHELL)
 
 
 def test_for_each_must_be_a_list() -> None:
     rb = parse_runbook({"name": "x", "steps": [{"name": "g", "for_each": "{{ n }}", "steps": [
-        {"name": "s", "action": "shell", "with": {"command": "echo {{ node }}"}}]}]})
+        {"name": "s", "action": "shell", "with": {"command": "echo {{ node }}"}}]}]}, actions=SHELL)
     assert [s.params["command"] for s in resolve(rb, {"n": ["p", "q"]})] == ["echo p", "echo q"]
     with pytest.raises(RunbookError, match="must give a list"):
         resolve(rb, {"n": 3})

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import os
 
 from vaultops.services.ceremony.manifest import ScryptParams
+from vaultops.testing import seed
 
 FAST = ScryptParams(n=16, r=1, p=1)  # tests only: real verifiers use DEFAULT_PARAMS
 
 
 def make_raw(index: int | None = None) -> bytes:
-    x = index if index is not None else 1 + os.urandom(1)[0] % 255
-    return os.urandom(32) + bytes([x])
+    x = index if index is not None else seed.rng().randrange(1, 256)    # replayable: VAULTOPS_TEST_SEED
+    return seed.randbytes(32) + bytes([x])
 
 
 def material(raw: bytes) -> list[str]:

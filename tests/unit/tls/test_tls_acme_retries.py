@@ -34,57 +34,77 @@ class Resp:
         self.headers = headers
 
 
-def make_net(script: list[tuple[str, dict[str, str]] | str]) -> tuple[Any, list[float]]:
-    """A RetryingNetwork whose _post_once plays a script of errors, then succeeds."""
+def make_net(script: list[tuple[str, dict[str, str]] | str],
+             monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float], list[int]]:
+    """A RetryingNetwork over a library `post` (public) that plays a script of errors, then succeeds."""
     import josepy as jose
-    from acme import messages
+    from acme import client, messages
     from cryptography.hazmat.primitives.asymmetric import ec
 
     net = _network_class()(jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), alg=jose.ES256)
     sleeps: list[float] = []
     net.sleep = sleeps.append
     steps = list(script)
+    calls: list[int] = []
 
-    def post_once(*_a: Any, **_k: Any) -> str:
+    def post(self: Any, *_a: Any, **_k: Any) -> str:
+        calls.append(1)
         step = steps.pop(0)
         if step == "ok":
             return "response"
         code, headers = step  # type: ignore[misc]
-        net.last_response = Resp(headers)
+        self.last_response = Resp(headers)
         raise messages.Error.with_code(code, detail="scripted")
 
-    net._post_once = post_once
-    return net, sleeps
+    monkeypatch.setattr(client.ClientNetwork, "post", post)
+    return net, sleeps, calls
 
 
-def test_bad_nonce_retried_more_than_the_library_does() -> None:
-    net, sleeps = make_net([("badNonce", {}), ("badNonce", {}), ("badNonce", {}), "ok"])
+def test_bad_nonce_retried_more_than_the_library_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, sleeps, _ = make_net([("badNonce", {}), ("badNonce", {}), ("badNonce", {}), "ok"], monkeypatch)
     assert net.post("https://ca/x", None) == "response"
     assert sleeps == []  # retried at once with a fresh nonce
 
 
-def test_rate_limited_honours_retry_after() -> None:
-    net, sleeps = make_net([("rateLimited", {"Retry-After": "12"}), "ok"])
+def test_rate_limited_honours_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, sleeps, _ = make_net([("rateLimited", {"Retry-After": "12"}), "ok"], monkeypatch)
     assert net.post("https://ca/x", None) == "response"
     assert sleeps == [12.0]
 
 
-def test_other_errors_are_not_retried() -> None:
+def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     from acme import messages
 
-    net, sleeps = make_net([("unauthorized", {}), "ok"])
+    net, sleeps, _ = make_net([("unauthorized", {}), "ok"], monkeypatch)
     with pytest.raises(messages.Error):
         net.post("https://ca/x", None)
     assert sleeps == []
 
 
-def test_endless_bad_nonce_gives_up() -> None:
+def test_endless_bad_nonce_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
     from acme import messages
 
-    net, sleeps = make_net([("badNonce", {})] * (MAX_RETRIES + 2))
-    calls = []
-    original = net._post_once
-    net._post_once = lambda *a, **k: calls.append(1) or original(*a, **k)
+    net, sleeps, calls = make_net([("badNonce", {})] * (MAX_RETRIES + 2), monkeypatch)
     with pytest.raises(messages.Error):
         net.post("https://ca/x", None)
     assert len(calls) == MAX_RETRIES
+
+
+def test_the_last_response_is_seen_through_the_public_session_hook() -> None:
+    import josepy as jose
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    net = _network_class()(jose.JWKEC(key=ec.generate_private_key(ec.SECP256R1())), alg=jose.ES256)
+    answer = Resp({"Retry-After": "3"})
+    for hook in net.session.hooks["response"]:
+        hook(answer)
+    assert net.last_response is answer
+
+
+def test_no_private_acme_client_method_is_called() -> None:
+    import inspect
+
+    from vaultops.services.tls import acme_client
+
+    source = inspect.getsource(acme_client)
+    assert "_post_as_get" not in source and "_post_once" not in source and "_send_request" not in source

@@ -12,7 +12,7 @@ from vaultops.dns.base import Server
 from vaultops.dns.rfc2136 import _read_key
 from vaultops.dns.route53 import Route53Provider
 from vaultops.errors import ConfigError, DNSError
-from vaultops.testing.dns import FakeDNSProvider, FakeZone, ProviderContract
+from vaultops.testing.dns import FAKE_PROVIDER, FakeDNSProvider, FakeZone, ProviderContract, register
 
 
 class Clock:
@@ -98,8 +98,9 @@ def test_refused_update_leaves_nothing_behind() -> None:
 
 
 def test_registry_and_server_parsing(tmp_path: Any) -> None:
-    with pytest.raises(ConfigError, match="dns_provider.type"):
+    with pytest.raises(ConfigError, match="dns_provider.type") as err:
         get_provider({"type": "bogus"})
+    assert err.value.hint == "use one of rfc2136, route53"
     assert Server.parse("127.0.0.1:5353") == Server("127.0.0.1", 5353)
     assert Server.parse("[::1]:53") == Server("::1", 53)
     assert Server.parse("10.0.0.2") == Server("10.0.0.2", 53)
@@ -116,6 +117,18 @@ def test_tsig_key_file_forms(tmp_path: Any) -> None:
     empty.write_text("")
     with pytest.raises(ConfigError, match="no TSIG secret"):
         _read_key(empty)
+
+
+def test_the_fake_provider_is_chosen_by_name_only_once_a_test_registers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultops import dns
+
+    with pytest.raises(ConfigError, match="'fake'"):
+        get_provider({"type": "fake"})
+    monkeypatch.setitem(dns.PROVIDERS, "fake", FAKE_PROVIDER)
+    assert isinstance(get_provider({"type": "fake", "zone_id": "t"}), FakeDNSProvider)
+    registered: dict[str, str] = {}
+    register(registered)
+    assert registered == {"fake": FAKE_PROVIDER}
 
 
 class FakeRoute53:

@@ -16,7 +16,7 @@ from prompt_toolkit.output import DummyOutput
 
 from vaultops.journal import Journal
 from vaultops.services.ceremony.unseal import UnsealCeremony
-from vaultops.services.ceremony.shares import encode
+from vaultops.services.ceremony.shares import encode, resolve_word
 from vaultops.tui.app import SCREENS, build_app
 from vaultops.tui.state import UnsealStage
 from vaultops.tui.unseal_screen import UNCHECKED, UnsealScreen
@@ -102,7 +102,9 @@ def test_typo_in_a_mnemonic_is_kept_for_fixing_with_suggestions(pipe: PipeInput,
     h, cluster = harness(pipe, raws, tmp_path)
     words = encode(raws[0], "mnemonic").split()
     typo = words[:]
-    typo[6] = typo[6][:-1] + ("x" if typo[6][-1] != "x" else "z")
+    # One wrong letter that makes no SLIP-39 word: "flea" -> "flex" would be a valid 4-letter abbreviation
+    # (of "flexible") and only the checksum would catch it (that was the flake: 1 word in 1024, seed 38).
+    typo[6] = next(t for c in "xzqj" if resolve_word(t := words[6][:-1] + c) is None)
 
     async def script(h: Harness) -> None:
         await h.type(ENTER + " ".join(typo) + ENTER)
@@ -130,6 +132,7 @@ def test_tab_completes_words_and_mnemonic_submits(pipe: PipeInput, raws: list[by
 
     async def script(h: Harness) -> None:
         await h.type(DOWN + DOWN + ENTER + short + " " + words[-1][:4] + TAB)
+        await h.until(lambda: bool(h.screen.state.hint))     # not a fixed pause: a loaded machine is slower
         assert h.screen.share.text.split()[-1] == words[-1]
         assert "word 35 completed" == h.screen.state.hint
         await h.type(ENTER + ENTER)

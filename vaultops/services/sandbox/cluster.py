@@ -15,7 +15,6 @@ import shutil
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from vaultops.drivers.local import LocalDriver
 from vaultops.errors import SandboxError, VaultOpsError
 from vaultops.files.atomic import atomic_write_text
 from vaultops.names import Kind, check_name
+from vaultops.retry import poll
 from vaultops import releases as binaries
 from vaultops.services.sandbox import postgres
 
@@ -231,15 +231,11 @@ class Sandbox:
         for n in self.record.nodes:
             wait_port(n.api_port)
         clients = self.clients(token=False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if all((s := c.seal.status()).initialized and s.sealed and s.progress == 0 for c in clients):
-                    return
-            except VaultOpsError:
-                pass
-            time.sleep(0.05)
-        raise SandboxError(f"nodes did not come back sealed within {timeout:g}s", hint="see the nodes' bao.log")
+
+        def all_sealed() -> bool | None:
+            return all((s := c.seal.status()).initialized and s.sealed and s.progress == 0 for c in clients) or None
+        poll(all_sealed, timeout=timeout, interval=0.05, what="nodes did not come back sealed", error=SandboxError,
+             hint="see the nodes' bao.log")
 
     def wait_active(self, timeout: float = 60.0) -> str:
         from vaultops.services.sandbox.bootstrap import wait_active
@@ -294,11 +290,8 @@ def binary_for(spec: SandboxSpec) -> tuple[Path, str]:
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SandboxError(f"nothing listens on 127.0.0.1:{port} after {timeout:g}s", hint="see the node's bao.log")
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    poll(listening, timeout=timeout, interval=0.05, what=f"nothing listens on 127.0.0.1:{port}",
+         tolerate=(OSError,), error=SandboxError, hint="see the node's bao.log")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from vaultops.dns.base import DNSProvider
 from vaultops.errors import AcmeError, ConfigError
 from vaultops.files.atomic import atomic_write_bytes
+from vaultops.retry import TimedOut, poll, retry
 from vaultops.services.tls.settings import AcmeSettings, KeyType
 
 log = logging.getLogger("vaultops.tls.acme")
@@ -70,32 +71,39 @@ def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> floa
 
 
 def _network_class() -> type:
-    """A ClientNetwork that retries badNonce/rateLimited itself (built lazily: acme is heavy)."""
+    """A ClientNetwork that retries badNonce/rateLimited itself (built lazily: acme is heavy).
+
+    Only the library's public surface: `post` is wrapped, and the last response (for its
+    Retry-After) is seen through requests' response hook on the network's session."""
     from acme import client, messages
 
     class RetryingNetwork(client.ClientNetwork):  # type: ignore[misc]
         sleep: Callable[[float], None] = staticmethod(time.sleep)
+        last_response: Any = None
 
-        def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            response = super()._send_request(method, url, *args, **kwargs)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.session.hooks["response"].append(self._remember)
+
+        def _remember(self, response: Any, *_args: Any, **_kwargs: Any) -> None:
             self.last_response = response
-            return response
 
         def post(self, *args: Any, **kwargs: Any) -> Any:
-            attempt = 0
-            while True:
+            once = super().post
+            attempt, wait = 0, None
+
+            def final(error: BaseException) -> bool:
+                nonlocal attempt, wait
                 attempt += 1
-                try:
-                    return self._post_once(*args, **kwargs)
-                except messages.Error as error:
-                    last = getattr(self, "last_response", None)
-                    delay = retry_delay(error.code, last.headers.get("Retry-After") if last is not None else None,
-                                        attempt)
-                    if delay is None:
-                        raise
-                    log.debug("acme %s; retry %d in %.2fs", error.code, attempt, delay)
-                    if delay:
-                        self.sleep(delay)
+                last = self.last_response
+                code = error.code if isinstance(error, messages.Error) else None
+                wait = retry_delay(code, last.headers.get("Retry-After") if last is not None else None, attempt)
+                if wait is not None:
+                    log.debug("acme %s; retry %d in %.2fs", code, attempt, wait)
+                return wait is None
+            # first=0: no backoff of our own; the pause is retry_delay's (Retry-After, else per error code)
+            return retry(lambda: once(*args, **kwargs), on=(messages.Error,), first=0, give_up=final,
+                         asked=lambda _error: wait, sleep=self.sleep)
 
     return RetryingNetwork
 
@@ -205,15 +213,14 @@ class AcmeIssuer:
         (RFC 8555 7.1.6), so one round trip per poll however many names the certificate has."""
         from acme import messages
 
-        delay = 0.02
-        while True:
-            response = acme._post_as_get(order.uri)  # the library keeps POST-as-GET private
-            body = messages.Order.from_json(response.json())
+        def ready() -> Any:
+            body = messages.Order.from_json(self._get(acme, order.uri).json())
             if body.status in (messages.STATUS_READY, messages.STATUS_VALID):
                 return order.update(body=body)
             if body.status == messages.STATUS_INVALID:
                 raise self._validation_error(acme, order)
-            delay = self._wait(response, delay, deadline, "authorization")
+            return None
+        return self._poll(acme, ready, deadline, "authorization")
 
     def _validation_error(self, acme: Any, order: Any) -> AcmeError:
         from acme import messages
@@ -229,27 +236,40 @@ class AcmeIssuer:
         from acme import messages
 
         order = acme.begin_finalization(order)
-        delay = 0.02
-        while True:
+
+        def issued() -> Any:
+            nonlocal order
+            valid = order.body.status == messages.STATUS_VALID and order.body.certificate
+            if not valid and order.body.status != messages.STATUS_INVALID:
+                order = order.update(body=messages.Order.from_json(self._get(acme, order.uri).json()))
             if order.body.status == messages.STATUS_VALID and order.body.certificate:
-                cert = acme._post_as_get(order.body.certificate)  # the library keeps this private
-                return order.update(fullchain_pem=cert.text)
+                return order.update(fullchain_pem=self._get(acme, order.body.certificate).text)
             if order.body.status == messages.STATUS_INVALID:
                 raise AcmeError(f"order {order.uri} became invalid: {order.body.error}",
                                 hint="see the CA's error; run the renewal again")
-            response = acme._post_as_get(order.uri)
-            order = order.update(body=messages.Order.from_json(response.json()))
-            if order.body.status not in (messages.STATUS_VALID, messages.STATUS_INVALID):
-                delay = self._wait(response, delay, deadline, "finalization")
+            return None
+        return self._poll(acme, issued, deadline, "finalization")
 
-    def _wait(self, response: Any, delay: float, deadline: float, what: str) -> float:
-        if time.monotonic() >= deadline:
+    def _get(self, acme: Any, url: str) -> Any:
+        """POST-as-GET (RFC 8555 6.3): the public ClientNetwork.post with no payload.
+
+        acme 5 has no public "fetch this order" (ClientV2 keeps its POST-as-GET helper private, and its public
+        poll_finalization sleeps a fixed second). `new_nonce_url` is the keyword ClientV2 itself hands
+        post, so a nonce comes from newNonce rather than a HEAD on the order URL; pinned to acme 5.x."""
+        return acme.net.post(url, None, new_nonce_url=self._directory["newNonce"])
+
+    def _poll(self, acme: Any, check: Callable[[], Any], deadline: float, what: str) -> Any:
+        """Poll with a short backoff (not the library's fixed seconds); a Retry-After (<= 10 s) lengthens it."""
+        def asked() -> float | None:
+            last = acme.net.last_response
+            hinted = parse_retry_after(last.headers.get("Retry-After")) if last is not None else None
+            return None if hinted is None else min(hinted, 10.0)
+        try:
+            return poll(check, timeout=max(deadline - time.monotonic(), 0.0), interval=0.02, backoff=2, cap=1.0,
+                        what=f"ACME {what}", tolerate=(), asked=asked, sleep=self._sleep)
+        except TimedOut:
             raise AcmeError(f"ACME {what} still pending after {self.settings.timeout:g}s",
-                            hint="the CA is slow; raise tls.acme.timeout or run again later")
-        hinted = parse_retry_after(response.headers.get("Retry-After"))
-        wait = min(delay if hinted is None else max(min(hinted, 10.0), delay), deadline - time.monotonic())
-        self._sleep(max(wait, 0.0))
-        return min(delay * 2, 1.0)
+                            hint="the CA is slow; raise tls.acme.timeout or run again later") from None
 
 
 def _env_ca_bundle() -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vaultops.errors import AcmeError
+from vaultops.retry import TimedOut, poll
 
 HANDSHAKE_TIMEOUT = 5.0
 
@@ -112,17 +113,17 @@ def wait_served(fetch: Callable[[], CertInfo], fingerprint: str, *, timeout: flo
                 sleep: Callable[[float], None] = time.sleep,
                 clock: Callable[[], float] = time.monotonic) -> CertInfo | None:
     """Poll until the served certificate has *fingerprint*; the last one seen if it never does."""
-    deadline = clock() + timeout
-    delay = 0.005
     last: CertInfo | None = None
-    while True:
+
+    def served() -> CertInfo | None:
+        nonlocal last
         try:
             last = fetch()
         except TLSError:
             last = None
-        if last is not None and last.fingerprint == fingerprint:
-            return last
-        if clock() >= deadline:
-            return last
-        sleep(delay)
-        delay = min(delay * 2, 0.5)
+        return last if last is not None and last.fingerprint == fingerprint else None
+    try:
+        return poll(served, timeout=timeout, interval=0.005, backoff=2, cap=0.5, what="the new certificate",
+                    tolerate=(), clock=clock, sleep=sleep)
+    except TimedOut:
+        return last

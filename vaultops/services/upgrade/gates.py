@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vaultops.errors import RunbookError, VaultOpsError
+from vaultops.retry import TimedOut, poll
 from vaultops.services.upgrade.observe import ClusterView, observe
 
 if TYPE_CHECKING:
@@ -27,18 +28,19 @@ def wait_for(ctx: UpgradeContext, check: Check, *, what: str, timeout: float | N
              stable: int = 1) -> ClusterView:
     """Poll the cluster until *check* passes on *stable* consecutive polls, or halt with the evidence."""
     limit = ctx.settings.gate_timeout if timeout is None else timeout
-    deadline = time.monotonic() + limit
     started, passes, problems = time.monotonic(), 0, ["not checked yet"]
-    view = None
-    while True:
+    view: ClusterView | None = None
+
+    def passed() -> ClusterView | None:
+        nonlocal view, passes, problems
         view = observe(ctx.clients, storage=ctx.storage)
         problems = check(view)
         passes = 0 if problems else passes + 1
-        if passes >= stable:
-            return view
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(ctx.settings.poll)
+        return view if passes >= stable else None
+    try:
+        return poll(passed, timeout=limit, interval=ctx.settings.poll, what=what, tolerate=())
+    except TimedOut:
+        assert view is not None
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     raise RunbookError(f"{what}: {problems[0]}{more} after {time.monotonic() - started:.0f}s",
                        hint="the evidence shows what each node reported; fix the cause",

@@ -14,10 +14,10 @@ it, and a canary written through each node reads back through every node.
 from __future__ import annotations
 
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import RunbookError, SecurityError, VaultOpsError
+from vaultops.retry import TimedOut, poll
 from vaultops.runbook.registry import Evidence, action
 from vaultops.services.upgrade import gates
 from vaultops.services.upgrade.observe import ClusterView, observe
@@ -173,16 +173,20 @@ def canary_round(ctx: UpgradeContext) -> dict[str, str]:
 
 
 def _read_back(ctx: UpgradeContext, client: NodeClient, path: str, value: str) -> None:
-    deadline = time.monotonic() + ctx.settings.gate_timeout
     last = "no answer"
-    while time.monotonic() < deadline:
+
+    def read_back() -> bool | None:
+        nonlocal last
         try:
             got = (client.read(path).get("data") or {}).get("value")
-            if got == value:
-                return
-            last = "a different value"
         except VaultOpsError as exc:
             last = exc.message
-        time.sleep(ctx.settings.poll / 2)
-    raise RunbookError(f"postflight: canary {path} written through the cluster never read back through "
-                       f"{client.name}: {last}", hint="check replication to that node and its log")
+            return None
+        last = "a different value"
+        return True if got == value else None
+    try:
+        poll(read_back, timeout=ctx.settings.gate_timeout, interval=ctx.settings.poll / 2, what="read back",
+             tolerate=())
+    except TimedOut:
+        raise RunbookError(f"postflight: canary {path} written through the cluster never read back through "
+                           f"{client.name}: {last}", hint="check replication to that node and its log") from None

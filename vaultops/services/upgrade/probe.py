@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vaultops.errors import VaultOpsError, VaultStandby
+from vaultops.retry import poll
 from vaultops.vault import NodeClient
+from vaultops.vault.cluster import NoActiveNode, find_active
 
 PROBE_MOUNT = "vaultops-probe"
 
@@ -32,24 +34,24 @@ class Ack:
 
 def prepare(clients: Sequence[NodeClient], *, mount: str = PROBE_MOUNT, timeout: float = 30.0) -> None:
     """Mount a kv-v1 engine for the probe (if missing) and wait until every node accepts a write."""
-    from vaultops.vault.cluster import active as find_active
-
-    active = find_active(clients).client  # one-line NoActiveNode when none is (not StopIteration)
+    active = find_active(clients)
+    if active is None:
+        raise NoActiveNode("write probe: no active node to mount the probe engine on",
+                           hint="unseal the cluster or wait for a leader election")
     try:
-        active.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
+        active.client.write(f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
     except VaultOpsError as exc:
         if "existing mount" not in exc.message and "path is already in use" not in exc.message:
             raise
-    deadline = time.monotonic() + timeout
-    for c in clients:
-        while True:
-            try:
-                c.write(f"{mount}/ready", {"value": "1"})
-                break
-            except VaultOpsError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    waiting = list(clients)
+
+    def every_node_writes() -> bool | None:
+        for c in list(waiting):
+            c.write(f"{mount}/ready", {"value": "1"})    # a VaultOpsError: not yet (tolerated by poll)
+            waiting.remove(c)
+        return True
+    poll(every_node_writes, timeout=timeout, interval=0.1, what="write probe: every node to accept a write",
+         error=VaultOpsError)
 
 
 class WriteProbe:

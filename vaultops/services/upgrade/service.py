@@ -51,6 +51,13 @@ def default_runbook(cfg: Config | None = None) -> Path:
     return path
 
 
+def load_upgrade_runbook(path: Path) -> Runbook:
+    """A runbook file, its actions checked against the upgrade's table (the one runbook context there is)."""
+    from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
+
+    return load_runbook(path, actions=UPGRADE_ACTIONS)
+
+
 def state_path(cfg: Config, runbook: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cfg.cluster_name)
     return cfg.state_dir / "runs" / f"{safe}-{runbook}.json"
@@ -94,7 +101,7 @@ def cluster_vars(ctx: UpgradeContext) -> dict[str, Any]:
 
 def make_plan(ctx: UpgradeContext, runbook_path: Path, params: dict[str, Any]) -> tuple[Runbook, dict[str, Any],
                                                                                         list[PlannedStep]]:
-    rb = load_runbook(runbook_path)
+    rb = load_upgrade_runbook(runbook_path)
     variables = {**cluster_vars(ctx), **rb.variables(params)}
     return rb, variables, resolve(rb, variables)
 
@@ -161,7 +168,7 @@ def _current_runbook(state: RunState, given: Path | None, accept_changed: bool) 
     if not path.is_file():
         raise RunbookError(f"the runbook run {state.run_id} started from ({path}) is gone",
                            hint=f"restore it, or resume with {ACCEPT_FLAG} to continue the recorded plan")
-    return load_runbook(path)
+    return load_upgrade_runbook(path)
 
 
 def _refuse_unfinished(path: Path, restart: bool) -> None:
