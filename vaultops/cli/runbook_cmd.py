@@ -66,7 +66,8 @@ def context_for(session: Session, args: argparse.Namespace, shares: list[str] | 
     return build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
                          unsealer=unsealer, prompter=Prompter(assume_yes=args.yes), emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",
-                         consul=session.consul(), gate_timeout=args.gate_timeout)
+                         consul=session.consul(), connect=lambda: session.new_clients(token=True),
+                         gate_timeout=args.gate_timeout)
 
 
 def progress(message: str) -> None:

@@ -127,7 +127,8 @@ class UpgradeOps:
                                clients=s.clients(token=False), journal=s.journal)
         return build_context(self.cfg, clients=s.clients(), drivers=s.drivers(), journal=s.journal,
                              unsealer=unsealer if isinstance(chosen, KeyholderPause) else chosen,
-                             prompter=Prompter(ask=ask), emit=emit, consul=s.consul())
+                             prompter=Prompter(ask=ask), emit=emit, consul=s.consul(),
+                             connect=lambda: s.new_clients(token=True))
 
     def plan(self, to: str) -> Plan:
         from vaultops.services.upgrade.service import default_runbook, make_plan

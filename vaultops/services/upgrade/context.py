@@ -55,6 +55,9 @@ class UpgradeContext:
     backup: str = "required"          # required | skip (operator's explicit, journaled choice)
     raft_ids: dict[str, str] = field(default_factory=dict)
     consul: ConsulClient | None = None   # storage: consul with backup.consul settings: a preflight gate
+    # Fresh clients for the pre-upgrade backup: its identity logs in and revokes its own token on
+    # them, which must never be the token the steps use (None: no backup can be taken here).
+    connect: Callable[[], list[NodeClient]] | None = None
 
     @property
     def storage(self) -> str:
@@ -79,7 +82,8 @@ def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
 def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mapping[str, NodeDriver],
                   journal: Journal, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
-                  consul: ConsulClient | None = None, **overrides: Any) -> UpgradeContext:
+                  consul: ConsulClient | None = None, connect: Callable[[], list[NodeClient]] | None = None,
+                  **overrides: Any) -> UpgradeContext:
     """*clients* carry the token the steps use; *journal* is the one the run is recorded in;
     *consul* (storage: consul) is the Consul door the preflight gate asks."""
     from vaultops.services.upgrade.settings import upgrade_section
@@ -88,4 +92,4 @@ def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mappin
     return UpgradeContext(cfg=cfg, clients={c.name: c for c in clients}, drivers=dict(drivers), unsealer=unsealer,
                           journal=journal, settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(),
                           emit=emit, backup=section.backup if backup == "required" else backup,
-                          raft_ids=dict(section.raft_ids), consul=consul)
+                          raft_ids=dict(section.raft_ids), consul=consul, connect=connect)

@@ -38,9 +38,12 @@ def _backup_service(ctx: UpgradeContext) -> dict[str, Any]:
     from vaultops.services.backup.runner import run_backup
     from vaultops.services.backup.settings import load_settings
 
+    if ctx.connect is None:
+        raise RunbookError("no clients for the pre-upgrade backup were given to this run",
+                           hint="resume with --no-backup after taking a backup by hand (`vaultops backup run`)")
     events: list[str] = []
     result = run_backup(ctx.cfg, load_settings(ctx.cfg), emit=lambda ev, **kw: events.append(ev),
-                        connect=lambda: list(ctx.clients.values()), journal=ctx.journal)
+                        connect=ctx.connect, journal=ctx.journal)
     if not result.ok or not result.verified:
         raise RunbookError(f"backup {result.name} failed: {result.error or 'not verified'}",
                            hint="fix the backup (`vaultops backup run`), then resume", evidence={"sinks": result.sinks})
