@@ -96,13 +96,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     # before any fixture: a session fixture that starts a server runs in the first test's setup
     _current["item"] = None if item.get_closest_marker("integration") else item
     _current["spawned"] = False
+    # Servers of session fixtures started by earlier integration tests on this worker stay up: only a
+    # listener that appears during this test counts against it.
+    _current["before"] = {pid for pid, _ in hygiene.listening_children()} if _current["item"] is not None else set()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     if _current["item"] is item and _current["spawned"]:
-        listening = hygiene.listening_children()
+        listening = [(pid, cmd) for pid, cmd in hygiene.listening_children() if pid not in _current["before"]]
         if listening:
             pid, command = listening[0]
             pytest.fail(f"this test left a child process listening on a port (pid {pid}: {command}): a test that "
