@@ -29,7 +29,8 @@ from vaultops.services.upgrade.context import UpgradeContext, build_context
 from vaultops.services.upgrade.steps import UPGRADE_ACTIONS
 from vaultops.services.upgrade.unseal import (AutoUnsealer, CeremonyUnsealer, KeyholderPause, SharesUnsealer,
                                               Unsealer)
-from vaultops.tui.upgrade_screen import ConsoleUnsealer, UpgradeOps
+from vaultops.services.upgrade.prompted import ConsoleUnsealer
+from vaultops.tui.upgrade_screen import UpgradeOps
 from vaultops.vault import NodeClient
 """
 

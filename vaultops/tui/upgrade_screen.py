@@ -22,7 +22,6 @@ import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prompt_toolkit.buffer import Buffer
@@ -33,18 +32,16 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import AnyContainer, Dimension, FormattedTextControl, HSplit, Window
 from prompt_toolkit.widgets import Frame, TextArea
 
-from vaultops.errors import RunbookPaused, VaultOpsError
-from vaultops.retry import TimedOut, poll
+from vaultops.errors import VaultOpsError
 from vaultops.runbook.state import RunState, RunStatus, StepStatus
 from vaultops.services.ceremony.shares import wipe
-from vaultops.services.upgrade.unseal import Unsealer, wait_ready
+from vaultops.services.upgrade.prompted import ConsoleUnsealer, UnsealPrompt
+from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, conditional, log_text
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import UnsealCeremony
-    from vaultops.vault import NodeClient
-    from vaultops.vault.models import SealStatus
 
 STEP_ROWS = 7
 MARKS = {StepStatus.DONE: "[x]", StepStatus.RUNNING: "[>]", StepStatus.PENDING: "[ ]",
@@ -57,15 +54,6 @@ class Plan:
     to: str
     leader: str
     steps: tuple[Any, ...]     # PlannedStep: id, name, action, node
-
-
-@dataclass(frozen=True)
-class UnsealPrompt:
-    node: str
-    threshold: int
-    shares: int
-    progress: int
-    keyholders: tuple[str, ...]
 
 
 class UpgradeOps(Protocol):
@@ -81,49 +69,6 @@ class UpgradeOps(Protocol):
     def resume(self, *, listener: Callable[[RunState], None], unsealer: Unsealer,
                ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState: ...
     def ceremony(self, node: str) -> UnsealCeremony: ...
-
-
-class ConsoleUnsealer:
-    """Unsealer for runs started here: show the keyholder prompt and wait for the node to unseal.
-
-    It holds no shares: keyholders type theirs at the prompt while the node waits. So, for the
-    preflight, no shares were given (`shares_given` 0) and the keyholder manifest must list at
-    least the threshold of keyholders who can come -- the same conclusion as a CLI run without
-    --share-stdin (KeyholderPause).
-    """
-
-    shares_given = 0
-
-    def __init__(self, on_prompt: Callable[[UnsealPrompt | None], None], *, keyholders: Sequence[str] = (),
-                 timeout: float = 3600.0, poll: float = 0.25) -> None:
-        self.on_prompt = on_prompt
-        self.keyholders: tuple[str, ...] = tuple(keyholders)
-        self.timeout, self.poll = timeout, poll
-        self._stop = threading.Event()
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
-        st = wait_ready(client)
-        if not st.sealed:
-            return {"summary": "already unsealed", "version": st.version}
-        self._stop.clear()
-        self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
-
-        def unsealed() -> SealStatus | None:
-            nonlocal st
-            st = client.seal.status()    # a joining follower may not answer for a moment: tolerated
-            self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
-            return None if st.sealed else st
-        try:
-            poll(unsealed, timeout=self.timeout, interval=self.poll, what=f"{node} to unseal", stop=self._stop)
-        except TimedOut:
-            raise RunbookPaused(f"{node} is sealed and waits for {st.t} keyholders",
-                                hint="resume the upgrade when the keyholders are here (r)") from None
-        finally:
-            self.on_prompt(None)
-        return {"summary": "unsealed by the keyholders at the console", "version": st.version}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from vaultops.errors import RunbookError  # noqa: E402
 from vaultops.services.upgrade.preflight import _seal_check  # noqa: E402
 from vaultops.services.upgrade.unseal import (AutoUnsealer, CeremonyUnsealer, KeyholderPause,  # noqa: E402
                                               SharesUnsealer)
-from vaultops.tui.upgrade_screen import ConsoleUnsealer  # noqa: E402
+from vaultops.services.upgrade.prompted import ConsoleUnsealer  # noqa: E402
 from vaultops.vault.models import SealStatus  # noqa: E402
 
 FIVE = ("alice", "bob", "carol", "dave", "erin")

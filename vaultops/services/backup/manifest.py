@@ -25,7 +25,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
 
 from vaultops.errors import BackupError
 from vaultops.services.backup.formats import FORMATS

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaultops.errors import BackupError, VaultError, VaultOpsError
+from vaultops.errors import BackupError, VaultOpsError
 from vaultops.retry import poll
 from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, up
 from vaultops.vault import NodeClient, fan_out
-from vaultops.vault.cluster import active, find_active, wait_unsealed
+from vaultops.vault.cluster import active, find_active
 
 SEAL_WAIT = 30.0      # a restored node seals itself within ~5 s (field notes)
 UNSEAL_WAIT = 60.0    # a raft follower may answer sealed for a few seconds after its last share
