@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> argparse.ArgumentParser:
     p = command_parser(bsub, name, help=help)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     if name not in ("run", "prune"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
     elif name == "prune":

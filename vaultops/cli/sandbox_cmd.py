@@ -8,7 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = command_parser(ssub, "up", help="start, initialise and (unless --sealed) unseal a sandbox")
     _name(up)
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3; postgresql: 2)")
-    up.add_argument("--storage", choices=("raft", "postgresql"), default="raft")
+    up.add_argument("--storage", choices=("raft", "postgresql"), default="raft",
+                    help="raft (default) or postgresql (an Active-Standby pair on a private PostgreSQL)")
     up.add_argument("--version", dest="bao_version", metavar="X.Y.Z", help="OpenBao release (default: installed)")
     up.add_argument("--sealed", action="store_true", help="leave every node sealed")
     up.add_argument("--tls", action="store_true", help="serve TLS with per-node certificates")
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=cmd_down)
     st = command_parser(ssub, "status", help="list sandboxes and their processes")
     _name(st, default=None)
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(st)
     st.set_defaults(handler=cmd_status)
 
 

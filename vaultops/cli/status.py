@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "12 some node unreachable, 13 raft degraded (or Consul storage without a "
                                    "leader), 14 token rejected (raft health not checked). Without a token the "
                                    "raft check is skipped.")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
     p.add_argument("--timeout", type=float, default=5.0, help="per-node timeout in seconds (default 5)")
     p.set_defaults(handler=cmd_status)

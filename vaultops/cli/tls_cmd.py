@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -25,15 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     tls_sub = p.add_subparsers(dest="tls_command", metavar="SUBCOMMAND", required=True)
     s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node",
                        description="Exit 0 when every node's served and on-disk certificate were read, 7 otherwise.")
-    s.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(s)
     s.add_argument("--node", metavar="NAME", help="only this node")
     s.set_defaults(handler=cmd_status)
     r = command_parser(tls_sub, "renew", help="renew due certificates (cron/timer friendly)",
                        description=RENEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--node", metavar="NAME", help="only this node")
     r.add_argument("--force", action="store_true", help="renew even if not due")
-    r.add_argument("--format", choices=("json", "table"), default=None,
-                   help="also print a summary on stdout (default: nothing)")
+    add_format(r, default=None, help="also print a summary on stdout: table or json (default: nothing)")
     r.set_defaults(handler=cmd_renew)
 
 

@@ -20,7 +20,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "is unsealed (other keyholders may be submitting elsewhere)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to follow nodes until unsealed (default 60)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.set_defaults(handler=cmd_unseal)
 
 

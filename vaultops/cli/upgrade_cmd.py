@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
@@ -20,11 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "paused or killed run continues with `vaultops upgrade resume`.")
     usub = p.add_subparsers(dest="upgrade_command", metavar="ACTION", required=True)
     plan = command_parser(usub, "plan", help="check the target and print the resolved plan; touch nothing")
-    plan.add_argument("--to", required=True, metavar="VERSION")
-    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.add_argument("--to", required=True, metavar="VERSION", help="target version, e.g. 2.7.2 (OpenBao) or 1.18.3 (Vault)")
+    add_format(plan)
     plan.set_defaults(handler=cmd_plan)
     run = command_parser(usub, "run", help="upgrade every node to VERSION")
-    run.add_argument("--to", required=True, metavar="VERSION")
+    run.add_argument("--to", required=True, metavar="VERSION", help="target version, e.g. 2.7.2 (OpenBao) or 1.18.3 (Vault)")
     run.add_argument("--restart", action="store_true", help="abandon an unfinished upgrade run and start over")
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
@@ -32,16 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(usub, "status", help="the recorded state of the upgrade run")
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(st)
     st.set_defaults(handler=cmd_status)
     reh = command_parser(usub, "rehearse", help="dress rehearsal: restore the newest verified backup into a "
                                                 "throwaway sandbox, upgrade it, run the postflight")
-    reh.add_argument("--to", required=True, metavar="VERSION")
+    reh.add_argument("--to", required=True, metavar="VERSION", help="target version, e.g. 2.7.2 (OpenBao) or 1.18.3 (Vault)")
     reh.add_argument("--share-stdin", action="store_true", required=True,
                      help="the ORIGINAL cluster's unseal shares on stdin, one per line")
     reh.add_argument("--backup", metavar="NAME", help="a backup name (default: the newest verified)")
     reh.add_argument("--keep", action="store_true", help="keep the rehearsal sandbox for inspection")
-    reh.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(reh)
     reh.set_defaults(handler=cmd_rehearse)
 
 
