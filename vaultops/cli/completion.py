@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from vaultops.cli.tree import levels
+from vaultops.cli.tree import levels, parser_at
 
 SHELLS = ("bash", "zsh", "fish")
 PROG = "vaultops"
@@ -27,7 +27,11 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
         return fish(parser)
     import shtab
 
+    from vaultops.cli import description
+
     for level in levels(parser):
+        at = parser_at(parser, level.path)
+        at.description = description(at)  # shtab reads descriptions as text
         for action in level.options:
             if takes_file(action):
                 action.complete = shtab.FILE  # type: ignore[attr-defined]  # shtab's documented hook
@@ -73,11 +77,15 @@ def fish(parser: argparse.ArgumentParser) -> str:
     head = _FISH_HEAD.format(paths=" ".join(_q(p) for p in paths), valued=" ".join(valued))
     lines = [head]
     for lv in all_levels:
-        at = f"-n '__vaultops_at {_q(' '.join(lv.path))}'"
+        at = f"-n \"__vaultops_at {_q(' '.join(lv.path))}\""  # command paths are plain words
         for name, text in lv.commands.items():
             lines.append(f"complete -c {PROG} {at} -a {_q(name)} -d {_q(_short(text))}")
         for action in lv.options:
             lines.append(f"complete -c {PROG} {at} {_fish_option(action)}")
+        for action in lv.positionals:
+            if action.choices:
+                words = " ".join(str(c) for c in action.choices)
+                lines.append(f"complete -c {PROG} {at} -a {_q(words)} -d {_q(_short(action.help or ''))}")
     return "\n".join(lines) + "\n"
 
 

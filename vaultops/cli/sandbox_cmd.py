@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _name(p: argparse.ArgumentParser, default: str | None = "default") -> None:
-    p.add_argument("--name", default=default, help="sandbox name (default: %(default)s)")
+    p.add_argument("--name", default=default,
+                   help="sandbox name (default: %(default)s)" if default else "only this sandbox (default: all)")
 
 
 def _checked_name(args: argparse.Namespace) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import add_format, command_parser
+from vaultops.cli import add_format, command_parser, output
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -41,8 +40,11 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     else:
         print(render_status(st))
     if st.token_rejected:
-        print(f"vaultops: error: raft health {st.autopilot_error} (log in again: VAULT_TOKEN, ~/.vault-token or "
-              "cluster.token_file)", file=sys.stderr)
+        fields = output.error_fields(message=f"raft health {st.autopilot_error}", exit_code=int(st.exit),
+                                     hint="log in again: VAULT_TOKEN, ~/.vault-token or cluster.token_file",
+                                     kind="VaultAuthError")
+        output.fail(fields, json_stdout=False, json_stderr=args.format == "json", stdout_used=True,
+                    plain=f"vaultops: error: {fields['message']} ({fields['hint']})")
     return int(st.exit)
 
 

@@ -21,7 +21,8 @@ unchanged or rolled back), 2 config error."""
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "tls", help="node TLS certificates: status and ACME renewal",
-                       description="See the tls: section in vaultops.services.tls.settings.")
+                       description="Reads the tls: section of vaultops.yaml: `vaultops config example tls` prints "
+                                   "one, `vaultops config reference` describes every key.")
     tls_sub = p.add_subparsers(dest="tls_command", metavar="SUBCOMMAND", required=True)
     s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node",
                        description="Exit 0 when every node's served and on-disk certificate were read, 7 otherwise.")

@@ -19,6 +19,7 @@ class Level:
     help: str
     commands: dict[str, str] = field(default_factory=dict)       # name -> help
     options: list[argparse.Action] = field(default_factory=list)
+    positionals: list[argparse.Action] = field(default_factory=list)
 
 
 def levels(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: str = "") -> Iterator[Level]:
@@ -33,6 +34,8 @@ def levels(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: st
                 children.append((name, sub, helps.get(name, "")))
         elif action.option_strings and action.help != argparse.SUPPRESS:
             level.options.append(action)
+        elif not action.option_strings:
+            level.positionals.append(action)
     yield level
     for name, sub, sub_help in children:
         yield from levels(sub, (*path, name), sub_help)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import add_format, command_parser
+from vaultops.cli import add_format, command_parser, output
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
@@ -118,7 +118,8 @@ def cmd_rehearse(session: Session, args: argparse.Namespace) -> int:
     cfg = session.config
     shares = read_shares(args) or []
     report = rehearse(cfg, clients=session.clients(token=False), token=session.token, journal=session.journal,
-                      to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress)
+                      to=args.to, shares=shares, backup=args.backup, keep=args.keep,
+                      emit=lambda message: output.info(args, message))  # JSON lines on stderr with --format json
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:
