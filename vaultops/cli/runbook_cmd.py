@@ -136,11 +136,13 @@ def finish(state: Any) -> int:
     return 0
 
 
-def render_plan(plan: list[Any]) -> str:
-    from vaultops.cli.render import table
+def render_plan(plan: list[Any], *, colour: bool = False, width: int | None = None) -> str:
+    """One row per step; actions that take a node out or move leadership stand out on a terminal."""
+    from vaultops.cli.render import state, table
 
-    rows = [[i + 1, s.id, s.action, ", ".join(f"{k}={v}" for k, v in s.params.items())] for i, s in enumerate(plan)]
-    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows)
+    rows = [[i + 1, s.id, state(s.action), ", ".join(f"{k}={v}" for k, v in s.params.items())]
+            for i, s in enumerate(plan)]
+    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows, colour=colour, width=width)
 
 
 def render_state(state: Any) -> str:
