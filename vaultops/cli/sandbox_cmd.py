@@ -91,14 +91,27 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
             continue
         running = {name: d.is_running() for name, d in box.drivers().items()}
         rows.append({"name": rec.spec.name, "storage": rec.spec.storage, "version": rec.version,
-                     "config": str(box.config_path), "nodes": running})
+                     "config": str(box.config_path), "nodes": running, "disk_bytes": _disk_used(box.dir)})
     if args.format == "json":
         print(json.dumps({"sandboxes": rows}, indent=2))
     elif not rows:
-        print("no sandboxes")
+        print("no sandboxes (start one: vaultops sandbox up)")
     else:
-        for r in rows:
-            up_count = sum(r["nodes"].values())
-            print(f"{r['name']:<12} {r['storage']:<10} {r['version']:<8} {up_count}/{len(r['nodes'])} running  "
-                  f"{r['config']}")
+        from vaultops.cli.render import human_size, table
+
+        print(table(["NAME", "STORAGE", "VERSION", "RUNNING", "DISK", "CONFIG"],
+                    [[r["name"], r["storage"], r["version"], f"{sum(r['nodes'].values())}/{len(r['nodes'])} nodes",
+                      human_size(r["disk_bytes"]), r["config"]] for r in rows]))
     return 0
+
+
+def _disk_used(folder: Any) -> int:
+    """Bytes a sandbox folder takes on disk, as du counts them (allocated blocks; links not followed)."""
+    total = 0
+    for top, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            try:
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+            except OSError:  # a node removing its own files while we look
+                pass
+    return total
