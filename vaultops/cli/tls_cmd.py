@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 RENEW_HELP = """Renew every node whose served or on-disk certificate is in its renewal window
 (default: the last third of its lifetime), then install, reload (standbys first,
 active last) and verify by TLS handshake. Quiet when nothing is due; events go to
-stderr as JSON lines. Exit 0 all good, 7 some node failed (served certificate
-unchanged or rolled back), 2 config error."""
+stderr as JSON lines, and so is an error. Exit 0 all good, 7 some node failed
+(served certificate unchanged or rolled back) or another run holds the lock,
+2 config error."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--node", metavar="NAME", help="only this node")
     r.add_argument("--force", action="store_true", help="renew even if not due")
     add_format(r, default=None, help="also print a summary on stdout: table or json (default: nothing)")
-    r.set_defaults(handler=cmd_renew)
+    r.set_defaults(handler=cmd_renew, stderr_json=True)  # for timers: its errors are JSON lines like its events
 
 
 def cmd_status(session: Session, args: argparse.Namespace) -> int:
