@@ -198,3 +198,11 @@ def test_text_mode_errors_stay_one_plain_line(capsys: pytest.CaptureFixture[str]
     assert main(["backup", "list"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("vaultops: error: ") and err.count("\n") == 1
+
+
+def test_tls_renew_for_timers_reports_errors_as_json_lines(capsys: pytest.CaptureFixture[str],
+                                                           unreachable: Path) -> None:
+    """Its events are JSON lines on stderr (the journal), so is its error, without --format json."""
+    assert main(["--config", str(unreachable), "tls", "renew"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and json.loads(err)["message"].endswith("has no tls: section")

@@ -147,6 +147,12 @@ def add_format(p: argparse.ArgumentParser, *, default: str | None = "table", hel
     p.add_argument("--format", choices=("table", "json"), default=default, help=help)
 
 
+def add_no_color(p: argparse.ArgumentParser) -> None:
+    """--no-color for commands that colour their table (vaultops.cli.render says when colour is on)."""
+    p.add_argument("--no-color", action="store_true",
+                   help="no colour (also when NO_COLOR is set or stdout is not a terminal); states are words either way")
+
+
 def command_parser(sub: argparse._SubParsersAction, name: str, **kwargs: object) -> argparse.ArgumentParser:
     """Create a subcommand parser that also accepts the common options."""
     p = sub.add_parser(name, **kwargs)  # type: ignore[arg-type]

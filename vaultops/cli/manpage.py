@@ -36,10 +36,13 @@ FILES = (
     ("~/.local/state/vaultops/journal.jsonl", "the operator journal (journal.path)"),
 )
 
-JSON_OUTPUT = """With --format json a command prints exactly one JSON document on stdout: its result,
-or on failure {"ok": false, "error": {"message", "hint", "exit_code", "type"}} (unless it
-printed its result before failing). stderr then carries JSON lines only; a failure adds one
-line {"time", "level": "error", "event": "error", "message", "hint", "exit_code", "type"}."""
+JSON_OUTPUT = """With --format json a command prints exactly one JSON document on stdout and JSON lines
+only on stderr; the exit code is that of text mode. The document is the command's result (which
+may itself report a failure, e.g. status 11-14), or, when the command stops with an error,
+{"ok": false, "error": {"message", "hint", "exit_code", "type"}} (unless it had already printed
+its result) with exactly one stderr line {"time", "level": "error", "event": "error", "message",
+"hint", "exit_code", "type"}. tls renew reports its events and errors as JSON lines on stderr
+without --format json."""
 
 
 def roff(parser: argparse.ArgumentParser) -> str:
