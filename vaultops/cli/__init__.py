@@ -6,6 +6,10 @@ in COMMANDS. Every handler is called as `handler(session, args)` with the one
 Session (vaultops.session) built here. Command modules import heavy libraries only inside their
 handlers so `vaultops --help` stays fast, and when argv names a command only
 its module is imported (cron runs `vaultops backup run` every hour).
+
+Failures leave through main() only: one plain line, or with --format json the one JSON document
+and JSON error line that vaultops.cli.output describes (argparse's own errors included). What is
+generated from the parser: completion scripts (completion.py), the man page (manpage.py).
 """
 
 from __future__ import annotations

@@ -80,6 +80,20 @@ def warn(args: argparse.Namespace | None, message: str) -> None:
         print(f"vaultops: warning: {message}", file=sys.stderr, flush=True)
 
 
+def notice(args: argparse.Namespace | None, text: str) -> None:
+    """Something the operator must read (a restore's warning) on stderr: as is, or a JSON line."""
+    if wants_json(args):
+        print(event_line("warning", "notice", message=text), file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def ask(prompt: str) -> str:
+    """A question at the terminal, asked on stderr: stdout carries only the result (and JSON)."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
 def info(args: argparse.Namespace | None, message: str) -> None:
     """A progress line for people: stdout in text mode, a JSON line on stderr with --format json."""
     if wants_json(args):

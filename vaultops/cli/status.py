@@ -42,7 +42,8 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     else:
         from vaultops.cli.render import colour_wanted, line_width
 
-        print(render_status(st, colour=colour_wanted(sys.stdout, no_color=args.no_color), width=line_width(sys.stdout)))
+        colour = colour_wanted(sys.stdout, no_color=args.no_color)
+        print(render_status(st, colour=colour, width=line_width(sys.stdout)))
     if st.token_rejected:
         fields = output.error_fields(message=f"raft health {st.autopilot_error}", exit_code=int(st.exit),
                                      hint="log in again: VAULT_TOKEN, ~/.vault-token or cluster.token_file",

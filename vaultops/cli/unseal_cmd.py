@@ -21,7 +21,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
-from vaultops.cli.output import info
+from vaultops.cli.output import ask, info
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _reset(cer: UnsealCeremony, args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("--reset needs confirmation", hint="add --yes in scripts")
-        answer = input("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
+        answer = ask("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise UsageError("not reset: the submitted shares stay", hint="answer y to reset")
     cer.reset()
