@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
+from vaultops.cli.output import ask, notice
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> argparse.ArgumentParser:
     p = command_parser(bsub, name, help=help)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     if name not in ("run", "prune"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
     elif name == "prune":
@@ -252,9 +253,9 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     sink = _pick_sink(cfg, settings, args.sink)
     name = _name_or_newest(sink, settings, args.name)
     plan = plan_restore(sink, name, clients)
-    print(plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"), file=sys.stderr)
+    notice(args, plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"))
     if not plan.same_cluster:
-        print("Note: unseal the restored cluster with the ORIGINAL cluster's shares.", file=sys.stderr)
+        notice(args, "Note: unseal the restored cluster with the ORIGINAL cluster's shares.")
     if not (plan.same_cluster or args.force):
         raise UsageError("this backup belongs to another cluster", hint="pass --force after reading the warning")
     if not args.yes:
@@ -263,7 +264,7 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     if fmt.reads_through_vault:
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
     if fmt.restore_notice:
-        print(fmt.restore_notice, file=sys.stderr)
+        notice(args, fmt.restore_notice)
     source = fmt.source(clients)
     res = restore(plan, sink, source, force=args.force, settings=settings)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
@@ -283,8 +284,8 @@ def _restore_file(session: Session, args: argparse.Namespace, settings: Any, cli
 
     cfg = session.config
     tmpl = FORCE_WARNING if args.force else SAME_WARNING
-    print(tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
-                      time="the snapshot's time"), file=sys.stderr)
+    notice(args, tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
+                             time="the snapshot's time"))
     if not args.yes:
         _confirm(cfg.cluster_name)
     fmt = get_format(settings.source, settings)
@@ -303,7 +304,7 @@ def _confirm(cluster: str) -> None:
 
     if not sys.stdin.isatty():
         raise UsageError("restore needs confirmation", hint="pass --yes when running without a terminal")
-    answer = input(f"Type the cluster name ({cluster}) to continue: ")
+    answer = ask(f"Type the cluster name ({cluster}) to continue: ")
     if answer.strip() != cluster:
         raise UsageError("not confirmed: nothing was restored", hint="type the cluster name exactly")
 

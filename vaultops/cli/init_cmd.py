@@ -42,8 +42,8 @@ TOKEN = "\0root-token"  # the root token's key among the keyholders' names (no n
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "init", help="initialise a new cluster: named keyholders, manifest",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shares", type=int, required=True)
-    p.add_argument("--threshold", type=int, required=True)
+    p.add_argument("--shares", type=int, required=True, help="number of unseal key shares, one per keyholder")
+    p.add_argument("--threshold", type=int, required=True, help="how many of the shares unseal the cluster")
     p.add_argument("--keyholder", action="append", required=True, metavar="NAME",
                    help="one per share, in order (repeat, or a,b,c)")
     p.add_argument("--pgp-key", action="append", default=[], metavar="NAME=FILE",

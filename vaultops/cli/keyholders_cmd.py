@@ -16,7 +16,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
@@ -37,17 +37,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     drl = command_parser(ksub, "drill", help="verify offline that your share matches the manifest (journaled)")
     enr = command_parser(ksub, "enroll", help="add your verifier to the manifest (plain or PGP-encrypted share)")
     for cmd in (lst, chk, drl):
-        cmd.add_argument("--format", choices=("table", "json"), default="table")
+        add_format(cmd)
     for cmd in (lst, chk, drl, enr):
         cmd.add_argument("--manifest", metavar="FILE",
                          help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
     for cmd in (drl, enr):
-        cmd.add_argument("--keyholder", required=True, metavar="NAME")
+        cmd.add_argument("--keyholder", required=True, metavar="NAME", help="your name in the manifest")
         cmd.add_argument("--passphrase-stdin", action="store_true",
                          help="read the mnemonic passphrase from the second line of stdin")
     enr.add_argument("--pgp-encrypted", metavar="FILE",
                      help="the base64 PGP-encrypted share you were handed; decrypted locally with gpg")
-    enr.add_argument("--pgp-fingerprint", metavar="FP")
+    enr.add_argument("--pgp-fingerprint", metavar="FP",
+                     help="record the fingerprint of the OpenPGP key your shares are encrypted to")
     enr.add_argument("--replace", action="store_true", help="replace your verifier (after a rekey)")
     for cmd, fn in ((lst, cmd_list), (chk, cmd_check), (drl, cmd_drill), (enr, cmd_enroll)):
         cmd.set_defaults(handler=fn)

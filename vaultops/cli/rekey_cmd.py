@@ -13,8 +13,10 @@
   cancel  abandon it at any point before that: the old shares stay valid.
 
 Shares are read from stdin (--share-stdin: one per line, `NAME: share` or a
-bare share) or at a hidden prompt; never from argv. On OpenBao >= 2.4 the
-token-authenticated sys/rotate/root API is used, on Vault sys/rekey: detected.
+bare share) or at a hidden prompt; never from argv.
+
+Which API:
+{apis}
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -40,11 +42,12 @@ MAX_LINE = 1024
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "rekey", help="change the unseal shares/threshold/keyholders (verified)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=_description, formatter_class=argparse.RawDescriptionHelpFormatter)
     rsub = p.add_subparsers(dest="rekey_command", metavar="ACTION")
     start = command_parser(rsub, "start", help="begin a rekey to new shares/threshold/keyholders")
-    start.add_argument("--shares", type=int, required=True)
-    start.add_argument("--threshold", type=int, required=True)
+    start.add_argument("--shares", type=int, required=True, help="number of NEW shares, one per new keyholder")
+    start.add_argument("--threshold", type=int, required=True,
+                       help="how many of the new shares unseal the cluster")
     start.add_argument("--keyholder", action="append", required=True, metavar="NAME",
                        help="a new keyholder, once per new share, in share order")
     start.add_argument("--pgp-key", action="append", default=[], metavar="NAME=FILE",
@@ -59,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--share-stdin", action="store_true", help="read shares from stdin, one per line")
         cmd.add_argument("--keyholder", metavar="NAME", help="whose share(s) stdin holds")
     status = command_parser(rsub, "status", help="progress of the rekey in progress")
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(status)
     cancel = command_parser(rsub, "cancel", help="abandon the rekey; the old shares stay valid")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     for cmd in (start, submit, verify, status, cancel):
@@ -68,6 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     (cancel, cmd_cancel)):
         cmd.set_defaults(handler=anchored(fn) if fn in (cmd_submit, cmd_verify) else fn)
     p.set_defaults(handler=anchored(cmd_tui))
+
+
+def _description() -> str:
+    import textwrap
+
+    from vaultops.vault.sys_rotate import ROTATION_APIS
+
+    apis = textwrap.wrap(ROTATION_APIS, 76, initial_indent="  ", subsequent_indent="  ")
+    return (__doc__ or "").format(apis="\n".join(apis))
 
 
 # -- shared by the ceremony commands ---------------------------------------------------

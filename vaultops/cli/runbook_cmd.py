@@ -8,29 +8,31 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
+
+RUNBOOK_HELP = "the runbook, a YAML file (e.g. runbooks/upgrade.yaml)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "runbook", help="run, resume or inspect a runbook (YAML steps, resumable)")
     rsub = p.add_subparsers(dest="runbook_command", metavar="ACTION", required=True)
     run = command_parser(rsub, "run", help="start a run of FILE")
-    run.add_argument("file", metavar="FILE")
+    run.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a runbook parameter")
     run.add_argument("--dry-run", action="store_true", help="print the resolved plan; touch nothing")
     run.add_argument("--restart", action="store_true", help="abandon an unfinished run of FILE and start over")
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
     res = command_parser(rsub, "resume", help="resume the halted, paused or killed run of FILE")
-    res.add_argument("file", metavar="FILE")
+    res.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
     add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(rsub, "status", help="the recorded state of the run of FILE")
-    st.add_argument("file", metavar="FILE")
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    st.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
+    add_format(st)
     st.set_defaults(handler=cmd_status)
 
 
@@ -134,11 +136,13 @@ def finish(state: Any) -> int:
     return 0
 
 
-def render_plan(plan: list[Any]) -> str:
-    from vaultops.cli.render import table
+def render_plan(plan: list[Any], *, colour: bool = False, width: int | None = None) -> str:
+    """One row per step; actions that take a node out or move leadership stand out on a terminal."""
+    from vaultops.cli.render import state, table
 
-    rows = [[i + 1, s.id, s.action, ", ".join(f"{k}={v}" for k, v in s.params.items())] for i, s in enumerate(plan)]
-    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows)
+    rows = [[i + 1, s.id, state(s.action), ", ".join(f"{k}={v}" for k, v in s.params.items())]
+            for i, s in enumerate(plan)]
+    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows, colour=colour, width=width)
 
 
 def render_state(state: Any) -> str:

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = command_parser(ssub, "up", help="start, initialise and (unless --sealed) unseal a sandbox")
     _name(up)
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3; postgresql: 2)")
-    up.add_argument("--storage", choices=("raft", "postgresql"), default="raft")
+    up.add_argument("--storage", choices=("raft", "postgresql"), default="raft",
+                    help="raft (default) or postgresql (an Active-Standby pair on a private PostgreSQL)")
     up.add_argument("--version", dest="bao_version", metavar="X.Y.Z", help="OpenBao release (default: installed)")
     up.add_argument("--sealed", action="store_true", help="leave every node sealed")
     up.add_argument("--tls", action="store_true", help="serve TLS with per-node certificates")
@@ -34,12 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=cmd_down)
     st = command_parser(ssub, "status", help="list sandboxes and their processes")
     _name(st, default=None)
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(st)
     st.set_defaults(handler=cmd_status)
 
 
 def _name(p: argparse.ArgumentParser, default: str | None = "default") -> None:
-    p.add_argument("--name", default=default, help="sandbox name (default: %(default)s)")
+    p.add_argument("--name", default=default,
+                   help="sandbox name (default: %(default)s)" if default else "only this sandbox (default: all)")
 
 
 def _checked_name(args: argparse.Namespace) -> None:
@@ -89,14 +91,27 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
             continue
         running = {name: d.is_running() for name, d in box.drivers().items()}
         rows.append({"name": rec.spec.name, "storage": rec.spec.storage, "version": rec.version,
-                     "config": str(box.config_path), "nodes": running})
+                     "config": str(box.config_path), "nodes": running, "disk_bytes": _disk_used(box.dir)})
     if args.format == "json":
         print(json.dumps({"sandboxes": rows}, indent=2))
     elif not rows:
-        print("no sandboxes")
+        print("no sandboxes (start one: vaultops sandbox up)")
     else:
-        for r in rows:
-            up_count = sum(r["nodes"].values())
-            print(f"{r['name']:<12} {r['storage']:<10} {r['version']:<8} {up_count}/{len(r['nodes'])} running  "
-                  f"{r['config']}")
+        from vaultops.cli.render import human_size, table
+
+        print(table(["NAME", "STORAGE", "VERSION", "RUNNING", "DISK", "CONFIG"],
+                    [[r["name"], r["storage"], r["version"], f"{sum(r['nodes'].values())}/{len(r['nodes'])} nodes",
+                      human_size(r["disk_bytes"]), r["config"]] for r in rows]))
     return 0
+
+
+def _disk_used(folder: Any) -> int:
+    """Bytes a sandbox folder takes on disk, as du counts them (allocated blocks; links not followed)."""
+    total = 0
+    for top, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            try:
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+            except OSError:  # a node removing its own files while we look
+                pass
+    return total

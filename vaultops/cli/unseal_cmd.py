@@ -20,7 +20,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
+from vaultops.cli.output import ask, info
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "is unsealed (other keyholders may be submitting elsewhere)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to follow nodes until unsealed (default 60)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.set_defaults(handler=cmd_unseal)
 
 
@@ -106,16 +107,18 @@ def _load_manifest(session: Session, args: argparse.Namespace) -> tuple[Any, Any
 def _reset(cer: UnsealCeremony, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
+    json_out = args.format == "json"
     cer.start()
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("--reset needs confirmation", hint="add --yes in scripts")
-        answer = input("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
+        answer = ask("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
-            print("not reset")
-            return 1
+            raise UsageError("not reset: the submitted shares stay", hint="answer y to reset")
     cer.reset()
-    _print_events(cer)
+    _print_events(cer, quiet_stdout=json_out)
+    if json_out:
+        print(json.dumps(snapshot_json(cer.refresh()), indent=2))
     return 0
 
 
@@ -135,7 +138,7 @@ def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
                 sys.stdin.readline()  # discard the rest of an overlong line
             snap = cer.wait_ready()
             if snap.all_unsealed:
-                print("every node is unsealed: further shares are not needed and were not read")
+                info(args, "every node is unsealed: further shares are not needed and were not read")
                 break
             try:
                 cer.submit_line(line.rstrip("\n"), keyholder=args.keyholder)
@@ -164,9 +167,14 @@ def _exit(snap: CeremonySnapshot, worst: int) -> int:
 
 
 def _print_events(cer: UnsealCeremony, *, quiet_stdout: bool = False) -> None:
-    """Events as lines: info on stdout (stderr when stdout carries JSON), problems on stderr."""
+    """Events as lines: info on stdout, problems on stderr; with --format json all of them JSON lines on stderr."""
+    from vaultops.cli.output import event_line
+
     for ev in cer.drain_events():
-        stream = sys.stderr if ev.level != "info" or quiet_stdout else sys.stdout
+        if quiet_stdout:
+            print(event_line(ev.level, "unseal", message=ev.message), file=sys.stderr, flush=True)
+            continue
+        stream = sys.stderr if ev.level != "info" else sys.stdout
         prefix = "" if ev.level == "info" else f"{ev.level}: "
         print(f"{prefix}{ev.message}", file=stream, flush=True)
 

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from vaultops.services.backup.retention import RetentionPolicy
 
 SOURCES = ("raft", "consul", "postgresql")
-_HINT = "see the backup: section in 'vaultops backup --help'"
+_HINT = "`vaultops config example backup` prints the backup: section with every key"
 Count = Annotated[int, Meta(ge=0)]
 
 

@@ -30,8 +30,8 @@ _PENDING_HEADER = ("# vaultops: a rekey in progress. No secrets (new-share verif
 
 
 class RotationApi(enum.StrEnum):
-    ROTATE_ROOT = ROTATE_ROOT  # OpenBao >= 2.4, token-authenticated
-    REKEY = REKEY              # HashiCorp Vault / OpenBao < 2.5 default, unauthenticated
+    ROTATE_ROOT = ROTATE_ROOT  # token-authenticated (which servers: sys_rotate.ROTATION_APIS)
+    REKEY = REKEY              # unauthenticated
 
     @property
     def needs_token(self) -> bool:
