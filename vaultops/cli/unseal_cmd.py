@@ -203,10 +203,10 @@ def _print_events(cer: UnsealCeremony, *, quiet_stdout: bool = False) -> None:
 
 def render(snap: CeremonySnapshot) -> str:
     from vaultops.cli.render import table
-    from vaultops.services.ceremony.view import HEADERS, node_rows
+    from vaultops.services.ceremony.view import HEADERS, headline, node_rows
 
     out = table(HEADERS, node_rows(snap))
-    lines = [out]
+    lines = [out, headline(snap)]
     if not snap.checked:
         lines.append("shares were NOT checked: no keyholder manifest")
     return "\n".join(lines)

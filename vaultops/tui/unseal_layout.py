@@ -8,6 +8,7 @@ messages wrap in a pane of fixed height.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,10 +71,12 @@ def nodes_text(snap: CeremonySnapshot | None, cols: Columns, total: int) -> Styl
 def names_text(s: UnsealState) -> StyleAndTextTuples:
     snap = s.snapshot
     out: StyleAndTextTuples = []
+    longest = max((len(n) for n in s.keyholders), default=0)
     for i, name in enumerate(s.keyholders):
         mark = _mark(snap, name)
         style = "class:selected" if i == s.selected else ""
-        out += [(style, f" {'>' if i == s.selected else ' '} {name}"), mark, ("", "\n")]
+        out += [(style, f" {'>' if i == s.selected else ' '} {name}"), ("", " " * (longest - len(name))), mark,
+                ("", "\n")]
     return out
 
 
@@ -88,15 +91,21 @@ def _mark(snap: CeremonySnapshot | None, name: str) -> tuple[str, str]:
     return ("class:done", "  " + MARKS["counted"]) if name in snap.counted else ("", "")
 
 
-def entry_text(s: UnsealState, typed: Callable[[], str]) -> StyleAndTextTuples:
+def entry_text(s: UnsealState, typed: Callable[[], str], width: int) -> StyleAndTextTuples:
     """The line under the share input: what to do now, or live hints on what is being typed."""
     if s.snapshot is None:
-        return [("class:hint", "asking every node: the share input opens when they answered")]
-    if s.stage is UnsealStage.PICK:
-        return [("class:hint", f"Enter: type or paste {s.keyholder}'s share (hidden)")]
-    if s.stage is UnsealStage.PASSPHRASE:
-        return [("", "mnemonic passphrase (hidden; Enter for none):")]
-    return [("class:hint", view.entry_hint(typed()))]
+        text, style = "asking the nodes: the input opens when they answer", "class:hint"
+    elif s.stage is UnsealStage.PICK and s.snapshot.all_unsealed:
+        text, style = "every node is unsealed: q leaves", "class:done"
+    elif s.stage is UnsealStage.PICK:
+        text, style = f"Enter: type or paste {s.keyholder}'s share (hidden)", "class:hint"
+    elif s.stage is UnsealStage.PASSPHRASE:
+        text, style = "mnemonic passphrase (hidden; Enter for none):", ""
+    elif s.stage is UnsealStage.SHARE:
+        text, style = view.entry_hint(typed()), "class:hint"
+    else:
+        text, style = "", ""
+    return [(style, fit(text, width).rstrip())]
 
 
 def message_text(s: UnsealState, leave_question: str) -> StyleAndTextTuples:
@@ -115,24 +124,28 @@ def leave_question(snap: CeremonySnapshot | None, busy: str) -> str:
     """Why leaving now costs something, in one sentence."""
     parts = []
     if busy:
-        parts.append(f"{busy} now")
+        parts.append(f"{busy} now.")
     if snap is not None:
         partial = [f"{n.name} {n.progress}/{n.threshold}" for n in snap.nodes if n.phase.value == "sealed" and n.progress]
         if partial:
-            parts.append("shares are in flight (" + ", ".join(partial) + ")")
+            parts.append("In flight: " + ", ".join(partial) + ".")
         if snap.held:
-            parts.append(f"the shares kept here for nodes that join later ({', '.join(snap.held)}) are zeroed "
-                         "and those keyholders would have to enter them again")
-    return "Leave the ceremony? " + "; ".join(parts) if parts else "Leave the ceremony?"
+            parts.append(f"Kept here for nodes that join later, zeroed if you leave: {', '.join(snap.held)}.")
+    return " ".join(["Leave the ceremony?", *parts])
 
 
-def log_text(s: UnsealState) -> StyleAndTextTuples:
+def wrap(fragments: StyleAndTextTuples, width: int) -> StyleAndTextTuples:
+    """Word-wrapped to *width* (prompt_toolkit wraps mid-word): one style per message here."""
+    return [(frag[0], textwrap.fill(frag[1], max(width, 20))) for frag in fragments]
+
+
+def log_text(s: UnsealState, width: int) -> StyleAndTextTuples:
     out: StyleAndTextTuples = []
     # Newest first: when the frame is short (80x24) the cut falls on the oldest lines.
     for line in reversed(s.log[-LOG_ROWS * 2:]):
-        out += [(f"class:level.{line.level}", line.text + "\n")]
+        out += [(f"class:level.{line.level}", textwrap.fill(line.text, max(width, 20), subsequent_indent="  ") + "\n")]
     return out
 
 
 __all__ = ["Columns", "LOG_ROWS", "NAME_PANE", "entry_text", "fit", "leave_question", "log_text", "message_text",
-           "names_text", "nodes_text"]
+           "names_text", "nodes_text", "wrap"]

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 UNCHECKED = "(no manifest: unchecked)"
 LOG_ROWS = ul.LOG_ROWS
-MESSAGE_ROWS = 2
+MESSAGE_ROWS = 3  # the share pane then matches the five keyholders' rows
 
 
 class UnsealScreen:
@@ -60,7 +60,7 @@ class UnsealScreen:
         self.state = UnsealState(keyholders=names, checked=ceremony.checked)
         self.share = hidden_input(self._on_share_enter)
         self.passphrase = hidden_input(self._on_passphrase_enter)
-        width = max(len(n) for n in names) + ul.NAME_PANE
+        width = self.names_width = max(len(n) for n in names) + ul.NAME_PANE
         self.names = Window(FormattedTextControl(lambda: ul.names_text(self.state), focusable=True,
                                                  show_cursor=False), width=Dimension.exact(width))
         self.columns = ul.Columns.fixed([c.name for c in ceremony.clients], names, debug=ceremony.debug)
@@ -79,7 +79,8 @@ class UnsealScreen:
         blank = Window(height=1)
         entry = HSplit([  # every row is always there: the pane keeps its size whatever it shows
             ConditionalContainer(self.share, filter=typing, alternative_content=blank),
-            Window(FormattedTextControl(lambda: ul.entry_text(s, lambda: self.share.text)), height=1),
+            Window(FormattedTextControl(lambda: ul.entry_text(s, lambda: self.share.text, self._entry_width())),
+                   height=1),
             ConditionalContainer(self.passphrase, filter=asking_passphrase, alternative_content=blank),
             Window(FormattedTextControl(self._message_text), height=Dimension.exact(MESSAGE_ROWS),
                    wrap_lines=True),
@@ -108,7 +109,7 @@ class UnsealScreen:
             return "y reset every sealed node · n cancel"
         if stage is UnsealStage.CONFIRM_LEAVE:
             return "y leave (exit 130) · n stay"
-        return "Enter submit · Tab complete word · Esc back (clears input) · Ctrl-C leave"
+        return "Enter submit · Tab complete · Esc back (clears) · Ctrl-C leave"
 
     def start(self, app: Application[Any], shell: AppState) -> None:
         self._app, self._shell = app, shell
@@ -274,6 +275,7 @@ class UnsealScreen:
             if on_error is not None:
                 on_error(exc)
         else:
+            self.state.snapshot = self.ceremony.snapshot()  # the rows agree with the events just drained
             self._drain()
             on_done(result)
         finally:
@@ -329,12 +331,15 @@ class UnsealScreen:
         style = "class:done" if snap is not None and snap.all_unsealed else "bold"
         return [(style, ul.fit(" " + text, self._width()).rstrip())]
 
+    def _entry_width(self) -> int:
+        return self._width() - self.names_width - 2 * ul.FRAME
+
     def _message_text(self) -> StyleAndTextTuples:
         s = self.state
-        return ul.message_text(s, ul.leave_question(s.snapshot, s.busy))
+        return ul.wrap(ul.message_text(s, ul.leave_question(s.snapshot, s.busy)), self._entry_width())
 
     def _log_text(self) -> StyleAndTextTuples:
-        return ul.log_text(self.state)  # (newest first: an 80x24 frame cuts the oldest)
+        return ul.log_text(self.state, self._width() - ul.FRAME)
 
 
 def _bindings(screen: UnsealScreen) -> KeyBindings:

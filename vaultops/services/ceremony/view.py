@@ -76,8 +76,7 @@ def entry_hint(text: str) -> str:
 
     body = text.strip()
     if not body:
-        return (f"type or paste the share: base64 ({BASE64_CHARS} characters), hex ({HEX_CHARS}) "
-                f"or {MNEMONIC_WORDS} SLIP-39 words")
+        return f"base64 ({BASE64_CHARS} chars), hex ({HEX_CHARS}) or {MNEMONIC_WORDS} SLIP-39 words"
     tokens = body.split()
     if len(tokens) == 1 and not body.isalpha():
         return f"{len(body)} characters (base64: {BASE64_CHARS}, hex: {HEX_CHARS})"
