@@ -8,9 +8,17 @@ then submitted to every sealed node at once. Shares are read from the terminal
 keyholder is then found by share index and verifier). Blank or bad lines are
 rejected (nothing sent) and the remaining lines still processed.
 
-exit codes: 0 every node unsealed, 2 a line could not be decoded, 3 a share was
-refused by the manifest check, 11 some node still sealed, 12 some node
-unreachable (a refused share wins over 11/12).
+--node NAME (repeatable) limits the ceremony to those nodes (an upgrade pauses
+for one restarted node). Each checked share is kept while this command runs
+(at most --resend-for seconds) and sent again to a node that needs it later --
+a raft follower that joins once the leader is unsealed, a node that comes back
+after the shares were entered -- so nobody enters a share twice; with --wait
+the command stays until every node is unsealed. Ctrl-C leaves (exit 130); the
+ceremony screen asks first while shares are in flight.
+
+exit codes: 0 every node unsealed, 2 a line could not be decoded (or an unknown
+--node), 3 a share was refused by the manifest check, 11 some node still sealed,
+12 some node unreachable (a refused share wins over 11/12), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
 
 MAX_LINE = 4096
 EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
+HOLD_FOR = 900.0  # services/ceremony/held.py HOLD_FOR (not imported: --help stays fast)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--share-stdin", action="store_true",
                    help="read shares from stdin, one per line (no TUI)")
     p.add_argument("--keyholder", metavar="NAME", help="whose shares the stdin lines are")
+    p.add_argument("--node", metavar="NAME", action="append", dest="nodes",
+                   help="unseal only this node (repeatable; default: every node in vaultops.yaml)")
+    p.add_argument("--resend-for", metavar="SECONDS", type=float, default=HOLD_FOR,
+                   help="keep each checked share this long (while the command runs) to send it again to "
+                        f"nodes that join or come back later; 0: never (default {HOLD_FOR:g})")
     p.add_argument("--manifest", metavar="FILE",
                    help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
     p.add_argument("--no-manifest", action="store_true",
@@ -83,9 +97,25 @@ def build_ceremony(session: Session, args: argparse.Namespace) -> UnsealCeremony
     """The unseal ceremony of `vaultops unseal` and of the console's unseal screen."""
     from vaultops.services.ceremony.unseal import UnsealCeremony
 
+    clients = _chosen(session.clients(token=False), getattr(args, "nodes", None))
     manifest, path = _load_manifest(session, args)
-    return UnsealCeremony(session.clients(token=False), manifest=manifest, manifest_path=path,
-                    journal=session.journal, allow_unverified=args.allow_unverified)
+    return UnsealCeremony(clients, manifest=manifest, manifest_path=path, journal=session.journal,
+                          allow_unverified=args.allow_unverified, debug=session.debug,
+                          hold_for=max(getattr(args, "resend_for", HOLD_FOR), 0.0))
+
+
+def _chosen(clients: list[Any], names: list[str] | None) -> list[Any]:
+    """The clients of the nodes named with --node (all without it); an unknown name is a usage error."""
+    from vaultops.errors import UsageError
+
+    if not names:
+        return clients
+    known = [c.name for c in clients]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        raise UsageError(f"no node named {', '.join(unknown)} in vaultops.yaml",
+                         hint=f"the nodes are: {', '.join(known)}")
+    return [c for c in clients if c.name in names]
 
 
 def _load_manifest(session: Session, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -181,10 +211,10 @@ def _print_events(cer: UnsealCeremony, *, quiet_stdout: bool = False) -> None:
 
 def render(snap: CeremonySnapshot) -> str:
     from vaultops.cli.render import table
-    from vaultops.services.ceremony.view import HEADERS, node_rows
+    from vaultops.services.ceremony.view import HEADERS, headline, node_rows
 
     out = table(HEADERS, node_rows(snap))
-    lines = [out]
+    lines = [out, headline(snap)]
     if not snap.checked:
         lines.append("shares were NOT checked: no keyholder manifest")
     return "\n".join(lines)
