@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "status", help="seal, HA and raft state of every node",
                        description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
                                    "12 some node unreachable, 13 raft degraded (or Consul storage without a "
-                                   "leader), 14 token rejected (raft health not checked). Without a token the "
+                                   "leader), 14 token rejected (raft health not checked), 15 joining (failure "
+                                   "tolerance 0 while followers are still non-voters). Without a token the "
                                    "raft check is skipped.")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
@@ -69,7 +70,7 @@ def render_status(st) -> str:  # type: ignore[no-untyped-def]
         head += f"\nraft {st.autopilot_error}"
     if st.consul is not None:
         head += "\n" + render_consul(st.consul)
-    verdict = st.exit.name.lower()
+    verdict = st.exit.name.lower() + (f": {st.reason}" if st.reason else "")
     if st.autopilot is None and st.autopilot_error and verdict == "healthy":
         verdict += " (as far as seen: raft not checked)"
     return f"{head}\n{out}\n{verdict}"
