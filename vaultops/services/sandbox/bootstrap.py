@@ -215,8 +215,8 @@ def wait_raft_healthy(clients: Sequence[NodeClient], *, token: str, voters: int,
          hint="see the nodes' bao.log")
 
 
-def wait_active(clients: Sequence[NodeClient], *, timeout: float = 60.0) -> str:
-    """Until one node answers sys/health 200; returns its name."""
+def wait_active(clients: Sequence[NodeClient], *, timeout: float = 30.0) -> str:
+    """Until one node answers sys/health 200; returns its name (a sandbox elects in a second or two)."""
     return cluster.wait_active(clients, timeout=timeout, error=SandboxError).name
 
 

@@ -264,7 +264,8 @@ class Sandbox:
         poll(all_sealed, timeout=timeout, interval=0.05, what="nodes did not come back sealed", error=SandboxError,
              hint="see the nodes' bao.log")
 
-    def wait_active(self, timeout: float = 60.0) -> str:
+    def wait_active(self, timeout: float = 30.0) -> str:
+        """Until a node is active: a second or two after the unseal (performance_multiplier 1)."""
         from vaultops.services.sandbox.bootstrap import wait_active
 
         return wait_active(self.clients(token=False), timeout=timeout)

@@ -157,7 +157,7 @@ def _upgrade(copy: ScratchCopy, *, to: str, shares: list[str], token: str | None
         return load_state(path), str(exc)
 
 
-def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 120.0) -> None:
+def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 60.0) -> None:
     """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
     def healthy() -> bool | None:
         for c in clients:
