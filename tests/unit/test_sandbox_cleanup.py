@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vaultops.errors import UsageError
-from vaultops.services.sandbox.cleanup import cluster_of, nested_sandboxes, state_leftovers
+from vaultops.services.sandbox.cleanup import cluster_of, nested_sandboxes, rehearsal_dirs, state_leftovers
 from vaultops.services.sandbox.cluster import create_folder
 
 
@@ -62,11 +62,14 @@ def test_names_are_validated_first(tmp_path: Path, name: str) -> None:
 
 
 def test_kept_rehearsal_copies_are_found_only_when_marked(tmp_path: Path) -> None:
-    box = tmp_path / "tour"
-    marked = box / "state" / "rehearsals" / "vaultops-rehearsal-x1" / "rehearsal"
+    rehearsals = tmp_path / "tour" / "state" / "rehearsals"
+    marked = rehearsals / "sandbox-tour" / "vaultops-rehearsal-x1" / "rehearsal"
     create_folder(marked)
     (marked / "sandbox.json").write_text("{}")
-    unmarked = box / "state" / "rehearsals" / "vaultops-rehearsal-x2" / "rehearsal"
+    unmarked = rehearsals / "sandbox-tour" / "vaultops-rehearsal-x2" / "rehearsal"
     unmarked.mkdir(parents=True)
     (unmarked / "sandbox.json").write_text("{}")
-    assert nested_sandboxes(box) == [marked]
+    os.symlink(marked.parent, rehearsals / "sandbox-tour" / "link")
+    assert nested_sandboxes(rehearsals) == [marked]
+    assert rehearsal_dirs(tmp_path / "tour" / "state", "tour") == [rehearsals / "sandbox-tour"]
+    assert rehearsal_dirs(tmp_path / "tour" / "state", "tou") == []

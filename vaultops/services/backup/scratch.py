@@ -74,7 +74,7 @@ def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch
     progress(f"starting a {nodes}-node sandbox on {version or 'the newest version'} in {folder}")
     box: Sandbox | None = None
     try:
-        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version), root=folder)
+        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version, performance_multiplier=0), root=folder)
         yield ScratchCopy(box)
     finally:
         if not keep:

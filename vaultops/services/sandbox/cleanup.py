@@ -4,12 +4,14 @@ A sandbox's vaultops.yaml points its state (run state, upgrade snapshots, backup
 last-run files, rehearsal copies) into its own folder (`sandbox.state_dir`), so removing the
 folder removes them. Two things need more:
 
-- a rehearsal kept with `upgrade rehearse --keep` is a running sandbox nested in that folder:
-  its servers are stopped first (each a folder `up` marked, checked like any other);
+- a rehearsal kept with `upgrade rehearse --keep` is a running sandbox nested in that folder
+  (state/rehearsals/CLUSTER/...): its servers are stopped first (each a folder `up` marked,
+  checked like any other);
 - with $VAULTOPS_STATE_DIR set, the state went there instead. Only files named after this
   sandbox's cluster (`sandbox-NAME`) by the services that write them are removed, matched
   exactly, never by a prefix another sandbox's name could share ("a" vs "a-b"): a run state
-  file only if the cluster it records is this one.
+  file only if the cluster it records is this one; the cluster's rehearsals folder after its
+  kept copies are stopped.
 """
 
 from __future__ import annotations
@@ -31,19 +33,25 @@ def cluster_of(sandbox: str) -> str:
     return f"sandbox-{check_name(Kind.SANDBOX, sandbox)}"
 
 
-def nested_sandboxes(folder: Path) -> list[Path]:
-    """Sandbox folders (marked by `up`) of rehearsal copies kept under *folder*'s state."""
+def nested_sandboxes(root: Path, depth: int = 3) -> list[Path]:
+    """Sandbox folders (marked by `up`) of rehearsal copies kept under *root*, a few levels down
+    (rehearsals/CLUSTER/vaultops-rehearsal-XXXX/rehearsal); symbolic links are not followed."""
     from vaultops.services.sandbox.cluster import is_sandbox
 
-    base = folder / "state" / "rehearsals"
-    if base.is_symlink() or not base.is_dir():
+    if depth < 0 or root.is_symlink() or not root.is_dir():
         return []
-    found = []
-    for copy in sorted(base.iterdir()):
-        if copy.is_symlink() or not copy.is_dir():
-            continue
-        found += [inner for inner in sorted(copy.iterdir()) if is_sandbox(inner)]
+    if is_sandbox(root):
+        return [root]
+    found: list[Path] = []
+    for child in sorted(root.iterdir()):
+        found += nested_sandboxes(child, depth - 1)
     return found
+
+
+def rehearsal_dirs(state_dir: Path, sandbox: str) -> list[Path]:
+    """The folder of the sandbox's cluster's rehearsal copies in a shared state folder (a real one)."""
+    folder = state_dir / "rehearsals" / cluster_of(sandbox)
+    return [folder] if not folder.is_symlink() and folder.is_dir() else []
 
 
 def state_leftovers(state_dir: Path, sandbox: str) -> list[Path]:
@@ -85,4 +93,4 @@ def _records_cluster(path: Path, cluster: str) -> bool:
     return isinstance(doc, dict) and doc.get("cluster") == cluster
 
 
-__all__ = ["cluster_of", "nested_sandboxes", "state_leftovers"]
+__all__ = ["cluster_of", "nested_sandboxes", "rehearsal_dirs", "state_leftovers"]

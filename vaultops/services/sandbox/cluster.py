@@ -211,7 +211,7 @@ class Sandbox:
 
         if remove:
             check_removable(self.dir)
-            for nested in cleanup.nested_sandboxes(self.dir):   # kept rehearsal copies: running servers
+            for nested in cleanup.nested_sandboxes(self.dir / "state" / "rehearsals"):   # kept copies: running
                 Sandbox(nested).stop(remove=False)
             self._remove_leftovers()
         if self.record_file.exists():
@@ -242,6 +242,10 @@ class Sandbox:
             return      # inside the folder, removed with it
         for path in cleanup.state_leftovers(state, name):
             path.unlink(missing_ok=True)
+        for folder in cleanup.rehearsal_dirs(state, name):
+            for nested in cleanup.nested_sandboxes(folder):
+                Sandbox(nested).stop(remove=False)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def unseal_all(self, *, shares: list[str] | None = None, timeout: float = 60.0) -> None:
         from vaultops.services.sandbox.bootstrap import unseal_nodes
