@@ -60,13 +60,21 @@ def read_shares(args: argparse.Namespace) -> list[str] | None:
 
 
 def context_for(session: Session, args: argparse.Namespace, shares: list[str] | None) -> Any:
+    from vaultops.cli.upgrade_terminal import at_terminal, terminal_confirm, terminal_unsealer
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import make_unsealer
+    from vaultops.services.upgrade.unseal import KeyholderPause, Unsealer
 
     cfg = session.config
-    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    unsealer: Unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    interactive = at_terminal() and not getattr(args, "share_stdin", False)
+    if interactive and isinstance(unsealer, KeyholderPause):
+        # At a terminal the keyholders submit here and the run goes on; only a run without one pauses.
+        unsealer = terminal_unsealer(cfg, journal=session.journal, keyholders=unsealer.keyholders)
     return build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
-                         unsealer=unsealer, prompter=Prompter(assume_yes=args.yes), emit=progress,
+                         unsealer=unsealer,
+                         prompter=Prompter(assume_yes=args.yes, ask=terminal_confirm if interactive else None),
+                         emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",
                          consul=session.consul(), connect=lambda: session.new_clients(token=True),
                          gate_timeout=args.gate_timeout)

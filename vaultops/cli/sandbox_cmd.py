@@ -23,7 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--storage", choices=("raft", "postgresql"), default="raft",
                     help="raft (default) or postgresql (an Active-Standby pair on a private PostgreSQL)")
     up.add_argument("--version", dest="bao_version", metavar="X.Y.Z", help="OpenBao release (default: installed)")
-    up.add_argument("--sealed", action="store_true", help="leave every node sealed")
+    up.add_argument("--sealed", action="store_true",
+                    help="leave it as after an outage: every node joined, then all restarted sealed, so one "
+                         "share per keyholder (3 of alice..erin) unseals every node")
+    up.add_argument("--cold-start", action="store_true",
+                    help="sealed, and the followers have never joined (a fresh cluster's first unseal: "
+                         "they join once the first node is unsealed and then need the shares again)")
     up.add_argument("--tls", action="store_true", help="serve TLS with per-node certificates")
     up.add_argument("--acme", metavar="FILE", default=os.environ.get("VAULTOPS_SANDBOX_ACME"),
                     help="with --tls: get the certificates from this ACME server (YAML with acme: and "
@@ -33,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     down = command_parser(ssub, "down", help="stop the sandbox's processes and remove its state")
     _name(down)
     down.set_defaults(handler=cmd_down)
+    sh = command_parser(ssub, "shares", help="print the sandbox's demo keyholders' shares (sandbox material)",
+                        description="Lines 'NAME: share' for `vaultops unseal --share-stdin`; with --keyholder "
+                                    "only that keyholder's share, as they hold it (for `keyholders drill`).")
+    _name(sh)
+    sh.add_argument("--keyholder", metavar="NAME", help="only this demo keyholder's share (alice..erin)")
+    sh.set_defaults(handler=cmd_shares)
     st = command_parser(ssub, "status", help="list sandboxes and their processes")
     _name(st, default=None)
     add_format(st)
@@ -58,12 +69,44 @@ def cmd_up(session: Session, args: argparse.Namespace) -> int:
     _checked_name(args)
     nodes = args.nodes if args.nodes != 3 or args.storage == "raft" else 2
     spec = SandboxSpec(name=args.name, nodes=nodes, storage=args.storage, version=args.bao_version,
-                       sealed=args.sealed, tls=args.tls, acme_config=args.acme if args.tls else None)
+                       sealed=args.sealed or args.cold_start, cold=args.cold_start, tls=args.tls,
+                       acme_config=args.acme if args.tls else None)
     box = up(spec, progress=lambda m: print(f"sandbox {args.name}: {m}", file=sys.stderr))
     session.journal_of(box.config).append(
-        "sandbox.up", details={"nodes": nodes, "storage": spec.storage, "sealed": spec.sealed, "tls": spec.tls})
+        "sandbox.up", details={"nodes": nodes, "storage": spec.storage, "sealed": spec.sealed, "cold": spec.cold,
+                               "tls": spec.tls})
     print(f"config:  {box.config_path}\nsecrets: {box.secrets_path} (sandbox material, 0600)\n"
-          f"try:     vaultops --config {box.config_path} status")
+          f"try:     vaultops --config {box.config_path} status\n"
+          f"stop:    vaultops sandbox down --name {args.name}")
+    return 0
+
+
+def cmd_shares(session: Session, args: argparse.Namespace) -> int:
+    """The demo keyholders' throwaway shares, from the sandbox's secrets file (never a real cluster's)."""
+    from vaultops.errors import SandboxError, UsageError
+    from vaultops.services.sandbox.cluster import Sandbox, sandbox_dir
+
+    _checked_name(args)
+    box = Sandbox(sandbox_dir(args.name))
+    if not box.secrets_path.exists():
+        raise SandboxError(f"no sandbox named {args.name!r} (or it has no secrets file)",
+                           hint="see: vaultops sandbox status")
+    keyholders: dict[str, str] = box.secrets.get("keyholders") or {}
+    if args.keyholder is not None:
+        if args.keyholder not in keyholders:
+            raise UsageError(f"no demo keyholder {args.keyholder!r} in sandbox {args.name!r}",
+                             hint=f"one of: {', '.join(keyholders)}")
+        return _write(keyholders[args.keyholder] + "\n")
+    return _write("".join(f"{name}: {share}\n" for name, share in keyholders.items()))
+
+
+def _write(text: str) -> int:
+    """One write: `| head -3` may close the pipe once it has its lines (that is not an error)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
     return 0
 
 

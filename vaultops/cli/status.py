@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "status", help="seal, HA and raft state of every node",
                        description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
                                    "12 some node unreachable, 13 raft degraded (or Consul storage without a "
-                                   "leader), 14 token rejected (raft health not checked). Without a token the "
+                                   "leader), 14 token rejected (raft health not checked), 15 joining (failure "
+                                   "tolerance 0 while followers are still non-voters). Without a token the "
                                    "raft check is skipped.")
     add_format(p)
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
@@ -79,8 +80,8 @@ def render_status(st, *, colour: bool = False, width: int | None = None) -> str:
         head += f"\nraft {st.autopilot_error}"
     if st.consul is not None:
         head += "\n" + render_consul(st.consul)
-    verdict = st.exit.name.lower()
-    word = state(verdict)
+    word = state(st.exit.name.lower())
+    verdict = st.exit.name.lower() + (f": {st.reason}" if st.reason else "")
     if st.autopilot is None and st.autopilot_error and verdict == "healthy":
         verdict += " (as far as seen: raft not checked)"
     return f"{head}\n{out}\n{paint(verdict, word.style, colour)}"

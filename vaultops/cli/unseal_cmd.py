@@ -90,6 +90,7 @@ def cmd_unseal(session: Session, args: argparse.Namespace) -> int:
 
     snap = run_unseal(cer)
     print(render(snap))
+    _await_leader(cer, snap, timeout=args.timeout)
     return _exit(snap, 0)
 
 
@@ -181,7 +182,31 @@ def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
         snap = cer.finish()
     _print_events(cer, quiet_stdout=json_out)
     print(json.dumps(snapshot_json(snap), indent=2) if json_out else render(snap))
+    _await_leader(cer, snap, timeout=args.timeout, stream=sys.stderr if json_out else sys.stdout)
     return _exit(snap, worst)
+
+
+def _await_leader(cer: UnsealCeremony, snap: CeremonySnapshot, *, timeout: float, stream: Any = None) -> None:
+    """Every node unsealed is not yet serving: say when a leader is active (a second or two with raft's
+    performance_multiplier 1; 15-22 s after a full restart without it), so the next command finds one."""
+    import time
+
+    from vaultops.errors import VaultOpsError
+    from vaultops.vault.cluster import wait_active
+
+    if not snap.all_unsealed:
+        return
+    out = stream or sys.stdout
+    started = time.monotonic()
+    try:
+        active = wait_active(cer.clients, timeout=timeout)
+    except VaultOpsError:
+        print(f"warning: no node is active {timeout:g}s after the unseal (a leader election after a full "
+              "restart takes 15-22 s without raft's performance_multiplier = 1): see `vaultops status`",
+              file=sys.stderr, flush=True)
+        return
+    print(f"{active.name} is active ({time.monotonic() - started:.1f}s after every node was unsealed)",
+          file=out, flush=True)
 
 
 def _exit(snap: CeremonySnapshot, worst: int) -> int:

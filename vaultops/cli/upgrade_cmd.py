@@ -76,6 +76,12 @@ def cmd_plan(session: Session, args: argparse.Namespace) -> int:
     args.yes, args.gate_timeout = False, None
     ctx = context_for(session, args, None)
     _, variables, plan = make_plan(ctx, default_runbook(cfg), {"to": args.to})
+    if variables["current_version"] == args.to:
+        # A plan answers "what would an upgrade do": nothing (`run` still refuses, exit 3).
+        note = f"every node already runs {args.to}: nothing to do"
+        print(json.dumps({"variables": variables, "steps": [], "note": note}, indent=2) if args.format == "json"
+              else f"upgrade {cfg.cluster_name}: {note}")
+        return 0
     _precheck(ctx)(variables)
     if args.format == "json":
         print(json.dumps({"variables": variables, "steps": [s.__dict__ for s in plan]}, indent=2))

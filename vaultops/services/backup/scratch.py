@@ -27,7 +27,7 @@ from vaultops.vault.cluster import active, find_active
 
 SEAL_WAIT = 30.0      # a restored node seals itself within ~5 s (field notes)
 UNSEAL_WAIT = 60.0    # a raft follower may answer sealed for a few seconds after its last share
-ACTIVE_WAIT = 120.0   # then a leader election
+ACTIVE_WAIT = 30.0    # then a leader election: 1-3 s with the sandbox's performance_multiplier 1
 SHARES_HINT = "pipe at least the threshold of the ORIGINAL cluster's unseal shares, one per line"
 
 
@@ -74,7 +74,7 @@ def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch
     progress(f"starting a {nodes}-node sandbox on {version or 'the newest version'} in {folder}")
     box: Sandbox | None = None
     try:
-        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version), root=folder)
+        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version, performance_multiplier=0), root=folder)
         yield ScratchCopy(box)
     finally:
         if not keep:
