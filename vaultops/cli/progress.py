@@ -13,6 +13,7 @@ Cron and `--format json` never get here: they keep their JSON lines (cli/backup_
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -41,31 +42,53 @@ def bar(fraction: float | None, width: int = BAR) -> str:
 
 
 class LiveLine:
-    """One status line on a terminal stream, redrawn in place."""
+    """One status line on a terminal stream, redrawn in place (and every *tick* seconds, so the time
+    so far keeps moving through a long stage)."""
 
-    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic,
+                 tick: float | None = 0.5) -> None:
         self.stream, self.clock = stream, clock
         self.started = clock()
         self.text = ""
+        self._state: tuple[float | None, str] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if tick:
+            threading.Thread(target=self._ticker, args=(tick,), daemon=True, name="progress-line").start()
 
     def show(self, fraction: float | None, stage: str) -> None:
-        elapsed = self.clock() - self.started
-        text = f"{bar(fraction)}  {stage}  {elapsed:.0f}s"
+        with self._lock:
+            self._state = (fraction, stage)
+            self._draw()
+
+    def say(self, message: str) -> None:
+        """A line that stays (a warning), printed above the status line."""
+        with self._lock:
+            self.stream.write("\r" + ERASE + message + "\n" + ("\r" + self.text + ERASE if self.text else ""))
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self.text:
+                self.stream.write("\r" + ERASE)
+                self.stream.flush()
+            self.text, self._state = "", None
+
+    def _ticker(self, tick: float) -> None:
+        while not self._stop.wait(tick):
+            with self._lock:
+                if self._state is not None:
+                    self._draw()
+
+    def _draw(self) -> None:
+        assert self._state is not None
+        fraction, stage = self._state
+        text = f"{bar(fraction)}  {stage}  {self.clock() - self.started:.0f}s"
         width = shutil.get_terminal_size((80, 24)).columns - 1
         self.text = text if len(text) <= width else text[: width - 1] + "…"
         self.stream.write("\r" + self.text + ERASE)
         self.stream.flush()
-
-    def say(self, message: str) -> None:
-        """A line that stays (a warning), printed above the status line."""
-        self.stream.write("\r" + ERASE + message + "\n" + ("\r" + self.text + ERASE if self.text else ""))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.text:
-            self.stream.write("\r" + ERASE)
-            self.stream.flush()
-            self.text = ""
 
 
 class _Progress:
@@ -183,7 +206,7 @@ def drill_summary(report: Any) -> str:
              f"  OpenBao             {report.version}"]
     if report.keyholders:
         how = "checked against the keyholder manifest first" if report.checked else "NOT checked: no manifest"
-        lines.append(f"  shares of          {', '.join(report.keyholders)} ({how})")
+        lines.append(f"  {'shares of':<20}{', '.join(report.keyholders)} ({how})")
     lines += [f"  sentinel {path}: {state}" for path, state in report.sentinels.items()]
     if report.not_proven:
         lines.append(f"  not proven: {report.not_proven}")

@@ -94,7 +94,7 @@ class TlsOps:
     def renew(self, *, force: bool, emit: Callable[[dict[str, Any]], None]) -> Any:
         from vaultops.dns import get_provider
         from vaultops.services.tls.acme_client import AcmeIssuer
-        from vaultops.services.tls.cron import renewal_lock, write_metrics
+        from vaultops.services.tls.cron import journal_renewal, renewal_lock, write_metrics
         from vaultops.services.tls.renew import cluster_roles, renew
         from vaultops.services.tls.status import drivers_for
 
@@ -107,6 +107,7 @@ class TlsOps:
             issuer = AcmeIssuer(s.acme, get_provider(s.dns_provider))
             report = renew(s, drivers=drivers_for(s), issuer=issuer, roles=roles, force=force, emit=emit)
             write_metrics(s.metrics_file, report)
+            journal_renewal(self.session.journal, self.session.config.cluster_name, report)
         return report
 
 

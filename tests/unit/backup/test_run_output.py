@@ -96,7 +96,7 @@ class Clock:
 
 def test_backup_progress_shows_stage_bytes_rate_and_keeps_warnings() -> None:
     stream, clock = io.StringIO(), Clock()
-    emit = BackupProgress(LiveLine(stream, clock=clock), expected=4 << 20, sinks=2)
+    emit = BackupProgress(LiveLine(stream, clock=clock, tick=None), expected=4 << 20, sinks=2)
     emit("run.start", source="raft")
     emit("snapshot.open", node="node2")
     clock.t += 2
@@ -111,7 +111,7 @@ def test_backup_progress_shows_stage_bytes_rate_and_keeps_warnings() -> None:
 
 def test_drill_progress_follows_the_stages() -> None:
     stream = io.StringIO()
-    emit = DrillProgress(LiveLine(stream, clock=Clock()))
+    emit = DrillProgress(LiveLine(stream, clock=Clock(), tick=None))
     for stage in ("fetch", "sandbox", "restore", "sentinels"):
         emit("drill.stage", stage=stage, size=1024)
     assert "reading the sentinels" in stream.getvalue() and " 90%" in stream.getvalue()

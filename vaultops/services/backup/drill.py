@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.config import Config
-from vaultops.errors import BackupError, ConfigError, UsageError, VaultError, VaultOpsError, VerificationError
+from vaultops.errors import (BackupError, ConfigError, ShareMismatchError, UsageError, VaultError, VaultOpsError,
+                             VerificationError)
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import list_backups, newest
@@ -83,7 +84,10 @@ def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | by
     sentinels = _sentinels(settings, no_sentinels)
     manifest = _backup(sink, settings, name, warn)
     km_path, km = _keyholder_manifest(keyholder_manifest, manifest)
-    held = read_share_lines(lines, manifest=km, allow_unverified=allow_unverified)
+    try:
+        held = read_share_lines(lines, manifest=km, allow_unverified=allow_unverified)
+    except ShareMismatchError as exc:
+        raise _refused(exc, manifest, km_path, keyholder_manifest) from None
     try:
         _enough(held, km, km_path)
         version = _available(settings.drill.get("version") or manifest.server_version)
@@ -132,6 +136,19 @@ def _keyholder_manifest(path: Path | None, backup: Manifest) -> tuple[Path | Non
         raise UsageError(f"{backup.name} is of cluster {backup.cluster_id}, the keyholder manifest {path} of "
                          f"{km.cluster_id}", hint="pass --manifest FILE of the backup's cluster, or --no-manifest")
     return at, km
+
+
+def _refused(exc: ShareMismatchError, backup: Manifest, used: Path | None, current: Path | None) -> ShareMismatchError:
+    """The manifest's refusal, said for a drill: nothing restored, and which key epoch the backup needs."""
+    if used is not None and used != current:
+        return ShareMismatchError(
+            f"{exc.message}; {backup.name} is older than the keyholder manifest's last change (a rekey?) and was "
+            f"checked against the manifest of its time, {used}: a backup opens only with the shares of the key "
+            "epoch it was taken in",
+            hint="give the shares from before the rekey, or drill a newer backup (`vaultops backup run` first); "
+                 "nothing was restored")
+    return ShareMismatchError(exc.message, hint="check each line holds the share of the keyholder it names; "
+                                                "nothing was restored")
 
 
 def _enough(held: HeldShares, km: Any, km_path: Path | None) -> None:
