@@ -316,14 +316,8 @@ def test_rekey_from_the_dashboard_hands_out_and_verifies_new_shares(world: World
     leader = active(world.box.clients()).client
     status = leader.seal.status()
     assert (status.t, status.n) == (2, 3), leader.name
-    # Measured, not asserted: a standby's own sys/seal-status may go on saying 3/5 after the rekey.
-    t0, views = time.monotonic(), {}
-    while time.monotonic() - t0 < 20:
-        views = {c.name: (c.seal.status().t, c.seal.status().n) for c in world.box.clients(token=False)}
-        if set(views.values()) == {(2, 3)}:
-            break
-        time.sleep(0.5)
-    print(f"seal config per node {time.monotonic() - t0:.1f}s after the rekey: {views}")
+    # Only the active node: measured here, a standby's own sys/seal-status still says 3/5 20 s after the
+    # rekey (it reads the seal configuration again only when it restarts or becomes active).
     from vaultops.services.ceremony.manifest import Manifest
     from vaultops.services.ceremony.shares import decode
     manifest = Manifest.load(world.box.dir / "keyholders.yaml")
