@@ -77,6 +77,10 @@ def read_share_lines(lines: Iterable[str | bytearray], *, manifest: Manifest | N
 def _add(held: HeldShares, buf: bytearray, names: list[str], manifest: Manifest | None, *,
          allow_unverified: bool) -> None:
     name, at = share_offset(buf, names)
+    if name is None and manifest is not None:
+        named, _ = share_offset(buf, [])  # 'NAME: share' with a name the manifest does not know
+        if named is not None:
+            manifest.keyholder(named)      # raises: no keyholder named ..., known: ...
     share = decode(memoryview(buf)[at:])
     try:
         if any(s.index == share.index for s in held.shares):
