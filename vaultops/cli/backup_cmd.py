@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from vaultops.cli.backup_drill import DRILL_DOC
+
     p = command_parser(sub, "backup", help="verified snapshot backups: run, list, verify, restore, drill")
     bsub = p.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
 
@@ -41,15 +44,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--file", metavar="PATH", help="restore a snapshot file instead (verified first)")
     rs.add_argument("--force", action="store_true", help="accept another cluster's snapshot (read the warning)")
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO")
+    dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO "
+              "(reads the ORIGINAL cluster's unseal shares from stdin)", description=DRILL_DOC)
     dr.add_argument("--name", help="backup to drill (default: newest verified)")
     dr.add_argument("--keep", action="store_true", help="leave the drill sandbox running (debugging)")
+    dr.add_argument("--manifest", metavar="FILE",
+                    help="keyholder manifest the shares are checked against (default: keyholders.manifest in "
+                         "vaultops.yaml; its version of the backup's time)")
+    dr.add_argument("--no-manifest", action="store_true",
+                    help="do not check the shares first (a wrong share is found only after the restore)")
+    dr.add_argument("--allow-unverified", action="store_true",
+                    help="accept shares of keyholders that have no verifier (unchecked)")
+    dr.add_argument("--no-sentinels", action="store_true",
+                    help="drill without backup.drill.sentinels: proves the backup restores and unseals, "
+                         "not that its data reads back")
     pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
     pol.set_defaults(handler=cmd_policy)
 
 
-def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> argparse.ArgumentParser:
-    p = command_parser(bsub, name, help=help)
+def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+    if "description" in kwargs:
+        kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
+    p = command_parser(bsub, name, help=help, **kwargs)
     add_format(p)
     if name not in ("run", "prune"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
@@ -59,8 +75,14 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> arg
     return p
 
 
+# Events that only move a person's progress bar: never JSON lines (cron output stays as it was).
+PROGRESS_ONLY = frozenset({"snapshot.progress", "drill.stage"})
+
+
 def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
+    if event in PROGRESS_ONLY:
+        return
     level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}
@@ -90,21 +112,67 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.format == "json" else text)
 
 
+def _interactive(args: argparse.Namespace) -> bool:
+    """A person at a terminal: a live progress line and a summary instead of JSON lines."""
+    return args.format != "json" and sys.stderr is not None and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _reporting(args: argparse.Namespace, make: Callable[[Any], Callable[..., None]]) -> Iterator[Callable[..., None]]:
+    """The emit() a run reports through: JSON lines, or a live line made by *make*(LiveLine)."""
+    if not _interactive(args):
+        yield _emit
+        return
+    from vaultops.cli.progress import LiveLine
+
+    line = LiveLine(sys.stderr)
+    try:
+        yield make(line)
+    finally:
+        line.close()
+
+
+def _one_json_result(fn: Callable[[Session, argparse.Namespace], int]) -> Callable[[Session, argparse.Namespace], int]:
+    """--format json: exactly one JSON document on stdout, success or failure (issue 15, defect 8),
+    and the error as one JSON line on stderr beside the run's other JSON lines."""
+    @functools.wraps(fn)
+    def run(session: Session, args: argparse.Namespace) -> int:
+        from vaultops.errors import VaultOpsError
+
+        try:
+            return fn(session, args)
+        except VaultOpsError as exc:
+            if args.format != "json":
+                raise
+            _emit("error", error=exc.message, hint=exc.hint, exit_code=exc.exit_code)
+            _out(args, {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, "")
+            return exc.exit_code
+    return run
+
+
 @anchored(warn=lambda message: _emit("warning", message=message))
+@_one_json_result
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from vaultops.cli.progress import BackupProgress, run_summary
     from vaultops.errors import BackupError
+    from vaultops.services.backup.record import last_run
     from vaultops.services.backup.runner import run_backup
 
     cfg, settings = _context(session)
-    with _interrupt_on_sigterm():
-        result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait, journal=session.journal,
+    last = last_run(settings) or {}
+    expected = int(last.get("size") or 0) if last.get("ok") else None
+    with _reporting(args, lambda line: BackupProgress(line, expected=expected, sinks=len(settings.sinks))) as emit, \
+            _interrupt_on_sigterm():
+        result = run_backup(cfg, settings, emit=emit, lock_wait=args.lock_wait, journal=session.journal,
                             connect=session.new_clients)  # its own clients: the backup identity logs in on them
-    data = asdict(result)
-    lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
-    lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
-    _out(args, data, "\n".join(lines))
+    if _interactive(args):
+        print(run_summary(result))
+    else:
+        lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
+        lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
+        _out(args, asdict(result), "\n".join(lines))
     return 0 if result.ok else BackupError.exit_code
 
 
@@ -314,22 +382,9 @@ def _journal(session: Session, action: str, details: dict[str, Any], outcome: st
 
 
 def cmd_drill(session: Session, args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from vaultops.cli.backup_drill import cmd_drill as drill
 
-    from vaultops.services.backup.drill import read_shares, run_drill
-
-    cfg, settings = _context(session)
-    sink = _pick_sink(cfg, settings, args.sink)
-    shares = read_shares(sys.stdin)
-    report = run_drill(cfg, settings, sink, shares=shares, name=args.name, keep=args.keep, emit=_emit,
-                       journal=session.journal)
-    lines = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
-             f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
-    lines += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
-    if report.error:
-        lines.append(f"  error: {report.error}")
-    _out(args, asdict(report), "\n".join(lines))
-    return 0 if report.ok else 6
+    return drill(session, args)
 
 
 def cmd_policy(session: Session, args: argparse.Namespace) -> int:

@@ -65,8 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_format(status)
     cancel = command_parser(rsub, "cancel", help="abandon the rekey; the old shares stay valid")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    # `vaultops rekey` alone (the ceremony screen) takes --manifest too; SUPPRESS keeps an action's
+    # parser from overwriting it with its own default.
+    p.add_argument("--manifest", metavar="FILE", help="keyholder manifest (default: from vaultops.yaml)")
     for cmd in (start, submit, verify, status, cancel):
-        cmd.add_argument("--manifest", metavar="FILE", help="keyholder manifest (default: from vaultops.yaml)")
+        cmd.add_argument("--manifest", metavar="FILE", default=argparse.SUPPRESS,
+                         help="keyholder manifest (default: from vaultops.yaml)")
     for cmd, fn in ((start, cmd_start), (submit, cmd_submit), (verify, cmd_verify), (status, cmd_status),
                     (cancel, cmd_cancel)):
         cmd.set_defaults(handler=anchored(fn) if fn in (cmd_submit, cmd_verify) else fn)

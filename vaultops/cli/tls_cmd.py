@@ -71,7 +71,7 @@ def render_status(statuses: list) -> str:  # type: ignore[type-arg]
 def cmd_renew(session: Session, args: argparse.Namespace) -> int:
     from vaultops.dns import get_provider
     from vaultops.services.tls.acme_client import AcmeIssuer
-    from vaultops.services.tls.cron import JsonLines, renewal_lock, summarise, write_metrics
+    from vaultops.services.tls.cron import JsonLines, journal_renewal, renewal_lock, summarise, write_metrics
     from vaultops.services.tls.inspect import TLSError
     from vaultops.services.tls.renew import renew
     from vaultops.services.tls.status import drivers_for
@@ -83,6 +83,7 @@ def cmd_renew(session: Session, args: argparse.Namespace) -> int:
         report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(session),
                        only=args.node, force=args.force, emit=emit)
         write_metrics(settings.metrics_file, report)
+        journal_renewal(session.journal, session.config.cluster_name, report)
     if args.format == "json":
         print(json.dumps([n.as_dict() for n in report.nodes], indent=2))
     elif args.format == "table":

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +42,7 @@ from vaultops.storage.base import Sink, Upload, get_sink
 from vaultops.vault import NodeClient
 
 Emit = Callable[..., None]
+PROGRESS_EVERY = 0.25  # seconds between snapshot.progress events
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
                 raise BackupError("no sink could start an upload", hint="see the sink errors in this event")
             with source.open() as snap:
                 emit("snapshot.open", node=snap.info.source_node, version=snap.info.server_version)
-                report, outcomes = stream_and_publish(snap.chunks, source.verifier(), uploads)
+                report, outcomes = stream_and_publish(metered(snap.chunks, emit), source.verifier(), uploads)
         except VaultOpsError as exc:
             for up in uploads.values():
                 up.abort()  # idempotent; nothing of a failed run is ever published
@@ -161,6 +162,20 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
              published=[o.sink for o in outcomes if o.ok])
     return RunResult(name, ok=ok, verified=True, size=report.size, duration=time.monotonic() - t0,
                      sinks=states, manifest=manifest, error=None if ok else "some sinks failed")
+
+
+def metered(chunks: Iterable[bytes | bytearray], emit: Emit, *, every: float | None = None
+            ) -> Iterator[bytes | bytearray]:
+    """The same chunks, with `snapshot.progress` (bytes so far) emitted at most every *every* seconds
+    (default PROGRESS_EVERY): a person's progress bar (the CLI leaves it out of its JSON lines)."""
+    every = PROGRESS_EVERY if every is None else every
+    done, last = 0, time.monotonic()
+    for chunk in chunks:
+        done += len(chunk)
+        if time.monotonic() - last >= every:
+            emit("snapshot.progress", bytes=done)
+            last = time.monotonic()
+        yield chunk
 
 
 @contextlib.contextmanager

@@ -289,6 +289,16 @@ def _history_path(target: Path, now: datetime) -> Path:
     return candidate
 
 
+def version_at(path: Path, when: datetime) -> Path:
+    """The file of the manifest as it was at *when*: save() keeps each replaced version as
+    `<stem>.history/<time replaced>.yaml`, so that is the oldest one replaced after *when*, else *path*.
+    (A backup opens only with the shares of the key epoch it was taken in.)"""
+    folder = path.parent / f"{path.stem}.history"
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    later = sorted(p for p in folder.glob("*.yaml") if p.name > stamp) if folder.is_dir() else []
+    return later[0] if later else path
+
+
 def _check_consistency(m: Manifest, source: str) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{source}: {key}: {problem}", hint=_HINT_FIX)
