@@ -12,15 +12,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultError, VaultOpsError
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import newest
+from vaultops.services.backup.crypt.reveal import revealed
 from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.restore import fetched
@@ -29,6 +31,9 @@ from vaultops.services.backup.settings import BackupSettings
 from vaultops.services.backup.stored import read_manifest
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
+
+if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def read_shares(stream: IO[str]) -> list[str]:
 
 
 def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list[str], name: str | None,
-              keep: bool, emit: Any, journal: Journal) -> DrillReport:
+              keep: bool, emit: Any, journal: Journal, identities: Sequence[Identity] | None = None) -> DrillReport:
     t0 = time.monotonic()
     name = name or newest(sink, cluster=settings.cluster, warn=lambda m: emit("warning", message=m)).name
     manifest = read_manifest(sink, name)
@@ -60,10 +65,11 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
     if not get_format(manifest.kind).restores_into_sandbox:
         raise BackupError(f"drill supports Raft backups; {name} is {manifest.kind}",
                           hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
-    emit("drill.start", name=name, version=version)
+    revealed(sink, manifest, identities)  # an encrypted backup without an identity: refused before the sandbox
+    emit("drill.start", name=name, version=version, encrypted=manifest.encryption is not None)
     try:
         report = _drill(cfg, settings, sink, manifest, shares=shares, version=version, keep=keep, t0=t0,
-                        emit=emit)
+                        emit=emit, identities=identities)
     except VaultOpsError as exc:
         report = DrillReport(name, ok=False, version=version, rto_seconds=time.monotonic() - t0,
                              rpo_seconds=_age(manifest), error=str(exc))
@@ -73,8 +79,9 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
 
 
 def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str],
-           version: str | None, keep: bool, t0: float, emit: Any) -> DrillReport:
-    with fetched(sink, manifest.name, manifest, settings=settings) as path, \
+           version: str | None, keep: bool, t0: float, emit: Any,
+           identities: Sequence[Identity] | None) -> DrillReport:
+    with fetched(sink, manifest.name, manifest, settings=settings, identities=identities) as path, \
             scratch_sandbox(version=version, nodes=1, name="drill", keep=keep) as copy:
         emit("drill.sandbox", version=version, config=str(copy.config_path))
         t_restore = time.monotonic()
