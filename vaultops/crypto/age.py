@@ -297,3 +297,35 @@ def encrypt(plaintext: bytes, recipients: Sequence[Recipient]) -> bytes:
 def decrypt(ciphertext: bytes, identities: Sequence[Identity]) -> bytes:
     dec = Decryptor(identities)
     return dec.update(ciphertext) + dec.finish()
+
+
+ARMOR_BEGIN, ARMOR_END = "-----BEGIN AGE ENCRYPTED FILE-----", "-----END AGE ENCRYPTED FILE-----"
+
+
+def armor(data: bytes) -> str:
+    """The spec's ASCII armor (strict PEM, padded base64 at 64 columns): what `age -a` writes and
+    `age -d` reads; for small files handed to people (an encrypted unseal share)."""
+    import base64
+
+    text = base64.b64encode(data).decode("ascii")
+    return "\n".join([ARMOR_BEGIN, *(text[i:i + 64] for i in range(0, len(text), 64)), ARMOR_END]) + "\n"
+
+
+def dearmor(text: str) -> bytes:
+    """The bytes of an armored age file (whitespace around the block tolerated, nothing else)."""
+    import base64
+    import binascii
+
+    lines = text.strip().replace("\r\n", "\n").split("\n")
+    body = lines[1:-1]
+    if (len(lines) < 3 or lines[0] != ARMOR_BEGIN or lines[-1] != ARMOR_END
+            or any(len(ln) != 64 for ln in body[:-1]) or not 0 < len(body[-1]) <= 64):
+        raise HeaderError("not an armored age file", hint="pass the encrypted share exactly as it was handed out")
+    joined = "".join(body)
+    try:
+        data = base64.b64decode(joined, validate=True)
+    except binascii.Error:
+        raise HeaderError("the armored age file holds invalid base64", hint=DAMAGED_HINT) from None
+    if base64.b64encode(data).decode() != joined:
+        raise HeaderError("the armored age file is not canonical", hint=DAMAGED_HINT)
+    return data

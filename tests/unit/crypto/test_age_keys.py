@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from vaultops.crypto import age
 from vaultops.crypto.agekeys import (X25519Identity, bech32_decode, bech32_encode, parse_identities,
                                      parse_recipient)
-from vaultops.crypto.stanza import HeaderMacError, KeyFormatError, NoIdentityMatch, PayloadError
+from vaultops.crypto.stanza import AgeError, HeaderMacError, KeyFormatError, NoIdentityMatch, PayloadError
 
 SPEC_IDENTITY = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
 SPEC_RECIPIENT = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj"
@@ -139,3 +139,16 @@ def test_truncation_flip_and_swapped_header_are_refused():
     mac_line = ct[len(header.signed) - 3:header.size]   # another file's wrapped key under this MAC
     with pytest.raises(HeaderMacError):
         age.decrypt(theirs.signed[:-3] + mac_line + ct[header.size:], [ident])
+
+
+@pytest.mark.parametrize("size", [0, 10, 47, 48, 49, 5000])
+def test_armor_round_trip_and_strictness(size):
+    ident = X25519Identity.generate()
+    ct = age.encrypt(os.urandom(size), [ident.recipient])
+    text = age.armor(ct)
+    assert text.startswith(age.ARMOR_BEGIN + "\n") and text.endswith(age.ARMOR_END + "\n")
+    assert age.dearmor("\n  " + text.replace("\n", "\r\n") + "\n") == ct
+    with pytest.raises(AgeError):
+        age.dearmor(text.replace(age.ARMOR_BEGIN, "-----BEGIN PGP MESSAGE-----"))
+    with pytest.raises(AgeError):
+        age.dearmor("garbage " + text)
