@@ -18,8 +18,6 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError, VaultOpsError, VerificationError
-from vaultops.services.backup.crypt.reveal import CiphertextVerifier, WrongIdentity, revealed
-from vaultops.services.backup.crypt.seal import fingerprints
 from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.lock import run_lock
 from vaultops.services.backup.manifest import (CHECK_FAILED, CHECK_OK, MANIFEST_SUFFIX, BackupEntry, Manifest,
@@ -108,6 +106,9 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
 
     An encrypted backup without *identities*: its ciphertext only (crypt/__init__.py says what
     that proves); with them, decrypted as it streams and its snapshot verified as for a plain one."""
+    from vaultops.services.backup.crypt.reveal import WrongIdentity  # cryptography: only when asked
+    from vaultops.services.backup.crypt.seal import fingerprints
+
     manifest: Manifest | None = None
     try:
         manifest = read_manifest(sink, name)
@@ -128,6 +129,8 @@ def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = No
 
 def _check(sink: Sink, name: str, manifest: Manifest, settings: BackupSettings | None,
            identities: Sequence[Identity] | None) -> CheckResult:
+    from vaultops.services.backup.crypt.reveal import CiphertextVerifier, revealed
+
     if manifest.encryption is not None and not identities:
         report = verify_stored(sink, name, manifest, CiphertextVerifier(manifest))
         check_against_manifest(report, manifest, stored=True)
@@ -184,6 +187,8 @@ class Inspection:
 def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSettings | None = None,
                    identities: Sequence[Identity] | None = None) -> Inspection:
     """The manifest, and what the backup's format reads from the verified (decrypted) bytes."""
+    from vaultops.services.backup.crypt.reveal import revealed
+
     manifest = read_manifest(sink, name)
     contents = get_format(manifest.kind, settings).inspect(revealed(sink, manifest, identities), name, manifest,
                                                            depth=depth)

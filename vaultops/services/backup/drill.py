@@ -22,7 +22,6 @@ from vaultops.errors import BackupError, VaultError, VaultOpsError
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import newest
-from vaultops.services.backup.crypt.reveal import revealed
 from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.restore import fetched
@@ -65,6 +64,8 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list
     if not get_format(manifest.kind).restores_into_sandbox:
         raise BackupError(f"drill supports Raft backups; {name} is {manifest.kind}",
                           hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
+    from vaultops.services.backup.crypt.reveal import revealed
+
     revealed(sink, manifest, identities)  # an encrypted backup without an identity: refused before the sandbox
     emit("drill.start", name=name, version=version, encrypted=manifest.encryption is not None)
     try:

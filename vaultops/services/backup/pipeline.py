@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vaultops.errors import BackupError, VaultOpsError
+from vaultops.services.backup.heap import keep_heap
 from vaultops.services.backup.verify import Verifier, VerifyReport
 from vaultops.storage.base import CommitResult, Upload
 
@@ -98,6 +99,7 @@ def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, 
     the report and one outcome per sink: a sink that failed mid-stream is aborted and reported
     while the others are still committed.
     """
+    keep_heap()
     checks = [_Worker(f"verify-{i}", feed, depth) for i, feed in enumerate(verifier.feeders())]
     sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
     outs = list(sinks.values())

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vaultops.errors import BackupError, UsageError
-from vaultops.services.backup.crypt.reveal import revealed
 from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.settings import BackupSettings
@@ -78,6 +77,8 @@ def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettin
             identities: Sequence[Identity] | None = None) -> Iterator[Path]:
     """A verified private copy of a stored backup (see stored.downloaded; an encrypted one decrypted
     as it streams, with *identities*); removed afterwards."""
+    from vaultops.services.backup.crypt.reveal import revealed  # cryptography: only when asked
+
     verifier = get_format(manifest.kind, settings).verifier()
     with downloaded(revealed(sink, manifest, identities), name, manifest, verifier) as path:
         yield path

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultOpsError
@@ -32,7 +32,6 @@ from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import prune, sweep_open_uploads
 from vaultops.services.backup.formats import get_format, make_source
 from vaultops.services.backup.lock import run_lock
-from vaultops.services.backup.crypt.seal import Sealer, configured_recipients
 from vaultops.services.backup.manifest import ENCRYPTED_SUFFIX, MANIFEST_SUFFIX, Manifest, backup_name, now_iso
 from vaultops.services.backup.pipeline import SinkOutcome, stream_and_publish
 from vaultops.services.backup.record import last_run, record_run
@@ -41,6 +40,9 @@ from vaultops.services.backup.sources import SnapshotInfo, Source
 from vaultops.services.backup.verify import VerifyReport
 from vaultops.storage.base import Sink, Upload, get_sink
 from vaultops.vault import NodeClient
+
+if TYPE_CHECKING:
+    from vaultops.services.backup.crypt.seal import Sealer
 
 Emit = Callable[..., None]
 
@@ -129,6 +131,14 @@ def _prune_after(sinks: list[Sink], settings: BackupSettings, *, emit: Emit) -> 
             emit("warning", message=f"{sink.name}: prune after the run failed: {exc}")
 
 
+def _sealer(settings: BackupSettings) -> Sealer | None:
+    if not settings.encrypted:
+        return None
+    from vaultops.services.backup.crypt.seal import Sealer, configured_recipients  # cryptography: only then
+
+    return Sealer(configured_recipients(settings.encryption))
+
+
 def _extension(settings: BackupSettings, extension: str) -> str:
     return extension + ENCRYPTED_SUFFIX if settings.encrypted else extension
 
@@ -137,7 +147,7 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
          started: datetime | None = None, broken: list[SinkOutcome] | None = None) -> RunResult:
     t0, started = time.monotonic(), started or datetime.now(timezone.utc)
     name = backup_name(settings.cluster, started, _extension(settings, source.extension))
-    sealer = Sealer(configured_recipients(settings.encryption)) if settings.encrypted else None
+    sealer = _sealer(settings)
     emit("run.start", name=name, source=source.kind, sinks=[s.name for s in sinks], encrypted=sealer is not None)
     early: list[SinkOutcome] = list(broken or [])
     with _uploads(sinks, name, early) as uploads:
