@@ -70,8 +70,10 @@ UPLOAD = ("import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], regio
 
 
 class Bench:
-    def __init__(self, box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int) -> None:
+    def __init__(self, box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int,
+                 concurrency: int | None = None) -> None:
         self.box, self.work, self.env, self.moto, self.repeat = box, work, env, moto, repeat
+        self.concurrency = concurrency
         self.recipient = X25519Identity.generate().recipient.text
         self.bao = str(BIN / "bao")
 
@@ -94,7 +96,8 @@ class Bench:
         return [str(BIN / "vaultops"), "--config", str(cfg), "backup", "run"]
 
     def s3(self, endpoint: str) -> dict[str, Any]:
-        return {"type": "s3", "bucket": "bench", "endpoint_url": endpoint, "region": "us-east-1", "part_size_mib": 8}
+        return {"type": "s3", "bucket": "bench", "endpoint_url": endpoint, "region": "us-east-1", "part_size_mib": 8,
+                **({"concurrency": self.concurrency} if self.concurrency else {})}
 
     def save(self, target: str) -> float:
         return timed([self.bao, "operator", "raft", "snapshot", "save", target], self.env)
@@ -200,21 +203,18 @@ class Bench:
         return data
 
 
-def report(results: dict[str, Any]) -> None:
-    loc, (raw, start) = results["local"], results["floor"]
-    print(f"\nsnapshot size: {results['rss'][-1]['size'] / 1e6:.0f} MB largest "
+def report(results: dict[str, Any], concurrency: int | None) -> None:
+    print(f"\nS3 sink: part_size_mib 8, concurrency {concurrency or 'default (2)'}")
+    print(f"snapshot size: {results['rss'][-1]['size'] / 1e6:.0f} MB largest "
           f"({', '.join(str(round(d['size'] / 1e6)) for d in results['rss'])} MB measured for memory); "
           f"timed cases: {results['timed_size'] / 1e6:.0f} MB")
-    print(f"local : vaultops backup run {loc['ours']:.2f}s vs bao snapshot save {loc['bao']:.2f}s -> "
-          f"ratio {loc['ours'] / loc['bao']:.2f} (target <= 1.10)")
-    print(f"        floor: the server's stream alone {raw:.2f}s ({raw / loc['bao']:.2f}x the bao save); "
-          f"interpreter + imports {start:.2f}s ({start / loc['bao']:.2f}x)")
-    print(f"        encrypted {loc['encrypted']:.2f}s -> encrypted/plain {loc['encrypted'] / loc['ours']:.2f} "
-          "(target <= 1.10)")
-    s3 = results["s3"]
-    print(f"s3 loopback: vaultops {s3['ours']:.2f}s vs bao save + upload_file process {s3['naive']:.2f}s -> "
-          f"ratio {s3['ours'] / s3['naive']:.2f} (no target: moto used {s3['moto_cpu']:.2f} CPU s per upload on "
-          f"the same {os.cpu_count()} cores)")
+    if "local" in results:
+        _report_local(results)
+    if "s3" in results:
+        s3 = results["s3"]
+        print(f"s3 loopback: vaultops {s3['ours']:.2f}s vs bao save + upload_file process {s3['naive']:.2f}s -> "
+              f"ratio {s3['ours'] / s3['naive']:.2f} (no target: moto used {s3['moto_cpu']:.2f} CPU s per upload "
+              f"on the same {os.cpu_count()} cores)")
     for label, r in results["links"].items():
         half = max(r["save"], r["upload"])
         print(f"s3 @ {label}: streamed {r['streamed']:.2f}s; halves alone: save {r['save']:.2f}s, upload "
@@ -228,12 +228,24 @@ def report(results: dict[str, Any]) -> None:
               f"{d['hwm_kib'] / 1024:.0f} MiB; target <= 64)")
 
 
+def _report_local(results: dict[str, Any]) -> None:
+    loc, (raw, start) = results["local"], results["floor"]
+    print(f"local : vaultops backup run {loc['ours']:.2f}s vs bao snapshot save {loc['bao']:.2f}s -> "
+          f"ratio {loc['ours'] / loc['bao']:.2f} (target <= 1.10)")
+    print(f"        floor: the server's stream alone {raw:.2f}s ({raw / loc['bao']:.2f}x the bao save); "
+          f"interpreter + imports {start:.2f}s ({start / loc['bao']:.2f}x)")
+    print(f"        encrypted {loc['encrypted']:.2f}s -> encrypted/plain {loc['encrypted'] / loc['ours']:.2f} "
+          "(target <= 1.10)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=int, default=210, help="data for the timed cases (default 210)")
     ap.add_argument("--large-mb", type=int, default=1100, help="data for the memory case (default 1100; 0: skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--links", default="1000:20,200:20", help="MBIT:RTT_MS,... (default 1000:20,200:20)")
+    ap.add_argument("--s3-concurrency", type=int, help="the S3 sink's parts in flight (default: the sink's default)")
+    ap.add_argument("--only", default="local,s3,links,rss", help="cases to run (default: all)")
     args = ap.parse_args()
     os.environ.update(AWS)
     work = Path(tempfile.mkdtemp(prefix="vaultops-bench-"))
@@ -244,24 +256,28 @@ def main() -> int:
     try:
         moto.start()
         env.update({"BAO_ADDR": box.clients()[0].address, "BAO_TOKEN": box.root_token})
-        bench = Bench(box, work, env, moto, args.repeat)
+        bench = Bench(box, work, env, moto, args.repeat, args.s3_concurrency)
+        only = set(args.only.split(","))
         box.clients()[0].write("sys/mounts/bench", {"type": "kv"})
         entries = args.mb * 1024 // VALUE_KIB
         fill(box, 0, entries // 2, VALUE_KIB)
-        results["rss"].append(bench.peak_rss())
+        if "rss" in only:
+            results["rss"].append(bench.peak_rss())
         fill(box, entries // 2, entries - entries // 2, VALUE_KIB)
         print(f"filled {entries} x {VALUE_KIB} KiB", flush=True)
         results["rss"].append(bench.peak_rss())
         results["timed_size"] = results["rss"][-1]["size"]
-        results["local"] = bench.local()
-        results["floor"] = bench.floor()
-        results["s3"] = bench.s3_loopback()
-        for spec in args.links.split(","):
+        if "local" in only:
+            results["local"] = bench.local()
+            results["floor"] = bench.floor()
+        if "s3" in only:
+            results["s3"] = bench.s3_loopback()
+        for spec in args.links.split(",") if "links" in only else []:
             mbit, rtt = (int(x) for x in spec.split(":"))
             label = f"{mbit / 1000:g} Gbit/s + {rtt} ms RTT" if mbit >= 1000 else f"{mbit} Mbit/s + {rtt} ms RTT"
             results["links"][label] = bench.shaped(mbit, rtt)
             print(f"measured {label}", flush=True)
-        if args.large_mb > args.mb:
+        if args.large_mb > args.mb and "rss" in only:
             more = args.large_mb * 1024 // VALUE_KIB - entries
             fill(box, entries, more, VALUE_KIB)
             results["rss"].append(bench.peak_rss())
@@ -269,7 +285,7 @@ def main() -> int:
         moto.stop()
         box.stop()
         shutil.rmtree(work, ignore_errors=True)
-    report(results)
+    report(results, args.s3_concurrency)
     return 0
 
 
