@@ -18,6 +18,10 @@ from vaultops.cli.journal_cmd import anchored
 if TYPE_CHECKING:
     from vaultops.session import Session
 
+ORPHANED_EXIT = 3   # verified/listed, but encrypted to none of the recipients configured now
+ORPHANED = ("ORPHANED: encrypted to none of the recipients in backup.encryption: only identities kept "
+            "elsewhere open it (keep them, or re-encrypt what you must keep)")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from vaultops.cli.backup_drill import DRILL_DOC
@@ -71,12 +75,22 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwar
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
     elif name == "prune":
         p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
+    if name in ("verify", "inspect", "restore", "drill"):
+        p.add_argument("--identity", metavar="FILE", help="age identity or ssh private key that opens encrypted "
+                       "backups ('-': stdin, except for drill)" + (" (without: the ciphertext is checked only)"
+                                                                   if name == "verify" else ""))
     p.set_defaults(handler=fn)
     return p
 
 
 # Events that only move a person's progress bar: never JSON lines (cron output stays as it was).
 PROGRESS_ONLY = frozenset({"snapshot.progress", "drill.stage"})
+
+
+def _identities(args: argparse.Namespace, *, stdin_taken: str | None = None) -> Any:
+    from vaultops.cli.identity_input import read_identities
+
+    return read_identities(args.identity, stdin_taken=stdin_taken)
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -210,18 +224,37 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
+    sealed = _encryption_states(sink, entries, settings)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value, "problem": e.problem} for e in entries]
+             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?")} for e in entries]
     uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
                for u in open_uploads(sink, cluster=settings.cluster)]
-    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
-                                    [[r["name"], r["age"], r["size"], r["state"]] for r in rows])
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED"],
+                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"]] for r in rows])
     text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
     if uploads:
         text += "\n\nopen uploads (never committed nor aborted):\n" + table(
             ["KEY", "AGE", "UPLOAD ID"], [[u["key"], u["age"], u["upload_id"]] for u in uploads])
-    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads}, text)
-    return 0
+    orphaned = sum(1 for v in sealed.values() if v == "ORPHANED")
+    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads, "orphaned": orphaned},
+         text + (f"\n\n{orphaned} backup(s) {ORPHANED}" if orphaned else ""))
+    return ORPHANED_EXIT if orphaned else 0
+
+
+def _encryption_states(sink: Any, entries: Any, settings: Any) -> dict[str, str]:
+    """Per backup: '-', 'yes' or 'ORPHANED'; the count goes to a textfile beside backup.metrics_file."""
+    from vaultops.services.backup import metrics
+    from vaultops.services.backup.catalog import Sealed, encryption_states
+    from vaultops.services.backup.crypt.seal import fingerprints
+
+    states = encryption_states(sink, entries, fingerprints(settings.encryption))
+    if settings.metrics_file:
+        try:
+            metrics.write_orphaned(settings.metrics_file, cluster=settings.cluster, sink=sink.name,
+                                   count=sum(1 for v in states.values() if v is Sealed.ORPHANED))
+        except OSError as exc:
+            _emit("warning", message=f"orphaned-backups metric not written: {exc}")
+    return {k: v.value for k, v in states.items()}
 
 
 def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
@@ -240,10 +273,13 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     if args.file:
         return _verify_file(args, settings)
     sink = _pick_sink(cfg, settings, args.sink)
-    res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings)
-    _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail},
-         f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}")
-    return 0 if res.ok else VerificationError.exit_code
+    res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings,
+                        identities=_identities(args))
+    _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail, "encrypted": res.encrypted,
+                "decrypted": res.decrypted, "orphaned": res.orphaned},
+         f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}"
+         + (f"\n{ORPHANED}" if res.orphaned else ""))
+    return VerificationError.exit_code if not res.ok else ORPHANED_EXIT if res.orphaned else 0
 
 
 def _verify_file(args: argparse.Namespace, settings: Any) -> int:
@@ -271,7 +307,8 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
 
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
-    ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings)
+    ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings,
+                         identities=_identities(args))
     m = ins.manifest
     head = [f"name      {m.name}", f"kind      {m.kind}", f"cluster   {m.cluster_name} ({m.cluster_id})",
             f"version   {m.server_version}", f"node      {m.source_node}", f"taken     {m.finished_at}",
@@ -320,6 +357,7 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
         return _restore_file(session, args, settings, clients)
     sink = _pick_sink(cfg, settings, args.sink)
     name = _name_or_newest(sink, settings, args.name)
+    identities = _identities(args)  # read before the confirmation: stdin may carry it
     plan = plan_restore(sink, name, clients)
     notice(args, plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"))
     if not plan.same_cluster:
@@ -334,7 +372,7 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     if fmt.restore_notice:
         notice(args, fmt.restore_notice)
     source = fmt.source(clients)
-    res = restore(plan, sink, source, force=args.force, settings=settings)
+    res = restore(plan, sink, source, force=args.force, settings=settings, identities=identities)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},

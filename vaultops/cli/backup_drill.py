@@ -11,7 +11,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli.backup_cmd import _context, _emit, _interactive, _one_json_result, _out, _pick_sink, _reporting
+from vaultops.cli.backup_cmd import (_context, _emit, _identities, _interactive, _one_json_result, _out, _pick_sink,
+                                     _reporting)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,11 +42,12 @@ def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.backup.drill import plan_drill, run_drill
 
     cfg, settings = _context(session)
+    identities = _identities(args, stdin_taken="the unseal shares")  # a file: stdin carries the shares
     lines = _share_lines()
     sink = _pick_sink(cfg, settings, args.sink)
     plan = plan_drill(settings, sink, lines=lines, name=args.name, keyholder_manifest=_keyholders(session, args),
                       no_sentinels=args.no_sentinels, allow_unverified=args.allow_unverified,
-                      warn=lambda m: _emit("warning", message=m))
+                      warn=lambda m: _emit("warning", message=m), identities=identities)
     with _reporting(args, DrillProgress) as emit:
         report = run_drill(cfg, settings, sink, plan, keep=args.keep, emit=emit, journal=session.journal)
     if _interactive(args):

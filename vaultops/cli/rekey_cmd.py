@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="a new keyholder, once per new share, in share order")
     start.add_argument("--pgp-key", action="append", default=[], metavar="NAME=FILE",
                        help="encrypt NAME's new share to this OpenPGP public key")
+    start.add_argument("--age-key", action="append", default=[], metavar="NAME=FILE",
+                       help="encrypt NAME's new share to this age or ssh-ed25519/ssh-rsa public key "
+                            "(vaultops encrypts it before it is written or shown)")
     submit = command_parser(rsub, "submit", help="current keyholders submit their shares (checked)")
     submit.add_argument("--share-file", action="append", default=[], metavar="NAME=PATH",
                         help="where NAME's new share goes (0600, never overwritten)")
@@ -144,14 +147,16 @@ def _ceremony(session: Session, args: argparse.Namespace) -> RekeyCeremony:
 def cmd_start(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.age_shares import read_recipient
     from vaultops.services.ceremony.rekey import NewKeyholder
 
     keys = dict(_pairs(args.pgp_key, "--pgp-key"))
-    unknown = sorted(set(keys) - set(args.keyholder))
+    ages = {n: read_recipient(path) for n, path in _pairs(args.age_key, "--age-key")}
+    unknown = sorted((set(keys) | set(ages)) - set(args.keyholder))
     if unknown:
-        raise UsageError(f"--pgp-key for {unknown[0]}, who is not a new keyholder", hint="check the names")
-    new = [NewKeyholder(n, pgp_key=keyholders.read_pgp_public_key(keys[n]) if n in keys else None)
-           for n in args.keyholder]
+        raise UsageError(f"a key for {unknown[0]}, who is not a new keyholder", hint="check the names")
+    new = [NewKeyholder(n, pgp_key=keyholders.read_pgp_public_key(keys[n]) if n in keys else None,
+                        age_recipient=ages.get(n)) for n in args.keyholder]
     cer = _ceremony(session, args)
     pending = cer.start(shares=args.shares, threshold=args.threshold, keyholders=new)
     old = {k.name for k in cer.manifest.keyholders}
@@ -170,9 +175,8 @@ def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     cer = _ceremony(session, args)
     pending = cer.pending()
     files = {n: Path(p) for n, p in _pairs(args.share_file, "--share-file")}
-    new_names = [k.name for k in pending.keyholders]
     pgp = any(k.pgp_fingerprint for k in pending.keyholders)
-    missing = [n for n in new_names if n not in files]
+    missing = [k.name for k in pending.keyholders if k.name not in files and not k.age_recipient]  # age: printable
     if missing and not pgp and not (sys.stdin.isatty() and sys.stdout.isatty() and not args.share_stdin):
         raise UsageError(f"no --share-file for new keyholder {missing[0]}: without a terminal the new shares "
                          "can only go to files each keyholder names", hint="pass --share-file NAME=PATH for "
@@ -200,11 +204,18 @@ def cmd_submit(session: Session, args: argparse.Namespace) -> int:
 
 def _hand_out(issued: Issued, files: dict[str, Path], codec: str) -> None:
     from vaultops.services.ceremony import shares
+    from vaultops.services.ceremony.age_shares import seal_share
     from vaultops.services.ceremony.rekey import write_share_file
 
     for item in issued.items:
         name = item.keyholder.name
         text = item.encrypted_b64 if item.share is None else shares.encode(item.share, codec)
+        if item.share is not None and item.keyholder.age_recipient:
+            text = seal_share(text or "", item.keyholder.age_recipient)   # only the ciphertext leaves this process
+            if name not in files:
+                print(f"{name}: new share encrypted to your age/ssh key (open it with `age -d -i KEY`, "
+                      f"or `vaultops keyholders enroll --age-encrypted FILE --identity KEY`):\n{text}")
+                continue
         if name in files:
             write_share_file(files[name], text or "")
             print(f"{name}: new share written to {files[name]} (0600)")

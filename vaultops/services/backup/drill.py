@@ -22,11 +22,11 @@ run_drill() then:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.errors import (BackupError, ConfigError, ShareMismatchError, UsageError, VaultError, VaultOpsError,
@@ -45,6 +45,9 @@ from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 
 NO_SENTINELS = "the data: no sentinel path was read back (--no-sentinels)"
+
+if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class DrillPlan:
     shares: HeldShares
     sentinels: tuple[str, ...]
     keyholder_manifest: Path | None = None   # the version the shares were checked against
+    identities: Sequence[Identity] | None = None  # open an encrypted backup (never logged)
 
     def wipe(self) -> None:
         self.shares.wipe()
@@ -79,10 +83,14 @@ class DrillPlan:
 
 def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | bytearray], name: str | None,
                keyholder_manifest: Path | None, no_sentinels: bool = False, allow_unverified: bool = False,
-               warn: Callable[[str], None] = lambda _m: None) -> DrillPlan:
+               warn: Callable[[str], None] = lambda _m: None,
+               identities: Sequence[Identity] | None = None) -> DrillPlan:
     """Every check of the drill, quick and before anything is restored (see the module docstring)."""
+    from vaultops.services.backup.crypt.reveal import revealed
+
     sentinels = _sentinels(settings, no_sentinels)
     manifest = _backup(sink, settings, name, warn)
+    revealed(sink, manifest, identities)  # an encrypted backup without an identity: refused before the sandbox
     km_path, km = _keyholder_manifest(keyholder_manifest, manifest)
     try:
         held = read_share_lines(lines, manifest=km, allow_unverified=allow_unverified)
@@ -94,7 +102,7 @@ def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | by
     except BaseException:
         held.wipe()
         raise
-    return DrillPlan(manifest.name, manifest, version, held, sentinels, km_path)
+    return DrillPlan(manifest.name, manifest, version, held, sentinels, km_path, identities)
 
 
 def _sentinels(settings: BackupSettings, no_sentinels: bool) -> tuple[str, ...]:
@@ -173,7 +181,7 @@ def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan
               journal: Journal) -> DrillReport:
     """Run a checked *plan*; its shares are wiped when this returns."""
     t0 = time.monotonic()
-    emit("drill.start", name=plan.name, version=plan.version)
+    emit("drill.start", name=plan.name, version=plan.version, encrypted=plan.manifest.encryption is not None)
     try:
         report = _drill(cfg, settings, sink, plan, keep=keep, t0=t0, emit=emit)
     except VaultOpsError as exc:
@@ -191,7 +199,7 @@ def _drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *
            emit: Any) -> DrillReport:
     manifest = plan.manifest
     emit("drill.stage", stage="fetch", size=manifest.size)
-    with fetched(sink, manifest.name, manifest, settings=settings) as path:
+    with fetched(sink, manifest.name, manifest, settings=settings, identities=plan.identities) as path:
         emit("drill.stage", stage="sandbox")
         with scratch_sandbox(version=plan.version, nodes=1, name="drill", keep=keep) as copy:
             emit("drill.sandbox", version=plan.version, config=str(copy.config_path))

@@ -121,6 +121,9 @@ class RekeyCeremony(KeyCeremony):
             raise UsageError(f"a rekey is already in progress on the cluster (nonce {current.nonce})",
                              hint="join it with `vaultops rekey submit`, or cancel it: `vaultops rekey cancel`")
         pgp = [k.pgp_key for k in keyholders if k.pgp_key]
+        if pgp and any(k.age_recipient for k in keyholders):
+            raise UsageError("new shares are encrypted either by the server to PGP keys or by vaultops to age keys",
+                             hint="give --pgp-key or --age-key, not both")
         st = self.ep.start(shares=shares, threshold=threshold, pgp_keys=pgp or None, require_verification=True)
         fps = st.pgp_fingerprints or tuple(k.pgp_fingerprint or "" for k in keyholders)
         kept = tuple(replace(k, pgp_key=None, pgp_fingerprint=(fps[i] or None if pgp and i < len(fps) else None))
@@ -184,7 +187,8 @@ class RekeyCeremony(KeyCeremony):
         PGP keyholders are enrolled when they verify (or later with `keyholders enroll`)."""
         added = {k.name: k.added for k in self.manifest.keyholders}
         holders = tuple(Keyholder(name=i.keyholder.name, share_index=i.share.index, verifier=make_verifier(i.share),
-                                  pgp_fingerprint=None, added=added.get(i.keyholder.name, date.today()))
+                                  pgp_fingerprint=None, added=added.get(i.keyholder.name, date.today()),
+                                  age_recipient=i.keyholder.age_recipient)
                         for i in items if i.share is not None)
         return Manifest(cluster_id=self._cluster_id(), threshold=pending.threshold, shares=pending.shares,
                         keyholders=holders)
