@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -146,26 +145,7 @@ def _reporting(args: argparse.Namespace, make: Callable[[Any], Callable[..., Non
         line.close()
 
 
-def _one_json_result(fn: Callable[[Session, argparse.Namespace], int]) -> Callable[[Session, argparse.Namespace], int]:
-    """--format json: exactly one JSON document on stdout, success or failure (issue 15, defect 8),
-    and the error as one JSON line on stderr beside the run's other JSON lines."""
-    @functools.wraps(fn)
-    def run(session: Session, args: argparse.Namespace) -> int:
-        from vaultops.errors import VaultOpsError
-
-        try:
-            return fn(session, args)
-        except VaultOpsError as exc:
-            if args.format != "json":
-                raise
-            _emit("error", error=exc.message, hint=exc.hint, exit_code=exc.exit_code)
-            _out(args, {"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}, "")
-            return exc.exit_code
-    return run
-
-
 @anchored(warn=lambda message: _emit("warning", message=message))
-@_one_json_result
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vaultops.cli.backup_cmd import (_context, _emit, _identities, _interactive, _one_json_result, _out, _pick_sink,
+from vaultops.cli.backup_cmd import (_context, _emit, _identities, _interactive, _out, _pick_sink,
                                      _reporting)
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ exit codes: 0 passed, 2 bad input (no stdin, a terminal, no/bad shares, no senti
 refused by the manifest, 6 the drill failed, 10 no sandbox of that version."""
 
 
-@_one_json_result
 def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 

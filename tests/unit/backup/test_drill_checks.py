@@ -237,7 +237,7 @@ def test_format_json_failure_is_one_json_document_on_stdout(setup: dict[str, Any
     assert run_drill_cli(setup, "", "--format", "json", monkeypatch=monkeypatch) == 2
     out = capsys.readouterr()
     doc = json.loads(out.out)
-    assert doc["ok"] is False and doc["exit_code"] == 2 and "no unseal shares" in doc["error"]
+    assert doc["ok"] is False and doc["error"]["exit_code"] == 2 and "no unseal shares" in doc["error"]["message"]
     assert [json.loads(line)["event"] for line in out.err.splitlines()] == ["error"]
 
 

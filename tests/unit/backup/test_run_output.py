@@ -73,7 +73,7 @@ def test_json_when_the_lock_refuses_is_one_document_on_stdout(make_cfg: Any, con
         assert main(["--config", str(cfg.path), "backup", "run", "--format", "json"]) == 6
     out = capsys.readouterr()
     doc = json.loads(out.out)
-    assert doc["ok"] is False and doc["exit_code"] == 6 and "holds the lock" in doc["error"]
+    assert doc["ok"] is False and doc["error"]["exit_code"] == 6 and "holds the lock" in doc["error"]["message"]
     assert all(json.loads(line) for line in out.err.splitlines())  # stderr: JSON lines only
 
 
