@@ -11,6 +11,9 @@ from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, prog
                                      show_state)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.session import Session
 
 TO_HELP = "the version to upgrade every node to, e.g. 2.7.2"
@@ -48,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     reh.set_defaults(handler=cmd_rehearse)
 
 
-def _precheck(ctx: Any) -> Any:
+def _precheck(ctx: UpgradeContext) -> Callable[[dict[str, Any]], None]:
     """Refuse downgrades and no-ops before a run is recorded (exit 3)."""
     from vaultops.errors import VaultOpsError
     from vaultops.services.upgrade.preflight import check_target
