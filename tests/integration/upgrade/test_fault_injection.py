@@ -23,7 +23,7 @@ from vaultops.services.upgrade.unseal import SharesUnsealer
 from vaultops.testing.sandbox import wait_raft_healthy
 
 pytestmark = pytest.mark.integration
-STEPS = 19  # runbooks/upgrade.yaml on 3 nodes
+STEPS = 22  # runbooks/upgrade.yaml on 3 nodes (with the 3 mixed-version probes)
 
 
 def test_killed_at_every_step_boundary_then_resumed_completes(make_box) -> None:  # type: ignore[no-untyped-def]

@@ -112,6 +112,7 @@ def _step_down(ctx: UpgradeContext, *, node: str, version: str) -> Evidence:
                           what=f"cannot move leadership off {node}")
     if view.active is not None and view.active.name != node:
         return {"summary": f"{view.active.name} already active on {view.active.version}", "after": view.evidence()}
+    ctx.emit(f"  point of no return: moving leadership to a node on {version} (services/upgrade/pnr.py)")
     attempts = []
     for _attempt in range(3):
         ctx.clients[node].ha.step_down()
