@@ -12,11 +12,12 @@ from __future__ import annotations
 from vaultops.errors import RunbookError
 from vaultops.runbook.actions import confirm, shell
 from vaultops.runbook.registry import Evidence, Registry, action, with_verify
-from vaultops.services.upgrade import gates, preflight as checks, probes
+from vaultops.services.upgrade import gates, preflight as checks
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import ClusterView, observe
 from vaultops.services.upgrade.unseal import wait_ready
 from vaultops.services.upgrade.versions import parse_version
+from vaultops.services.upgrade.probes import probe_action
 
 preflight = checks.preflight_action
 verify = checks.postflight_action
@@ -163,7 +164,7 @@ step_down = with_verify(_step_down, _leader_still_on)
 
 # The upgrade runbook's actions: every one runs on an UpgradeContext (mypy checks each entry).
 UPGRADE_ACTIONS: Registry[UpgradeContext] = Registry({
-    "preflight": preflight, "snapshot": snapshot, "stop_node": stop_node, "install": install,
+    "preflight": preflight, "probe": probe_action, "snapshot": snapshot, "stop_node": stop_node, "install": install,
     "start_node": start_node, "unseal_node": unseal_node, "wait_healthy": wait_healthy, "step_down": step_down,
-    "verify": verify, "confirm": confirm, "shell": shell, "probe": probes.probe_action,
+    "verify": verify, "confirm": confirm, "shell": shell,
 })
