@@ -126,4 +126,4 @@ def test_broken_forwarding_halts_at_the_probe_then_the_healed_run_completes(link
     assert [s["status"] for s in probes] == ["done"] * 3
     directions = [s["evidence"]["probe"]["direction"] for s in probes]
     assert directions == ["new standby -> old active"] * 2 + ["old standby -> new active"]
-    assert all(s["evidence"]["probe"]["versions"] for s in probes)
+    assert all(s["evidence"]["probe"]["versions"] and "served_locally" in s["evidence"]["probe"] for s in probes)

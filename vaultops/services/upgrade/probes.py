@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from vaultops.errors import ProbeFailed, VaultOpsError
+from vaultops.errors import ProbeFailed, VaultNotFound, VaultOpsError
 from vaultops.retry import TimedOut, poll
 from vaultops.runbook.registry import Evidence, action
 from vaultops.services.upgrade import gates
@@ -54,6 +54,11 @@ class ProbeResult:
     read_active_ms: float
     read_node_ms: float
     attempts: int
+    retried: tuple[str, ...] = ()    # what the requests that were tried again answered first (a few)
+    # True when the node answered the read "not found" although the active node already had the
+    # write: the read was served from the node's own replica, not forwarded (OpenBao 2.x standbys
+    # serve reads locally). None: not shown by this probe (its first local read already matched).
+    served_locally: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,18 +78,28 @@ def run_probe(ctx: UpgradeContext, *, node: str, version: str, budget: float = P
     versions = {node: view.nodes[node].version, active: view.active.version}
     path = f"{ctx.settings.canary_path}/probe/{secrets.token_hex(4)}/{node}"
     value = secrets.token_hex(8)
-    trial = _Trial(node=node, versions=versions, budget=budget, poll_every=ctx.settings.poll)
+    # a standby applied the write 50-100 ms after the active (measured): poll finely, a probe costs ~0.1 s
+    trial = _Trial(node=node, versions=versions, budget=budget, poll_every=min(ctx.settings.poll, 0.02))
     try:
         write_ms = trial.step(f"PUT /v1/{path}", lambda: ctx.clients[node].write(path, {"value": value}))
         read_active_ms = trial.step(f"GET /v1/{path} (through the active node {active})",
                                     lambda: _expect(ctx.clients[active], path, value))
-        read_node_ms = trial.step(f"GET /v1/{path}", lambda: _expect(ctx.clients[node], path, value))
+        missing: list[str] = []
+
+        def read_node() -> None:
+            try:
+                _expect(ctx.clients[node], path, value)
+            except VaultOpsError as exc:
+                missing.extend(["nothing"] if "reads nothing" in exc.message else [])
+                raise
+        read_node_ms = trial.step(f"GET /v1/{path}", read_node)
+        local = True if missing else None
     finally:
         _cleanup(ctx.clients[active], path)
     return ProbeResult(node=node, active=active, versions=versions,
                        direction=direction(versions[node], versions[active], version), path=path,
                        write_ms=write_ms, read_active_ms=read_active_ms, read_node_ms=read_node_ms,
-                       attempts=trial.attempts)
+                       attempts=trial.attempts, retried=tuple(trial.retried), served_locally=local)
 
 
 class _Trial:
@@ -93,6 +108,7 @@ class _Trial:
     def __init__(self, *, node: str, versions: dict[str, str], budget: float, poll_every: float) -> None:
         self.node, self.versions, self.budget, self.poll_every = node, versions, budget, poll_every
         self.attempts = 0
+        self.retried: list[str] = []
 
     def step(self, request: str, call: Any) -> float:
         started, last = time.monotonic(), ["no answer"]
@@ -104,6 +120,8 @@ class _Trial:
                 return True
             except VaultOpsError as exc:
                 last[0] = exc.message
+                if len(self.retried) < 4:
+                    self.retried.append(f"{request}: {exc.message[:160]}")
                 return None
         try:
             poll(once, timeout=self.budget, interval=self.poll_every, backoff=1.5, cap=2.0,
@@ -118,10 +136,13 @@ class _Trial:
 
 
 def _expect(client: NodeClient, path: str, value: str) -> None:
-    got = (client.read(path).get("data") or {}).get("value")
+    try:
+        got = (client.read(path).get("data") or {}).get("value")
+    except VaultNotFound:        # not (yet) in this node's copy
+        got = None
     if got != value:
-        raise VaultOpsError(f"{client.name}: {path} reads {'nothing' if got is None else 'another value'}, "
-                            f"not the value just written")
+        raise VaultOpsError(f"{client.name} reads {'nothing' if got is None else 'another value'} there, "
+                            "not the value just written")
 
 
 def _cleanup(client: NodeClient, path: str) -> None:
