@@ -127,3 +127,22 @@ def test_broken_forwarding_halts_at_the_probe_then_the_healed_run_completes(link
     directions = [s["evidence"]["probe"]["direction"] for s in probes]
     assert directions == ["new standby -> old active"] * 2 + ["old standby -> new active"]
     assert all(s["evidence"]["probe"]["versions"] and "served_locally" in s["evidence"]["probe"] for s in probes)
+
+
+def test_the_release_table_is_right_that_2_7_has_no_builtin_awskms(tmp_path: Path) -> None:
+    """The fact behind seal-plugins-2.7, on the real binaries: 2.7.2 refuses the stanza at start-up
+    (the node does not come back), 2.6.2 still knows it (and fails only on missing AWS credentials)."""
+    import subprocess
+
+    from vaultops import releases
+
+    config = tmp_path / "aws.hcl"
+    config.write_text('storage "inmem" {}\nlistener "tcp" {\n  address = "127.0.0.1:0"\n  tls_disable = true\n}\n'
+                      'seal "awskms" {\n  region = "eu-west-1"\n  kms_key_id = "alias/x"\n}\n')
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}    # no AWS credentials reach the server
+    new = subprocess.run([str(releases.ensure(TO)), "server", f"-config={config}"], capture_output=True,
+                         text=True, timeout=30, env=env)
+    assert new.returncode != 0 and 'Error configuring seal "awskms": unknown wrapper: awskms' in new.stderr + new.stdout
+    old = subprocess.run([str(releases.ensure(FROM)), "server", f"-config={config}"], capture_output=True,
+                         text=True, timeout=30, env=env)
+    assert old.returncode != 0 and "unknown wrapper" not in old.stderr + old.stdout

@@ -72,7 +72,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "the awskms, pkcs11, gcpckms, azurekeyvault, ocikms and alicloudkms seals are no longer built in",
                "a node whose seal stanza names one of them needs the KMS plugin binary in its plugin_directory "
                "and a `plugin \"kms\" \"<type>\"` stanza (OpenBao >= 2.6.0 reads it) before it runs 2.7; "
-               "without them it does not come back after the restart. The preflight reads every node's "
+               "without them it does not come back after the restart (2.7.2 exits at start-up: `Error "
+               "configuring seal \"awskms\": unknown wrapper: awskms`, measured). The preflight reads every node's "
                "server configuration through its driver and refuses before anything is touched",
                ("openbao 2.6.0 release notes: Auto Unseal plugins",)),
 )
