@@ -150,3 +150,23 @@ def test_a_transient_failure_is_retried_within_the_budget() -> None:
     assert trial.step("PUT /v1/x", flaky) >= 0 and trial.attempts == 2
     assert direction("2.7.2", "2.6.2", "2.7.2") == "new standby -> old active"
     assert direction("2.6.2", "2.7.2", "2.7.2") == "old standby -> new active"
+
+
+def test_a_not_found_before_the_value_shows_the_read_was_served_locally() -> None:
+    from vaultops.errors import VaultNotFound
+    from vaultops.services.upgrade.probes import _read_through_node
+
+    class Standby:
+        name = "node2"
+
+        def __init__(self, misses: int) -> None:
+            self.misses = misses
+
+        def read(self, path: str) -> dict:
+            if self.misses:
+                self.misses -= 1
+                raise VaultNotFound(f"node2: {path}: HTTP 404")
+            return {"data": {"value": "v"}}
+    trial = _Trial(node="node2", versions={}, budget=5, poll_every=0.01)
+    assert _read_through_node(trial, Standby(2), "p", "v")[1] is True          # type: ignore[arg-type]
+    assert _read_through_node(trial, Standby(0), "p", "v")[1] is None          # type: ignore[arg-type]

@@ -84,16 +84,7 @@ def run_probe(ctx: UpgradeContext, *, node: str, version: str, budget: float = P
         write_ms = trial.step(f"PUT /v1/{path}", lambda: ctx.clients[node].write(path, {"value": value}))
         read_active_ms = trial.step(f"GET /v1/{path} (through the active node {active})",
                                     lambda: _expect(ctx.clients[active], path, value))
-        missing: list[str] = []
-
-        def read_node() -> None:
-            try:
-                _expect(ctx.clients[node], path, value)
-            except VaultOpsError as exc:
-                missing.extend(["nothing"] if "reads nothing" in exc.message else [])
-                raise
-        read_node_ms = trial.step(f"GET /v1/{path}", read_node)
-        local = True if missing else None
+        read_node_ms, local = _read_through_node(trial, ctx.clients[node], path, value)
     finally:
         _cleanup(ctx.clients[active], path)
     return ProbeResult(node=node, active=active, versions=versions,
@@ -133,6 +124,20 @@ class _Trial:
                 hint=HINT, request=request, node=self.node, versions=self.versions, error=last[0],
                 evidence={"waited_s": round(waited, 1), "attempts": self.attempts}) from None
         return round((time.monotonic() - started) * 1000, 1)
+
+
+def _read_through_node(trial: _Trial, client: NodeClient, path: str, value: str) -> tuple[float, bool | None]:
+    """The read through the probed node, and whether it was shown to be served from the node's own copy
+    (it answered "not found" for a write the active node already had)."""
+    missing: list[bool] = []
+
+    def read() -> None:
+        try:
+            _expect(client, path, value)
+        except VaultOpsError as exc:
+            missing.extend([True] if "reads nothing" in exc.message else [])
+            raise
+    return trial.step(f"GET /v1/{path}", read), (True if missing else None)
 
 
 def _expect(client: NodeClient, path: str, value: str) -> None:
