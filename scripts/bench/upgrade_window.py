@@ -129,7 +129,7 @@ def probe_evidence(box) -> list:  # type: ignore[no-untyped-def]
                            "--format", "json"], text=True, capture_output=True)
     steps = json.loads(proc.stdout)["steps"]
     return [{"step": s["id"], **{k: s["evidence"]["probe"][k] for k in
-                                 ("direction", "write_ms", "read_active_ms", "read_node_ms", "attempts")}}
+                                 ("direction", "write_ms", "read_active_ms", "read_node_ms", "attempts", "served_locally")}}
             for s in steps if s["action"] == "probe"]
 
 
