@@ -146,3 +146,30 @@ def test_the_release_table_is_right_that_2_7_has_no_builtin_awskms(tmp_path: Pat
     old = subprocess.run([str(releases.ensure(FROM)), "server", f"-config={config}"], capture_output=True,
                          text=True, timeout=30, env=env)
     assert old.returncode != 0 and "unknown wrapper" not in old.stderr + old.stdout
+
+
+def test_broken_forwarding_on_the_postgresql_pair_halts_at_the_probe(tmp_path: Path) -> None:
+    """The same gate on external storage: the upgraded standby of an Active-Standby pair forwards over
+    the cluster port too, and a cut there halts the run before the step-down with the evidence."""
+    box, links = start_linked_sandbox(tmp_path, name="uprobepg", nodes=2, storage="postgresql", version=FROM)
+    try:
+        leader = active(box).name
+        standby = next(n for n in ("node1", "node2") if n != leader)
+        drivers = box.drivers()
+
+        def break_forwarding(state) -> None:  # type: ignore[no-untyped-def]
+            if any(s.id == f"standby[{standby}].back" and s.status == StepStatus.DONE for s in state.steps):
+                links[leader].refuse(lambda: {drivers[standby].pid()})
+        ctx = build_context(box.config, clients=box.clients(), drivers=drivers, journal=journal_for(box.config),
+                            unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
+                            gate_timeout=60, backup="skip")
+        with pytest.raises(RunbookError) as halted:
+            start_run(box.config, ctx, runbook_path=default_runbook(), params={"to": TO}, listener=break_forwarding)
+        probe = halted.value.__cause__
+        assert isinstance(probe, ProbeFailed) and probe.node == standby, halted.value
+        assert probe.versions == {standby: TO, leader: FROM}
+        assert active(box).name == leader and versions(box)[leader] == FROM
+    finally:
+        box.stop()
+        for link in links.values():
+            link.stop()
