@@ -19,6 +19,8 @@
     │   └── VerificationError      a snapshot that failed verification
     ├── DNSError / AcmeError       DNS-01 and ACME failures                      (exit 7)
     ├── RunbookError               a runbook step halted (carries its evidence)  (exit 8)
+    │   ├── RunbookPaused          stopped on purpose, waits for people
+    │   └── ProbeFailed            a mixed-version probe failed (request, node, versions, error)
     ├── JournalError               the journal is broken or tampered with        (exit 9)
     └── SandboxError               the local sandbox could not start/stop        (exit 10)
 
@@ -155,3 +157,18 @@ class ShareWordError(ShareFormatError):
 
 class RunbookPaused(RunbookError):
     """A runbook stopped on purpose and waits for people (e.g. keyholders' shares); resume continues."""
+
+
+class ProbeFailed(RunbookError):
+    """A mixed-version probe (services/upgrade/probes.py) failed: the cluster does not work across versions.
+
+    Carries what an automatic rollback needs to decide and to report: `request` (method and path
+    sent), `node` (it went through), `versions` (node name -> version, the active node's included),
+    `error` (what came back). `evidence` holds the same plus the probe's timings.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, request: str, node: str,
+                 versions: dict[str, str], error: str, evidence: Any = None) -> None:
+        self.request, self.node, self.versions, self.error = request, node, dict(versions), error
+        base = {"request": request, "node": node, "versions": dict(versions), "error": error}
+        super().__init__(message, hint=hint, evidence={**base, **(evidence or {})})

@@ -44,7 +44,8 @@ class NodeSection(Model):
     address: Annotated[str, Meta(description="API address, e.g. https://vault-1.example.com:8200")]
     driver: Annotated[dict[str, Any] | None, Meta(
         description="how vaultops reaches the node's host: {type: ssh, host: ...} or {type: local, dir: ...}; "
-                    "keys are validated by the driver")] = None
+                    "keys are validated by the driver; ssh `config_file`: the server's HCL file, whose seal "
+                    "and plugin \"kms\" stanzas the upgrade preflight checks")] = None
     tls_server_name: Annotated[str | None, Meta(
         description="name to verify the node's certificate against, when it differs from the address")] = None
 

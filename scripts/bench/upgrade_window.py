@@ -10,9 +10,12 @@ retries once elsewhere; every acknowledged write is checked afterwards.
       started, unsealed, then wait until autopilot reports it healthy on the new version and
       stable (it keeps reporting so for server_stabilization_time, 10 s); step-down; the old
       active last.           2.6.2 -> 2.7.0
-  (c) `vaultops upgrade run`.  2.7.0 -> 2.7.2
+  (c0) `vaultops upgrade run` with the mixed-version probes taken out of the runbook.  2.7.0 -> 2.7.1
+  (c) `vaultops upgrade run` as shipped, the mixed-version probes on (a write forwarded through
+      each upgraded standby, and through the old active after leadership moved).  2.7.1 -> 2.7.2
 
 Targets: 0 lost acknowledged writes; gap(c) <= 1.5 x gap(a); time(c) <= 0.6 x time(b).
+Reported beside them: what the probes cost, time(c) / time(c0), and each probe's own timings.
 
     .venv/bin/python scripts/bench/upgrade_window.py [--keep]
 """
@@ -29,7 +32,7 @@ import time
 from pathlib import Path
 
 STABILIZATION = 10.0   # autopilot server_stabilization_time (default)
-START, MANUAL_TO, TOOL_TO = "2.6.2", "2.7.0", "2.7.2"
+START, MANUAL_TO, NO_PROBES_TO, TOOL_TO = "2.6.2", "2.7.0", "2.7.1", "2.7.2"
 
 
 def main() -> int:
@@ -41,7 +44,7 @@ def main() -> int:
     from vaultops import releases as binaries
     from vaultops.testing.sandbox import start_sandbox
 
-    for v in (START, MANUAL_TO, TOOL_TO):
+    for v in (START, MANUAL_TO, NO_PROBES_TO, TOOL_TO):
         binaries.ensure(v)
     print(f"starting a 3-node raft sandbox on {START} in {work}", flush=True)
     box = start_sandbox(work, name="bench", nodes=3, version=START, raft_healthy=True)
@@ -77,11 +80,21 @@ def run_all(box) -> dict:  # type: ignore[no-untyped-def]
         print(f"(b) manual procedure {results['time_b_manual_s']} s, gap {results['gap_b_manual_s']} s", flush=True)
 
         t0 = time.monotonic()
+        vaultops_upgrade(box, NO_PROBES_TO, runbooks=without_probes(box.dir))
+        t1 = time.monotonic()
+        results["time_c0_no_probes_s"] = round(t1 - t0, 2)
+        results["gap_c0_no_probes_s"] = round(probe.longest_gap(t0, t1), 3)
+        print(f"(c0) vaultops upgrade, probes off {results['time_c0_no_probes_s']} s, "
+              f"gap {results['gap_c0_no_probes_s']} s", flush=True)
+
+        t0 = time.monotonic()
         vaultops_upgrade(box, TOOL_TO)
         t1 = time.monotonic()
         results["time_c_vaultops_s"] = round(t1 - t0, 2)
         results["gap_c_vaultops_s"] = round(probe.longest_gap(t0, t1), 3)
-        print(f"(c) vaultops upgrade {results['time_c_vaultops_s']} s, gap {results['gap_c_vaultops_s']} s", flush=True)
+        print(f"(c) vaultops upgrade, probes on {results['time_c_vaultops_s']} s, gap {results['gap_c_vaultops_s']} s",
+              flush=True)
+        results["probes"] = probe_evidence(box)
         time.sleep(1)
     reader = next(c for c in box.clients() if c.ha.health().role == "active")
     results["acknowledged_writes"] = len(probe.acks)
@@ -89,7 +102,35 @@ def run_all(box) -> dict:  # type: ignore[no-untyped-def]
     results["lost_writes"] = len(probe.missing(reader))
     results["gap_ratio"] = round(results["gap_c_vaultops_s"] / results["gap_a_step_down_s"], 2)
     results["time_ratio"] = round(results["time_c_vaultops_s"] / results["time_b_manual_s"], 2)
+    results["probe_cost_ratio"] = round(results["time_c_vaultops_s"] / results["time_c0_no_probes_s"], 2)
     return results
+
+
+def without_probes(work: Path) -> Path:
+    """A copy of runbooks/upgrade.yaml with every `probe` step taken out (the anchor for their cost)."""
+    import yaml
+
+    from vaultops.services.upgrade.service import runbooks_dir
+
+    doc = yaml.safe_load((runbooks_dir() / "upgrade.yaml").read_text())
+
+    def keep(steps: list) -> list:
+        return [{**s, "steps": keep(s["steps"])} if "steps" in s else s for s in steps if s.get("action") != "probe"]
+    doc["steps"] = keep(doc["steps"])
+    folder = work / "runbooks-without-probes"
+    folder.mkdir(exist_ok=True)
+    (folder / "upgrade.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder
+
+
+def probe_evidence(box) -> list:  # type: ignore[no-untyped-def]
+    """Each probe step of the last run, from `vaultops upgrade status --format json`."""
+    proc = subprocess.run([sys.executable, "-m", "vaultops", "--config", str(box.config_path), "upgrade", "status",
+                           "--format", "json"], text=True, capture_output=True)
+    steps = json.loads(proc.stdout)["steps"]
+    return [{"step": s["id"], **{k: s["evidence"]["probe"][k] for k in
+                                 ("direction", "write_ms", "read_active_ms", "read_node_ms", "attempts", "served_locally")}}
+            for s in steps if s["action"] == "probe"]
 
 
 def active(box):  # type: ignore[no-untyped-def]
@@ -152,10 +193,12 @@ def restart_on(box, name: str, version: str) -> None:  # type: ignore[no-untyped
         time.sleep(0.5)
 
 
-def vaultops_upgrade(box, version: str) -> None:  # type: ignore[no-untyped-def]
+def vaultops_upgrade(box, version: str, *, runbooks: Path | None = None) -> None:  # type: ignore[no-untyped-def]
     shares = "\n".join(box.shares_b64[:3]) + "\n"
+    env = {**os.environ, **({"VAULTOPS_RUNBOOKS": str(runbooks)} if runbooks else {})}
     proc = subprocess.run([sys.executable, "-m", "vaultops", "--config", str(box.config_path), "upgrade", "run",
-                           "--to", version, "--share-stdin"], input=shares, text=True, capture_output=True)
+                           "--to", version, "--share-stdin", "--restart"], input=shares, text=True,
+                          capture_output=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"vaultops upgrade failed: {proc.stderr[-1000:]}")
 

@@ -144,13 +144,18 @@ def finish(state: Any) -> int:
     return 0
 
 
-def render_plan(plan: list[Any], *, colour: bool = False, width: int | None = None) -> str:
-    """One row per step; actions that take a node out or move leadership stand out on a terminal."""
+PNR_MARK = "<- point of no return"
+
+
+def render_plan(plan: list[Any], *, colour: bool = False, width: int | None = None,
+                pnr: int | None = None) -> str:
+    """One row per step; actions that take a node out or move leadership stand out on a terminal;
+    the step at index *pnr* is marked as the point of no return."""
     from vaultops.cli.render import state, table
 
-    rows = [[i + 1, s.id, state(s.action), ", ".join(f"{k}={v}" for k, v in s.params.items())]
-            for i, s in enumerate(plan)]
-    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows, colour=colour, width=width)
+    rows = [[i + 1, s.id, state(s.action), ", ".join(f"{k}={v}" for k, v in s.params.items()),
+             PNR_MARK if i == pnr else ""] for i, s in enumerate(plan)]
+    return table(["#", "STEP", "ACTION", "PARAMETERS", ""], rows, colour=colour, width=width)
 
 
 def render_state(state: Any) -> str:
@@ -158,8 +163,11 @@ def render_state(state: Any) -> str:
 
     head = (f"run {state.run_id}  runbook {state.runbook}  cluster {state.cluster}  {state.status.value}  "
             f"{state.done_count}/{len(state.steps)} steps done")
-    rows = [[i + 1, s.id, s.status.value, s.finished_at or s.started_at or "", s.message[:70]]
-            for i, s in enumerate(state.steps)]
+    from vaultops.services.upgrade.pnr import pnr_index
+
+    pnr = pnr_index(state.steps)
+    rows = [[i + 1, s.id, s.status.value, s.finished_at or s.started_at or "",
+             (PNR_MARK + " " if i == pnr else "") + s.message[:70]] for i, s in enumerate(state.steps)]
     out = [head, table(["#", "STEP", "STATUS", "AT", "NOTE"], rows)]
     if state.nodes:
         out.append(table(["NODE", "ROLE", "VERSION", "SEALED"],

@@ -86,8 +86,15 @@ def cmd_plan(session: Session, args: argparse.Namespace) -> int:
               else f"upgrade {cfg.cluster_name}: {note}")
         return 0
     _precheck(ctx)(variables)
+    from vaultops.services.upgrade.pnr import MEANING, pnr_index
+    from vaultops.services.upgrade.releases_known import checks_for
+
+    release = checks_for(variables["current_version"], args.to)
+    pnr = pnr_index(plan)
     if args.format == "json":
-        print(json.dumps({"variables": variables, "steps": [s.__dict__ for s in plan]}, indent=2))
+        marker = None if pnr is None else {"index": pnr, "step": plan[pnr].id, "meaning": MEANING}
+        print(json.dumps({"variables": variables, "steps": [s.__dict__ for s in plan],
+                          "release": release.to_json(), "point_of_no_return": marker}, indent=2))
     else:
         import sys
 
@@ -96,7 +103,10 @@ def cmd_plan(session: Session, args: argparse.Namespace) -> int:
         on = colour_wanted(sys.stdout, no_color=args.no_color)
         print(f"upgrade {cfg.cluster_name} {paint(variables['current_version'] + ' -> ' + args.to, BOLD, on)}; "
               f"active {paint(variables['leader'], GREEN, on)}")
-        print(render_plan(plan, colour=on, width=line_width(sys.stdout)))
+        print("\n".join(release.render()))
+        print(render_plan(plan, colour=on, width=line_width(sys.stdout), pnr=pnr))
+        if pnr is not None:
+            print(f"point of no return: step {pnr + 1} ({plan[pnr].id}): {MEANING}")
     return 0
 
 

@@ -29,6 +29,7 @@ class LocalDriver:
             raise DriverError(f"{node}: local driver needs driver.dir", hint="the node folder made by the sandbox")
         self.dir = Path(settings["dir"])
         self.config = self.dir / "config.hcl"
+        self.config_file = str(self.config)     # read by the upgrade preflight's release checks
         self.pid_file = self.dir / "bao.pid"
         self.log_file = self.dir / "bao.log"
 

@@ -10,6 +10,7 @@ ProxyJump bastions and known_hosts work exactly as they do for the operator.
       service: vault                 # systemd unit (default vault)
       binary: vault                  # server binary for `version` (default vault)
       package: vault                 # package for the default install command
+      config_file: /etc/vault.d/vault.hcl   # the server's HCL file: the upgrade preflight's release checks read it
       commands:                      # each optional; {service} {binary} {package} {version} are filled in
         stop: sudo systemctl stop {service}
         start: sudo systemctl start {service}
@@ -56,7 +57,7 @@ _REPORTED = re.compile(r"v?(\d+\.\d+\.\d+)")
 SSH_ENV = ("SSH_AUTH_SOCK", "KRB5CCNAME")
 _FILLED = {"service": Kind.SERVICE, "binary": Kind.BINARY, "package": Kind.PACKAGE}
 _KEYS = {"type", "host", "port", "user", "options", "service", "binary", "package", "commands", "ssh",
-         "connect_timeout"}
+         "connect_timeout", "config_file"}
 
 
 class SSHDriver:
@@ -67,6 +68,7 @@ class SSHDriver:
             raise ConfigError(f"node {node}: unknown ssh driver key {sorted(unknown)[0]!r}",
                               hint=f"known keys: {', '.join(sorted(_KEYS))}")
         self.host = self._name(Kind.HOST, "host", settings.get("host") or node)
+        self.config_file = self._config_file(settings.get("config_file"))
         commands = settings.get("commands") or {}
         bad = set(commands) - set(DEFAULT_COMMANDS)
         if bad:
@@ -78,6 +80,15 @@ class SSHDriver:
 
     def _name(self, kind: Kind, key: str, value: Any) -> str:
         return check_name(kind, value, where=f"node {self.node}: driver.{key}", error=ConfigError)
+
+    def _config_file(self, value: Any) -> str | None:
+        """An absolute path without control characters (it reaches a shell-quoted `cat`), or None."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.startswith("/") or any(ord(c) < 32 for c in value):
+            raise ConfigError(f"node {self.node}: driver.config_file must be an absolute path",
+                              hint="e.g. /etc/openbao/openbao.hcl")
+        return value
 
     def _base_argv(self, settings: dict[str, Any]) -> list[str]:
         argv = [str(settings.get("ssh") or "ssh"), "-o", "BatchMode=yes",

@@ -16,6 +16,9 @@ What the output holds and where it lands in vaultops.yaml:
     tls.cert_file, key_file, extra_names  -> tls.nodes.NODE {cert_file, key_file, names}
     tls.owner, group (when present)       -> tls.owner, tls.group
     tls.acme_directory                    -> tls.acme.directory
+    server_config_file (optional)         -> nodes[].driver.config_file (the upgrade preflight reads
+                                             each node's seal and plugin "kms" stanzas there)
+    seal (optional)                       -> a header comment: type, form, plugin and its directory
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ def build_config(out: dict[str, Any]) -> dict[str, Any]:
                           hint="use the vaultops release that matches the Terraform module version")
     port = reader.integer("api_port")
     ssh_user = reader.string("ssh_user")
-    nodes = [_node(_Reader(item, f"vaultops.nodes[{i}]"), port=port, ssh_user=ssh_user)
+    config_file = reader.optional_string("server_config_file")   # absent from outputs before issue #18
+    nodes = [_node(_Reader(item, f"vaultops.nodes[{i}]"), port=port, ssh_user=ssh_user, config_file=config_file)
              for i, item in enumerate(reader.items("nodes"))]
     return {
         "cluster": {
@@ -100,6 +104,8 @@ def render(config: dict[str, Any], *, source: Path, out: dict[str, Any]) -> str:
         header.append(f"# AWS credentials: assume {role} (never stored here).")
     if retention:
         header.append(f"# The backup bucket's lifecycle assumes snapshots are kept {retention} days.")
+    if (seal := seal_comment(out)) is not None:
+        header.append(seal)
     body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     return "\n".join(header) + "\n" + body
 
@@ -130,10 +136,24 @@ def import_terraform(source: Path, *, dest: Path | None, force: bool = False,
                         hosted_zone_id=config["tls"]["dns_provider"]["hosted_zone_id"])
 
 
-def _node(node: _Reader, *, port: int, ssh_user: str) -> dict[str, Any]:
+def _node(node: _Reader, *, port: int, ssh_user: str, config_file: str | None) -> dict[str, Any]:
     fqdn = node.string("fqdn")
-    return {"name": node.string("name"), "address": f"https://{fqdn}:{port}",
-            "driver": {"type": "ssh", "host": fqdn, "user": ssh_user}}
+    driver = {"type": "ssh", "host": fqdn, "user": ssh_user}
+    if config_file:
+        driver["config_file"] = config_file
+    return {"name": node.string("name"), "address": f"https://{fqdn}:{port}", "driver": driver}
+
+
+def seal_comment(out: dict[str, Any]) -> str | None:
+    """One header line with the module's seal facts (what the upgrade preflight will find on the nodes)."""
+    seal = out.get("seal")
+    if not isinstance(seal, dict) or not seal.get("type"):
+        return None
+    line = f"# Seal: {seal['type']} ({seal.get('form') or '?'} form"
+    if seal.get("form") == "plugin":
+        line += f": KMS plugin {seal.get('plugin_command')} in {seal.get('plugin_directory')}"
+    line += f", server {seal.get('server_version') or '?'}); the upgrade preflight checks each node's config_file."
+    return line
 
 
 def _sink(backup: _Reader) -> dict[str, Any]:

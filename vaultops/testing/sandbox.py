@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, up
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Sandbox", "start_sandbox", "wait_raft_healthy"]
+from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, sandbox_dir, up
+
+if TYPE_CHECKING:
+    from vaultops.testing.cluster_link import ClusterLink
+
+__all__ = ["Sandbox", "start_linked_sandbox", "start_sandbox", "wait_raft_healthy"]
 
 
 def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage: str = "raft",
                   version: str | None = None, sealed: bool = False, cold: bool = False, tls: bool = False,
                   acme_config: str | None = None, raft_healthy: bool = False,
-                  performance_multiplier: int = 1) -> Sandbox:
+                  performance_multiplier: int = 1, cluster_addr_ports: dict[str, int] | None = None) -> Sandbox:
     """Start a sandbox whose state lives under *base_dir* (not the user's state folder).
 
     sealed: after an outage (every node joined, then restarted sealed); with cold: a fresh cluster
@@ -25,7 +30,8 @@ def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage
     base_dir.mkdir(parents=True, exist_ok=True)
     box = up(SandboxSpec(name=name, nodes=nodes, storage=storage, version=version, sealed=sealed or cold,
                          cold=cold, tls=tls, acme_config=acme_config,
-                         performance_multiplier=performance_multiplier), root=base_dir)
+                         performance_multiplier=performance_multiplier,
+                         cluster_addr_ports=dict(cluster_addr_ports or {})), root=base_dir)
     # `up` already waits for autopilot when it unseals, so this returns at once then.
     if raft_healthy and storage == "raft" and not sealed:
         wait_raft_healthy(box, voters=nodes)
@@ -36,3 +42,27 @@ def wait_raft_healthy(box: Sandbox, *, voters: int, timeout: float = 60.0) -> No
     from vaultops.services.sandbox.bootstrap import wait_raft_healthy as wait
 
     wait(box.clients(token=False), token=box.root_token, voters=voters, timeout=timeout)
+
+
+def start_linked_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3,
+                         **kwargs: Any) -> tuple[Sandbox, dict[str, ClusterLink]]:
+    """A sandbox whose every node advertises its cluster_addr through a ClusterLink (the caller
+    stops the links after the sandbox): `links[n].refuse(...)` breaks forwarding to node n."""
+    from vaultops.testing.cluster_link import ClusterLink
+
+    folder = sandbox_dir(name, base_dir)
+
+    def upstream(node: str) -> Any:
+        def real_port() -> tuple[str, int]:
+            record = Sandbox(folder).record
+            return "127.0.0.1", next(n.cluster_port for n in record.nodes if n.name == node)
+        return real_port
+    links = {node_name(i): ClusterLink(upstream(node_name(i))) for i in range(1, nodes + 1)}
+    try:
+        box = start_sandbox(base_dir, name=name, nodes=nodes,
+                            cluster_addr_ports={n: link.port for n, link in links.items()}, **kwargs)
+    except BaseException:
+        for link in links.values():
+            link.stop()
+        raise
+    return box, links

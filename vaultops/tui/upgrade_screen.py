@@ -35,6 +35,7 @@ from prompt_toolkit.widgets import Frame, TextArea
 from vaultops.errors import VaultOpsError
 from vaultops.runbook.state import RunState, RunStatus, StepStatus
 from vaultops.services.ceremony.shares import wipe
+from vaultops.services.upgrade.pnr import pnr_index
 from vaultops.services.upgrade.prompted import ConsoleUnsealer, UnsealPrompt
 from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, conditional, log_text
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import UnsealCeremony
 
 STEP_ROWS = 7
+PNR_NOTE = "  <- point of no return"
 MARKS = {StepStatus.DONE: "[x]", StepStatus.RUNNING: "[>]", StepStatus.PENDING: "[ ]",
          StepStatus.FAILED: "[!]", StepStatus.PAUSED: "[~]"}
 
@@ -341,7 +343,10 @@ class UpgradeScreen(ConsoleScreen):
             return [("class:hint", "(none)")]
         if run is None:
             assert plan is not None
-            return [("", f"[ ] {p.id}\n") for p in plan.steps[:STEP_ROWS]]
+            mark = pnr_index(plan.steps)
+            return [("", f"[ ] {p.id}{PNR_NOTE if i == mark else ''}\n")
+                    for i, p in enumerate(plan.steps[:STEP_ROWS])]
+        mark = pnr_index(run.steps)
         cur = run.current
         at = run.index_of(cur.id) if cur else len(run.steps) - 1
         lo = max(0, min(at - 2, len(run.steps) - STEP_ROWS))
@@ -349,7 +354,8 @@ class UpgradeScreen(ConsoleScreen):
         for st in run.steps[lo:lo + STEP_ROWS]:
             style = "class:selected" if cur is not None and st.id == cur.id else ""
             note = f"  {st.message[:40]}" if st.message else ""
-            out.append((style, f"{MARKS[st.status]} {st.id}{note}\n"))
+            pnr = PNR_NOTE if mark is not None and st is run.steps[mark] else ""
+            out.append((style, f"{MARKS[st.status]} {st.id}{pnr}{note}\n"))
         return out
 
     def _prompt_text(self) -> StyleAndTextTuples:

@@ -36,10 +36,20 @@ locals {
 
   kms_key_arn = var.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
 
+  # OpenBao 2.7.0 removed the built-in awskms seal: from then on auto-unseal is a KMS plugin
+  # (binary in the plugin directory + plugin "kms" "awskms" stanza, read since 2.6.0). vaultops'
+  # upgrade preflight reads the same stanzas on each node (services/upgrade/releases_known.py).
+  server_semver   = [for part in split(".", regex("^v?([0-9]+\\.[0-9]+\\.[0-9]+)", var.server_version)[0]) : tonumber(part)]
+  kms_plugin_form = var.auto_unseal && var.product == "openbao" && (local.server_semver[0] > 2 || (local.server_semver[0] == 2 && local.server_semver[1] >= 7))
+  kms_plugin = {
+    name    = "awskms"
+    command = "openbao-plugin-kms-aws"
+  }
+
   # Paths and unit names differ between the two products; the config is the same.
   product = {
-    openbao = { config_dir = "/etc/openbao", data_dir = "/opt/openbao/data", tls_dir = "/opt/openbao/tls", user = "openbao", unit = "openbao" }
-    vault   = { config_dir = "/etc/vault.d", data_dir = "/opt/vault/data", tls_dir = "/opt/vault/tls", user = "vault", unit = "vault" }
+    openbao = { config_dir = "/etc/openbao", data_dir = "/opt/openbao/data", tls_dir = "/opt/openbao/tls", plugin_dir = "/opt/openbao/plugins", user = "openbao", unit = "openbao" }
+    vault   = { config_dir = "/etc/vault.d", data_dir = "/opt/vault/data", tls_dir = "/opt/vault/tls", plugin_dir = "/opt/vault/plugins", user = "vault", unit = "vault" }
   }[var.product]
 
   tags = merge(var.tags, {

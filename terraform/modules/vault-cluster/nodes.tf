@@ -50,6 +50,11 @@ resource "aws_instance" "node" {
     tls_dir        = local.product.tls_dir
     service_user   = local.product.user
     service_unit   = local.product.unit
+    plugin_dir     = local.product.plugin_dir
+    kms_plugin_form    = local.kms_plugin_form
+    kms_plugin_command = local.kms_plugin.command
+    kms_plugin_sha256  = var.kms_plugin_sha256 == null ? "" : var.kms_plugin_sha256
+    kms_plugin_url     = var.kms_plugin_url == null ? "" : var.kms_plugin_url
     fqdn           = each.value.fqdn
     lb_fqdn        = local.lb_fqdn
     server_config = templatefile("${path.module}/templates/server.hcl.tftpl", {
@@ -65,6 +70,12 @@ resource "aws_instance" "node" {
       auto_unseal   = var.auto_unseal
       kms_key_arn   = local.kms_key_arn == null ? "" : local.kms_key_arn # templates cannot print null
       region        = local.region
+      # OpenBao >= 2.7 with auto_unseal: the KMS plugin form (see main.tf)
+      kms_plugin_form    = local.kms_plugin_form
+      plugin_dir         = local.product.plugin_dir
+      kms_plugin_name    = local.kms_plugin.name
+      kms_plugin_command = local.kms_plugin.command
+      kms_plugin_sha256  = var.kms_plugin_sha256 == null ? "" : var.kms_plugin_sha256
     })
   })
 
@@ -76,6 +87,11 @@ resource "aws_instance" "node" {
     precondition {
       condition     = !var.auto_unseal || local.kms_key_arn != null
       error_message = "auto_unseal needs a KMS key: set create_kms_key = true or pass kms_key_arn."
+    }
+
+    precondition {
+      condition     = !local.kms_plugin_form || var.kms_plugin_sha256 != null
+      error_message = "OpenBao >= 2.7 has no built-in awskms seal: auto_unseal needs the KMS plugin. Set kms_plugin_sha256 (and kms_plugin_url unless the AMI carries the binary in the plugin directory)."
     }
   }
 

@@ -44,6 +44,16 @@ output "vaultops" {
       acme_directory = var.acme_directory
     }
     vaultops_role_arn = try(aws_iam_role.vaultops[0].arn, null)
+    # What the upgrade preflight checks on each node: the server's HCL file (read through the ssh
+    # driver) and the seal form written into it.
+    server_config_file = "${local.product.config_dir}/${local.product.unit}.hcl"
+    seal = {
+      type             = var.auto_unseal ? "awskms" : "shamir"
+      form             = !var.auto_unseal ? "shamir" : (local.kms_plugin_form ? "plugin" : "builtin")
+      server_version   = var.server_version
+      plugin_command   = local.kms_plugin_form ? local.kms_plugin.command : null
+      plugin_directory = local.kms_plugin_form ? local.product.plugin_dir : null
+    }
   }
 }
 

@@ -177,9 +177,42 @@ variable "kms_key_arn" {
 }
 
 variable "auto_unseal" {
-  description = "Use the KMS key for auto-unseal (seal \"awskms\"). When false the cluster uses Shamir shares, which vaultops' unseal ceremony handles."
+  description = "Use the KMS key for auto-unseal (seal \"awskms\"; on OpenBao >= 2.7 through the KMS plugin, see server_version). When false the cluster uses Shamir shares, which vaultops' unseal ceremony handles."
   type        = bool
   default     = false
+}
+
+variable "server_version" {
+  description = "Server version the AMI carries (X.Y.Z). It decides the auto-unseal form: OpenBao 2.7.0 and later no longer build in the awskms seal, so the module installs the KMS plugin (openbao-plugin-kms-aws) and writes a plugin \"kms\" stanza; older OpenBao and HashiCorp Vault get the built-in seal \"awskms\" stanza."
+  type        = string
+  default     = "2.7.2"
+
+  validation {
+    condition     = can(regex("^v?[0-9]+\\.[0-9]+\\.[0-9]+", var.server_version))
+    error_message = "server_version must start with X.Y.Z, e.g. 2.7.2."
+  }
+}
+
+variable "kms_plugin_sha256" {
+  description = "SHA-256 (hex) of the openbao-plugin-kms-aws binary for OpenBao >= 2.7 with auto_unseal. OpenBao refuses a plugin whose binary does not match; cloud-init checks it before the server starts."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_plugin_sha256 == null || can(regex("^[0-9a-f]{64}$", var.kms_plugin_sha256))
+    error_message = "kms_plugin_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "kms_plugin_url" {
+  description = "HTTPS URL cloud-init downloads the openbao-plugin-kms-aws binary from (a release asset of openbao/openbao-plugins, or your mirror). Null when the AMI already carries it in the plugin directory; either way its SHA-256 is checked against kms_plugin_sha256."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_plugin_url == null || can(regex("^https://", var.kms_plugin_url))
+    error_message = "kms_plugin_url must be an https:// URL."
+  }
 }
 
 variable "kms_admin_arns" {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from upgrade_helpers import TO, active, journal, shares_text, stops_never_overlap, versions
 
@@ -26,5 +28,10 @@ def test_pg_pair_upgrade_under_load_loses_no_acknowledged_write(make_box, cli) -
     entries = journal(box)
     assert stops_never_overlap(entries)[-1] == leader
     assert active(box).name != leader          # leadership handed to the upgraded standby
+    probes = [e["details"]["evidence"]["probe"] for e in entries
+              if e["action"] == "runbook.step" and e["details"].get("action") == "probe"]
+    assert [p["direction"] for p in probes] == ["new standby -> old active", "old standby -> new active"]
+    rc, out, _ = cli(box, "upgrade", "status", "--format", "json")
+    assert rc == 0 and [s["status"] for s in json.loads(out)["steps"] if s["action"] == "probe"] == ["done"] * 2
     snap = next(e for e in entries if (e.get("details") or {}).get("action") == "snapshot")
     assert snap["details"]["evidence"]["skipped"] is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from upgrade_helpers import FROM, TO, active, journal, shares_text, stops_never_overlap, versions
 
@@ -44,6 +46,12 @@ def test_rolling_upgrade_under_load_loses_no_acknowledged_write(raft_box, cli) -
     assert moved["details"]["evidence"]["after"]["nodes"][moved["details"]["evidence"]["summary"].split()[0]]["version"] == TO
     state = load_state(state_path(raft_box.config, "upgrade"))
     assert state.status == RunStatus.DONE
+    # the mixed-version probes passed, and `upgrade status` shows their evidence
+    rc, out, _ = cli(raft_box, "upgrade", "status", "--format", "json")
+    probes = [s for s in json.loads(out)["steps"] if s["action"] == "probe"]
+    assert rc == 0 and [s["status"] for s in probes] == ["done"] * 3
+    assert [s["evidence"]["probe"]["direction"] for s in probes] == (["new standby -> old active"] * 2
+                                                                    + ["old standby -> new active"])
     # every restarted node was unsealed through the checked ceremony: 3 keyholders' submissions each
     submitted = [e for e in entries if e["action"] == "unseal.share-submitted"]
     assert len(submitted) == 9 and all(e["details"].get("verified") for e in submitted), submitted[:1]

@@ -32,7 +32,13 @@ def test_writes_a_config_that_vaultops_loads(tmp_path: Path, capsys: pytest.Capt
     assert (cfg.cluster_name, cfg.storage, cfg.load_balancer) == ("vault", "raft", "vault.prod.example.com")
     assert [(n.name, n.address) for n in cfg.nodes] == [
         (f"vault-{i}", f"https://vault-{i}.prod.example.com:8200") for i in (1, 2, 3)]
-    assert cfg.node("vault-2").driver == {"type": "ssh", "host": "vault-2.prod.example.com", "user": "ec2-user"}
+    assert cfg.node("vault-2").driver == {"type": "ssh", "host": "vault-2.prod.example.com", "user": "ec2-user",
+                                          "config_file": "/etc/openbao/openbao.hcl"}
+    # the seal facts the upgrade preflight checks: the driver reads config_file, the header says what it holds
+    assert ("# Seal: awskms (plugin form: KMS plugin openbao-plugin-kms-aws in /opt/openbao/plugins, "
+            "server 2.7.2)") in out.read_text()
+    from vaultops.drivers import get_driver
+    assert getattr(get_driver("vault-2", cfg.node("vault-2").driver), "config_file") == "/etc/openbao/openbao.hcl"
     assert cfg.section("backup")["sinks"] == [{
         "type": "s3", "bucket": "vault-snapshots-123456789012-eu-west-1", "prefix": "snapshots/",
         "region": "eu-west-1", "sse": "aws:kms",
@@ -173,3 +179,14 @@ def test_key_and_chain_owner_come_from_the_module(tmp_path: Path) -> None:
     assert main(["config", "from-terraform", str(_write(tmp_path, older)), "--out", str(out2)]) == 0
     node = load_tls_settings(parse_config_file(out2)).node("vault-2")
     assert (node.owner, node.group) == (None, None)  # an older module's output: ownership left alone
+
+
+def test_an_output_without_the_seal_facts_still_imports(tmp_path: Path) -> None:
+    """Outputs of the module before issue #18 have no server_config_file or seal: no config_file, no comment."""
+    data = _sample()
+    for key in ("server_config_file", "seal"):
+        del data["vaultops"]["value"][key]
+    out = tmp_path / "vaultops.yaml"
+    assert main(["config", "from-terraform", str(_write(tmp_path, data)), "--out", str(out)]) == 0
+    assert "config_file" not in parse_config_file(out).node("vault-1").driver
+    assert "# Seal:" not in out.read_text()

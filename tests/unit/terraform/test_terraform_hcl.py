@@ -131,3 +131,59 @@ def test_sample_output_matches_the_module_output() -> None:
     node_keys = set(re.findall(r"(\w+) = ", declared["nodes"]))
     assert all(set(node) == node_keys for node in sample["nodes"])
     assert blocks(EXAMPLE, "output")["vaultops"]["value"] == "${module.vault.vaultops}"
+
+
+def _render(template: str, values: dict) -> str:
+    """Just enough of Terraform's templatefile for server.hcl.tftpl: if/endif and for/endfor on their
+    own lines, ${name} interpolation (Terraform itself is not installed here)."""
+    out, keep, loops = [], [True], []
+    for line in template.splitlines():
+        directive = re.match(r"\s*%\{\s*(if|endif|for|endfor)\s*(.*?)\s*~?\}\s*$", line)
+        if directive is None:
+            if all(keep) and not loops:
+                out.append(re.sub(r"\$\{(\w+)\}", lambda m: str(values[m.group(1)]), line))
+            continue
+        word, rest = directive.groups()
+        if word == "if":
+            keep.append(bool(values[rest.strip()]))
+        elif word == "endif":
+            keep.pop()
+        elif word == "for":
+            loops.append(rest)          # peers render nothing here: the seal stanzas are what is checked
+        else:
+            loops.pop()
+    return "\n".join(out) + "\n"
+
+
+def _server_config(*, plugin: bool) -> str:
+    values = {"cluster_name": "vault", "node_name": "vault-1", "fqdn": "vault-1.example.com", "api_port": 8200,
+              "cluster_port": 8201, "data_dir": "/opt/openbao/data", "tls_dir": "/opt/openbao/tls",
+              "tls_ca_bundle": "/etc/ca.pem", "peers": [], "auto_unseal": True, "kms_key_arn": "arn:k",
+              "region": "eu-west-1", "kms_plugin_form": plugin, "plugin_dir": "/opt/openbao/plugins",
+              "kms_plugin_name": "awskms", "kms_plugin_command": "openbao-plugin-kms-aws",
+              "kms_plugin_sha256": "0" * 64}
+    return _render((MODULE / "templates" / "server.hcl.tftpl").read_text(), values)
+
+
+def test_openbao_2_7_auto_unseal_is_written_in_the_kms_plugin_form() -> None:
+    """The rendered 2.7 config passes vaultops' own seal-move check; the built-in form is refused."""
+    from vaultops.services.upgrade.config_checks import parse_server_config
+
+    cfg = parse_server_config(_server_config(plugin=True))
+    assert cfg.seals == ("awskms",) and cfg.plugin_directory == "/opt/openbao/plugins"
+    assert cfg.kms_plugins["awskms"] == {"command": "openbao-plugin-kms-aws", "sha256sum": "0" * 64}
+    builtin = parse_server_config(_server_config(plugin=False))
+    assert builtin.seals == ("awskms",) and builtin.kms_plugins == {} and builtin.plugin_directory is None
+    main = load(MODULE / "main.tf")["locals"]
+    form = next(loc["kms_plugin_form"] for loc in main if "kms_plugin_form" in loc)
+    assert "var.auto_unseal" in form and 'var.product == "openbao"' in form and ">= 7" in form
+
+
+def test_the_plugin_form_needs_its_checksum_and_cloud_init_verifies_the_binary() -> None:
+    nodes = (MODULE / "nodes.tf").read_text()
+    assert "!local.kms_plugin_form || var.kms_plugin_sha256 != null" in nodes
+    user_data = (MODULE / "templates" / "user_data.sh.tftpl").read_text()
+    assert "%{ if kms_plugin_form ~}" in user_data and "sha256sum -c" in user_data
+    assert user_data.index("sha256sum -c") < user_data.index("systemctl enable --now")
+    seal = blocks(MODULE, "output")["vaultops"]["value"]["seal"]
+    assert {"type", "form", "server_version", "plugin_command", "plugin_directory"} <= set(seal)

@@ -146,7 +146,7 @@ def _write_node(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, bina
            + f'listener "tcp" {{\n  address = "127.0.0.1:{n.api_port}"\n'
              f'  cluster_address = "127.0.0.1:{n.cluster_port}"\n{listener}}}\n'
            + f'api_addr = "{scheme}://127.0.0.1:{n.api_port}"\n'
-             f'cluster_addr = "https://127.0.0.1:{n.cluster_port}"\n'
+             f'cluster_addr = "https://127.0.0.1:{rec.spec.cluster_addr_ports.get(n.name, n.cluster_port)}"\n'
              f'ui = false\nlog_level = "info"\npid_file = "{folder}/bao.server.pid"\n')
     atomic_write_text(folder / "config.hcl", hcl)
     atomic_write_text(folder / "binary", f"{binary}\n")

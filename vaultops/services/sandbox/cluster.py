@@ -53,6 +53,9 @@ class SandboxSpec:
     # Raft timing (production guidance: 1). 0 leaves it unset: the server's slow default (elections
     # 15-22 s after a full restart) -- only the leader-election benchmark's anchor asks for that.
     performance_multiplier: int = 1
+    # Tests only: node -> the port its cluster_addr advertises, where the caller runs a proxy in front
+    # of the node's own cluster listener (vaultops/testing/cluster_link.py breaks forwarding on purpose).
+    cluster_addr_ports: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -82,8 +82,23 @@ def preflight_action(ctx: UpgradeContext, *, to: str) -> Evidence:
     if ctx.consul is not None:
         evidence["consul"] = _consul_check(ctx.consul, evidence)
     evidence["seal"] = _seal_check(ctx, active)
+    evidence["release"] = release_checks(ctx, current, to, seal_type=evidence["seal"]["type"])
     evidence["summary"] = f"{len(view.nodes)} nodes on {current}, active {leader.name}, target {to}"
     return evidence
+
+
+def release_checks(ctx: UpgradeContext, current: str, to: str, *, seal_type: str) -> dict[str, Any]:
+    """The release table's checks for this pair (services/upgrade/releases_known.py), the config ones
+    run on every node's server configuration through its driver: refused before anything is touched."""
+    from vaultops.services.upgrade.config_checks import run_config_checks
+    from vaultops.services.upgrade.releases_known import checks_for
+
+    report = checks_for(current, to)
+    if not report.known:
+        ctx.emit(f"  note: {report.note}")
+    # compact: the step's evidence is bounded (the plan prints the details)
+    return {"known": report.known, "checks": [t.id for t in report.checks], "note": report.note,
+            "nodes": run_config_checks(report, ctx.drivers, seal_type=seal_type)}
 
 
 def _consul_check(consul: ConsulClient, evidence: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import ClusterView, observe
 from vaultops.services.upgrade.unseal import wait_ready
 from vaultops.services.upgrade.versions import parse_version
+from vaultops.services.upgrade.probes import probe_action
 
 preflight = checks.preflight_action
 verify = checks.postflight_action
@@ -112,6 +113,7 @@ def _step_down(ctx: UpgradeContext, *, node: str, version: str) -> Evidence:
                           what=f"cannot move leadership off {node}")
     if view.active is not None and view.active.name != node:
         return {"summary": f"{view.active.name} already active on {view.active.version}", "after": view.evidence()}
+    ctx.emit(f"  point of no return: moving leadership to a node on {version} (services/upgrade/pnr.py)")
     attempts = []
     for _attempt in range(3):
         ctx.clients[node].ha.step_down()
@@ -162,7 +164,7 @@ step_down = with_verify(_step_down, _leader_still_on)
 
 # The upgrade runbook's actions: every one runs on an UpgradeContext (mypy checks each entry).
 UPGRADE_ACTIONS: Registry[UpgradeContext] = Registry({
-    "preflight": preflight, "snapshot": snapshot, "stop_node": stop_node, "install": install,
+    "preflight": preflight, "probe": probe_action, "snapshot": snapshot, "stop_node": stop_node, "install": install,
     "start_node": start_node, "unseal_node": unseal_node, "wait_healthy": wait_healthy, "step_down": step_down,
     "verify": verify, "confirm": confirm, "shell": shell,
 })
