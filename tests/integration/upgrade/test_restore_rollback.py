@@ -32,6 +32,7 @@ def test_rollback_after_a_completed_upgrade_restores_the_pre_upgrade_data(make_b
     prepare(clients)
     offset = time.time() - time.monotonic()
     with WriteProbe(clients) as probe:
+        time.sleep(2)                       # writes before the snapshot: they must come back
         rc, _, err = cli(box, "upgrade", "run", "--to", TO, "--share-stdin", stdin=shares_text(box))
         assert rc == 0, err
         time.sleep(2)                       # writes after the upgrade: lost too

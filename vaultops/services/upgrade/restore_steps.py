@@ -34,6 +34,7 @@ from vaultops.services.upgrade import gates
 from vaultops.services.upgrade.observe import ClusterView, observe
 
 if TYPE_CHECKING:
+    from vaultops.drivers import NodeDriver
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.vault import NodeClient
 
@@ -152,12 +153,12 @@ def restore_snapshot(ctx: UpgradeContext, *, node: str, snapshot: str, sha256: s
             drv.stop(timeout=ctx.settings.stop_timeout).check(node)
             set_aside.run(ctx, node=node, label="attempt")
         drv.start().check(node)
-        _into_fresh_node(ctx, client, path)
+        _into_fresh_node(ctx, client, drv, path)
     return {"summary": f"snapshot of {snapshot_at} restored into {node} on {to}; unsealed with the run's shares",
             **loss}
 
 
-def _into_fresh_node(ctx: UpgradeContext, client: NodeClient, path: Path) -> None:
+def _into_fresh_node(ctx: UpgradeContext, client: NodeClient, drv: NodeDriver, path: Path) -> None:
     """Initialise with a throwaway key (never stored), force-restore, then the ORIGINAL shares unseal it."""
     from vaultops.services.upgrade.unseal import wait_ready
     from vaultops.vault import NodeClient as Client
@@ -171,10 +172,14 @@ def _into_fresh_node(ctx: UpgradeContext, client: NodeClient, path: Path) -> Non
          what=f"{client.name} to become active on its throwaway key", error=RunbookError, tolerate=(VaultOpsError,))
     with path.open("rb") as fh:
         temp.raft.restore(fh, force=True)
-    # the forced restore swaps the keyring: the node seals itself within seconds (field notes)
+    # the forced restore swaps the keyring: the node seals itself within seconds (field notes), but
+    # its seal-status still reports the throwaway 1-of-1 threshold until it restarts (measured):
+    # restart it so the keyholders are asked for the restored cluster's threshold.
     with contextlib.suppress(VaultOpsError):
         poll(lambda: True if client.seal.status().sealed else None, timeout=30, interval=0.2,
              what=f"{client.name} to seal itself after the restore")
+    drv.stop(timeout=ctx.settings.stop_timeout).check(client.name)
+    drv.start().check(client.name)
     wait_ready(client)
     ctx.unsealer.unseal(client, node=client.name)
     poll(lambda: True if client.ha.health().role == "active" else None, timeout=60, interval=0.2,
