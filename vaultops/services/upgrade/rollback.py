@@ -233,14 +233,14 @@ def _finish_restore(cfg: Config, ctx: UpgradeContext, done: RunState) -> RunStat
 
 def loss_report(state: RunState) -> str:
     """The closing lines of `upgrade rollback`: what was restored and which writes are lost."""
-    ev = next((s.evidence for s in state.steps if s.action == "restore_snapshot"), {})
     first = next((s.evidence for s in state.steps if s.action == "rollback_loss"), {})
+    restored = next((s.finished_at for s in state.steps if s.action == "restore_snapshot"), None)
     return (f"restored the pre-upgrade snapshot taken at {first.get('snapshot_at')} (raft index "
             f"{first.get('snapshot_index')}); every node runs {state.variables.get('to')}.\n"
             f"LOST: every write made after {first.get('snapshot_at')}: at least the "
             f"{first.get('entries_since')} raft log entries committed before the rollback began (at most that "
             f"many writes), and any made until the cluster went down; the cluster was down from "
-            f"{_down_at(state)} until {ev.get('window_s') and state.steps[-1].finished_at}.")
+            f"{_down_at(state)} until {restored}.")
 
 
 def _down_at(state: RunState) -> str | None:
