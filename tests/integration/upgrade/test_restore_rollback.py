@@ -76,7 +76,7 @@ def _kill_when_down(box, proc: subprocess.Popen[str], seen: list[str]) -> None: 
         try:
             state = load_state(path) if path.exists() else None
             done = [s for s in (state.steps if state else []) if s.action == "set_aside" and s.status == StepStatus.DONE]
-            if len(done) >= 2:          # every node down, two of three set aside: kill vaultops now
+            if len(done) >= 2:          # two of three nodes down and set aside: no quorum; kill vaultops now
                 proc.send_signal(signal.SIGKILL)
                 seen.append("killed")
                 return
@@ -100,7 +100,7 @@ def test_rollback_killed_while_the_cluster_is_down_resumes_and_completes(make_bo
     out, err = proc.communicate(shares, timeout=300)
     watcher.join()
     assert proc.returncode == -signal.SIGKILL and seen, (out[-600:], err[-600:])
-    assert all(not d.is_running() for d in box.drivers().values())       # killed during the outage
+    assert sum(d.is_running() for d in box.drivers().values()) <= 1     # killed during the outage: no quorum
 
     final = subprocess.run([*argv, "upgrade", "rollback", "--resume", "--share-stdin", "--yes"], input=shares,
                            capture_output=True, text=True, timeout=300)

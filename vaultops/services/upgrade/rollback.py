@@ -82,13 +82,27 @@ def resume_upgrade(cfg: Config, ctx: UpgradeContext, *, auto_rollback: bool = Tr
     if state.status == RunStatus.ROLLED_BACK:
         raise RunbookError(f"run {state.run_id} was rolled back", hint="start a new one with `vaultops upgrade run`")
     if state.status == RunStatus.HALTED and (state.halt or {}).get("rollback"):
-        return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit)
+        if auto_rollback:
+            return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit)
+        _forward(path, state, ctx, emit)   # the operator goes forward: the resumed upgrade re-checks every node
     try:
         return resume_run(cfg, ctx, operator=operator, emit=emit, **resume)
     except RunbookError as exc:
         if not auto_rollback:
             raise
         return _roll_back_or_raise(cfg, ctx, exc, operator=operator, emit=emit)
+
+
+def _forward(path: Any, state: RunState, ctx: UpgradeContext, emit: Emit) -> None:
+    """Drop the rollback mark: the upgrade resumes instead (its re-check of done steps redoes any node
+    the rollback already put back on the old version)."""
+    with run_lock(path):
+        fresh = load_state(path)
+        mark = (fresh.halt or {}).pop("rollback", None)
+        fresh.history.append({"event": "rollback abandoned", "at": now()})
+        save_state(path, fresh)
+    emit(f"not rolling back (--no-auto-rollback): resuming upgrade run {state.run_id} instead")
+    ctx.journal.append("upgrade.rollback.abandoned", outcome="forward", details={"run": state.run_id, "mark": mark})
 
 
 def _roll_back_or_raise(cfg: Config, ctx: UpgradeContext, exc: RunbookError, *, operator: str | None,
@@ -206,16 +220,17 @@ def start_rollback(cfg: Config, ctx: UpgradeContext, *, operator: str | None = N
 
 def resume_rollback(cfg: Config, ctx: UpgradeContext, *, operator: str | None = None, emit: Emit = lambda _m: None,
                     accept_changed_runbook: bool = False) -> RunState:
+    from vaultops.errors import VaultOpsError
     from vaultops.services.lease import release_if_held_by
-    from vaultops.vault.cluster import find_active
 
     state = load_state(state_path(cfg, MANUAL))
     upgrade_run = str(state.variables["upgrade_run"])
-    clients = list(ctx.clients.values())
-    up = find_active(clients) is not None
-    if up:     # killed after the restore: the entry is the snapshot's, naming the upgrade run, which is gone
-        release_if_held_by(cfg, clients, upgrade_run)
-    else:
+    up = True
+    try:   # killed after the restore: the entry is the snapshot's, naming the upgrade run, which is gone
+        release_if_held_by(cfg, list(ctx.clients.values()), upgrade_run)
+    except VaultOpsError:    # no quorum (a lone node may still call itself active for a moment)
+        up = False
+    if not up:
         emit("no node is active (the cluster is down for the restore): resuming without the cluster's run "
              "lease until it is back; the local run lock still keeps a second vaultops out")
         ctx.journal.append("runbook.lease_skipped", outcome="cluster down", details={"run": state.run_id})
