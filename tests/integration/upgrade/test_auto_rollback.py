@@ -30,29 +30,31 @@ from vaultops.services.upgrade.unseal import SharesUnsealer
 pytestmark = pytest.mark.integration
 
 
-def _context(box, *, gate_timeout: float):  # type: ignore[no-untyped-def]
+def _context(box, *, gate_timeout: float, backup: str = "required"):  # type: ignore[no-untyped-def]
     return build_context(box.config, clients=box.clients(), drivers=box.drivers(), journal=journal_for(box.config),
                          unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
-                         gate_timeout=gate_timeout, connect=lambda: box.clients())
+                         gate_timeout=gate_timeout, connect=lambda: box.clients(), backup=backup)
 
 
-def test_failed_gate_in_the_mixed_phase_rolls_back_to_the_old_version(make_box, cli) -> None:  # type: ignore[no-untyped-def]
-    box = make_box("uprb")
-    leader = active(box).name
-    drivers = box.drivers()
-    killed: list[str] = []
-
+def _killer(drivers, killed: list[str]):  # type: ignore[no-untyped-def]
+    """A listener that SIGKILLs the first upgraded standby while its `back` gate waits for it."""
     def kill_upgraded_standby(state) -> None:  # type: ignore[no-untyped-def]
         cur = state.current
         if cur is not None and cur.action == "wait_healthy" and cur.status == StepStatus.RUNNING and not killed:
             drivers[cur.node].kill()             # it came up on 2.7.2; now its health gate cannot pass
             killed.append(cur.node)
+    return kill_upgraded_standby
 
+
+def test_failed_gate_in_the_mixed_phase_rolls_back_to_the_old_version(make_box, cli) -> None:  # type: ignore[no-untyped-def]
+    box = make_box("uprb")
+    leader = active(box).name
+    killed: list[str] = []
     clients = box.clients(timeout=2)
     prepare(clients)
     with WriteProbe(clients) as probe, pytest.raises(RunbookError) as rolled:
         run_upgrade(box.config, _context(box, gate_timeout=15), runbook_path=default_runbook(),
-                    params={"to": TO}, listener=kill_upgraded_standby)
+                    params={"to": TO}, listener=_killer(box.drivers(), killed))
     assert killed and killed[0] != leader, rolled.value.message
     assert "upgrade rolled back: every node runs 2.6.2 again" in rolled.value.message, rolled.value.message
     assert f"{killed[0]} did not come back healthy on {TO}" in rolled.value.message
@@ -74,6 +76,22 @@ def test_failed_gate_in_the_mixed_phase_rolls_back_to_the_old_version(make_box, 
     rc, _, err = cli(box, "upgrade", "run", "--to", TO, "--share-stdin", stdin=shares_text(box))
     assert rc == 0, err
     assert set(versions(box).values()) == {TO}
+
+
+def test_pg_pair_failed_gate_rolls_the_standby_back(make_box) -> None:  # type: ignore[no-untyped-def]
+    box = make_box("uprbpg", nodes=2, storage="postgresql")
+    leader = active(box).name
+    killed: list[str] = []
+    clients = box.clients(timeout=2)
+    prepare(clients)
+    with WriteProbe(clients) as probe, pytest.raises(RunbookError) as rolled:
+        run_upgrade(box.config, _context(box, gate_timeout=15, backup="skip"), runbook_path=default_runbook(),
+                    params={"to": TO}, listener=_killer(box.drivers(), killed))
+    assert "upgrade rolled back: every node runs 2.6.2 again" in rolled.value.message, rolled.value.message
+    assert killed == [next(n for n in ("node1", "node2") if n != leader)]
+    assert set(versions(box).values()) == {FROM} and active(box).name == leader
+    assert len(probe.acks) > 50 and probe.missing(active(box)) == []
+    assert load_state(state_path(box.config, "upgrade")).status == RunStatus.ROLLED_BACK
 
 
 def _watch(box, proc: subprocess.Popen[str], killed: list[str], done: threading.Event) -> None:  # type: ignore[no-untyped-def]

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from vaultops.config import Config
 from vaultops.errors import RunbookError
+from vaultops.runbook.engine import Listener
 from vaultops.runbook.state import RunState, RunStatus, StepStatus, load_state, now, run_lock, save_state
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.pnr import before_pnr
@@ -71,7 +73,7 @@ def run_upgrade(cfg: Config, ctx: UpgradeContext, *, auto_rollback: bool = True,
     except RunbookError as exc:
         if not auto_rollback:
             raise
-        return _roll_back_or_raise(cfg, ctx, exc, operator=operator, emit=emit)
+        return _roll_back_or_raise(cfg, ctx, exc, operator=operator, emit=emit, listener=start.get("listener"))
 
 
 def resume_upgrade(cfg: Config, ctx: UpgradeContext, *, auto_rollback: bool = True, emit: Emit = lambda _m: None,
@@ -83,17 +85,17 @@ def resume_upgrade(cfg: Config, ctx: UpgradeContext, *, auto_rollback: bool = Tr
         raise RunbookError(f"run {state.run_id} was rolled back", hint="start a new one with `vaultops upgrade run`")
     if state.status == RunStatus.HALTED and (state.halt or {}).get("rollback"):
         if auto_rollback:
-            return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit)
+            return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit, listener=resume.get("listener"))
         _forward(path, state, ctx, emit)   # the operator goes forward: the resumed upgrade re-checks every node
     try:
         return resume_run(cfg, ctx, operator=operator, emit=emit, **resume)
     except RunbookError as exc:
         if not auto_rollback:
             raise
-        return _roll_back_or_raise(cfg, ctx, exc, operator=operator, emit=emit)
+        return _roll_back_or_raise(cfg, ctx, exc, operator=operator, emit=emit, listener=resume.get("listener"))
 
 
-def _forward(path: Any, state: RunState, ctx: UpgradeContext, emit: Emit) -> None:
+def _forward(path: Path, state: RunState, ctx: UpgradeContext, emit: Emit) -> None:
     """Drop the rollback mark: the upgrade resumes instead (its re-check of done steps redoes any node
     the rollback already put back on the old version)."""
     with run_lock(path):
@@ -106,7 +108,7 @@ def _forward(path: Any, state: RunState, ctx: UpgradeContext, emit: Emit) -> Non
 
 
 def _roll_back_or_raise(cfg: Config, ctx: UpgradeContext, exc: RunbookError, *, operator: str | None,
-                        emit: Emit) -> RunState:
+                        emit: Emit, listener: Listener | None = None) -> RunState:
     path = state_path(cfg, "upgrade")
     if not path.exists():
         raise exc
@@ -126,11 +128,12 @@ def _roll_back_or_raise(cfg: Config, ctx: UpgradeContext, exc: RunbookError, *, 
     ctx.journal.append("upgrade.rollback.start", outcome="rolling back",
                        details={"run": state.run_id, "failed_step": plan.failed_step, "nodes": plan.touched,
                                 "to": plan.to, "reason": state.halt.get("message")})
-    return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit)
+    return _auto_rollback(cfg, ctx, state, operator=operator, emit=emit, listener=listener)
 
 
 def _auto_rollback(cfg: Config, ctx: UpgradeContext, upgrade: RunState, *, operator: str | None,
-                   emit: Emit) -> RunState:
+                   emit: Emit, listener: Listener | None = None) -> RunState:
+    """The rollback run (started, or resumed after a kill); *listener* sees its states (a live view)."""
     assert upgrade.halt is not None
     mark = upgrade.halt["rollback"]
     rb_path = state_path(cfg, AUTO)
@@ -139,11 +142,11 @@ def _auto_rollback(cfg: Config, ctx: UpgradeContext, upgrade: RunState, *, opera
         done = ours
     elif ours is not None:
         emit(f"continuing the automatic rollback (run {ours.run_id})")
-        done = resume_run(cfg, ctx, runbook=AUTO, operator=operator, emit=emit)
+        done = resume_run(cfg, ctx, runbook=AUTO, operator=operator, emit=emit, listener=listener)
     else:
         params = {"to": mark["to"], "touched": list(mark["nodes"]), "upgrade_run": upgrade.run_id}
         done = start_run(cfg, ctx, runbook_path=runbooks_dir() / f"{AUTO}.yaml", params=params, restart=True,
-                         operator=operator, emit=emit)
+                         operator=operator, emit=emit, listener=listener)
     finished = mark_rolled_back(cfg, ctx, done)
     reason = (finished.halt or {}).get("message", "a gate failed")
     raise RunbookError(f"upgrade rolled back: every node runs {mark['to']} again; it halted at "
@@ -152,7 +155,7 @@ def _auto_rollback(cfg: Config, ctx: UpgradeContext, upgrade: RunState, *, opera
                        evidence=finished.halt)
 
 
-def _own_run(path: Any, upgrade_run: str) -> RunState | None:
+def _own_run(path: Path, upgrade_run: str) -> RunState | None:
     if not path.exists():
         return None
     found = load_state(path)
