@@ -56,7 +56,9 @@ def auto_plan(state: RunState) -> Plan | None:
         return None
     touched: list[str] = []
     for step in state.steps[:failed + 1]:
-        changed = step.action in ("stop_node", "install", "start_node") and step.status != StepStatus.PENDING
+        # a node is touched once it was stopped; a stop whose safety gate refused left it as it was
+        stopped = step.action == "stop_node" and step.status == StepStatus.DONE
+        changed = stopped or (step.action in ("install", "start_node") and step.status != StepStatus.PENDING)
         if changed and step.node and step.node not in touched:
             touched.append(step.node)
     if not touched:
