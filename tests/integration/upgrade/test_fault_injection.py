@@ -52,7 +52,7 @@ def test_killed_at_every_step_boundary_then_resumed_completes(make_box) -> None:
 def _context(box, *, gate_timeout: float):  # type: ignore[no-untyped-def]
     return build_context(box.config, clients=box.clients(), drivers=box.drivers(), journal=journal_for(box.config),
                          unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
-                         gate_timeout=gate_timeout)
+                         gate_timeout=gate_timeout, connect=lambda: box.clients())   # the backup's own clients
 
 
 def test_halts_on_a_dead_peer_and_on_a_node_that_stays_unhealthy(make_box) -> None:  # type: ignore[no-untyped-def]

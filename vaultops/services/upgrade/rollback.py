@@ -225,22 +225,32 @@ def start_rollback(cfg: Config, ctx: UpgradeContext, *, operator: str | None = N
 
 def resume_rollback(cfg: Config, ctx: UpgradeContext, *, operator: str | None = None, emit: Emit = lambda _m: None,
                     accept_changed_runbook: bool = False) -> RunState:
+    """Continue `upgrade rollback`. Killed while the cluster was down for the restore, no quorum can
+    hold the cluster's run lease: the run goes on without it (journaled) until the restore."""
     from vaultops.errors import VaultOpsError
     from vaultops.services.lease import release_if_held_by
 
-    state = load_state(state_path(cfg, MANUAL))
+    path = state_path(cfg, MANUAL)
+    state = load_state(path)
     upgrade_run = str(state.variables["upgrade_run"])
-    up = True
+
+    def again(*, hold_lease: bool) -> RunState:
+        return resume_run(cfg, ctx, runbook=MANUAL, operator=operator, emit=emit, hold_lease=hold_lease,
+                          accept_changed_runbook=accept_changed_runbook, lease_guard=_reclaiming(upgrade_run))
     try:   # killed after the restore: the entry is the snapshot's, naming the upgrade run, which is gone
         release_if_held_by(cfg, list(ctx.clients.values()), upgrade_run)
-    except VaultOpsError:    # no quorum (a lone node may still call itself active for a moment)
-        up = False
-    if not up:
-        emit("no node is active (the cluster is down for the restore): resuming without the cluster's run "
-             "lease until it is back; the local run lock still keeps a second vaultops out")
-        ctx.journal.append("runbook.lease_skipped", outcome="cluster down", details={"run": state.run_id})
-    done = resume_run(cfg, ctx, runbook=MANUAL, operator=operator, emit=emit, hold_lease=up,
-                      accept_changed_runbook=accept_changed_runbook, lease_guard=_reclaiming(upgrade_run))
+        done = again(hold_lease=True)
+    except RunbookError:
+        raise
+    except VaultOpsError as exc:      # no quorum answered the lease (a lone node may claim active a while)
+        if len(load_state(path).history) != len(state.history):
+            raise                     # the run had started: not a lease failure
+        emit(f"the cluster cannot hold the run lease now ({exc.message}): the cluster is down for the "
+             "restore; resuming without it until it is back (the local run lock still keeps a second "
+             "vaultops out)")
+        ctx.journal.append("runbook.lease_skipped", outcome="cluster down",
+                           details={"run": state.run_id, "error": exc.message})
+        done = again(hold_lease=False)
     return _finish_restore(cfg, ctx, done)
 
 
