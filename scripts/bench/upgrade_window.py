@@ -17,7 +17,14 @@ retries once elsewhere; every acknowledged write is checked afterwards.
 Targets: 0 lost acknowledged writes; gap(c) <= 1.5 x gap(a); time(c) <= 0.6 x time(b).
 Reported beside them: what the probes cost, time(c) / time(c0), and each probe's own timings.
 
-    .venv/bin/python scripts/bench/upgrade_window.py [--keep]
+With --rollback, the automatic-rollback case instead, on its own sandbox under the same load:
+  (d) `vaultops upgrade run --to 2.7.2` whose first upgraded standby is killed while its health
+      gate waits for it (the gate fails before the point of no return): the time from the failed
+      gate to a healthy all-2.6.2 cluster (the rollback's final postflight passed);
+  (e) then the same upgrade without a fault: the time of the upgrade itself, reported beside it.
+Target: 0 lost acknowledged writes (the rollback's time is reported, with its ratio to (e)).
+
+    .venv/bin/python scripts/bench/upgrade_window.py [--keep] [--rollback]
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ START, MANUAL_TO, NO_PROBES_TO, TOOL_TO = "2.6.2", "2.7.0", "2.7.1", "2.7.2"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    ap.add_argument("--rollback", action="store_true", help="measure the automatic rollback instead (d, e)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vaultops-bench-upgrade-"))
     os.environ["VAULTOPS_STATE_DIR"] = str(work / "state")
@@ -49,12 +57,13 @@ def main() -> int:
     print(f"starting a 3-node raft sandbox on {START} in {work}", flush=True)
     box = start_sandbox(work, name="bench", nodes=3, version=START, raft_healthy=True)
     try:
-        results = run_all(box)
+        results = run_rollback(box) if args.rollback else run_all(box)
     finally:
         if not args.keep:
             box.stop()
     print(json.dumps(results, indent=2))
-    ok = results["lost_writes"] == 0 and results["gap_ratio"] <= 1.5 and results["time_ratio"] <= 0.6
+    ok = results["lost_writes"] == 0 and (args.rollback or (results["gap_ratio"] <= 1.5
+                                                            and results["time_ratio"] <= 0.6))
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 
@@ -193,14 +202,78 @@ def restart_on(box, name: str, version: str) -> None:  # type: ignore[no-untyped
         time.sleep(0.5)
 
 
-def vaultops_upgrade(box, version: str, *, runbooks: Path | None = None) -> None:  # type: ignore[no-untyped-def]
+def vaultops_upgrade(box, version: str, *, runbooks: Path | None = None,  # type: ignore[no-untyped-def]
+                     expect_rollback: bool = False) -> None:
     shares = "\n".join(box.shares_b64[:3]) + "\n"
     env = {**os.environ, **({"VAULTOPS_RUNBOOKS": str(runbooks)} if runbooks else {})}
+    extra = ["--gate-timeout", "15"] if expect_rollback else ["--restart"]
     proc = subprocess.run([sys.executable, "-m", "vaultops", "--config", str(box.config_path), "upgrade", "run",
-                           "--to", version, "--share-stdin", "--restart"], input=shares, text=True,
+                           "--to", version, "--share-stdin", *extra], input=shares, text=True,
                           capture_output=True, env=env)
-    if proc.returncode != 0:
+    if expect_rollback:
+        if "upgrade rolled back" not in proc.stderr:
+            raise SystemExit(f"expected an automatic rollback: {proc.stderr[-1000:]}")
+    elif proc.returncode != 0:
         raise SystemExit(f"vaultops upgrade failed: {proc.stderr[-1000:]}")
+
+
+def run_rollback(box) -> dict:  # type: ignore[no-untyped-def]
+    """(d) a failed gate before the point of no return, rolled back automatically; (e) the clean upgrade."""
+    import threading
+    from datetime import datetime
+
+    from vaultops.runbook.state import load_state
+    from vaultops.services.upgrade.probe import WriteProbe, prepare
+    from vaultops.services.upgrade.service import state_path
+
+    clients = box.clients(timeout=2)
+    prepare(clients)
+    results: dict = {}
+    with WriteProbe(clients) as probe:
+        stop = threading.Event()
+        killer = threading.Thread(target=kill_in_back_gate, args=(box, stop), daemon=True)
+        killer.start()
+        t0 = time.monotonic()
+        vaultops_upgrade(box, TOOL_TO, expect_rollback=True)
+        t1 = time.monotonic()
+        stop.set()
+        upgrade = load_state(state_path(box.config, "upgrade"))
+        rollback = load_state(state_path(box.config, "upgrade-autorollback"))
+        failed = next(s for s in upgrade.steps if s.status.value == "failed")
+        healthy = rollback.steps[-1]
+        seconds = (datetime.fromisoformat(healthy.finished_at) - datetime.fromisoformat(failed.finished_at))
+        results["time_d_rollback_s"] = round(seconds.total_seconds(), 2)
+        results["gap_d_s"] = round(probe.longest_gap(t0, t1), 3)
+        results["rolled_back_nodes"] = upgrade.halt["rollback"]["nodes"]
+        print(f"(d) failed gate at {failed.id} -> healthy on {START}: {results['time_d_rollback_s']} s", flush=True)
+
+        t0 = time.monotonic()
+        vaultops_upgrade(box, TOOL_TO)
+        results["time_e_upgrade_s"] = round(time.monotonic() - t0, 2)
+        print(f"(e) the upgrade itself {results['time_e_upgrade_s']} s", flush=True)
+        time.sleep(1)
+    reader = next(c for c in box.clients() if c.ha.health().role == "active")
+    results["acknowledged_writes"] = len(probe.acks)
+    results["lost_writes"] = len(probe.missing(reader))
+    results["rollback_to_upgrade_ratio"] = round(results["time_d_rollback_s"] / results["time_e_upgrade_s"], 2)
+    return results
+
+
+def kill_in_back_gate(box, stop) -> None:  # type: ignore[no-untyped-def]
+    """The fault: the first upgraded standby is SIGKILLed while its `back` gate waits for it."""
+    from vaultops.runbook.state import load_state
+    from vaultops.services.upgrade.service import state_path
+
+    path = state_path(box.config, "upgrade")
+    while not stop.is_set():
+        try:
+            cur = load_state(path).current if path.exists() else None
+        except Exception:  # noqa: BLE001 - the state file being replaced
+            cur = None
+        if cur is not None and cur.action == "wait_healthy" and cur.status.value == "running":
+            box.drivers()[cur.node].kill()
+            return
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -123,3 +123,23 @@ def test_an_unreachable_cluster_is_tolerated_until_the_ttl() -> None:
         mine.check()
     kv.down = False
     mine.check()                        # renewed synchronously: still ours (check-and-set)
+
+
+def test_reclaim_takes_the_lease_back_from_the_entry_a_snapshot_restore_brought_but_not_from_a_live_run() -> None:
+    kv = FakeKV()
+    upgrade = lease(kv, "up1")
+    upgrade.acquire()                              # the entry the pre-upgrade snapshot holds
+    snapshot_entry = kv.versions[-1]
+    rollback = lease(kv, "rb1")
+    upgrade.release()
+    rollback.acquire()
+    kv.versions.append(snapshot_entry)             # the restore brings the upgrade run's entry back
+    assert rollback.renew() is False and rollback.lost
+    with pytest.raises(RunbookError, match="lost the cluster's run lease"):
+        rollback.check()
+    assert rollback.reclaim("up1") is True and rollback.lost is None
+    rollback.check()
+    assert kv.versions[-1][0]["holder"]["run_id"] == "rb1"
+    rollback.release()
+    lease(kv, "other").acquire()                   # a live run of someone else: never reclaimed
+    assert lease(kv, "rb2").reclaim("up1") is False

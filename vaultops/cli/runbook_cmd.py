@@ -174,4 +174,8 @@ def render_state(state: Any) -> str:
                          [[n, v.get("role"), v.get("version"), v.get("sealed")] for n, v in state.nodes.items()]))
     if state.halt:
         out.append(f"{state.status.value}: {state.halt.get('message')}\n  next: {state.halt.get('hint')}")
+        rollback = state.halt.get("rollback")
+        if rollback:   # services/upgrade/rollback.py: the automatic or restore rollback of this run
+            out.append(f"rollback ({rollback.get('runbook')} run {rollback.get('run', 'not started')}): "
+                       f"{rollback.get('summary') or 'in progress: `vaultops upgrade resume` continues it'}")
     return "\n".join(out)

@@ -9,6 +9,7 @@ from vaultops.cli import add_format, add_no_color, command_parser, output
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
+from vaultops.cli.upgrade_rollback_cmd import add_auto_rollback, register as register_rollback
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,10 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--to", required=True, metavar="VERSION", help=TO_HELP)
     run.add_argument("--restart", action="store_true", help="abandon an unfinished upgrade run and start over")
     add_run_options(run)
+    add_auto_rollback(run)
     run.set_defaults(handler=cmd_run)
     res = command_parser(usub, "resume", help="resume the halted, paused or killed upgrade")
     add_run_options(res, backup=False, resume=True)
+    add_auto_rollback(res)
     res.set_defaults(handler=cmd_resume)
+    register_rollback(usub)
     st = command_parser(usub, "status", help="the recorded state of the upgrade run")
     add_format(st)
     st.set_defaults(handler=cmd_status)
@@ -112,23 +116,26 @@ def cmd_plan(session: Session, args: argparse.Namespace) -> int:
 
 @anchored
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
-    from vaultops.services.upgrade.service import default_runbook, start_run
+    from vaultops.services.upgrade.rollback import run_upgrade
+    from vaultops.services.upgrade.service import default_runbook
 
     cfg = session.config
     ctx = context_for(session, args, read_shares(args))
-    state = start_run(cfg, ctx, runbook_path=default_runbook(cfg), params={"to": args.to}, restart=args.restart,
-                      operator=session.operator, emit=progress, precheck=_precheck(ctx))
+    state = run_upgrade(cfg, ctx, runbook_path=default_runbook(cfg), params={"to": args.to}, restart=args.restart,
+                        operator=session.operator, emit=progress, precheck=_precheck(ctx),
+                        auto_rollback=not args.no_auto_rollback)
     return finish(state)
 
 
 @anchored
 def cmd_resume(session: Session, args: argparse.Namespace) -> int:
-    from vaultops.services.upgrade.service import resume_run
+    from vaultops.services.upgrade.rollback import resume_upgrade
 
     cfg = session.config
     ctx = context_for(session, args, read_shares(args))
-    return finish(resume_run(cfg, ctx, operator=session.operator, emit=progress,
-                             accept_changed_runbook=args.accept_changed_runbook))
+    return finish(resume_upgrade(cfg, ctx, operator=session.operator, emit=progress,
+                                 accept_changed_runbook=args.accept_changed_runbook,
+                                 auto_rollback=not args.no_auto_rollback))
 
 
 def cmd_status(session: Session, args: argparse.Namespace) -> int:

@@ -119,6 +119,22 @@ class LocalDriver:
         atomic_write_text(self.dir / "binary", f"{path}\n")
         return Result.of(f"install openbao {version}", 0, str(path))
 
+    def set_aside_storage(self, label: str) -> Result:
+        """Move the node's raft data folder aside (kept as data.LABEL) and leave an empty one: the
+        node starts as a fresh, uninitialised server (`upgrade rollback` restores into it)."""
+        data = self.dir / "data"
+        if self.is_running():
+            raise DriverError(f"{self.node}: running; refusing to move its storage", hint="stop it first")
+        if not data.exists() or not any(data.iterdir()):
+            data.mkdir(mode=0o700, exist_ok=True)
+            return Result.of(f"set aside {data}", 0, "already empty")
+        if not label.replace("-", "").isalnum():
+            raise DriverError(f"{self.node}: bad storage label {label[:40]!r}", hint="letters, digits and '-' only")
+        kept = data.with_name(f"data.{label}")
+        data.rename(kept)
+        data.mkdir(mode=0o700)
+        return Result.of(f"mv {data} {kept}", 0, str(kept))
+
     # -- files -----------------------------------------------------------------
     def write_file(self, path: str, data: bytes, *, mode: int = 0o600, owner: str | None = None,
                    group: str | None = None) -> Result:

@@ -29,6 +29,7 @@ class RunStatus(StrEnum):
     PAUSED = "paused"       # waits for people (keyholders); resume continues
     HALTED = "halted"       # a check failed; fix the cause, then resume
     DONE = "done"
+    ROLLED_BACK = "rolled back"   # undone by a rollback run (services/upgrade/rollback.py); a finished state
 
 
 class StepStatus(StrEnum):

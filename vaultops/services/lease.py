@@ -229,6 +229,20 @@ class RunLease:
             raise RunbookError(f"this run lost the cluster's run lease to {self.lost}",
                                hint="two runs must not act on one cluster: find out who started the other one")
 
+    def reclaim(self, from_run: str) -> bool:
+        """Take the lease back after a snapshot restore replaced the entry with the one the snapshot
+        holds (run *from_run*'s, or a released one); False if a live run of someone else holds it."""
+        with self._lock:
+            seen = _seen(self.kv.read(self.settings.key))
+            holder = seen.holder.run_id if seen.holder is not None else None
+            if seen.held and not seen.expired and holder not in (from_run, self.holder.run_id):
+                return False
+            self.version = self.kv.write(self.settings.key, self._record("held"), cas=seen.version).version
+            self.lost, self._last_ok = None, self._clock()
+        if self._thread is None or not self._thread.is_alive():
+            self.start()
+        return True
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="run-lease", daemon=True)
         self._thread.start()
@@ -295,3 +309,22 @@ def _now() -> str:
 
 def _clean(value: Any) -> str:
     return "".join(c if c.isprintable() else "?" for c in str(value)[:120])
+
+
+def release_if_held_by(cfg: Any, clients: Sequence[Any], run_id: str) -> bool:
+    """Release the lease if run *run_id* holds it: after a snapshot restore the entry is the one the
+    snapshot holds (the run that took the snapshot), which no live process renews."""
+    settings = lease_settings(cfg)
+    if not settings.enabled:
+        return False
+    kv = ClusterKV(clients, settings.mount)
+    try:
+        entry = kv.read(settings.key)
+    except MountMissing:
+        return False
+    seen = _seen(entry)
+    if not seen.held or seen.holder is None or seen.holder.run_id != run_id:
+        return False
+    record = {"state": "released", "holder": asdict(seen.holder), "ttl_seconds": seen.ttl, "written_at": _now()}
+    kv.write(settings.key, record, cas=seen.version)
+    return True

@@ -151,18 +151,19 @@ class UpgradeOps:
 
     def run(self, to: str, *, listener: Callable[[RunState], None], unsealer: Unsealer,
             ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState:
-        from vaultops.services.upgrade.service import default_runbook, start_run
+        from vaultops.services.upgrade.rollback import run_upgrade   # a failed gate before the PNR rolls back
+        from vaultops.services.upgrade.service import default_runbook
 
         ctx = self._context(unsealer, ask, emit)
-        return start_run(self.cfg, ctx, runbook_path=default_runbook(self.cfg), params={"to": to},
-                         operator=self.operator, listener=listener, emit=emit, precheck=_precheck(ctx))
+        return run_upgrade(self.cfg, ctx, runbook_path=default_runbook(self.cfg), params={"to": to},
+                           operator=self.operator, listener=listener, emit=emit, precheck=_precheck(ctx))
 
     def resume(self, *, listener: Callable[[RunState], None], unsealer: Unsealer,
                ask: Callable[[str], bool], emit: Callable[[str], None]) -> RunState:
-        from vaultops.services.upgrade.service import resume_run
+        from vaultops.services.upgrade.rollback import resume_upgrade
 
         ctx = self._context(unsealer, ask, emit)
-        return resume_run(self.cfg, ctx, operator=self.operator, listener=listener, emit=emit)
+        return resume_upgrade(self.cfg, ctx, operator=self.operator, listener=listener, emit=emit)
 
     def ceremony(self, node: str) -> UnsealCeremony:
         clients = [c for c in self.session.clients(token=False) if c.name == node]

@@ -144,8 +144,12 @@ class WriteProbe:
 
     def missing(self, reader: NodeClient) -> list[str]:
         """Acknowledged writes that do not read back (through *reader*, the active node)."""
+        return self.missing_among(reader, self.acks)
+
+    def missing_among(self, reader: NodeClient, acks: Sequence[Ack]) -> list[str]:
+        """Those of *acks* that do not read back through *reader*."""
         lost = []
-        for ack in self.acks:
+        for ack in acks:
             try:
                 got = (reader.read(ack.key).get("data") or {}).get("value")
             except VaultOpsError:

@@ -14,6 +14,7 @@ per-node state, the current step and the keyholder prompt from it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from vaultops.runbook.changes import ACCEPT_FLAG, review
 from vaultops.runbook.engine import Engine, Listener, new_run_id
 from vaultops.runbook.loader import PlannedStep, Runbook, load_runbook, resolve
 from vaultops.runbook.state import RunState, RunStatus, load_state, run_lock
-from vaultops.services.lease import ensure_free, run_lease
+from vaultops.services.lease import RunLease, ensure_free, run_lease
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import observe, summary
 from vaultops.services.upgrade.unseal import Unsealer, choose
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from vaultops.vault import NodeClient
 
 UPGRADE_RUNBOOK = "upgrade.yaml"
+LeaseGuard = Callable[[RunLease], Callable[[], None]]
 
 
 def runbooks_dir() -> Path:
@@ -118,7 +120,8 @@ def engine_for(ctx: UpgradeContext, path: Path, *, listener: Listener | None = N
 def start_run(cfg: Config, ctx: UpgradeContext, *, runbook_path: Path, params: dict[str, Any],
               restart: bool = False, operator: str | None = None, listener: Listener | None = None,
               emit: Callable[[str], None] = lambda _m: None, path: Path | None = None,
-              precheck: Callable[[dict[str, Any]], None] | None = None, take_over_lease: bool = False) -> RunState:
+              precheck: Callable[[dict[str, Any]], None] | None = None, take_over_lease: bool = False,
+              lease_guard: LeaseGuard | None = None) -> RunState:
     """A new run, holding the local run lock and the cluster's run lease (vaultops/services/lease.py).
 
     *take_over_lease* is for a throwaway copy of a cluster (a rehearsal restored from a backup),
@@ -135,13 +138,14 @@ def start_run(cfg: Config, ctx: UpgradeContext, *, runbook_path: Path, params: d
         _refuse_unfinished(path, restart)
         with run_lease(cfg, list(ctx.clients.values()), run_id=run_id, runbook=rb.name, operator=operator,
                        take_over=take_over_lease, journal=engine.journal) as lease:
-            return engine.start(rb, variables, plan, run_id=run_id, guard=lease.check if lease else None)
+            return engine.start(rb, variables, plan, run_id=run_id, guard=_guard(lease, lease_guard))
 
 
 def resume_run(cfg: Config, ctx: UpgradeContext, *, runbook: str = "upgrade", operator: str | None = None,
                listener: Listener | None = None, emit: Callable[[str], None] = lambda _m: None,
                path: Path | None = None, runbook_path: Path | None = None,
-               accept_changed_runbook: bool = False) -> RunState:
+               accept_changed_runbook: bool = False, lease_guard: LeaseGuard | None = None,
+               hold_lease: bool = True) -> RunState:
     """Resume the recorded run: refused if its runbook was edited (unless accepted) or another run
     holds the cluster's lease; a resume of the same run takes its own lease over at once."""
     path = path or state_path(cfg, runbook)
@@ -152,10 +156,19 @@ def resume_run(cfg: Config, ctx: UpgradeContext, *, runbook: str = "upgrade", op
         rb = _current_runbook(state, runbook_path, accept_changed_runbook)
         review(state, rb, accept=accept_changed_runbook, emit=emit)   # before touching the cluster
         engine = engine_for(ctx, path, listener=listener, emit=emit)
-        with run_lease(cfg, list(ctx.clients.values()), run_id=state.run_id, runbook=state.runbook,
-                       operator=operator, journal=engine.journal) as lease:
+        held = run_lease(cfg, list(ctx.clients.values()), run_id=state.run_id, runbook=state.runbook,
+                         operator=operator, journal=engine.journal) if hold_lease else contextlib.nullcontext()
+        with held as lease:
             return engine.resume(state, runbook=rb, accept_changed=accept_changed_runbook,
-                                 guard=lease.check if lease else None)
+                                 guard=_guard(lease, lease_guard))
+
+
+def _guard(lease: RunLease | None, wrap: LeaseGuard | None) -> Callable[[], None] | None:
+    """The engine's check before every step: the lease's own, or *wrap*'s around it (a rollback that
+    restores a snapshot takes the lease back from the entry the snapshot brought along)."""
+    if lease is None:
+        return None
+    return wrap(lease) if wrap is not None else lease.check
 
 
 def _current_runbook(state: RunState, given: Path | None, accept_changed: bool) -> Runbook | None:
@@ -175,7 +188,7 @@ def _refuse_unfinished(path: Path, restart: bool) -> None:
     if not path.exists():
         return
     old = load_state(path)
-    if old.status == RunStatus.DONE or restart:
+    if old.status in (RunStatus.DONE, RunStatus.ROLLED_BACK) or restart:
         path.replace(path.with_name(f"{path.stem}.{old.run_id}.json"))
         return
     where = old.current.id if old.current else "?"

@@ -15,6 +15,7 @@ from vaultops.runbook.registry import Evidence, Registry, action, with_verify
 from vaultops.services.upgrade import gates, preflight as checks
 from vaultops.services.upgrade.context import UpgradeContext
 from vaultops.services.upgrade.observe import ClusterView, observe
+from vaultops.services.upgrade.rollback_steps import ROLLBACK_ACTIONS
 from vaultops.services.upgrade.unseal import wait_ready
 from vaultops.services.upgrade.versions import parse_version
 from vaultops.services.upgrade.probes import probe_action
@@ -163,8 +164,10 @@ step_down = with_verify(_step_down, _leader_still_on)
 
 
 # The upgrade runbook's actions: every one runs on an UpgradeContext (mypy checks each entry).
+# The rollback runbooks (upgrade-autorollback.yaml, upgrade-rollback.yaml) use the same table.
 UPGRADE_ACTIONS: Registry[UpgradeContext] = Registry({
     "preflight": preflight, "probe": probe_action, "snapshot": snapshot, "stop_node": stop_node, "install": install,
     "start_node": start_node, "unseal_node": unseal_node, "wait_healthy": wait_healthy, "step_down": step_down,
     "verify": verify, "confirm": confirm, "shell": shell,
+    **{name: ROLLBACK_ACTIONS.get(name) for name in ROLLBACK_ACTIONS.names()},
 })
