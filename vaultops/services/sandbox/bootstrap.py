@@ -126,7 +126,7 @@ def _hcl_storage(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, tls
                  if tls else "")
         joins += f'  retry_join {{\n    leader_api_addr = "{scheme}://127.0.0.1:{other.api_port}"{extra}\n  }}\n'
     # performance_multiplier 1 (production guidance; terraform sets it too): a leader a few seconds after
-    # the last unseal (median 3.7 s, scripts/bench/leader_after_unseal.py), not the default's 15-22 s.
+    # the last unseal (median 3.5-3.7 s, scripts/bench/leader_after_unseal.py), not the default's 15-22 s.
     timing = (f"  performance_multiplier = {rec.spec.performance_multiplier}\n"
               if rec.spec.performance_multiplier else "")
     return f'storage "raft" {{\n  path = "{n.dir}/data"\n  node_id = "{n.name}"\n{timing}{joins}}}\n'
