@@ -96,9 +96,8 @@ def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
     if event in PROGRESS_ONLY:
         return
-    # a failed run is an error for whoever reads the log (scripts/cron says so); a sink that failed is not yet
-    level = "error" if event == "run.failed" else \
-        "warning" if event in ("warning", "run.partial", "sink.failed", "prune.untrusted") else "info"
+    # level "error" is only the one error line of the exit point (cli/output.py): a failed run is a warning here
+    level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
