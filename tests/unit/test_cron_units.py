@@ -65,15 +65,33 @@ def test_a_failing_config_mails_one_line_and_logs_json(tmp_path: Path) -> None:
 
 
 def test_a_failed_run_appends_json_lines_to_the_same_log(tmp_path: Path) -> None:
+    """The common failure: logged in, but no node serves the snapshot. The run ends with run.failed (a result,
+    exit 6: no error line of the exit point)."""
+    token = tmp_path / "token"
+    token.write_text("s.not-a-real-token")
+    token.chmod(0o600)
     config = tmp_path / "vaultops.yaml"
-    config.write_text(f"cluster: {{name: c}}\nnodes: [{{name: n1, address: 'http://127.0.0.1:1'}}]\n"
+    config.write_text(f"cluster: {{name: c, token_file: '{token}'}}\n"
+                      f"nodes: [{{name: n1, address: 'http://127.0.0.1:1'}}]\n"
                       f"backup: {{sinks: [{{type: local, path: '{tmp_path / 'sink'}'}}]}}\n")
     first, log = run_cron_line(tmp_path, config)
     second, _ = run_cron_line(tmp_path, config)
     for proc in (first, second):
-        assert proc.stdout.startswith("vaultops backup run failed (exit ") and proc.stdout.count("\n") == 1
+        assert proc.stdout == f"vaultops backup run failed (exit 6): see the last lines of {log}\n"
     records = json_lines(log)
-    assert sum(1 for r in records if r.get("event") in ("run.failed", "error")) >= 2, records
+    assert [r["event"] for r in records if r["event"] in ("run.failed", "error")] == ["run.failed", "run.failed"]
+    assert records[-1]["event"] == "run.failed" and "no active node" in str(records[-1]["error"])
+
+
+def test_a_run_stopped_by_an_error_logs_it_after_the_failed_run(tmp_path: Path) -> None:
+    config = tmp_path / "vaultops.yaml"
+    config.write_text(f"cluster: {{name: c}}\nnodes: [{{name: n1, address: 'http://127.0.0.1:1'}}]\n"
+                      f"backup: {{sinks: [{{type: local, path: '{tmp_path / 'sink'}'}}]}}\n")
+    proc, log = run_cron_line(tmp_path, config)
+    assert proc.stdout.startswith("vaultops backup run failed (exit 4)")
+    records = json_lines(log)
+    assert [(r["level"], r["event"]) for r in records[-2:]] == [("warning", "run.failed"), ("error", "error")]
+    assert "no token" in str(records[-1]["message"]) and records[-1]["hint"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

@@ -96,6 +96,7 @@ def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
     if event in PROGRESS_ONLY:
         return
+    # level "error" is only the one error line of the exit point (cli/output.py): a failed run is a warning here
     level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}

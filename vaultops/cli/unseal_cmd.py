@@ -187,7 +187,7 @@ def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
 
 
 def _await_leader(cer: UnsealCeremony, snap: CeremonySnapshot, *, timeout: float, stream: Any = None) -> None:
-    """Every node unsealed is not yet serving: say when a leader is active (a second or two with raft's
+    """Every node unsealed is not yet serving: say when a leader is active (a few seconds with raft's
     performance_multiplier 1; 15-22 s after a full restart without it), so the next command finds one."""
     import time
 

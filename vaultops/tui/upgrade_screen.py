@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import textwrap
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -363,9 +364,11 @@ class UpgradeScreen(ConsoleScreen):
         if p is None:
             return []
         who = ", ".join(p.keyholders) if p.keyholders else "the keyholders"
-        return [("class:level.warn", f" {p.node} is sealed: {p.threshold} of {p.shares} keyholders must "
-                                     f"submit ({who}); progress {p.progress}/{p.threshold}. "),
-                ("", "Enter to paste a share.")]
+        text = (f"{p.node} is sealed: {p.threshold} of {p.shares} keyholders must submit ({who}); progress "
+                f"{p.progress}/{p.threshold}, waiting {_clock(p.waited)}"
+                + (f" of up to {_clock(p.timeout)}" if p.timeout else "") + ". Enter to paste a share.")
+        width = self._app.output.get_size().columns - 3 if self._app is not None else 78
+        return [("class:level.warn", textwrap.fill(text, max(width, 20), initial_indent=" "))]  # never mid-word
 
     def _halt_text(self) -> StyleAndTextTuples:
         run = self.state.run
@@ -374,6 +377,12 @@ class UpgradeScreen(ConsoleScreen):
         style = "class:error" if run.status == RunStatus.HALTED else "class:level.warn"
         return [(style, f" {run.status.value}: {run.halt.get('message')}\n"),
                 ("class:hint", f" next: {run.halt.get('hint') or 'r to resume'}")]
+
+
+def _clock(seconds: float) -> str:
+    """0:07, 12:30, 1:00:00."""
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 __all__ = ["ConsoleUnsealer", "Plan", "UnsealPrompt", "UpgradeOps", "UpgradeScreen"]

@@ -190,7 +190,7 @@ def test_unseal_screen_after_an_outage_one_share_per_keyholder(world: World, con
         assert world.shares[name] not in shown and world.shares[name][:12] not in shown
         t.keys("Enter")
         # the last share unseals every node at once: the list may go straight to "unsealed"
-        wait_until(lambda: f"> {name}  submitted" in (shown := t.screen()) or "every node is unsealed" in shown,
+        wait_until(lambda: re.search(rf"> {name} +counted", shown := t.screen()) or "every node is unsealed" in shown,
                    f"{name}'s share was not taken:\n{t.screen()}", timeout=40)
         t.keys("Down")
     t.wait("every node is unsealed", timeout=60)
@@ -366,7 +366,11 @@ def test_tls_screen_renews_every_certificate_and_journals_it(world: World, conso
 def test_journal_screen_shows_this_days_work_and_verifies_the_chain(world: World, console: Console) -> None:
     t = console.tmux
     t.keys("F6")
-    t.wait("tls.renew" if world.acme else "rekey.completed")  # read again when the screen is opened
+    newest = "tls.renew" if world.acme else "rekey.completed"
+    # read again when the screen is opened; v only once that read is done (the dashboard may show the same
+    # entry before F6 is taken, and a v pressed while the journal is read is refused: "wait for it to finish")
+    wait_until(lambda: "<Journal>" in (shown := t.screen()) and newest in shown and "reading the journal" not in shown,
+               f"the journal screen never showed {newest}:\n{t.screen()}", timeout=40)
     t.keys("v")
     t.wait("chain intact")
     seen = t.screen()
@@ -379,3 +383,9 @@ def test_journal_screen_shows_this_days_work_and_verifies_the_chain(world: World
         assert action in seen, action
     assert not any(s[:12] in seen for s in world.secrets)
     console.quit()
+    # defect 2: five consoles opened and quit on the unsealed cluster since the F2 ceremony ended; not one
+    # wrote an unseal entry (it used to journal 'unseal.cluster-unsealed ok' on every launch)
+    entries = journal(world)
+    ended = max(i for i, e in enumerate(entries) if e["action"] == "unseal.finished")
+    assert [e["action"] for e in entries[ended + 1:] if e["action"].startswith("unseal.")] == []
+    assert [e["action"] for e in entries].count("unseal.cluster-unsealed") == 1

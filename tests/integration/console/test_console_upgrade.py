@@ -125,6 +125,7 @@ def test_console_upgrades_a_sealed_restart_cluster_end_to_end(box: Sandbox, tmux
     final = tmux.screen()
     (tmp_path / "screens.txt").write_text("\n---\n".join([plan, *prompts, final]))
     print("\n---\n".join([plan, prompts[0], final]))  # quoted in the report (-s)
+    capture(plan=plan, prompts=prompts, final=final)
 
     assert sorted(unsealed) == ["node1", "node2", "node3"]  # every node restarted sealed, once
     versions = {c.name: c.ha.health().version for c in box.clients()}
@@ -148,3 +149,13 @@ def test_console_upgrades_a_sealed_restart_cluster_end_to_end(box: Sandbox, tmux
     while not done.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert done.read_text().strip() == "0"
+
+
+def capture(*, plan: str, prompts: list[str], final: str) -> None:
+    folder = os.environ.get("VAULTOPS_CAPTURE_DIR")
+    if not folder:
+        return
+    Path(folder, "console-upgrade-plan.txt").write_text(plan)
+    for i, screen in enumerate(prompts, 1):
+        Path(folder, f"console-upgrade-prompt-{i}.txt").write_text(screen)
+    Path(folder, "console-upgrade-done.txt").write_text(final)

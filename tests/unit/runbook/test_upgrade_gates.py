@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -109,3 +110,26 @@ def test_an_upgrade_is_accepted() -> None:
 def _leader(*, committed: int | None = None, applied: int | None = None) -> Any:
     leader = SimpleNamespace(raft_committed_index=committed, raft_applied_index=applied)
     return SimpleNamespace(ha=SimpleNamespace(leader=lambda: leader))
+
+
+def test_a_wait_says_what_it_waits_for_and_how_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: while a gate waits it shows what it waits for and for how long, then passes or halts."""
+    from vaultops.errors import RunbookError
+
+    sealed = _view(_node("n1", "active"), _node("n2"), _node("n3", "sealed"))
+    healthy = _view(_node("n1", "active"), _node("n2"), _node("n3"))
+    views = iter([sealed] * 4 + [healthy] * 2)
+    monkeypatch.setattr(gates, "observe", lambda clients, storage: next(views))
+    monkeypatch.setattr(gates, "REPORT_AFTER", 0.0)
+    monkeypatch.setattr(gates, "REPORT_EVERY", 0.0)
+    said: list[str] = []
+    ctx = SimpleNamespace(settings=GateSettings(gate_timeout=30, poll=0.01), clients={}, storage="raft",
+                          raft_id=str, emit=said.append)
+    assert gates.wait_for(ctx, lambda v: gates.cluster_problems(v, ctx), what="cluster healthy", stable=2) is healthy
+    assert len(said) == 4 and all(re.fullmatch(r"  waiting \d+s of up to 30s: n3 is sealed", s) for s in said), said
+
+    monkeypatch.setattr(gates, "observe", lambda clients, storage: sealed)
+    ctx.settings = GateSettings(gate_timeout=0.05, poll=0.01)
+    with pytest.raises(RunbookError, match=r"cluster healthy: n3 is sealed after \d+s") as info:
+        gates.wait_for(ctx, lambda v: gates.cluster_problems(v, ctx), what="cluster healthy")
+    assert info.value.evidence["problems"] == ["n3 is sealed"]

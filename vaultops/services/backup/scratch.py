@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 SEAL_WAIT = 30.0      # a restored node seals itself within ~5 s (field notes)
 UNSEAL_WAIT = 60.0    # a raft follower may answer sealed for a few seconds after its last share
-ACTIVE_WAIT = 30.0    # then a leader election: 1-3 s with the sandbox's performance_multiplier 1
+ACTIVE_WAIT = 30.0    # then a leader election (the scratch copy keeps raft's default timing)
 SHARES_HINT = "pipe at least the threshold of the ORIGINAL cluster's unseal shares, one per line"
 
 

@@ -272,7 +272,7 @@ class Sandbox:
              hint="see the nodes' bao.log")
 
     def wait_active(self, timeout: float = 30.0) -> str:
-        """Until a node is active: a second or two after the unseal (performance_multiplier 1)."""
+        """Until a node is active: a few seconds after the unseal (performance_multiplier 1)."""
         from vaultops.services.sandbox.bootstrap import wait_active
 
         return wait_active(self.clients(token=False), timeout=timeout)

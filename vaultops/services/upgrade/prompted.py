@@ -9,6 +9,7 @@ unsealed; `on_prompt(None)` when it stops asking. It never holds shares itself.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ class UnsealPrompt:
     shares: int
     progress: int
     keyholders: tuple[str, ...]
-
+    waited: float = 0.0     # seconds since the node asked (the prompt says how long it has waited)
+    timeout: float = 0.0    # after which the run pauses
 
 
 class ConsoleUnsealer:
@@ -58,12 +60,17 @@ class ConsoleUnsealer:
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
         self._stop.clear()
-        self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
+        started = time.monotonic()
+
+        def prompt() -> UnsealPrompt:
+            return UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders, waited=time.monotonic() - started,
+                                timeout=self.timeout)
+        self.on_prompt(prompt())
 
         def unsealed() -> SealStatus | None:
             nonlocal st
             st = client.seal.status()    # a joining follower may not answer for a moment: tolerated
-            self.on_prompt(UnsealPrompt(node, st.t, st.n, st.progress, self.keyholders))
+            self.on_prompt(prompt())
             return None if st.sealed else st
         try:
             poll(unsealed, timeout=self.timeout, interval=self.poll, what=f"{node} to unseal", stop=self._stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -428,6 +429,12 @@ def test_upgrade_runs_live_and_keyholders_unseal_the_restarted_node(pipe: PipeIn
         await h.until(lambda: screen.state.prompt is not None)
         assert screen.state.prompt.node == "node1" and screen.state.prompt.threshold == 3
         assert screen.state.run.current.id == "standby[node1].unseal"
+        # what it waits for and for how long, word-wrapped (never cut mid-word at the pane's edge)
+        await h.until(lambda: screen.state.prompt is not None and screen.state.prompt.waited >= 1.0)
+        shown = "".join(text for _, text in screen._prompt_text())
+        assert re.search(r"progress 0/3, waiting 0:0[1-9] of up to 1:00:00\. Enter to paste a share\.$",
+                         shown.replace("\n", " ")), shown
+        assert all(len(line) <= 78 for line in shown.splitlines())
         for i, raw in enumerate(raws[:3], 1):
             await h.type(ENTER)
             assert screen.state.entering == "share"
