@@ -24,6 +24,7 @@ ORPHANED = ("ORPHANED: encrypted to none of the recipients in backup.encryption:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from vaultops.cli.backup_drill import DRILL_DOC
+    from vaultops.cli.backup_epochs import EPOCHS_DOC
 
     p = command_parser(sub, "backup", help="verified snapshot backups: run, list, verify, restore, drill")
     bsub = p.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
@@ -61,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dr.add_argument("--no-sentinels", action="store_true",
                     help="drill without backup.drill.sentinels: proves the backup restores and unseals, "
                          "not that its data reads back")
+    ep = _cmd(bsub, "epochs", cmd_epochs, "key epochs of the retained backups: whose shares open them, still "
+              "reachable? (for cron: exit 3 and a metric when not)", description=EPOCHS_DOC)
     pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
     pol.set_defaults(handler=cmd_policy)
 
@@ -70,9 +73,9 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwar
         kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
     p = command_parser(bsub, name, help=help, **kwargs)
     add_format(p)
-    if name not in ("run", "prune"):
+    if name not in ("run", "prune", "epochs"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
-    elif name == "prune":
+    elif name != "run":
         p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
     if name in ("verify", "inspect", "restore", "drill"):
         p.add_argument("--identity", metavar="FILE", help="age identity or ssh private key that opens encrypted "
@@ -199,18 +202,22 @@ def _age(when: datetime) -> str:
 
 def cmd_list(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
-    from vaultops.services.backup.catalog import list_backups, open_uploads
+    from vaultops.services.backup.catalog import list_backups, open_uploads, read_manifests
 
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
-    sealed = _encryption_states(sink, entries, settings)
+    manifests = read_manifests(sink, entries)
+    sealed = _encryption_states(sink, entries, settings, manifests)
+    epochs = _epochs(session, entries, manifests)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?")} for e in entries]
+             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?"),
+             "epoch": epochs.get(e.name)} for e in entries]
     uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
                for u in open_uploads(sink, cluster=settings.cluster)]
-    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED"],
-                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"]] for r in rows])
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED", "EPOCH"],
+                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"],
+                                      "-" if r["epoch"] is None else r["epoch"]] for r in rows])
     text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
     if uploads:
         text += "\n\nopen uploads (never committed nor aborted):\n" + table(
@@ -221,13 +228,27 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     return ORPHANED_EXIT if orphaned else 0
 
 
-def _encryption_states(sink: Any, entries: Any, settings: Any) -> dict[str, str]:
+def _epochs(session: Session, entries: Any, manifests: dict[str, Any]) -> dict[str, Any]:
+    """Per published backup: its key epoch number, 'unknown', or '~N' when placed by its time."""
+    from vaultops.cli.backup_epochs import load_history
+    from vaultops.services.backup.epochs import epoch_of
+
+    history = load_history(session)
+    out: dict[str, Any] = {}
+    for e in entries:
+        if e.name in manifests:
+            number, inferred = epoch_of(manifests[e.name], e, history)
+            out[e.name] = "unknown" if number is None else f"~{number}" if inferred else number
+    return out
+
+
+def _encryption_states(sink: Any, entries: Any, settings: Any, manifests: Any = None) -> dict[str, str]:
     """Per backup: '-', 'yes' or 'ORPHANED'; the count goes to a textfile beside backup.metrics_file."""
     from vaultops.services.backup import metrics
     from vaultops.services.backup.catalog import Sealed, encryption_states
     from vaultops.services.backup.crypt.seal import fingerprints
 
-    states = encryption_states(sink, entries, fingerprints(settings.encryption))
+    states = encryption_states(sink, entries, fingerprints(settings.encryption), manifests=manifests)
     if settings.metrics_file:
         try:
             metrics.write_orphaned(settings.metrics_file, cluster=settings.cluster, sink=sink.name,
@@ -292,7 +313,7 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
     m = ins.manifest
     head = [f"name      {m.name}", f"kind      {m.kind}", f"cluster   {m.cluster_name} ({m.cluster_id})",
             f"version   {m.server_version}", f"node      {m.source_node}", f"taken     {m.finished_at}",
-            f"size      {m.size}", f"sha256    {m.sha256}"]
+            f"size      {m.size}", f"sha256    {m.sha256}", f"epoch     {_epoch_line(m)}"]
     if ins.meta.get("index") is not None:
         head.append(f"index     {ins.meta['index']}  term {ins.meta['term']}")
         head += [f"peer      {p['id']} {p['address']} {'voter' if p['voter'] else 'non-voter'}"
@@ -302,6 +323,13 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
     _out(args, {"manifest": asdict(m), "meta": ins.meta, "entries": ins.entries, "prefixes": ins.prefixes},
          "\n".join(head) + "\n\n" + body)
     return 0
+
+
+def _epoch_line(m: Any) -> str:
+    k = m.key_epoch
+    if k is None:
+        return "not recorded (a backup from before key epochs)"
+    return (f"{k.number}" if k.number is not None else f"unknown ({k.problem})") + f"  ({k.threshold} of {k.shares} shares)"
 
 
 def cmd_prune(session: Session, args: argparse.Namespace) -> int:
@@ -321,8 +349,22 @@ def cmd_prune(session: Session, args: argparse.Namespace) -> int:
                                 for r in rows]})
         text.append(f"{sink.name}{' (dry run)' if args.dry_run else ''}\n" +
                     table(["NAME", "STATE", "ACTION", "WHY"], rows))
+    if not args.dry_run:
+        text += _epochs_after_prune(session, args.sink)
     _out(args, report, "\n\n".join(text))
     return 0
+
+
+def _epochs_after_prune(session: Session, sink: str | None) -> list[str]:
+    """With a keyholder manifest: the key-epoch metric, and the journal's notice for an epoch whose last
+    backup was just pruned (its shares may be destroyed)."""
+    from vaultops.cli.backup_epochs import compute, load_history, record
+
+    if load_history(session) is None:
+        return []
+    report, history = compute(session, sink)
+    return [f"key epoch {e}: its last backup is gone; the journal says its shares may be destroyed"
+            for e in record(session, report, history)]
 
 
 def cmd_restore(session: Session, args: argparse.Namespace) -> int:
@@ -403,6 +445,12 @@ def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.backup_drill import cmd_drill as drill
 
     return drill(session, args)
+
+
+def cmd_epochs(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.cli.backup_epochs import cmd_epochs as epochs
+
+    return epochs(session, args)
 
 
 def cmd_policy(session: Session, args: argparse.Namespace) -> int:

@@ -1,0 +1,69 @@
+"""Which key epoch a backup being taken belongs to (recorded in its manifest as `key_epoch`).
+
+The cluster says how many shares open it now (sys/seal-status `t`/`n`, unauthenticated, per node);
+the keyholder manifest says which epoch that is. When they disagree -- a rekey done outside vaultops,
+a manifest not updated -- the epoch is recorded as unknown with the reason, never guessed. A rekey
+outside vaultops that keeps the same threshold and share count cannot be seen from here (the seal
+status tells nothing else about the keys): `vaultops keyholders check` against real shares can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vaultops.errors import VaultOpsError
+from vaultops.services.backup.manifest import KeyEpoch
+
+if TYPE_CHECKING:
+    from vaultops.config import Config
+    from vaultops.vault import NodeClient
+
+
+def configured_keyholders(cfg: Config) -> Path | None:
+    """keyholders.manifest of vaultops.yaml when it is set and the file exists, else None."""
+    value = cfg.section("keyholders").get("manifest")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    path = cfg.resolve_path(value)
+    return path if path.exists() else None
+
+
+def observe(clients: Sequence[NodeClient], keyholders: Path | None, *,
+            warn: Callable[[str], None]) -> KeyEpoch | None:
+    """The epoch the cluster is in now; None when no node answers its seal status (the backup goes on)."""
+    status = None
+    for client in clients:
+        try:
+            status = client.seal.status()
+            break
+        except VaultOpsError:
+            continue
+    if status is None or not status.initialized:
+        warn("no node answered sys/seal-status: the backup's key epoch is not recorded")
+        return None
+    found = KeyEpoch(threshold=status.t, shares=status.n)
+    if keyholders is None:
+        return _unknown(found, "no keyholder manifest is configured (keyholders.manifest)", warn)
+    return match(found, keyholders, warn=warn)
+
+
+def match(found: KeyEpoch, keyholders: Path, *, warn: Callable[[str], None]) -> KeyEpoch:
+    from vaultops.services.ceremony.epochs import load_epochs
+
+    try:
+        current = load_epochs(keyholders).current
+    except VaultOpsError as exc:
+        return _unknown(found, f"the keyholder manifest cannot be read: {exc.message}", warn)
+    if (current.threshold, current.shares) != (found.threshold, found.shares):
+        return _unknown(found, f"the cluster reports {found.threshold} of {found.shares} shares, the keyholder "
+                               f"manifest's epoch {current.number} has {current.threshold} of {current.shares} "
+                               "(a rekey done outside vaultops?)", warn)
+    return KeyEpoch(threshold=found.threshold, shares=found.shares, number=current.number)
+
+
+def _unknown(found: KeyEpoch, why: str, warn: Callable[[str], None]) -> KeyEpoch:
+    warn(f"key epoch of this backup unknown: {why}; record the rekey in the keyholder manifest "
+         "(`vaultops keyholders enroll` with the new shares) so later backups name their epoch")
+    return KeyEpoch(threshold=found.threshold, shares=found.shares, problem=why)
