@@ -84,8 +84,7 @@ def render(report: EpochsReport, announced: list[int]) -> str:
              _when(r, -1), _holders(r), _reach(r), _ages(r)] for r in report.rows]
     text = f"{report.cluster}: key epochs of retained backups ({', '.join(report.sinks)})\n"
     text += table(["EPOCH", "T/N", "BACKUPS", "OLDEST", "NEWEST", "KEYHOLDERS", "REACHABLE", "LAST AGES OUT"], rows)
-    notes = [f"epoch {e}: UNOPENABLE - its keyholders (minus departures) cannot reach the threshold: restore "
-             "needs those shares; drill a newer epoch, keep what remains" for e in report.unopenable]
+    notes = [_unopenable(r) for r in report.rows if r.epoch in report.unopenable]
     if report.unknown:
         notes.append(f"{report.unknown} backup(s) of UNKNOWN epoch: the cluster's threshold/shares did not match "
                      "the keyholder manifest (a rekey done outside vaultops?)")
@@ -118,7 +117,14 @@ def _reach(r: EpochRow) -> str:
     if r.reachable is None:
         return "?"
     left = len([k for k in r.keyholders if k not in r.departed])
-    return f"{'yes' if r.reachable else 'NO'} ({left} of {r.threshold} needed)"
+    return f"{'yes' if r.reachable else 'NO'} ({left} left, {r.threshold} needed)"
+
+
+def _unopenable(r: EpochRow) -> str:
+    left = [k for k in r.keyholders if k not in r.departed]
+    return (f"epoch {r.epoch}: UNOPENABLE - {len(r.backups)} retained backup(s) need {r.threshold} of its shares and "
+            f"only {len(left)} keyholder(s) remain ({', '.join(left) or 'none'}): those backups cannot be restored; "
+            "find any other holder of an epoch-" + f"{r.epoch} share, or rely on newer backups")
 
 
 def _ages(r: EpochRow) -> str:

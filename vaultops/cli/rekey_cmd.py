@@ -166,6 +166,10 @@ def cmd_start(session: Session, args: argparse.Namespace) -> int:
     print(f"  leaving: {', '.join(left) or 'nobody'};  joining: "
           f"{', '.join(n for n in args.keyholder if n not in old) or 'nobody'}")
     print(f"next: {cer.manifest.threshold} current keyholders run `vaultops rekey submit`")
+    from vaultops.cli.rekey_epochs import old_epoch_notice
+
+    for line in old_epoch_notice(session, journal=True):
+        print(line)
     return 0
 
 
@@ -249,13 +253,20 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             finished.append(res)
         return res.complete
 
+    from vaultops.cli.rekey_epochs import backup_after_rekey, old_epoch_notice
+
+    for line in old_epoch_notice(session, journal=False):  # said again: the next verification may complete it
+        print(line)
     entries = share_entries(args, [k.name for k in pending.keyholders])
     refused = checked_loop(entries, draft, step)
     if not finished:
         return refused
     res = finished[0]
-    print(f"rekey complete: the cluster now uses {pending.threshold}/{pending.shares}; the old shares no "
-          f"longer work. Manifest rewritten" + (f" (previous kept as {res.history})" if res.history else ""))
+    print(f"rekey complete: the cluster now uses {pending.threshold}/{pending.shares} (key epoch {res.manifest.epoch if res.manifest else '?'}); "
+          f"the old shares no longer unseal it. Manifest rewritten"
+          + (f" (previous kept as {res.history})" if res.history else ""))
+    for line in backup_after_rekey(session):
+        print(line)
     return 0
 
 
