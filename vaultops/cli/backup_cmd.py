@@ -51,10 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO "
               "(reads the ORIGINAL cluster's unseal shares from stdin)", description=DRILL_DOC)
     dr.add_argument("--name", help="backup to drill (default: newest verified)")
+    dr.add_argument("--epoch", type=int, metavar="K", help="drill the newest verified backup of key epoch K, with "
+                    "epoch-K shares (`vaultops backup epochs` lists them)")
     dr.add_argument("--keep", action="store_true", help="leave the drill sandbox running (debugging)")
     dr.add_argument("--manifest", metavar="FILE",
                     help="keyholder manifest the shares are checked against (default: keyholders.manifest in "
-                         "vaultops.yaml; its version of the backup's time)")
+                         "vaultops.yaml; its key epoch of the backup)")
     dr.add_argument("--no-manifest", action="store_true",
                     help="do not check the shares first (a wrong share is found only after the restore)")
     dr.add_argument("--allow-unverified", action="store_true",

@@ -24,11 +24,13 @@ DRILL_DOC = """Restore a backup into a throwaway local sandbox, unseal it, read 
 The ORIGINAL cluster's unseal shares are read from stdin (never argv), one per line, as
 `vaultops unseal --share-stdin` reads them: 'NAME: share' or the share alone, base64, hex or a
 SLIP-39 mnemonic. Before anything is fetched or restored: the shares are decoded and checked
-against the keyholder manifest as it was when the backup was taken (enough of them, each its
-keyholder's), backup.drill.sentinels is set (or --no-sentinels), the backup exists and is verified,
-and the OpenBao version to restore into is available.
+against the keyholder manifest's key epoch of the backup (enough of them, each its keyholder's share
+of THAT epoch: a backup taken before a rekey opens only with the shares from before it, and a share
+of another epoch is refused naming its epoch), backup.drill.sentinels is set (or --no-sentinels),
+the backup exists and is verified, and the OpenBao version to restore into is available.
 
-  vaultops backup drill < shares.txt        # e.g. 'alice: <base64>' lines
+  vaultops backup drill < shares.txt             # e.g. 'alice: <base64>' lines
+  vaultops backup drill --epoch 1 < old.txt      # the newest backup of key epoch 1, its shares
 
 exit codes: 0 passed, 2 bad input (no stdin, a terminal, no/bad shares, no sentinels), 3 a share
 refused by the manifest, 6 the drill failed, 10 no sandbox of that version."""
@@ -46,13 +48,14 @@ def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     sink = _pick_sink(cfg, settings, args.sink)
     plan = plan_drill(settings, sink, lines=lines, name=args.name, keyholder_manifest=_keyholders(session, args),
                       no_sentinels=args.no_sentinels, allow_unverified=args.allow_unverified,
-                      warn=lambda m: _emit("warning", message=m), identities=identities)
+                      warn=lambda m: _emit("warning", message=m), identities=identities, epoch=args.epoch)
     with _reporting(args, DrillProgress) as emit:
         report = run_drill(cfg, settings, sink, plan, keep=args.keep, emit=emit, journal=session.journal)
     if _interactive(args):
         print(drill_summary(report))
     else:
         text = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
+                f"  key epoch           {report.epoch if report.epoch is not None else 'not checked'}",
                 f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
         text += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
         text += [f"  not proven: {report.not_proven}"] if report.not_proven else []

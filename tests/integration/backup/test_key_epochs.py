@@ -149,6 +149,33 @@ def test_backup_epochs_lists_both(box: Sandbox, monkeypatch: Any, capsys: Any) -
     assert unopenable_metric() == 0
 
 
+def test_drills_of_each_epoch_with_its_own_shares(box: Sandbox, monkeypatch: Any, capsys: Any) -> None:
+    import time
+
+    code, out, err = run(monkeypatch, capsys, "backup", "drill", "--epoch", "1", "--format", "json",
+                         stdin=share_lines(box, "alice", "bob", "carol"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"] and report["epoch"] == 1 and report["checked"] and report["sentinels"]
+    assert report["rto_seconds"] > 0 and report["rpo_seconds"] >= 0
+    code, out, err = run(monkeypatch, capsys, "backup", "drill", "--epoch", "2", "--format", "json",
+                         stdin=new_lines("frank", "carol"))
+    assert code == 0, out + err
+    assert json.loads(out)["ok"] and json.loads(out)["epoch"] == 2
+    drills = [e["details"] for e in journal(box) if e["action"] == "backup.drill"]
+    assert [(d["epoch"], bool(d["rto_seconds"])) for d in drills] == [(1, True), (2, True)]
+    # an epoch-1 drill offered alice's NEW share: refused before anything is fetched or restored
+    t0 = time.monotonic()
+    code, out, err = run(monkeypatch, capsys, "backup", "drill", "--epoch", "1",
+                         stdin=new_lines("alice") + share_lines(box, "bob", "carol"))
+    assert code == 3 and time.monotonic() - t0 < 5
+    assert "is alice's share of key epoch 2" in err and "opens only with epoch-1 shares" in err
+    assert "drill.start" not in err
+    blob = out + err + (STATE["dir"] / "journal.jsonl").read_text()
+    assert not any(STATE["new"][n] in blob for n in NEW)
+    assert not any(box.secrets["keyholders"][n] in blob for n in box.secrets["keyholders"])
+
+
 def test_departures_make_epoch_1_unopenable(box: Sandbox, monkeypatch: Any, capsys: Any) -> None:
     for name in ("bob", "dave", "erin"):
         code, out, err = run(monkeypatch, capsys, "keyholders", "depart", name, "--note", "left the company")

@@ -38,8 +38,9 @@ def test_a_manifest_without_history_is_epoch_1(tmp_path: Path) -> None:
 def test_legacy_history_is_read_as_epochs_without_migration(tmp_path: Path) -> None:
     """Three saved versions, none with `epoch`: enrolment (same epoch), then a rekey 5/3 -> 3/2."""
     path = tmp_path / "k.yaml"
-    manifest(3, 5, {"alice": 1, "bob": 2}, seed=1).save(path, now=T0)
-    manifest(3, 5, {"alice": 1, "bob": 2, "carol": 3}, seed=1).save(path, now=T0 + timedelta(days=1))
+    first = manifest(3, 5, {"alice": 1, "bob": 2}, seed=1)
+    first.save(path, now=T0)
+    first.enroll("carol", share(3, 1), params=FAST).save(path, now=T0 + timedelta(days=1))
     manifest(2, 3, {"alice": 1, "frank": 2}, seed=9).save(path, now=T0 + timedelta(days=2))
     h = load_epochs(path)
     assert [e.number for e in h.epochs] == [1, 2]
@@ -49,6 +50,14 @@ def test_legacy_history_is_read_as_epochs_without_migration(tmp_path: Path) -> N
     assert h.at(T0 + timedelta(hours=30)) is one and h.at(T0 + timedelta(days=3)) is two
     assert h.owners(share(2, 1)) == [(one, "bob")] and h.owners(share(2, 9)) == [(two, "frank")]
     assert h.owners(share(7, 1)) == []
+
+
+def test_legacy_rekey_to_the_same_threshold_is_seen_by_its_new_verifiers(tmp_path: Path) -> None:
+    path = tmp_path / "k.yaml"
+    manifest(2, 3, {"alice": 1, "bob": 2}, seed=1).save(path, now=T0)
+    manifest(2, 3, {"alice": 1, "bob": 2}, seed=5).save(path, now=T0 + timedelta(days=1))  # same t/n, new shares
+    h = load_epochs(path)
+    assert [e.number for e in h.epochs] == [1, 2] and h.owners(share(1, 1))[0][0].number == 1
 
 
 def test_explicit_epoch_wins_and_round_trips(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ and their share verifiers. A backup opens only with the shares of the epoch it w
 The keyholder manifest records `epoch`/`epoch_started` since epochs exist (rekey writes the next
 number). Older manifests need no migration: their .history folder (every replaced version, named
 by the time it was replaced) is read oldest first, the first version is epoch 1 and a version whose
-threshold/share count differs from the one before, or that gives a keyholder another share, starts
-the next epoch. An explicit `epoch` always wins.
+threshold/share count differs from the one before, or that gives a keyholder another share index or
+another verifier (re-enrolled after a rekey), starts the next epoch. An explicit `epoch` always wins.
 """
 
 from __future__ import annotations
@@ -137,8 +137,16 @@ def _rekeyed(prev: Manifest, cur: Manifest) -> bool:
     """Did a rekey happen between two versions written before epochs were recorded?"""
     if (prev.threshold, prev.shares) != (cur.threshold, cur.shares):
         return True
-    before = {k.name: k.share_index for k in prev.keyholders}
-    return any(k.name in before and before[k.name] != k.share_index for k in cur.keyholders)
+    before = {k.name: k for k in prev.keyholders}
+    for kh in cur.keyholders:
+        old = before.get(kh.name)
+        if old is None:
+            continue
+        if old.share_index != kh.share_index:
+            return True
+        if old.verifier is not None and kh.verifier is not None and old.verifier != kh.verifier:
+            return True  # a new verifier for the same keyholder: enrolled anew after a rekey (--replace)
+    return False
 
 
 def _versions(path: Path) -> list[tuple[Path, Manifest, datetime | None]]:
