@@ -384,6 +384,8 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     identities = _identities(args)  # read before the confirmation: stdin may carry it
     plan = plan_restore(sink, name, clients)
     notice(args, plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"))
+    epoch_text, epoch = _restore_epoch(session, plan.manifest)
+    notice(args, epoch_text)
     if not plan.same_cluster:
         notice(args, "Note: unseal the restored cluster with the ORIGINAL cluster's shares.")
     if not (plan.same_cluster or args.force):
@@ -398,11 +400,18 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     source = fmt.source(clients)
     res = restore(plan, sink, source, force=args.force, settings=settings, identities=identities)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
-                                            "seconds": round(res.seconds, 2)})
+                                            "seconds": round(res.seconds, 2), "epoch": epoch})
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
          f"restored {res.name} through {res.node} in {res.seconds:.1f}s" +
          ("\nthe nodes will seal themselves: unseal with the ORIGINAL cluster's shares" if res.forced else ""))
     return 0
+
+
+def _restore_epoch(session: Session, manifest: Any) -> tuple[str, int | None]:
+    from vaultops.cli.backup_epochs import load_history
+    from vaultops.services.backup.keyepoch import restore_notice
+
+    return restore_notice(manifest, load_history(session))
 
 
 def _restore_file(session: Session, args: argparse.Namespace, settings: Any, clients: Any) -> int:

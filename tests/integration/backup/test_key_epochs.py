@@ -226,3 +226,14 @@ def test_rekey_outside_vaultops_is_an_unknown_epoch(box: Sandbox, monkeypatch: A
     assert report["unknown_epoch_backups"] == 1 and report["epochs"][-1]["epoch"] is None
     code, out, _ = run(monkeypatch, capsys, "backup", "inspect")
     assert "epoch     unknown (the cluster reports 2 of 4 shares" in out
+
+
+def test_restore_names_the_epoch_and_its_keyholders_before_anything_is_done(box: Sandbox, monkeypatch: Any,
+                                                                          capsys: Any) -> None:
+    (epoch_2,) = [n for n in sorted(o.key for o in sink().list("")) if n.endswith(".snap")][:1]
+    code, out, err = run(monkeypatch, capsys, "backup", "restore", epoch_2)
+    assert code == 2 and "needs confirmation" in err   # no terminal, no --yes: nothing restored
+    assert "KEY EPOCH 2: after this restore the cluster unseals ONLY with epoch-2 shares (2 of 3), held by " \
+           "alice, carol, frank" in err
+    code, out, err = run(monkeypatch, capsys, "backup", "restore")   # the newest: the outside rekey's
+    assert code == 2 and "KEY EPOCH UNKNOWN" in err and "(2 of 4)" in err

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vaultops.errors import VaultOpsError
-from vaultops.services.backup.manifest import KeyEpoch
+from vaultops.services.backup.manifest import KeyEpoch, Manifest
 
 if TYPE_CHECKING:
     from vaultops.config import Config
+    from vaultops.services.ceremony.epochs import EpochHistory
     from vaultops.vault import NodeClient
 
 
@@ -67,3 +68,30 @@ def _unknown(found: KeyEpoch, why: str, warn: Callable[[str], None]) -> KeyEpoch
     warn(f"key epoch of this backup unknown: {why}; record the rekey in the keyholder manifest "
          "(`vaultops keyholders enroll` with the new shares) so later backups name their epoch")
     return KeyEpoch(threshold=found.threshold, shares=found.shares, problem=why)
+
+
+def restore_notice(backup: Manifest, history: EpochHistory | None) -> tuple[str, int | None]:
+    """(what a restore of *backup* means for the unseal shares, its epoch number), said before anything is done."""
+    from datetime import datetime
+
+    recorded, epoch = backup.key_epoch, None
+    if recorded is not None and recorded.number is None:
+        return (f"KEY EPOCH UNKNOWN ({recorded.problem}): after this restore the cluster unseals only with the "
+                f"shares that were current when {backup.name} was taken ({recorded.threshold} of {recorded.shares})."
+                ), None
+    if history is not None:
+        epoch = (history.get(recorded.number) if recorded is not None and recorded.number is not None
+                 else history.at(datetime.fromisoformat(backup.started_at)))
+    if epoch is None:
+        number = recorded.number if recorded is not None else None
+        return (f"KEY EPOCH {number if number is not None else '?'}: after this restore the cluster unseals only with "
+                "the shares of the epoch this backup was taken in (no keyholder manifest records it here)."), number
+    holders = ", ".join(k.name + (" (departed)" if k.name in history.departed else "")  # type: ignore[union-attr]
+                        for k in epoch.keyholders)
+    text = (f"KEY EPOCH {epoch.number}: after this restore the cluster unseals ONLY with epoch-{epoch.number} shares "
+            f"({epoch.threshold} of {epoch.shares}), held by {holders or 'nobody the manifest names'}.")
+    current = history.current  # type: ignore[union-attr]
+    if epoch.number != current.number:
+        text += (f" That is NOT the current epoch ({current.number}): today's shares will not unseal it. A node "
+                 f"sealed by the restore may ask for its previous threshold until it is restarted.")
+    return text, epoch.number
