@@ -33,9 +33,14 @@ def configured_keyholders(cfg: Config) -> Path | None:
 
 def observe(clients: Sequence[NodeClient], keyholders: Path | None, *,
             warn: Callable[[str], None]) -> KeyEpoch | None:
-    """The epoch the cluster is in now; None when no node answers its seal status (the backup goes on)."""
+    """The epoch the cluster is in now; None when no node answers its seal status (the backup goes on).
+
+    Asked of the active node first: right after a rekey a standby may still report the old t/n."""
+    from vaultops.vault.cluster import find_active
+
+    leader = find_active(clients, timeout=5.0) if len(clients) > 1 else None
     status = None
-    for client in clients:
+    for client in ([leader.client] if leader else []) + list(clients):
         try:
             status = client.seal.status()
             break
@@ -65,8 +70,8 @@ def match(found: KeyEpoch, keyholders: Path, *, warn: Callable[[str], None]) -> 
 
 
 def _unknown(found: KeyEpoch, why: str, warn: Callable[[str], None]) -> KeyEpoch:
-    warn(f"key epoch of this backup unknown: {why}; record the rekey in the keyholder manifest "
-         "(`vaultops keyholders enroll` with the new shares) so later backups name their epoch")
+    warn(f"key epoch of this backup unknown: {why}. Rekey through vaultops (`vaultops rekey`) so the keyholder "
+         "manifest records each epoch; until then backups taken now are of an unknown epoch")
     return KeyEpoch(threshold=found.threshold, shares=found.shares, problem=why)
 
 
