@@ -158,12 +158,16 @@ def test_drills_of_each_epoch_with_its_own_shares(box: Sandbox, monkeypatch: Any
     report = json.loads(out)
     assert report["ok"] and report["epoch"] == 1 and report["checked"] and report["sentinels"]
     assert report["rto_seconds"] > 0 and report["rpo_seconds"] >= 0
-    code, out, err = run(monkeypatch, capsys, "backup", "drill", "--epoch", "2", "--format", "json",
-                         stdin=new_lines("frank", "carol"))
+    # the default: each epoch not drilled lately (only 2 now); the old shares given too are left out
+    code, out, err = run(monkeypatch, capsys, "backup", "drill", "--format", "json",
+                         stdin=share_lines(box, "alice", "bob", "carol") + new_lines("frank", "carol"))
     assert code == 0, out + err
     assert json.loads(out)["ok"] and json.loads(out)["epoch"] == 2
+    assert "shares of key epoch 1 left out" in err
     drills = [e["details"] for e in journal(box) if e["action"] == "backup.drill"]
     assert [(d["epoch"], bool(d["rto_seconds"])) for d in drills] == [(1, True), (2, True)]
+    code, out, err = run(monkeypatch, capsys, "backup", "drill", stdin=new_lines("frank", "carol"))
+    assert code == 0 and "nothing due" in out
     # an epoch-1 drill offered alice's NEW share: refused before anything is fetched or restored
     t0 = time.monotonic()
     code, out, err = run(monkeypatch, capsys, "backup", "drill", "--epoch", "1",

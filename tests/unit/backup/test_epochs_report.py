@@ -89,3 +89,29 @@ def test_retired_epoch_announced_once_and_only_when_certain(tmp_path: Path) -> N
     (entry,) = [e for e in journal.entries() if e["action"] == RETIRED]
     assert entry["details"]["epoch"] == 1 and "may destroy" in entry["details"]["message"]
     assert epochs_report([sink], cluster="prod", policy=RetentionPolicy(daily=7), history=None).retired == []
+
+
+def test_due_epochs_and_share_lines_split_by_epoch(tmp_path: Path) -> None:
+    import base64
+
+    from vaultops.services.backup.drill_due import due_epochs, split_lines
+    from vaultops.services.backup.settings import BackupSettings
+
+    sink = get_sink({"type": "local", "path": str(tmp_path / "sink")})
+    history = load_epochs(keyholders(tmp_path))
+    publish(sink, NOW - timedelta(days=4), KeyEpoch(3, 5, number=1))
+    publish(sink, NOW - timedelta(days=1), KeyEpoch(2, 3, number=2))
+    settings = BackupSettings(cluster="prod", source="raft", sinks=(), retention=RetentionPolicy(keep_last=5),
+                              drill={"every_days": 7})
+    drill = {"action": "backup.drill", "outcome": "ok", "details": {"epoch": 2}}
+    assert due_epochs(sink, settings, history, [], now=NOW) == ([2, 1], [2, 1])
+    assert due_epochs(sink, settings, history, [drill | {"time": (NOW - timedelta(days=1)).isoformat()}],
+                      now=NOW)[0] == [1]
+    assert due_epochs(sink, settings, history, [drill | {"time": (NOW - timedelta(days=9)).isoformat()},
+                                                {**drill, "outcome": "failed", "time": NOW.isoformat()}],
+                      now=NOW)[0] == [2, 1]
+    old = f"bob: {base64.b64encode(bytes([1] * 32 + [2])).decode()}"
+    new = f"frank: {base64.b64encode(bytes([2] * 32 + [3])).decode()}"
+    stranger = base64.b64encode(bytes([7] * 32 + [9])).decode()
+    assert split_lines([old, new, stranger], history, [2, 1]) == ({2: [new, stranger], 1: [old]}, [])
+    assert split_lines([old, new], history, [2]) == ({2: [new]}, [1])
