@@ -86,9 +86,11 @@ def _targets(session: Session, args: argparse.Namespace, settings: Any, sink: An
     if not due:
         return []
     groups, unused = split_lines(lines, history, due)
+    missing = [k for k in due if not groups[k]]
+    if missing and len(due) == 1:
+        return [(due[0], lines)]  # its checks refuse what was given, naming the epoch each share is of
     for epoch in sorted(set(unused)):
         _emit("warning", message=f"shares of key epoch {epoch} left out: that epoch is not due for a drill")
-    missing = [k for k in due if not groups[k]]
     if missing:
         raise UsageError(f"key epochs {', '.join(map(str, due))} are due for a drill, and no share of epoch "
                          f"{missing[0]} was given", hint="give the shares of each due epoch (`vaultops keyholders list "
