@@ -117,16 +117,22 @@ def cmd_depart(session: Session, args: argparse.Namespace) -> int:
 
     from vaultops.errors import UsageError
     from vaultops.services.ceremony.epochs import record_departure
+    from vaultops.services.ceremony.manifest import Manifest
 
     try:
         left = date.fromisoformat(args.left) if args.left else None
     except ValueError:
         raise UsageError(f"--left {args.left[:20]!r} is not a date", hint="YYYY-MM-DD") from None
     path = session.required_manifest_path(args.manifest)
+    journal = _journal(session)   # resolved before the manifest is written
+    earlier = next((d for d in Manifest.load(path).departures if d.name == args.name), None)
+    if earlier is not None:
+        print(f"{args.name} is already recorded as having left on {earlier.left}")
+        return 0
     manifest = record_departure(path, args.name, left=left, note=args.note)
     gone = next(d for d in manifest.departures if d.name == args.name)
-    _journal(session).append("keyholders.departed", cluster=session.config.cluster_name,
-                             details={"keyholder": args.name, "left": gone.left.isoformat(), "note": gone.note})
+    journal.append("keyholders.departed", cluster=journal.cluster,
+                   details={"keyholder": args.name, "left": gone.left.isoformat(), "note": gone.note})
     print(f"recorded: {args.name} left on {gone.left}; their shares of every key epoch count as gone. "
           "See `vaultops backup epochs` for the backups that still open.")
     return 0

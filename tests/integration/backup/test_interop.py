@@ -127,7 +127,7 @@ def test_drill_with_wrong_shares_is_refused_before_the_restore(raft_box, other_b
     assert main(["--config", str(cfg), "backup", "drill", "--format", "json"]) == 3  # the manifest refuses them
     assert time.monotonic() - t0 < 5  # nothing was restored
     report = json.loads(capsys.readouterr().out)
-    assert not report["ok"] and "matches no keyholder" in report["error"]
+    assert not report["ok"] and "matches no keyholder" in report["error"]["message"]
     # unchecked (--no-manifest), the restored copy itself refuses them: a failed drill, journalled
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(other_box.shares_b64[:3]) + "\n"))
     assert main(["--config", str(cfg), "backup", "drill", "--format", "json", "--no-manifest"]) == 6

@@ -115,3 +115,26 @@ def test_due_epochs_and_share_lines_split_by_epoch(tmp_path: Path) -> None:
     stranger = base64.b64encode(bytes([7] * 32 + [9])).decode()
     assert split_lines([old, new, stranger], history, [2, 1]) == ({2: [new, stranger], 1: [old]}, [])
     assert split_lines([old, new], history, [2]) == ({2: [new]}, [1])
+
+
+def test_key_epoch_matched_against_the_manifest_and_said_before_a_restore(tmp_path: Path) -> None:
+    from vaultops.services.backup.keyepoch import match, restore_notice
+
+    path = keyholders(tmp_path)
+    warnings: list[str] = []
+    assert match(KeyEpoch(2, 3), path, warn=warnings.append) == KeyEpoch(2, 3, number=2) and not warnings
+    outside = match(KeyEpoch(2, 4), path, warn=warnings.append)
+    assert outside.number is None and "reports 2 of 4 shares" in (outside.problem or "") and warnings
+    sink = get_sink({"type": "local", "path": str(tmp_path / "sink")})
+    from vaultops.services.backup.stored import read_manifest
+
+    history = load_epochs(path)
+    old = read_manifest(sink, publish(sink, NOW - timedelta(days=4), KeyEpoch(3, 5, number=1)))
+    text, number = restore_notice(old, history)
+    assert number == 1 and "ONLY with epoch-1 shares (3 of 5), held by alice, bob, carol, dave, erin" in text
+    assert "NOT the current epoch (2)" in text
+    legacy = read_manifest(sink, publish(sink, NOW - timedelta(days=1), None))   # placed by its time
+    assert restore_notice(legacy, history)[1] == 2
+    unknown = read_manifest(sink, publish(sink, NOW - timedelta(hours=1), outside))
+    text, number = restore_notice(unknown, history)
+    assert number is None and text.startswith("KEY EPOCH UNKNOWN") and "(2 of 4)" in text
