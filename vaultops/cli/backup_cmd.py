@@ -214,12 +214,12 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     epochs = _epochs(session, entries, manifests)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
              "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?"),
-             "epoch": epochs.get(e.name)} for e in entries]
+             **epochs.get(e.name, {"epoch": None, "epoch_source": None})} for e in entries]
     uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
                for u in open_uploads(sink, cluster=settings.cluster)]
     text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED", "EPOCH"],
                                     [[r["name"], r["age"], r["size"], r["state"], r["encrypted"],
-                                      "-" if r["epoch"] is None else r["epoch"]] for r in rows])
+                                      _epoch_cell(r)] for r in rows])
     text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
     if uploads:
         text += "\n\nopen uploads (never committed nor aborted):\n" + table(
@@ -230,18 +230,25 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     return ORPHANED_EXIT if orphaned else 0
 
 
-def _epochs(session: Session, entries: Any, manifests: dict[str, Any]) -> dict[str, Any]:
-    """Per published backup: its key epoch number, 'unknown', or '~N' when placed by its time."""
+def _epochs(session: Session, entries: Any, manifests: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per published backup: its key epoch and where that comes from (recorded | inferred from its time |
+    unknown)."""
     from vaultops.cli.backup_epochs import load_history
     from vaultops.services.backup.epochs import epoch_of
 
     history = load_history(session)
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, Any]] = {}
     for e in entries:
         if e.name in manifests:
             number, inferred = epoch_of(manifests[e.name], e, history)
-            out[e.name] = "unknown" if number is None else f"~{number}" if inferred else number
+            source = "unknown" if number is None else "inferred" if inferred else "recorded"
+            out[e.name] = {"epoch": number, "epoch_source": source}
     return out
+
+
+def _epoch_cell(row: dict[str, Any]) -> str:
+    return {None: "-", "unknown": "unknown", "inferred": f"~{row['epoch']}"}.get(row["epoch_source"],
+                                                                                str(row["epoch"]))
 
 
 def _encryption_states(sink: Any, entries: Any, settings: Any, manifests: Any = None) -> dict[str, str]:

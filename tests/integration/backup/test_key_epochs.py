@@ -142,7 +142,8 @@ def test_backup_epochs_lists_both(box: Sandbox, monkeypatch: Any, capsys: Any) -
     assert code == 0 and "2 (current)" in text
     show(capsys, text)
     code, out, _ = run(monkeypatch, capsys, "backup", "list", "--format", "json")
-    assert sorted(r["epoch"] for r in json.loads(out)["backups"]) == [1, 2]
+    assert sorted((r["epoch"], r["epoch_source"]) for r in json.loads(out)["backups"]) == [(1, "recorded"),
+                                                                                         (2, "recorded")]
     code, out, _ = run(monkeypatch, capsys, "keyholders", "list", "--epochs", "--format", "json")
     custody = {(r["epoch"], r["keyholder"]): r["needed"] for r in json.loads(out)}
     assert custody[(2, "frank")].startswith("current") and "keep it sealed" in custody[(1, "bob")]
@@ -228,6 +229,9 @@ def test_rekey_outside_vaultops_is_an_unknown_epoch(box: Sandbox, monkeypatch: A
     assert code == 1
     report = json.loads(out)
     assert report["unknown_epoch_backups"] == 1 and report["epochs"][-1]["epoch"] is None
+    code, out, _ = run(monkeypatch, capsys, "backup", "epochs")
+    assert code == 1 and "UNKNOWN epoch" in out
+    show(capsys, out)
     code, out, _ = run(monkeypatch, capsys, "backup", "inspect")
     assert "epoch     unknown (the cluster reports 2 of 4 shares" in out
 
