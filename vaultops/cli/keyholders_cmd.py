@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from vaultops.session import Session
 
 DRILL_EXIT = {"pass": 0, "no-verifier": 1, "fail": 3}
-EPILOG = ("exit codes: drill 0 pass, 1 no verifier yet, 3 fail; check 0 ready, 1 not ready; "
-          "2 bad input or manifest")
+EPILOG = ("exit codes: drill 0 pass, 1 no verifier yet, 3 fail; check 0 ready, 1 not ready (or a retained "
+          "backup's key epoch can no longer reach its threshold); 2 bad input or manifest")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
