@@ -24,6 +24,7 @@ ORPHANED = ("ORPHANED: encrypted to none of the recipients in backup.encryption:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from vaultops.cli.backup_drill import DRILL_DOC
+    from vaultops.cli.backup_epochs import EPOCHS_DOC
 
     p = command_parser(sub, "backup", help="verified snapshot backups: run, list, verify, restore, drill")
     bsub = p.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
@@ -50,10 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO "
               "(reads the ORIGINAL cluster's unseal shares from stdin)", description=DRILL_DOC)
     dr.add_argument("--name", help="backup to drill (default: newest verified)")
+    dr.add_argument("--epoch", type=int, metavar="K", help="drill the newest verified backup of key epoch K, with "
+                    "epoch-K shares (`vaultops backup epochs` lists them)")
     dr.add_argument("--keep", action="store_true", help="leave the drill sandbox running (debugging)")
     dr.add_argument("--manifest", metavar="FILE",
                     help="keyholder manifest the shares are checked against (default: keyholders.manifest in "
-                         "vaultops.yaml; its version of the backup's time)")
+                         "vaultops.yaml; its key epoch of the backup)")
     dr.add_argument("--no-manifest", action="store_true",
                     help="do not check the shares first (a wrong share is found only after the restore)")
     dr.add_argument("--allow-unverified", action="store_true",
@@ -61,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dr.add_argument("--no-sentinels", action="store_true",
                     help="drill without backup.drill.sentinels: proves the backup restores and unseals, "
                          "not that its data reads back")
+    ep = _cmd(bsub, "epochs", cmd_epochs, "key epochs of the retained backups: whose shares open them, still "
+              "reachable? (for cron: exit 3 and a metric when not)", description=EPOCHS_DOC)
     pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
     pol.set_defaults(handler=cmd_policy)
 
@@ -70,9 +75,9 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwar
         kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
     p = command_parser(bsub, name, help=help, **kwargs)
     add_format(p)
-    if name not in ("run", "prune"):
+    if name not in ("run", "prune", "epochs"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
-    elif name == "prune":
+    elif name != "run":
         p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
     if name in ("verify", "inspect", "restore", "drill"):
         p.add_argument("--identity", metavar="FILE", help="age identity or ssh private key that opens encrypted "
@@ -200,18 +205,22 @@ def _age(when: datetime) -> str:
 
 def cmd_list(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
-    from vaultops.services.backup.catalog import list_backups, open_uploads
+    from vaultops.services.backup.catalog import list_backups, open_uploads, read_manifests
 
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
-    sealed = _encryption_states(sink, entries, settings)
+    manifests = read_manifests(sink, entries)
+    sealed = _encryption_states(sink, entries, settings, manifests)
+    epochs = _epochs(session, entries, manifests)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?")} for e in entries]
+             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?"),
+             **epochs.get(e.name, {"epoch": None, "epoch_source": None})} for e in entries]
     uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
                for u in open_uploads(sink, cluster=settings.cluster)]
-    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED"],
-                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"]] for r in rows])
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED", "EPOCH"],
+                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"],
+                                      _epoch_cell(r)] for r in rows])
     text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
     if uploads:
         text += "\n\nopen uploads (never committed nor aborted):\n" + table(
@@ -222,13 +231,34 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     return ORPHANED_EXIT if orphaned else 0
 
 
-def _encryption_states(sink: Any, entries: Any, settings: Any) -> dict[str, str]:
+def _epochs(session: Session, entries: Any, manifests: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per published backup: its key epoch and where that comes from (recorded | inferred from its time |
+    unknown)."""
+    from vaultops.cli.backup_epochs import load_history
+    from vaultops.services.backup.epochs import epoch_of
+
+    history = load_history(session)
+    out: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e.name in manifests:
+            number, inferred = epoch_of(manifests[e.name], e, history)
+            source = "unknown" if number is None else "inferred" if inferred else "recorded"
+            out[e.name] = {"epoch": number, "epoch_source": source}
+    return out
+
+
+def _epoch_cell(row: dict[str, Any]) -> str:
+    return {None: "-", "unknown": "unknown", "inferred": f"~{row['epoch']}"}.get(row["epoch_source"],
+                                                                                str(row["epoch"]))
+
+
+def _encryption_states(sink: Any, entries: Any, settings: Any, manifests: Any = None) -> dict[str, str]:
     """Per backup: '-', 'yes' or 'ORPHANED'; the count goes to a textfile beside backup.metrics_file."""
     from vaultops.services.backup import metrics
     from vaultops.services.backup.catalog import Sealed, encryption_states
     from vaultops.services.backup.crypt.seal import fingerprints
 
-    states = encryption_states(sink, entries, fingerprints(settings.encryption))
+    states = encryption_states(sink, entries, fingerprints(settings.encryption), manifests=manifests)
     if settings.metrics_file:
         try:
             metrics.write_orphaned(settings.metrics_file, cluster=settings.cluster, sink=sink.name,
@@ -293,7 +323,7 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
     m = ins.manifest
     head = [f"name      {m.name}", f"kind      {m.kind}", f"cluster   {m.cluster_name} ({m.cluster_id})",
             f"version   {m.server_version}", f"node      {m.source_node}", f"taken     {m.finished_at}",
-            f"size      {m.size}", f"sha256    {m.sha256}"]
+            f"size      {m.size}", f"sha256    {m.sha256}", f"epoch     {_epoch_line(m)}"]
     if ins.meta.get("index") is not None:
         head.append(f"index     {ins.meta['index']}  term {ins.meta['term']}")
         head += [f"peer      {p['id']} {p['address']} {'voter' if p['voter'] else 'non-voter'}"
@@ -303,6 +333,13 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
     _out(args, {"manifest": asdict(m), "meta": ins.meta, "entries": ins.entries, "prefixes": ins.prefixes},
          "\n".join(head) + "\n\n" + body)
     return 0
+
+
+def _epoch_line(m: Any) -> str:
+    k = m.key_epoch
+    if k is None:
+        return "not recorded (a backup from before key epochs)"
+    return (f"{k.number}" if k.number is not None else f"unknown ({k.problem})") + f"  ({k.threshold} of {k.shares} shares)"
 
 
 def cmd_prune(session: Session, args: argparse.Namespace) -> int:
@@ -322,8 +359,22 @@ def cmd_prune(session: Session, args: argparse.Namespace) -> int:
                                 for r in rows]})
         text.append(f"{sink.name}{' (dry run)' if args.dry_run else ''}\n" +
                     table(["NAME", "STATE", "ACTION", "WHY"], rows))
+    if not args.dry_run:
+        text += _epochs_after_prune(session, args.sink)
     _out(args, report, "\n\n".join(text))
     return 0
+
+
+def _epochs_after_prune(session: Session, sink: str | None) -> list[str]:
+    """With a keyholder manifest: the key-epoch metric, and the journal's notice for an epoch whose last
+    backup was just pruned (its shares may be destroyed)."""
+    from vaultops.cli.backup_epochs import compute, load_history, record
+
+    if load_history(session) is None:
+        return []
+    report, history = compute(session, sink)
+    return [f"key epoch {e}: its last backup is gone; the journal says its shares may be destroyed"
+            for e in record(session, report, history)]
 
 
 def cmd_restore(session: Session, args: argparse.Namespace) -> int:
@@ -341,6 +392,8 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     identities = _identities(args)  # read before the confirmation: stdin may carry it
     plan = plan_restore(sink, name, clients)
     notice(args, plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"))
+    epoch_text, epoch = _restore_epoch(session, plan.manifest)
+    notice(args, epoch_text)
     if not plan.same_cluster:
         notice(args, "Note: unseal the restored cluster with the ORIGINAL cluster's shares.")
     if not (plan.same_cluster or args.force):
@@ -355,11 +408,18 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     source = fmt.source(clients)
     res = restore(plan, sink, source, force=args.force, settings=settings, identities=identities)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
-                                            "seconds": round(res.seconds, 2)})
+                                            "seconds": round(res.seconds, 2), "epoch": epoch})
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
          f"restored {res.name} through {res.node} in {res.seconds:.1f}s" +
          ("\nthe nodes will seal themselves: unseal with the ORIGINAL cluster's shares" if res.forced else ""))
     return 0
+
+
+def _restore_epoch(session: Session, manifest: Any) -> tuple[str, int | None]:
+    from vaultops.cli.backup_epochs import load_history
+    from vaultops.services.backup.keyepoch import restore_notice
+
+    return restore_notice(manifest, load_history(session))
 
 
 def _restore_file(session: Session, args: argparse.Namespace, settings: Any, clients: Any) -> int:
@@ -404,6 +464,12 @@ def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.backup_drill import cmd_drill as drill
 
     return drill(session, args)
+
+
+def cmd_epochs(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.cli.backup_epochs import cmd_epochs as epochs
+
+    return epochs(session, args)
 
 
 def cmd_policy(session: Session, args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli.backup_cmd import (_context, _emit, _identities, _interactive, _out, _pick_sink,
                                      _reporting)
@@ -24,11 +24,17 @@ DRILL_DOC = """Restore a backup into a throwaway local sandbox, unseal it, read 
 The ORIGINAL cluster's unseal shares are read from stdin (never argv), one per line, as
 `vaultops unseal --share-stdin` reads them: 'NAME: share' or the share alone, base64, hex or a
 SLIP-39 mnemonic. Before anything is fetched or restored: the shares are decoded and checked
-against the keyholder manifest as it was when the backup was taken (enough of them, each its
-keyholder's), backup.drill.sentinels is set (or --no-sentinels), the backup exists and is verified,
-and the OpenBao version to restore into is available.
+against the keyholder manifest's key epoch of the backup (enough of them, each its keyholder's share
+of THAT epoch: a backup taken before a rekey opens only with the shares from before it, and a share
+of another epoch is refused naming its epoch), backup.drill.sentinels is set (or --no-sentinels),
+the backup exists and is verified, and the OpenBao version to restore into is available.
 
-  vaultops backup drill < shares.txt        # e.g. 'alice: <base64>' lines
+  vaultops backup drill < shares.txt             # e.g. 'alice: <base64>' lines
+  vaultops backup drill --epoch 1 < old.txt      # the newest backup of key epoch 1, its shares
+
+Without --name or --epoch, and with a keyholder manifest: every key epoch that retained backups
+belong to and that passed no drill within backup.drill.every_days (default 30) is drilled, each
+with the given shares of that epoch (stdin may hold shares of several epochs); nothing due: exit 0.
 
 exit codes: 0 passed, 2 bad input (no stdin, a terminal, no/bad shares, no sentinels), 3 a share
 refused by the manifest, 6 the drill failed, 10 no sandbox of that version."""
@@ -37,28 +43,96 @@ refused by the manifest, 6 the drill failed, 10 no sandbox of that version."""
 def cmd_drill(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from vaultops.cli.progress import DrillProgress, drill_summary
-    from vaultops.services.backup.drill import plan_drill, run_drill
+    from vaultops.cli.progress import DrillProgress
+    from vaultops.services.backup.drill import run_drill
 
     cfg, settings = _context(session)
     identities = _identities(args, stdin_taken="the unseal shares")  # a file: stdin carries the shares
     lines = _share_lines()
     sink = _pick_sink(cfg, settings, args.sink)
-    plan = plan_drill(settings, sink, lines=lines, name=args.name, keyholder_manifest=_keyholders(session, args),
-                      no_sentinels=args.no_sentinels, allow_unverified=args.allow_unverified,
-                      warn=lambda m: _emit("warning", message=m), identities=identities)
-    with _reporting(args, DrillProgress) as emit:
-        report = run_drill(cfg, settings, sink, plan, keep=args.keep, emit=emit, journal=session.journal)
+    keyholders = _keyholders(session, args)
+    targets = _targets(session, args, settings, sink, keyholders, lines)
+    if not targets:
+        _out(args, {"ok": True, "drills": [], "due": []}, "nothing due: every key epoch with retained backups passed "
+             f"a drill within backup.drill.every_days ({settings.drill.get('every_days') or 30}); --epoch K drills one now")
+        return 0
+    plans = _plans(args, settings, sink, keyholders, targets, identities)
+    reports = []
+    for plan in plans:
+        with _reporting(args, DrillProgress) as emit:
+            reports.append(run_drill(cfg, settings, sink, plan, keep=args.keep, emit=emit, journal=session.journal))
+    if len(reports) == 1:
+        _show(args, reports[0], asdict(reports[0]))
+    else:
+        _out(args, {"ok": all(r.ok for r in reports), "drills": [asdict(r) for r in reports]},
+             "\n\n".join(_text(r) for r in reports))
+    return 0 if all(r.ok for r in reports) else 6
+
+
+def _targets(session: Session, args: argparse.Namespace, settings: Any, sink: Any, keyholders: Path | None,
+             lines: list[str]) -> list[tuple[int | None, list[Any]]]:
+    """(key epoch or None, its share lines) to drill: --name/--epoch as given, else each epoch due
+    (services/backup/drill_due.py), else the newest backup when no epoch is known."""
+    from vaultops.errors import UsageError
+    from vaultops.services.backup.drill_due import due_epochs, split_lines
+    from vaultops.services.ceremony.epochs import load_epochs
+
+    if args.name or args.epoch is not None or keyholders is None:
+        return [(args.epoch, lines)]
+    history = load_epochs(keyholders)
+    due, known = due_epochs(sink, settings, history, session.journal.entries())
+    if not known:
+        return [(None, lines)]
+    if not due:
+        return []
+    groups, unused = split_lines(lines, history, due)
+    missing = [k for k in due if not groups[k]]
+    if missing and len(due) == 1:
+        return [(due[0], lines)]  # its checks refuse what was given, naming the epoch each share is of
+    for epoch in sorted(set(unused)):
+        _emit("warning", message=f"shares of key epoch {epoch} left out: that epoch is not due for a drill")
+    if missing:
+        raise UsageError(f"key epochs {', '.join(map(str, due))} are due for a drill, and no share of epoch "
+                         f"{missing[0]} was given", hint="give the shares of each due epoch (`vaultops keyholders list "
+                                                         "--epochs`), or drill one with --epoch K")
+    return [(k, groups[k]) for k in due]
+
+
+def _plans(args: argparse.Namespace, settings: Any, sink: Any, keyholders: Path | None,
+           targets: list[tuple[int | None, list[Any]]], identities: Any) -> list[Any]:
+    """Every drill planned (all inputs checked) before the first restore; on a refusal the others are wiped."""
+    from vaultops.services.backup.drill import plan_drill
+
+    plans: list[Any] = []
+    try:
+        for epoch, lines in targets:
+            plans.append(plan_drill(settings, sink, lines=lines, name=args.name, keyholder_manifest=keyholders,
+                                    no_sentinels=args.no_sentinels, allow_unverified=args.allow_unverified,
+                                    warn=lambda m: _emit("warning", message=m), identities=identities, epoch=epoch))
+    except BaseException:
+        for plan in plans:
+            plan.wipe()
+        raise
+    return plans
+
+
+def _show(args: argparse.Namespace, report: Any, data: dict[str, Any]) -> None:
+    from vaultops.cli.progress import drill_summary
+
     if _interactive(args):
         print(drill_summary(report))
     else:
-        text = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
-                f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
-        text += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
-        text += [f"  not proven: {report.not_proven}"] if report.not_proven else []
-        text += [f"  error: {report.error}"] if report.error else []
-        _out(args, asdict(report), "\n".join(text))
-    return 0 if report.ok else 6
+        _out(args, data, _text(report))
+
+
+def _text(report: Any) -> str:
+    text = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
+            f"  key epoch           {report.epoch if report.epoch is not None else 'not checked'}",
+            f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
+    text += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
+    text += [f"  not proven: {report.not_proven}"] if report.not_proven else []
+    text += [f"  error: {report.error}"] if report.error else []
+    return "\n".join(text)
 
 
 MAX_SHARE_LINE = 4096

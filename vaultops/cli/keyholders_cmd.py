@@ -1,4 +1,4 @@
-"""vaultops keyholders list|enroll|check|drill: the keyholder roster and readiness drills.
+"""vaultops keyholders list|enroll|check|drill|depart: the keyholder roster and readiness drills.
 
 drill: a keyholder checks OFFLINE that the share they hold (base64, hex or
 mnemonic, on stdin or at a hidden prompt) matches the manifest. Nothing is
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from vaultops.session import Session
 
 DRILL_EXIT = {"pass": 0, "no-verifier": 1, "fail": 3}
-EPILOG = ("exit codes: drill 0 pass, 1 no verifier yet, 3 fail; check 0 ready, 1 not ready; "
-          "2 bad input or manifest")
+EPILOG = ("exit codes: drill 0 pass, 1 no verifier yet, 3 fail; check 0 ready, 1 not ready (or a retained "
+          "backup's key epoch can no longer reach its threshold); 2 bad input or manifest")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     chk.add_argument("--max-age", type=int, default=90, metavar="DAYS", help="a drill counts this long (90)")
     drl = command_parser(ksub, "drill", help="verify offline that your share matches the manifest (journaled)")
     enr = command_parser(ksub, "enroll", help="add your verifier to the manifest (plain or PGP-encrypted share)")
+    dep = command_parser(ksub, "depart", help="record that a keyholder left: their shares of every key epoch "
+                         "count as gone (`backup epochs` then says which backups can still be opened)")
+    dep.add_argument("name", help="the keyholder who left")
+    dep.add_argument("--left", metavar="YYYY-MM-DD", help="when (default: today)")
+    dep.add_argument("--note", help="why, for people (journaled, kept in the manifest)")
+    lst.add_argument("--epochs", action="store_true",
+                     help="per key epoch: each keyholder's share and until when it is still needed for backups")
     for cmd in (lst, chk, drl):
         add_format(cmd)
-    for cmd in (lst, chk, drl, enr):
+    for cmd in (lst, chk, drl, enr, dep):
         cmd.add_argument("--manifest", metavar="FILE",
                          help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
     for cmd in (drl, enr):
@@ -58,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     enr.add_argument("--age-recipient", metavar="FILE",
                      help="record your age (age1…) or ssh-ed25519/ssh-rsa public key for encrypted hand-outs")
     enr.add_argument("--replace", action="store_true", help="replace your verifier (after a rekey)")
-    for cmd, fn in ((lst, cmd_list), (chk, cmd_check), (drl, cmd_drill), (enr, cmd_enroll)):
+    for cmd, fn in ((lst, cmd_list), (chk, cmd_check), (drl, cmd_drill), (enr, cmd_enroll), (dep, cmd_depart)):
         cmd.set_defaults(handler=fn)
 
 
@@ -89,6 +96,10 @@ def _readiness(session: Session, args: argparse.Namespace, max_age_days: int = 9
 def cmd_list(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.render import table
 
+    if args.epochs:
+        from vaultops.cli.keyholders_epochs import list_epochs
+
+        return list_epochs(session, args)
     ready = _readiness(session, args)
     if args.format == "json":
         print(json.dumps([k.to_dict() for k in ready.keyholders], indent=2))
@@ -98,6 +109,32 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
              k.last_outcome.value if k.last_outcome else "-", k.state.value) for k in ready.keyholders]
     print(f"threshold {ready.threshold} of {ready.shares} shares")
     print(table(("KEYHOLDER", "SHARE", "VERIFIER", "PGP", "AGE KEY", "ADDED", "LAST DRILL", "RESULT", "STATE"), rows))
+    return 0
+
+
+def cmd_depart(session: Session, args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from vaultops.errors import UsageError
+    from vaultops.services.ceremony.epochs import record_departure
+    from vaultops.services.ceremony.manifest import Manifest
+
+    try:
+        left = date.fromisoformat(args.left) if args.left else None
+    except ValueError:
+        raise UsageError(f"--left {args.left[:20]!r} is not a date", hint="YYYY-MM-DD") from None
+    path = session.required_manifest_path(args.manifest)
+    journal = _journal(session)   # resolved before the manifest is written
+    earlier = next((d for d in Manifest.load(path).departures if d.name == args.name), None)
+    if earlier is not None:
+        print(f"{args.name} is already recorded as having left on {earlier.left}")
+        return 0
+    manifest = record_departure(path, args.name, left=left, note=args.note)
+    gone = next(d for d in manifest.departures if d.name == args.name)
+    journal.append("keyholders.departed", cluster=journal.cluster,
+                   details={"keyholder": args.name, "left": gone.left.isoformat(), "note": gone.note})
+    print(f"recorded: {args.name} left on {gone.left}; their shares of every key epoch count as gone. "
+          "See `vaultops backup epochs` for the backups that still open.")
     return 0
 
 
@@ -114,15 +151,19 @@ def cmd_check(session: Session, args: argparse.Namespace) -> int:
 
     if args.max_age < 1:
         raise UsageError("--max-age must be at least 1 day", hint="e.g. --max-age 90")
+    from vaultops.cli.keyholders_epochs import check_section
+
     ready = _readiness(session, args, args.max_age)
+    lines, epochs, epochs_ok = check_section(session)
     if args.format == "json":
-        print(json.dumps(ready.to_dict(), indent=2))
+        print(json.dumps(ready.to_dict() | {"epochs": epochs}, indent=2))
     else:
         print(ready.message)
         for k in ready.keyholders:
             when = k.last_drill.date().isoformat() if k.last_drill else "never"
             print(f"  {k.name:<16} {k.state.value:<12} last drill: {when}")
-    return 0 if ready.ok else 1
+        print("\n".join(lines))
+    return 0 if ready.ok and epochs_ok else 1
 
 
 def cmd_drill(session: Session, args: argparse.Namespace) -> int:

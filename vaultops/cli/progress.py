@@ -203,7 +203,8 @@ def drill_summary(report: Any) -> str:
     lines = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
              f"  restore time (RTO)  {report.rto_seconds:.1f}s (restore and unseal {report.restore_seconds:.1f}s)",
              f"  data age (RPO)      {_age(report.rpo_seconds)}",
-             f"  OpenBao             {report.version}"]
+             f"  OpenBao             {report.version}",
+             f"  key epoch           {report.epoch if report.epoch is not None else 'not checked'}"]
     if report.keyholders:
         how = "checked against the keyholder manifest first" if report.checked else "NOT checked: no manifest"
         lines.append(f"  {'shares of':<20}{', '.join(report.keyholders)} ({how})")

@@ -166,6 +166,10 @@ def cmd_start(session: Session, args: argparse.Namespace) -> int:
     print(f"  leaving: {', '.join(left) or 'nobody'};  joining: "
           f"{', '.join(n for n in args.keyholder if n not in old) or 'nobody'}")
     print(f"next: {cer.manifest.threshold} current keyholders run `vaultops rekey submit`")
+    from vaultops.cli.rekey_epochs import rekey_backups
+
+    for line in rekey_backups(session, cer.manifest_path).before(record=True):
+        print(line)
     return 0
 
 
@@ -249,13 +253,21 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
             finished.append(res)
         return res.complete
 
+    from vaultops.cli.rekey_epochs import rekey_backups
+
+    backups = rekey_backups(session, cer.manifest_path)
+    for line in backups.before(record=False):  # said again: the next verification may complete the rekey
+        print(line)
     entries = share_entries(args, [k.name for k in pending.keyholders])
     refused = checked_loop(entries, draft, step)
     if not finished:
         return refused
     res = finished[0]
-    print(f"rekey complete: the cluster now uses {pending.threshold}/{pending.shares}; the old shares no "
-          f"longer work. Manifest rewritten" + (f" (previous kept as {res.history})" if res.history else ""))
+    print(f"rekey complete: the cluster now uses {pending.threshold}/{pending.shares} (key epoch {res.manifest.epoch if res.manifest else '?'}); "
+          f"the old shares no longer unseal it. Manifest rewritten"
+          + (f" (previous kept as {res.history})" if res.history else ""))
+    for line in backups.after():
+        print(line)
     return 0
 
 
@@ -304,9 +316,11 @@ def cmd_tui(session: Session, args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("`vaultops rekey` without an action needs a terminal",
                          hint="use rekey start|submit|verify|status|cancel in scripts")
+    from vaultops.cli.rekey_epochs import rekey_backups
     from vaultops.tui.rekey_screen import run
 
-    return run(_ceremony(session, args))
+    cer = _ceremony(session, args)
+    return run(cer, backups=rekey_backups(session, cer.manifest_path))
 
 
 def _pairs(values: list[str], flag: str) -> Iterator[tuple[str, str]]:

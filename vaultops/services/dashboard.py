@@ -66,6 +66,8 @@ class BackupInfo:
     name: str
     when: datetime
     sink: str
+    epoch: int | None = None             # the newest backup's key epoch (None: unknown or not recorded)
+    at_risk: tuple[int, ...] = ()        # key epochs of retained backups that cannot reach their threshold
 
     def age(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(self.when.tzinfo)) - self.when).total_seconds()
@@ -299,12 +301,40 @@ def backup_probe(cfg: Config) -> Probe | None:
         from vaultops.services.backup.settings import load_settings
 
         settings = load_settings(cfg)
-        found = [BackupInfo(e.name, e.time, sink.name) for sink in build_sinks(cfg, settings)
+        sinks = build_sinks(cfg, settings)
+        found = [(BackupInfo(e.name, e.time, sink.name), sink) for sink in sinks
                  for e in list_backups(sink, cluster=settings.cluster)[:20] if e.verified]
         if not found:
             raise BackupError("no verified backup yet", hint="take one: Backup screen, or `vaultops backup run`")
-        return max(found, key=lambda b: b.when)
+        info, sink = max(found, key=lambda b: b[0].when)
+        try:
+            return _with_epochs(cfg, settings, info, sink, sinks, cache)
+        except VaultOpsError:  # an unreadable manifest: the backup's age still shows, its epoch as unknown
+            return info
+    cache: dict[str, Any] = {}
     return probe
+
+
+EPOCHS_EVERY = 300.0   # seconds between two reads of every backup manifest (the at-risk check)
+
+
+def _with_epochs(cfg: Config, settings: Any, info: BackupInfo, sink: Any, sinks: Any,
+                 cache: dict[str, Any]) -> BackupInfo:
+    """The newest backup's key epoch (one manifest read) and, at most every EPOCHS_EVERY, the epochs at risk."""
+    from vaultops.services.backup.epochs import epochs_report
+    from vaultops.services.backup.keyepoch import configured_keyholders
+    from vaultops.services.backup.stored import read_manifest
+    from vaultops.services.ceremony.epochs import load_epochs
+
+    path = configured_keyholders(cfg)
+    history = load_epochs(path) if path is not None else None
+    recorded = read_manifest(sink, info.name).key_epoch
+    epoch = recorded.number if recorded is not None else (
+        found.number if history is not None and (found := history.at(info.when)) is not None else None)
+    if time.monotonic() - cache.get("at", -EPOCHS_EVERY) >= EPOCHS_EVERY:
+        report = epochs_report(sinks, cluster=settings.cluster, policy=settings.retention, history=history)
+        cache.update(at=time.monotonic(), risk=tuple(report.unopenable))
+    return replace(info, epoch=epoch, at_risk=cache.get("risk", ()))
 
 
 def journal_probe(journal: Journal, *, last: int = JOURNAL_TAIL) -> Probe:

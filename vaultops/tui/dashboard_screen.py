@@ -255,7 +255,12 @@ def backup_line(cell: Cell) -> StyleAndTextTuples:
         b = cell.value
         age = b.age()
         style = "class:level.warn" if age > 26 * 3600 else ""
-        return [(style, f" newest verified backup {age_text(age)} old: {b.name} ({b.sink})")]
+        epoch = f"key epoch {b.epoch}" if b.epoch is not None else "key epoch UNKNOWN"
+        line: StyleAndTextTuples = [(style, f" newest verified backup {age_text(age)} old: {b.name} ({b.sink}), {epoch}")]
+        if b.at_risk:
+            line.append(("class:error", f"  EPOCH AT RISK: {', '.join(map(str, b.at_risk))} - its keyholders cannot "
+                                        "reach the threshold (`vaultops backup epochs`)"))
+        return line
     if cell.state is CellState.PENDING:
         return [("class:hint", f" backups {PENDING}")]
     return [("class:level.warn", f" backups: {cell.error or cell.state.value}")]

@@ -201,9 +201,10 @@ class RekeyDriver:
 
     secret_kind = "share"
 
-    def __init__(self, cer: RekeyCeremony, *, codec: str = "base64") -> None:
+    def __init__(self, cer: RekeyCeremony, *, codec: str = "base64", backups: Backups | None = None) -> None:
         self.cer = cer
         self.codec = codec
+        self.backups = backups
         self.title = f"vaultops rekey - {cer.client.name} via {cer.api.value}"
 
     def board(self) -> Board:
@@ -249,22 +250,32 @@ class RekeyDriver:
         pending = load_pending(self.cer.manifest_path)
         if pending is not None and pending.phase is Phase.VERIFYING:
             res = self.cer.verify(name, share)
-            msg = "rekey complete: the old shares no longer work" if res.complete else (
-                f"{name}: new share #{share.index} verified ({res.progress}/{res.required})")
-            return msg, []
+            if not res.complete:
+                return f"{name}: new share #{share.index} verified ({res.progress}/{res.required})", []
+            after = self.backups.after() if self.backups is not None else []  # a verified backup on the new epoch
+            return " ".join(["rekey complete: the old shares no longer unseal the cluster.", *after]), []
         sub = self.cer.submit(name, share)
         if sub.issued is None:
             return f"{name}: share #{share.index} accepted ({sub.progress}/{sub.required})", []
         reveal = [(i.keyholder.name, shares.encode(i.share, self.codec) if i.share else i.encrypted_b64 or "")
                   for i in sub.issued.items]
-        return "new shares issued: each keyholder in turn, then verification", reveal
+        before = self.backups.before(record=True) if self.backups is not None else []
+        return " ".join(["new shares issued: each keyholder in turn, then verification.", *before]), reveal
 
     def close(self) -> list[str]:
         return []
 
 
-def run(cer: RekeyCeremony) -> int:
+class Backups(Protocol):
+    """What the rekey means for the backups (services/backup/rekey_epochs.RekeyBackups)."""
+
+    def before(self, *, record: bool) -> list[str]: ...
+
+    def after(self) -> list[str]: ...
+
+
+def run(cer: RekeyCeremony, *, backups: Backups | None = None) -> int:
     """The screen for *cer* (opened by `vaultops rekey`), until the operator quits."""
-    app, _state = make_app(RekeyDriver(cer))
+    app, _state = make_app(RekeyDriver(cer, backups=backups))
     app.run()
     return 0

@@ -154,9 +154,16 @@ def test_generate_root_token_works_and_is_revoked(lifecycle_box: Sandbox, cli: A
     assert actions[-1] == "generate_root.token_revoked" and "generate_root.completed" in actions
 
 
-def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> None:
-    """The rekey TUI through pipe input: current shares, private hand-out, verification, done."""
+def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any, tmp_path: Path) -> None:
+    """The rekey TUI through pipe input: current shares, private hand-out, verification, done; then a
+    verified backup on the new key epoch (issue 16)."""
     import threading
+
+    import yaml
+
+    from vaultops.config import parse_config
+    from vaultops.services.backup.rekey_epochs import RekeyBackups
+    from vaultops.services.backup.settings import load_settings
 
     from prompt_toolkit.application import create_app_session
     from prompt_toolkit.input import create_pipe_input
@@ -171,10 +178,16 @@ def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> No
     assert cli(box, "rekey", "start", "--shares", "2", "--threshold", "2", "--keyholder", "carol",
                "--keyholder", "frank")[0] == 0
     cer = rekey.RekeyCeremony.open(box.clients(), box.dir / "keyholders.yaml", journal=journal_for(box.config))
+    data = yaml.safe_load(box.config_path.read_text()) | {"backup": {
+        "sinks": [{"type": "local", "path": str(tmp_path / "sink")}], "lock_file": str(tmp_path / "lock"),
+        "state_file": str(tmp_path / "state.json")}}
+    cfg = parse_config(data, path=box.config_path)
+    backups = RekeyBackups(cfg, journal_for(box.config), lambda: box.clients(), box.dir / "keyholders.yaml",
+                           load_settings(cfg))
     current = {p.stem: p.read_text().strip() for p in SEEN["files"]}
     revealed: dict[str, str] = {}
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
-        app, state = make_app(RekeyDriver(cer))
+        app, state = make_app(RekeyDriver(cer, backups=backups))
 
         def feed() -> None:
             _wait(lambda: state.board is not None and state.name == "alice")
@@ -211,7 +224,9 @@ def test_second_rekey_through_the_screen(lifecycle_box: Sandbox, cli: Any) -> No
     m = Manifest.load(box.dir / "keyholders.yaml")
     assert (m.threshold, [k.name for k in m.keyholders]) == (2, ["carol", "frank"])
     assert all(m.check(n, decode(t)).ok for n, t in revealed.items())
-    assert "rekey complete" in " ".join(msg for _, msg in state.messages)
+    said = " ".join(msg for _, msg in state.messages)
+    assert "rekey complete" in said and "no retained backup is on key epoch 2" in said
+    assert "taken and verified on epoch 3" in said and m.epoch == 3
     st = cer.client.seal.status()  # the active node (a standby may report the old n for a while)
     assert (st.t, st.n) == (2, 2)
 

@@ -157,23 +157,34 @@ class Sealed(str, Enum):
     UNKNOWN = "?"               # its manifest could not be read
 
 
-def encryption_states(sink: Sink, entries: list[BackupEntry], configured: set[str]) -> dict[str, Sealed]:
-    """Per published entry: plain, encrypted to a configured recipient, or orphaned. Reads each
-    manifest (a few at a time): the one thing a listing cannot tell."""
+def read_manifests(sink: Sink, entries: list[BackupEntry]) -> dict[str, Manifest | None]:
+    """The manifest of every published entry (None: unreadable), a few read at a time: what a listing
+    cannot tell (encryption, key epoch)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def state(entry: BackupEntry) -> Sealed:
+    def read(entry: BackupEntry) -> Manifest | None:
         try:
-            manifest = read_manifest(sink, entry.name)
+            return read_manifest(sink, entry.name)
         except VaultOpsError:
+            return None
+
+    published = [e for e in entries if e.state not in (State.INCOMPLETE, State.UNTRUSTED)]
+    with ThreadPoolExecutor(8, thread_name_prefix="manifests") as pool:
+        return dict(zip((e.name for e in published), pool.map(read, published), strict=True))
+
+
+def encryption_states(sink: Sink, entries: list[BackupEntry], configured: set[str], *,
+                      manifests: dict[str, Manifest | None] | None = None) -> dict[str, Sealed]:
+    """Per published entry: plain, encrypted to a configured recipient, or orphaned."""
+    def state(manifest: Manifest | None) -> Sealed:
+        if manifest is None:
             return Sealed.UNKNOWN
         if manifest.encryption is None:
             return Sealed.PLAIN
         return Sealed.ORPHANED if is_orphaned(manifest, configured) else Sealed.OK
 
-    published = [e for e in entries if e.state not in (State.INCOMPLETE, State.UNTRUSTED)]
-    with ThreadPoolExecutor(8, thread_name_prefix="manifests") as pool:
-        return dict(zip((e.name for e in published), pool.map(state, published), strict=True))
+    read = read_manifests(sink, entries) if manifests is None else manifests
+    return {name: state(m) for name, m in read.items()}
 
 
 @dataclass(frozen=True)

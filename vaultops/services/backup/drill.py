@@ -6,8 +6,10 @@
 plan_drill() checks everything a drill needs before anything is fetched, started or restored:
 sentinels configured (or explicitly none), the backup exists, is verified and restores into a
 sandbox, the shares decode and -- with a keyholder manifest -- are each their keyholder's share of
-the key epoch the backup was taken in (the manifest version of that time, from its .history) and
-reach its threshold, and the OpenBao version to restore into is available.
+the key epoch the backup belongs to (recorded in its manifest, or by its time in the keyholder
+manifest's history: ceremony/epochs.py) and reach that epoch's threshold -- a share of another epoch
+is refused naming the epoch it belongs to -- and the OpenBao version to restore into is available.
+With `epoch=K` the newest verified backup of key epoch K is drilled.
 
 run_drill() then:
 1. fetches the backup and verifies it again against its manifest;
@@ -48,6 +50,7 @@ NO_SENTINELS = "the data: no sentinel path was read back (--no-sentinels)"
 
 if TYPE_CHECKING:
     from vaultops.crypto.agekeys import Identity
+    from vaultops.services.ceremony.epochs import Epoch, EpochHistory
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class DrillReport:
     keyholders: tuple[str, ...] = ()  # whose shares unsealed the copy (names only)
     checked: bool = False             # every share was confirmed by the keyholder manifest first
     not_proven: str | None = None     # what this drill did not prove
+    epoch: int | None = None          # the key epoch of the backup (and of the shares that opened it)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class DrillPlan:
     shares: HeldShares
     sentinels: tuple[str, ...]
     keyholder_manifest: Path | None = None   # the version the shares were checked against
+    epoch: int | None = None                 # the backup's key epoch (None: unknown or not checked)
     identities: Sequence[Identity] | None = None  # open an encrypted backup (never logged)
 
     def wipe(self) -> None:
@@ -84,25 +89,30 @@ class DrillPlan:
 def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | bytearray], name: str | None,
                keyholder_manifest: Path | None, no_sentinels: bool = False, allow_unverified: bool = False,
                warn: Callable[[str], None] = lambda _m: None,
-               identities: Sequence[Identity] | None = None) -> DrillPlan:
+               identities: Sequence[Identity] | None = None, epoch: int | None = None) -> DrillPlan:
     """Every check of the drill, quick and before anything is restored (see the module docstring)."""
     from vaultops.services.backup.crypt.reveal import revealed
 
+    lines = list(lines)
     sentinels = _sentinels(settings, no_sentinels)
-    manifest = _backup(sink, settings, name, warn)
+    history = _history(keyholder_manifest, epoch)
+    manifest = _backup(sink, settings, name, warn) if epoch is None else _of_epoch(sink, settings, epoch, history)
     revealed(sink, manifest, identities)  # an encrypted backup without an identity: refused before the sandbox
-    km_path, km = _keyholder_manifest(keyholder_manifest, manifest)
+    ep = _epoch(manifest, history)
+    km_path, km = (ep.manifest_file, ep.manifest) if ep is not None else (None, None)
+    _same_cluster(manifest, km, keyholder_manifest)
     try:
         held = read_share_lines(lines, manifest=km, allow_unverified=allow_unverified)
     except ShareMismatchError as exc:
-        raise _refused(exc, manifest, km_path, keyholder_manifest) from None
+        raise _refused(exc, manifest, ep, history, lines) from None
     try:
         _enough(held, km, km_path)
         version = _available(settings.drill.get("version") or manifest.server_version)
     except BaseException:
         held.wipe()
         raise
-    return DrillPlan(manifest.name, manifest, version, held, sentinels, km_path, identities)
+    return DrillPlan(manifest.name, manifest, version, held, sentinels, km_path, identities=identities,
+                     epoch=ep.number if ep is not None else None)
 
 
 def _sentinels(settings: BackupSettings, no_sentinels: bool) -> tuple[str, ...]:
@@ -131,32 +141,92 @@ def _backup(sink: Sink, settings: BackupSettings, name: str | None, warn: Callab
     return manifest
 
 
-def _keyholder_manifest(path: Path | None, backup: Manifest) -> tuple[Path | None, Any]:
-    """The keyholder manifest as it was when *backup* was taken, or (None, None) without one."""
+def _same_cluster(backup: Manifest, km: Any, path: Path | None) -> None:
     from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
-    from vaultops.services.ceremony.manifest import Manifest as Keyholders, version_at
 
-    if path is None:
-        return None, None
-    at = version_at(path, datetime.fromisoformat(backup.started_at))
-    km = Keyholders.load(at)
-    if backup.cluster_id and km.cluster_id not in (backup.cluster_id, PENDING_CLUSTER_ID):
+    if km is not None and backup.cluster_id and km.cluster_id not in (backup.cluster_id, PENDING_CLUSTER_ID):
         raise UsageError(f"{backup.name} is of cluster {backup.cluster_id}, the keyholder manifest {path} of "
                          f"{km.cluster_id}", hint="pass --manifest FILE of the backup's cluster, or --no-manifest")
-    return at, km
 
 
-def _refused(exc: ShareMismatchError, backup: Manifest, used: Path | None, current: Path | None) -> ShareMismatchError:
-    """The manifest's refusal, said for a drill: nothing restored, and which key epoch the backup needs."""
-    if used is not None and used != current:
+def _history(path: Path | None, epoch: int | None) -> EpochHistory | None:
+    from vaultops.services.ceremony.epochs import load_epochs
+
+    if path is None:
+        if epoch is not None:
+            raise UsageError("--epoch needs the keyholder manifest (its epochs name the shares to check)",
+                             hint="drop --no-manifest, or pass --manifest FILE")
+        return None
+    history = load_epochs(path)
+    if epoch is not None:
+        history.number(epoch)  # an epoch the manifest never had: refused now
+    return history
+
+
+def _of_epoch(sink: Sink, settings: BackupSettings, epoch: int, history: EpochHistory | None) -> Manifest:
+    """The newest verified backup of key *epoch* (its manifest agreeing with its name and times)."""
+    from vaultops.services.backup.catalog import read_manifests
+    from vaultops.services.backup.epochs import epoch_of
+    from vaultops.services.backup.manifest import manifest_problem
+
+    entries = [e for e in list_backups(sink, cluster=settings.cluster) if e.verified]
+    manifests = read_manifests(sink, entries)
+    now = datetime.now(timezone.utc)
+    for entry in entries:
+        m = manifests.get(entry.name)
+        if m is not None and epoch_of(m, entry, history)[0] == epoch and manifest_problem(m, entry, now=now) is None:
+            if not get_format(m.kind).restores_into_sandbox:
+                continue
+            return m
+    raise UsageError(f"{sink.name}: no verified Raft backup of key epoch {epoch}",
+                     hint="see `vaultops backup epochs`")
+
+
+def _epoch(backup: Manifest, history: EpochHistory | None) -> Epoch | None:
+    """The key epoch whose shares open *backup*; None without a keyholder manifest."""
+    if history is None:
+        return None
+    recorded = backup.key_epoch
+    if recorded is not None and recorded.number is None:
+        raise UsageError(f"the key epoch of {backup.name} is unknown ({recorded.problem}): its shares cannot be "
+                         "checked first", hint="pass --no-manifest to drill it unchecked (a wrong share is then "
+                                               "found only after the restore)")
+    if recorded is not None and recorded.number is not None:
+        return history.number(recorded.number)
+    found = history.at(datetime.fromisoformat(backup.started_at))
+    if found is None:
+        raise UsageError(f"{backup.name} is older than every key epoch the keyholder manifest records",
+                         hint="pass --no-manifest to drill it unchecked")
+    return found
+
+
+def _refused(exc: ShareMismatchError, backup: Manifest, ep: Epoch | None, history: EpochHistory | None,
+             lines: list[str | bytearray]) -> ShareMismatchError:
+    """The manifest's refusal, said for a drill: nothing restored, and which key epoch each share belongs to."""
+    number = ep.number if ep is not None else None
+    elsewhere = _other_epochs(lines, history, number)
+    if number is not None and elsewhere:
         return ShareMismatchError(
-            f"{exc.message}; {backup.name} is older than the keyholder manifest's last change (a rekey?) and was "
-            f"checked against the manifest of its time, {used}: a backup opens only with the shares of the key "
-            "epoch it was taken in",
-            hint="give the shares from before the rekey, or drill a newer backup (`vaultops backup run` first); "
-                 "nothing was restored")
+            f"{exc.message}: {'; '.join(elsewhere)}; {backup.name} is of key epoch {number} and opens only with "
+            f"epoch-{number} shares", hint=f"give the shares of key epoch {number} (`vaultops keyholders list "
+                                          "--epochs`); nothing was restored")
     return ShareMismatchError(exc.message, hint="check each line holds the share of the keyholder it names; "
                                                 "nothing was restored")
+
+
+def _other_epochs(lines: list[str | bytearray], history: EpochHistory | None, number: int | None) -> list[str]:
+    """'share #i is NAME's share of key epoch J' for each given share of an epoch other than *number*."""
+    if history is None:
+        return []
+    try:
+        held = read_share_lines(lines, manifest=None)
+    except VaultOpsError:
+        return []
+    try:
+        return [f"share #{share.index} is {who}'s share of key epoch {ep.number}"
+                for share in held.shares for ep, who in history.owners(share) if ep.number != number]
+    finally:
+        held.wipe()
 
 
 def _enough(held: HeldShares, km: Any, km_path: Path | None) -> None:
@@ -205,7 +275,9 @@ def _drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *
             emit("drill.sandbox", version=plan.version, config=str(copy.config_path))
             emit("drill.stage", stage="restore")
             t_restore = time.monotonic()
-            copy.restore(path, shares=plan.shares.shares, error=BackupError)
+            epoch = manifest.key_epoch
+            copy.restore(path, shares=plan.shares.shares, error=BackupError,
+                         threshold=epoch.threshold if epoch is not None else None)
             emit("drill.stage", stage="sentinels")
             sentinels = _read_sentinels(copy.clients(), plan.sentinels, settings, cfg)
             done = time.monotonic()
@@ -217,7 +289,7 @@ def _drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *
 
 
 def _who(plan: DrillPlan) -> dict[str, Any]:
-    return {"keyholders": tuple(plan.shares.keyholders), "checked": plan.shares.checked}
+    return {"keyholders": tuple(plan.shares.keyholders), "checked": plan.shares.checked, "epoch": plan.epoch}
 
 
 def _read_sentinels(clients: list[NodeClient], paths: tuple[str, ...], settings: BackupSettings,
@@ -245,4 +317,4 @@ def _journal(cfg: Config, report: DrillReport, journal: Journal) -> None:
         details={"name": report.name, "version": report.version, "rto_seconds": round(report.rto_seconds, 2),
                  "restore_seconds": round(report.restore_seconds, 2), "rpo_seconds": round(report.rpo_seconds),
                  "sentinels": report.sentinels, "error": report.error, "keyholders": list(report.keyholders),
-                 "checked": report.checked, "not_proven": report.not_proven})
+                 "checked": report.checked, "not_proven": report.not_proven, "epoch": report.epoch})

@@ -93,6 +93,17 @@ class Encryption:
 
 
 @dataclass(frozen=True)
+class KeyEpoch:
+    """The key epoch a backup opens with: the threshold and share count the cluster reported in
+    sys/seal-status at snapshot time, and the keyholder manifest's epoch number when they agree."""
+
+    threshold: int
+    shares: int
+    number: int | None = None     # None: unknown (no keyholder manifest, or it disagrees with the cluster)
+    problem: str | None = None    # why it is unknown
+
+
+@dataclass(frozen=True)
 class Manifest:
     name: str
     kind: str                     # raft | consul | postgresql
@@ -111,6 +122,7 @@ class Manifest:
     verified: bool = True
     format: str = FORMAT
     encryption: Encryption | None = None      # additive: absent in manifests of plain backups
+    key_epoch: KeyEpoch | None = None         # additive: absent in manifests written before key epochs
 
     @property
     def stored_size(self) -> int:

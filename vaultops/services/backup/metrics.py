@@ -76,3 +76,20 @@ def write_orphaned(path: Path, *, cluster: str, sink: str, count: int) -> Path:
 def write(path: Path, m: RunMetrics) -> None:
     # node_exporter reads *.prom; the atomic rename keeps it from seeing half a file.
     atomic_write_text(path, render(m, last_success=previous_success(path)), mode=0o644)
+
+
+UNOPENABLE_EPOCHS = "vaultops_backup_unopenable_epochs"
+UNKNOWN_EPOCH = "vaultops_backup_unknown_epoch_backups"
+
+
+def write_epochs(path: Path, *, cluster: str, unopenable: int, unknown: int) -> Path:
+    """Beside the run's textfile (`backup epochs` writes it): key epochs that retained backups need and
+    whose keyholders can no longer reach the threshold, and backups whose epoch is unknown."""
+    target = path.with_name(f"{path.stem}_epochs.prom")
+    label = '{cluster="%s"}' % cluster.replace("\\", "\\\\").replace('"', '\\"')
+    text = (f"# HELP {UNOPENABLE_EPOCHS} Key epochs of retained backups whose keyholders (minus departures) "
+            f"cannot reach the threshold.\n# TYPE {UNOPENABLE_EPOCHS} gauge\n{UNOPENABLE_EPOCHS}{label} {unopenable}\n"
+            f"# HELP {UNKNOWN_EPOCH} Retained backups whose key epoch is unknown (a rekey outside vaultops?).\n"
+            f"# TYPE {UNKNOWN_EPOCH} gauge\n{UNKNOWN_EPOCH}{label} {unknown}\n")
+    atomic_write_text(target, text, mode=0o644)
+    return target

@@ -53,7 +53,13 @@ def _journal(cfg: Config, result: RunResult, journal: Journal) -> None:
                    node=result.manifest.source_node if result.manifest else None,
                    details={"name": result.name, "size": result.size, "sinks": result.sinks, "error": result.error,
                             "sha256": result.manifest.sha256 if result.manifest else None,
-                            "recipients": _recipients(result.manifest)})
+                            "recipients": _recipients(result.manifest), "key_epoch": _epoch(result.manifest)})
+
+
+def _epoch(manifest: Manifest | None) -> dict[str, Any] | None:
+    if manifest is None or manifest.key_epoch is None:
+        return None
+    return asdict(manifest.key_epoch)
 
 
 def _recipients(manifest: Manifest | None) -> list[str] | None:

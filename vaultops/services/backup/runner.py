@@ -21,7 +21,8 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,8 @@ from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import prune, sweep_open_uploads
 from vaultops.services.backup.formats import get_format, make_source
 from vaultops.services.backup.lock import run_lock
-from vaultops.services.backup.manifest import ENCRYPTED_SUFFIX, MANIFEST_SUFFIX, Manifest, backup_name, now_iso
+from vaultops.services.backup.manifest import (ENCRYPTED_SUFFIX, MANIFEST_SUFFIX, KeyEpoch, Manifest, backup_name,
+                                               now_iso)
 from vaultops.services.backup.pipeline import SinkOutcome, stream_and_publish
 from vaultops.services.backup.record import last_run, record_run
 from vaultops.services.backup.settings import BackupSettings, require_sinks
@@ -78,9 +80,14 @@ def _build_each(cfg: Config, settings: BackupSettings) -> tuple[list[Sink], list
 
 
 def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Callable[[], list[NodeClient]],
-               journal: Journal, lock_wait: float = 0.0) -> RunResult:
+               journal: Journal, lock_wait: float = 0.0, keyholders: Path | None = None) -> RunResult:
     """*connect()* gives the clients to snapshot through (the run logs in on them): called inside the
-    lock, so a refusal there is a recorded failed run like any other."""
+    lock, so a refusal there is a recorded failed run like any other. *keyholders*: the keyholder
+    manifest that names the key epoch recorded in the backup's manifest (keyepoch.py; default:
+    keyholders.manifest of vaultops.yaml when that file exists)."""
+    from vaultops.services.backup.keyepoch import configured_keyholders
+
+    keyholders = keyholders or configured_keyholders(cfg)
     require_sinks(settings)
     with run_lock(settings.lock_file, wait=lock_wait):
         started = datetime.now(timezone.utc)
@@ -89,7 +96,7 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Ca
         sinks: list[Sink] = []
         try:
             result = _login_and_run(cfg, settings, sinks, started=started, emit=emit, connect=connect,
-                                    previous=previous)
+                                    previous=previous, keyholders=keyholders)
         except BaseException as exc:
             # login refused, a bad source setting, an interrupt, a bug: still one event and a record
             error = str(exc) if isinstance(exc, VaultOpsError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -106,7 +113,10 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Ca
 
 
 def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, started: datetime, emit: Emit,
-                   connect: Callable[[], list[NodeClient]], previous: dict[str, Any]) -> RunResult:
+                   connect: Callable[[], list[NodeClient]], previous: dict[str, Any],
+                   keyholders: Path | None) -> RunResult:
+    from vaultops.services.backup.keyepoch import observe
+
     with ThreadPoolExecutor(1, thread_name_prefix="sinks") as pool:
         pending = pool.submit(_build_each, cfg, settings)  # boto3 start-up overlaps the login
         clients = connect()
@@ -118,7 +128,8 @@ def _login_and_run(cfg: Config, settings: BackupSettings, sinks: list[Sink], *, 
             source = make_source(settings.source, clients=clients, settings=settings)
             for sink in sinks:  # before our own upload starts: nothing of this run is touched
                 sweep_open_uploads(sink, cluster=settings.cluster, emit=emit, recorded=previous.get("left_open"))
-            return _run(settings, source, sinks, emit=emit, started=started, broken=broken)
+            return _run(settings, source, sinks, emit=emit, started=started, broken=broken,
+                        key_epoch=lambda: observe(clients, keyholders, warn=lambda m: emit("warning", message=m)))
         finally:
             if ident is not None:
                 identity.logout(clients, ident)
@@ -145,11 +156,13 @@ def _extension(settings: BackupSettings, extension: str) -> str:
 
 
 def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: Emit,
-         started: datetime | None = None, broken: list[SinkOutcome] | None = None) -> RunResult:
+         started: datetime | None = None, broken: list[SinkOutcome] | None = None,
+         key_epoch: Callable[[], KeyEpoch | None] = lambda: None) -> RunResult:
     t0, started = time.monotonic(), started or datetime.now(timezone.utc)
     name = backup_name(settings.cluster, started, _extension(settings, source.extension))
     sealer = _sealer(settings)
     emit("run.start", name=name, source=source.kind, sinks=[s.name for s in sinks], encrypted=sealer is not None)
+    epoch = key_epoch()  # the cluster's t/n just before the snapshot (keyepoch.py)
     early: list[SinkOutcome] = list(broken or [])
     with _uploads(sinks, name, early) as uploads:
         try:
@@ -167,13 +180,13 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
             return RunResult(name, ok=False, verified=False, size=0, duration=time.monotonic() - t0,
                              sinks=sinks_state, error=str(exc))
     emit("snapshot.verified", name=name, size=report.size, sha256=report.sha256)
-    manifest = _manifest(name, source, snap.info, report, started, sealer)
+    manifest = replace(_manifest(name, source, snap.info, report, started, sealer), key_epoch=epoch)
     by_name = {s.name: s for s in sinks}
     outcomes = early + [_publish_manifest(by_name[o.sink], o, manifest, emit=emit) for o in outcomes]
     ok = all(o.ok for o in outcomes)
     states = {o.sink: "ok" if o.ok else str(o.error) for o in outcomes}
     if ok:
-        emit("run.done", name=name, ok=True, size=report.size)
+        emit("run.done", name=name, ok=True, size=report.size, epoch=epoch.number if epoch else None)
     else:
         emit("run.failed", name=name, error="some sinks failed", size=report.size, sinks=states,
              published=[o.sink for o in outcomes if o.ok])

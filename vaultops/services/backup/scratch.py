@@ -54,19 +54,39 @@ class ScratchCopy:
             client.token = token
         return clients
 
-    def restore(self, snapshot: Path, *, shares: Sequence[Share | str], error: type[VaultOpsError] = BackupError) -> None:
+    def restore(self, snapshot: Path, *, shares: Sequence[Share | str], error: type[VaultOpsError] = BackupError,
+                threshold: int | None = None) -> None:
         """Force-restore *snapshot* (verified by the caller) through the active node; once every node
-        has sealed itself, unseal each with *shares* and wait for an active node."""
+        has sealed itself, unseal each with *shares* and wait for an active node.
+
+        *threshold*: the snapshot's own (its key epoch's). Measured on 2.7.2: a node that sealed itself
+        after a forced restore still reports and demands ITS previous threshold until restarted (the
+        restored epoch's shares then unseal it only if there are at least that many). A node whose
+        sealed status disagrees with *threshold* is restarted, so it reads the restored seal config."""
         leader = active(self.box.clients(), error=error, hint="rerun with --keep and read the copy's bao.log")
         with snapshot.open("rb") as fh:
             leader.client.raft.restore(fh, force=True)
         clients = self.clients()
+        if threshold is not None:
+            fan_out(clients, lambda c: self._reread_seal_config(c, threshold, error), timeout=2 * SEAL_WAIT + 10)
         failed = [r.error for r in fan_out(clients, lambda c: _unseal(c, shares, error=error),
                                            timeout=SEAL_WAIT + UNSEAL_WAIT + 10) if r.error]
         if failed:
             raise failed[0]
         poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
              what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
+
+    def _reread_seal_config(self, client: NodeClient, threshold: int, error: type[VaultOpsError]) -> None:
+        with contextlib.suppress(VaultOpsError):  # judged by the unseal that follows
+            poll(lambda: True if client.seal.status().sealed else None, timeout=SEAL_WAIT, interval=0.2,
+                 what=f"{client.name} to seal itself")
+            if client.seal.status().t == threshold:
+                return
+            driver = self.box.drivers()[client.name]
+            driver.stop(timeout=15)
+            driver.start()
+            poll(lambda: client.seal.status().t == threshold or None, timeout=SEAL_WAIT, interval=0.3,
+                 what=f"{client.name} to come back with the restored seal config", error=error)
 
 
 @contextlib.contextmanager

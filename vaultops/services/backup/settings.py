@@ -135,6 +135,9 @@ class DrillSettings(Model):
     sentinels: Annotated[list[str], Meta(description="paths read after the restore to prove it")] = []
     version: Annotated[str | None, Meta(description="OpenBao version for the drill (default: the manifest's)")] = None
     auth: Annotated[LoginSettings | None, Meta(description="how the drill logs in to the restored cluster")] = None
+    every_days: Annotated[int, Meta(ge=1, le=3650, description=(
+        "a key epoch with retained backups is due for a drill when none of its backups passed one within "
+        "this many days: `backup drill` without --name/--epoch drills each due epoch"))] = 30
 
 
 class EncryptionSettings(Model):

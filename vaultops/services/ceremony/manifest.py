@@ -15,6 +15,10 @@ verifier, never share material.
         age_recipient: null        # or their age1… / ssh-ed25519 / ssh-rsa public key (shares handed out
                                    # encrypted to it by init and rekey)
         added: 2025-01-02
+    epoch: 2                       # key epoch: 1 from init, +1 per completed rekey (absent: derived from
+    epoch_started: 2026-11-30T15:00:00+00:00   # the .history folder, see epochs.py)
+    departures:                    # keyholders who left: they hold no share of ANY epoch any more
+      - {name: bob, left: 2026-11-30}
 
 save() writes atomically (0644) and keeps the file it replaces as
 `<stem>.history/<UTC timestamp>.yaml` beside it.
@@ -44,6 +48,7 @@ from vaultops.errors import ConfigError, ShareMismatchError, UsageError
 from vaultops.files.atomic import atomic_write_text
 from vaultops.files.loader import Invalid
 from vaultops.files.model import Model
+from vaultops.services.ceremony.departures import Departure, DepartureEntry
 from vaultops.services.ceremony.shares import Share
 
 if TYPE_CHECKING:
@@ -165,6 +170,9 @@ class Manifest:
     shares: int
     keyholders: tuple[Keyholder, ...] = ()
     version: int = MANIFEST_VERSION
+    epoch: int | None = None               # None: a manifest written before epochs (see epochs.py)
+    epoch_started: datetime | None = None
+    departures: tuple[Departure, ...] = ()
 
     # -- queries ---------------------------------------------------------------
 
@@ -237,9 +245,16 @@ class Manifest:
     # -- files ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "cluster_id": self.cluster_id,
-                "threshold": self.threshold, "shares": self.shares,
-                "keyholders": [k.to_dict() for k in self.keyholders]}
+        out: dict[str, Any] = {"version": self.version, "cluster_id": self.cluster_id,
+                               "threshold": self.threshold, "shares": self.shares,
+                               "keyholders": [k.to_dict() for k in self.keyholders]}
+        if self.epoch is not None:
+            out["epoch"] = self.epoch
+        if self.epoch_started is not None:
+            out["epoch_started"] = self.epoch_started.isoformat(timespec="milliseconds")
+        if self.departures:
+            out["departures"] = [d.to_dict() for d in self.departures]
+        return out
 
     def dump(self) -> str:
         import yaml
@@ -443,8 +458,15 @@ class ManifestFile(Model):
     threshold: Annotated[int, Meta(ge=1, le=255, description="shares needed to unseal")]
     shares: Annotated[int, Meta(ge=1, le=255, description="shares in total")]
     keyholders: Annotated[list[KeyholderEntry] | None, Meta(description="who holds which share")]
+    epoch: Annotated[Annotated[int, Meta(ge=1)] | None, Meta(description=(
+        "key epoch: 1 from init, one more per completed rekey (absent: derived from the .history folder)"))] = None
+    epoch_started: Annotated[datetime | None, Meta(description="when this key epoch began (UTC)")] = None
+    departures: Annotated[list[DepartureEntry] | None, Meta(description=(
+        "keyholders who left: their shares of every epoch count as gone"))] = None
 
     def __post_init__(self) -> None:
+        if self.epoch_started is not None and self.epoch_started.tzinfo is None:
+            raise Invalid("epoch_started", "must carry a time zone (e.g. +00:00)")
         if not self.cluster_id.strip():
             raise Invalid("cluster_id", "must not be blank")
         if self.version != MANIFEST_VERSION:
@@ -454,6 +476,8 @@ class ManifestFile(Model):
     def manifest(self, source: str) -> Manifest:
         """The Manifest this file describes; *source* names it if its entries contradict each other."""
         manifest = Manifest(cluster_id=self.cluster_id, threshold=self.threshold, shares=self.shares,
-                            keyholders=tuple(k.keyholder() for k in self.keyholders or ()))
+                            keyholders=tuple(k.keyholder() for k in self.keyholders or ()), epoch=self.epoch,
+                            epoch_started=self.epoch_started,
+                            departures=tuple(d.departure() for d in self.departures or ()))
         _check_consistency(manifest, source)
         return manifest

@@ -190,8 +190,11 @@ class RekeyCeremony(KeyCeremony):
                                   pgp_fingerprint=None, added=added.get(i.keyholder.name, date.today()),
                                   age_recipient=i.keyholder.age_recipient)
                         for i in items if i.share is not None)
+        from vaultops.services.ceremony.epochs import current_number
+
         return Manifest(cluster_id=self._cluster_id(), threshold=pending.threshold, shares=pending.shares,
-                        keyholders=holders)
+                        keyholders=holders, epoch=current_number(self.manifest_path) + 1,
+                        epoch_started=datetime.now(timezone.utc), departures=self.manifest.departures)
 
     def _cluster_id(self) -> str:
         """The manifest's cluster id, or the real one if init left a placeholder."""
@@ -238,6 +241,7 @@ class RekeyCeremony(KeyCeremony):
         return draft.enroll(name, share, pgp_fingerprint=fp)
 
     def _finish(self, pending: Pending, draft: Manifest) -> VerifyResult:
+        draft = replace(draft, epoch_started=datetime.now(timezone.utc))  # the server switched keys just now
         kept = draft.save(self.manifest_path)
         drop_pending(self.manifest_path)
         old = {k.name for k in self.manifest.keyholders}
@@ -246,7 +250,7 @@ class RekeyCeremony(KeyCeremony):
                  new=f"{pending.threshold}/{pending.shares}", left=sorted(old - set(new)),
                  joined=[n for n in new if n not in old], stayed=[n for n in new if n in old],
                  unenrolled=[n for n in new if n not in {k.name for k in draft.keyholders}],
-                 manifest_history=str(kept) if kept else None)
+                 manifest_history=str(kept) if kept else None, epoch=draft.epoch)
         return VerifyResult(progress=pending.threshold, required=pending.threshold, complete=True,
                             manifest=draft, history=kept)
 

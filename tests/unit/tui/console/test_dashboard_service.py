@@ -12,7 +12,7 @@ from vaultops.config import parse_config
 from vaultops.errors import VaultOpsError
 from vaultops.journal import Journal
 from vaultops.services.backup.manifest import MANIFEST_SUFFIX, backup_name
-from vaultops.services.dashboard import (CellState, Dashboard, DashboardSnapshot, backup_probe, dashboard_for,
+from vaultops.services.dashboard import (Cell, CellState, Dashboard, DashboardSnapshot, backup_probe, dashboard_for,
                                          journal_probe)
 
 
@@ -133,3 +133,41 @@ def test_backup_and_journal_probes_read_the_real_sink_and_journal(tmp_path: Path
 def test_no_backup_sinks_means_no_backup_probe(tmp_path: Path) -> None:
     cfg = parse_config({"cluster": {"name": "prod"}, "nodes": [{"name": "n1", "address": "http://127.0.0.1:1"}]})
     assert backup_probe(cfg) is None
+
+
+def test_backup_probe_shows_the_newest_backups_epoch_and_epochs_at_risk(tmp_path: Path) -> None:
+    import hashlib
+
+    from vaultops.services.backup.manifest import KeyEpoch, Manifest
+    from vaultops.services.ceremony.manifest import Manifest as Keyholders, ScryptParams
+    from vaultops.services.ceremony.shares import Share
+    from vaultops.tui.dashboard_screen import backup_line
+
+    sink = tmp_path / "sink"
+    sink.mkdir()
+    holders = Keyholders(cluster_id="c1", threshold=2, shares=2)
+    for i, name in enumerate(["alice", "bob"], 1):
+        holders = holders.enroll(name, Share(bytes([3] * 32 + [i])), params=ScryptParams(n=2, r=1, p=1))
+    holders.save(tmp_path / "keyholders.yaml")
+    when = datetime.now(timezone.utc) - timedelta(hours=1)
+    name = backup_name("prod", when, "snap")
+    (sink / name).write_bytes(b"x")
+    manifest = Manifest(name=name, kind="raft", cluster_name="prod", cluster_id="c1", server_version="2.7.2",
+                        source_node="n1", size=1, sha256=hashlib.sha256(b"x").hexdigest(),
+                        started_at=when.isoformat(), finished_at=when.isoformat(), key_epoch=KeyEpoch(2, 2, number=1))
+    (sink / (name + MANIFEST_SUFFIX)).write_bytes(manifest.to_json())
+    cfg = parse_config({"cluster": {"name": "prod"}, "nodes": [{"name": "n1", "address": "http://127.0.0.1:1"}],
+                        "keyholders": {"manifest": str(tmp_path / "keyholders.yaml")},
+                        "backup": {"sinks": [{"type": "local", "path": str(sink)}]}}, path=tmp_path / "v.yaml")
+    probe = backup_probe(cfg)
+    assert probe is not None
+    info = probe()
+    assert (info.epoch, info.at_risk) == (1, ())
+    assert "key epoch 1" in "".join(text for _, text in backup_line(Cell(CellState.OK, info)))
+    from vaultops.services.ceremony.epochs import record_departure
+
+    record_departure(tmp_path / "keyholders.yaml", "bob")
+    assert probe().at_risk == ()                # the at-risk check is re-read every few minutes, not per refresh
+    info = backup_probe(cfg)()                  # a fresh probe reads it now
+    assert info.at_risk == (1,)
+    assert "EPOCH AT RISK: 1" in "".join(text for _, text in backup_line(Cell(CellState.OK, info)))
