@@ -68,6 +68,23 @@ def test_a_node_already_down_may_be_stopped_again_if_the_rest_is_healthy() -> No
     assert gates.safe_to_stop(view, CTX, "n2") == []
 
 
+def _sick(ap: AutopilotState, *names: str) -> AutopilotState:
+    servers = {sid: AutopilotServer(**{**vars(s), "healthy": sid not in names}) for sid, s in ap.servers.items()}
+    return AutopilotState(healthy=False, failure_tolerance=0, leader=ap.leader, voters=ap.voters, servers=servers)
+
+
+def test_a_serving_node_autopilot_already_counts_as_failed_may_be_stopped() -> None:
+    """A standby cut off from the leader (the rollback of a failed probe): stopping it lowers nothing."""
+    view = _view(_node("n1", "active"), _node("n2"), _node("n3"), ap=_sick(_ap(), "n2"))
+    assert gates.safe_to_stop(view, CTX, "n2") == []
+    assert any("unhealthy" in p for p in gates.safe_to_stop(view, CTX, "n3"))   # a healthy one: never
+
+
+def test_not_while_another_voter_is_unhealthy_too() -> None:
+    view = _view(_node("n1", "active"), _node("n2"), _node("n3"), ap=_sick(_ap(), "n2", "n3"))
+    assert any("n3 unhealthy besides n2" in p for p in gates.safe_to_stop(view, CTX, "n2"))
+
+
 def test_back_needs_autopilot_to_report_the_new_version() -> None:
     ctx = SimpleNamespace(**vars(CTX))
     ctx.clients = {"n1": _leader(committed=10), "n2": _leader(applied=10)}

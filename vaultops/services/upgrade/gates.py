@@ -106,6 +106,15 @@ def safe_to_stop(view: ClusterView, ctx: UpgradeContext, node: str) -> list[str]
         problems.append(f"{node} is the active node: move leadership to an upgraded node first")
     if target.serving and view.raft and view.autopilot is not None:
         ap = view.autopilot
+        me = ap.servers.get(ctx.raft_id(node))
+        if me is not None and not me.healthy:
+            # Autopilot already counts this node as failed (a rolled-back standby cut off from the
+            # leader): stopping it lowers nothing, as long as every other voter is healthy.
+            sick = sorted(s.name for sid, s in ap.servers.items() if sid != me.id and sid in ap.voters
+                          and not s.healthy)
+            if sick:
+                problems.append(f"autopilot reports {', '.join(sick)} unhealthy besides {node}")
+            return problems
         if not ap.healthy:
             problems.append("autopilot reports the cluster unhealthy")
         if ap.failure_tolerance < ctx.settings.min_failure_tolerance:
