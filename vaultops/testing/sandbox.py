@@ -16,7 +16,7 @@ from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, s
 if TYPE_CHECKING:
     from vaultops.testing.cluster_link import ClusterLink
 
-__all__ = ["Sandbox", "start_linked_sandbox", "start_sandbox", "wait_raft_healthy"]
+__all__ = ["Sandbox", "start_linked_sandbox", "start_sandbox", "wait_ha_listed", "wait_raft_healthy"]
 
 
 def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage: str = "raft",
@@ -35,7 +35,22 @@ def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage
     # `up` already waits for autopilot when it unseals, so this returns at once then.
     if raft_healthy and storage == "raft" and not sealed:
         wait_raft_healthy(box, voters=nodes)
+    elif raft_healthy and storage == "postgresql" and not sealed:
+        wait_ha_listed(box, nodes=nodes)
     return box
+
+
+def wait_ha_listed(box: Sandbox, *, nodes: int, timeout: float = 60.0) -> None:
+    """Until the active node's sys/ha-status lists every node of a pair on external storage (a standby
+    registers a moment after it is unsealed; the upgrade preflight refuses a pair it does not see)."""
+    from vaultops.retry import poll
+    from vaultops.vault.cluster import find_active
+
+    def listed() -> bool | None:
+        leader = find_active(box.clients())
+        return True if leader is not None and len(leader.client.ha.ha_status().nodes) >= nodes else None
+
+    poll(listed, timeout=timeout, what=f"sys/ha-status listing {nodes} nodes")
 
 
 def wait_raft_healthy(box: Sandbox, *, voters: int, timeout: float = 60.0) -> None:

@@ -45,9 +45,11 @@ class JournalScreen(ConsoleScreen):
     def container(self) -> AnyContainer:
         return HSplit([
             self.home,
-            Window(FormattedTextControl(lambda: [("", f" {self.journal.path if self.journal else '-'}  "),
-                                                 ("class:done" if "intact" in self.state.verdict
-                                                  else "class:error", self.state.verdict)]), height=1),
+            # The verdict first: a long journal path is cut at the edge, never the verdict.
+            Window(FormattedTextControl(lambda: [("class:done" if "intact" in self.state.verdict
+                                                  else "class:error", f" {self.state.verdict}"),
+                                                 ("", f"  {self.journal.path if self.journal else '-'}")]),
+                   height=1),
             Frame(Window(FormattedTextControl(self._entries), wrap_lines=False), title="Entries (newest last)"),
             self.message_window(),
         ])

@@ -151,7 +151,8 @@ def test_the_release_table_is_right_that_2_7_has_no_builtin_awskms(tmp_path: Pat
 def test_broken_forwarding_on_the_postgresql_pair_halts_at_the_probe(tmp_path: Path) -> None:
     """The same gate on external storage: the upgraded standby of an Active-Standby pair forwards over
     the cluster port too, and a cut there halts the run before the step-down with the evidence."""
-    box, links = start_linked_sandbox(tmp_path, name="uprobepg", nodes=2, storage="postgresql", version=FROM)
+    box, links = start_linked_sandbox(tmp_path, name="uprobepg", nodes=2, storage="postgresql", version=FROM,
+                                      raft_healthy=True)   # for a pair: ha-status lists both
     try:
         leader = active(box).name
         standby = next(n for n in ("node1", "node2") if n != leader)
