@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "generate-root": "generate_root_cmd",
     "keyholders": "keyholders_cmd",
     "tui": "tui_cmd",
+    "node": "node_cmd",
+    "recover": "recover_cmd",
 }
 # Global options that take a value: skipped when looking for the command name in argv.
 _VALUED = ("--config", "--operator")
