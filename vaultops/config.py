@@ -81,6 +81,11 @@ class Config:
 
     @property
     def state_dir(self) -> Path:
+        """$VAULTOPS_STATE_DIR, else a sandbox's own state folder (inside the sandbox: `sandbox down`
+        removes it with everything the sandbox made), else ~/.local/state/vaultops."""
+        own = self.section("sandbox").get("state_dir")
+        if own and not os.environ.get("VAULTOPS_STATE_DIR"):
+            return self.resolve_path(str(own))
         return default_state_dir()
 
     @property

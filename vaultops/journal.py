@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +32,7 @@ from vaultops.files.lock import os_user, private_dir
 
 GENESIS = "0" * 64
 MAX_LINE = 1 << 20          # longer lines are hashed but never parsed
+TAIL = 1 << 18              # append_unless() looks this far back (about 500 entries)
 TORN_ACTION = "journal.torn_line"
 
 
@@ -121,6 +122,23 @@ class Journal:
     def append(self, action: str, *, outcome: str = "ok", node: str | None = None,
                cluster: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
         """Add one entry under an exclusive lock so concurrent writers keep the chain intact."""
+        entry = self._append(action, outcome=outcome, node=node, cluster=cluster, details=details)
+        assert entry is not None
+        return entry
+
+    def append_unless(self, seen: Callable[[dict[str, Any]], bool], action: str, *, outcome: str = "ok",
+                      node: str | None = None, cluster: str | None = None,
+                      details: dict[str, Any] | None = None, tail: int = TAIL) -> dict[str, Any] | None:
+        """append(), unless an entry among the last *tail* bytes satisfies *seen* (then None).
+
+        Checked and written under the one lock: of several processes recording the same event
+        (two keyholders' terminals both watching a node unseal), only the first writes it."""
+        return self._append(action, outcome=outcome, node=node, cluster=cluster, details=details,
+                            unless=seen, tail=tail)
+
+    def _append(self, action: str, *, outcome: str, node: str | None, cluster: str | None,
+                details: dict[str, Any] | None, unless: Callable[[dict[str, Any]], bool] | None = None,
+                tail: int = TAIL) -> dict[str, Any] | None:
         fd = self._open_for_append()
         with os.fdopen(fd, "rb+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -128,6 +146,8 @@ class Journal:
             if repair is not None:
                 self._write(fh, self._entry(TORN_ACTION, outcome="repaired", node=None, cluster=cluster,
                                             details=repair, prev=_last_hash(fh)))
+            if unless is not None and any(unless(e) for e in _tail_entries(fh, tail)):
+                return None
             entry = self._entry(action, outcome=outcome, node=node, cluster=cluster, details=details or {},
                                 prev=_last_hash(fh))
             self._write(fh, entry)
@@ -292,6 +312,20 @@ def _hash_rest(fh: BinaryIO, head: bytes) -> tuple[str, bool]:
             return digest.hexdigest(), True
         digest.update(piece)
     return digest.hexdigest(), False
+
+
+def _tail_entries(fh: BinaryIO, size: int) -> Iterator[dict[str, Any]]:
+    """The entries in the last *size* bytes, newest first (a line cut by the window is skipped)."""
+    end = fh.seek(0, os.SEEK_END)
+    start = max(end - size, 0)
+    fh.seek(start)
+    lines = fh.read(end - start).split(b"\n")
+    if start > 0:
+        lines = lines[1:]
+    for raw in reversed(lines):
+        entry, _ = Line(0, raw, "", True).parse() if raw.strip() else (None, None)
+        if entry is not None:
+            yield entry
 
 
 def _byte_at(fh: BinaryIO, pos: int) -> bytes:

@@ -76,6 +76,10 @@ class SandboxSection(Model):
     name: Annotated[str | None, Meta(description="the sandbox this file belongs to (written by sandbox up)")] = None
     secrets_file: Annotated[str | None, Meta(
         description="the sandbox's secrets file: shares and root token (never for production)")] = None
+    state_dir: Annotated[str | None, Meta(
+        description="where this sandbox's run state, upgrade snapshots and backup lock/last-run files go "
+                    "(relative to vaultops.yaml; $VAULTOPS_STATE_DIR still wins): inside the sandbox's "
+                    "folder, so `sandbox down` removes them")] = None
 
     def __post_init__(self) -> None:
         if self.name is not None:

@@ -1,34 +1,40 @@
 #!/usr/bin/env python3
-"""Benchmark: streamed, verified `vaultops backup run` vs the reference tools. Prints ratios; no asserts.
+"""Benchmark: streamed, verified (and encrypted) `vaultops backup run` against its halves. Prints ratios.
 
-All in one run, on a throwaway single-node sandbox filled with >= 200 MB of kv data:
-  1. local:  `vaultops backup run` to a local dir   vs  `bao operator raft snapshot save`     (target <= 1.1x)
-  2. S3:     `vaultops backup run` to S3 (moto)     vs  bao save + boto3 upload_file          (target <= 0.8x)
-            Both sides are timed as the processes a cron job runs: the upload_file runs in its own
-            Python process, as vaultops does (interpreter and boto3 start-up included on both sides).
-            The same baseline with upload_file inside this already-warm process is printed too.
-  3. memory: peak RSS growth of a vaultops run at two data sizes (VmHWM in a child process) (target <= 64 MB)
-  4. floor:  what bounds the local ratio, same run: the server's stream read and thrown away
-            (no disk, no verification), and the interpreter + imports of a `backup run`.
+All in one run, on a throwaway single-node sandbox filled with kv data, each side timed as the
+process a cron job runs (interpreter and imports included on both sides):
+  1. local:   `vaultops backup run` to a local dir  vs  `bao operator raft snapshot save`   (target <= 1.10)
+              floor, same run: the server's stream read to nowhere; interpreter + imports
+  2. S3 on loopback (moto, no link): vs bao save + a boto3 upload_file process (printed, no target: moto
+              burns its CPU on the same two cores, nothing waits on I/O)
+  3. S3 behind a cloud-like link (vaultops.testing.netem: RTT and one shared bottleneck each way), per
+     link speed, everything through the same proxy:
+              streamed = `vaultops backup run` to S3
+              halves   = `bao … snapshot save /dev/null` alone, and the saved file's upload alone
+                         (a boto3 upload_file process) through the same link
+              streamed / max(halves)            (target <= 1.15: the overlap a 2-stage pipeline allows)
+              streamed / naive (save; upload)   (printed beside: the physical bound is about
+                                                 max/(sum) of the halves)
+  4. encryption (backup.encryption, age): encrypted streamed / plain streamed, locally and per link
+              (target <= 1.10)
+  5. memory:  peak RSS growth of an encrypted run to local + S3 (VmHWM in a child), at every data
+              size, up to a >= 1 GB snapshot (target <= 64 MiB)
 
-    .venv/bin/python scripts/bench/backup_stream.py [--mb 200] [--repeat 3]
+    .venv/bin/python scripts/bench/backup_stream.py [--mb 210] [--large-mb 1100] [--repeat 3]
+                                                    [--links 1000:20,200:20]
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +42,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from backup_bench_lib import AWS, BIN, Moto, fill, paired, timed  # noqa: E402
+
+from vaultops.crypto.agekeys import X25519Identity  # noqa: E402
+from vaultops.testing.netem import LinkProxy  # noqa: E402
 from vaultops.testing.sandbox import start_sandbox  # noqa: E402
 
-BIN = Path(sys.executable).parent
 VALUE_KIB = 512
-AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-
 RSS_CHILD = r"""
 import json, sys
 def kib(field):
@@ -57,239 +65,227 @@ before = kib("VmRSS:")
 result = run_backup(cfg, settings, emit=lambda *a, **k: None, connect=session.new_clients, journal=journal)
 print(json.dumps({"ok": result.ok, "size": result.size, "before_kib": before, "hwm_kib": kib("VmHWM:")}))
 """
-
-
 UPLOAD = ("import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1')"
           ".upload_file(sys.argv[2], 'bench', 'naive.snap')")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Bench:
+    def __init__(self, box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int,
+                 concurrency: int | None = None) -> None:
+        self.box, self.work, self.env, self.moto, self.repeat = box, work, env, moto, repeat
+        self.concurrency = concurrency
+        self.recipient = X25519Identity.generate().recipient.text
+        self.bao = str(BIN / "bao")
 
+    def config(self, sinks: list[dict[str, Any]], *, encrypted: bool = False) -> Path:
+        data = yaml.safe_load(self.box.config_path.read_text())
+        token = self.work / "token"
+        token.write_text(self.box.root_token)
+        token.chmod(0o600)
+        data["cluster"]["token_file"] = str(token)
+        data["journal"] = {"path": str(self.work / "journal.jsonl")}
+        data["backup"] = {"sinks": sinks, "lock_file": str(self.work / "lock"),
+                          "state_file": str(self.work / "state.json")}
+        if encrypted:
+            data["backup"]["encryption"] = {"recipients": [self.recipient]}
+        path = self.work / f"vaultops-{len(list(self.work.glob('vaultops-*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
 
-class Moto:
-    """A moto server; restarted between large runs because it keeps every upload in memory."""
+    def run_cmd(self, cfg: Path) -> list[str]:
+        return [str(BIN / "vaultops"), "--config", str(cfg), "backup", "run"]
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = free_port()
+    def s3(self, endpoint: str) -> dict[str, Any]:
+        return {"type": "s3", "bucket": "bench", "endpoint_url": endpoint, "region": "us-east-1", "part_size_mib": 8,
+                **({"concurrency": self.concurrency} if self.concurrency else {})}
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        self.client().create_bucket(Bucket="bench")
+    def save(self, target: str) -> float:
+        return timed([self.bao, "operator", "raft", "snapshot", "save", target], self.env)
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
+    # -- 1. local ------------------------------------------------------------------------
+    def local(self) -> dict[str, float]:
+        out = self.work / "local"
+        plain, enc = (self.run_cmd(self.config([{"type": "local", "path": str(out)}], encrypted=e))
+                      for e in (False, True))
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        def ours(cmd: list[str]) -> Any:
+            def go() -> float:
+                shutil.rmtree(out, ignore_errors=True)
+                return timed(cmd, self.env)
+            return go
 
-    def cpu(self) -> float:
-        """CPU seconds the moto server has used so far (it is one process)."""
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        snap = self.work / "bao.snap"
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        def theirs() -> float:
+            snap.unlink(missing_ok=True)
+            return self.save(str(snap))
 
-    def client(self) -> Any:
-        import boto3
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+        med = paired(self.repeat, ours(plain), theirs, ours(enc))
+        return {"ours": med[0], "bao": med[1], "encrypted": med[2]}
 
+    def floor(self) -> tuple[float, float]:
+        """(the raw snapshot stream read to nowhere, python + the backup run's imports), medians."""
+        import urllib3
 
-def fill(box: Any, start: int, count: int) -> None:
-    """`count` kv entries of 512 KiB of incompressible text, written concurrently."""
-    client = next(c for c in box.clients() if c.ha.health().status_code == 200)
+        client = self.box.clients()[0]
+        pool = urllib3.PoolManager()
 
-    def put(i: int) -> None:
-        value = base64.b64encode(os.urandom(VALUE_KIB * 1024 * 3 // 4)).decode()
-        for attempt in range(20):
-            try:
-                client.write(f"bench/item-{i:05d}", {"v": value})
-                return
-            except Exception:
-                if attempt == 19:
-                    raise
-                time.sleep(0.5)
+        def raw() -> float:
+            t0 = time.perf_counter()
+            resp = pool.request("GET", f"{client.address}/v1/sys/storage/raft/snapshot", preload_content=False,
+                                headers={"X-Vault-Token": self.box.root_token})
+            for _ in resp.stream(1 << 20):
+                pass
+            resp.release_conn()
+            return time.perf_counter() - t0
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(put, range(start, start + count)))
+        imports = [sys.executable, "-c", "import vaultops.cli.backup_cmd, vaultops.services.backup.runner"]
+        return (statistics.median(raw() for _ in range(self.repeat)),
+                statistics.median(timed(imports, self.env) for _ in range(self.repeat)))
 
+    # -- 2. S3 on loopback ---------------------------------------------------------------
+    def s3_loopback(self) -> dict[str, float]:
+        cmd = self.run_cmd(self.config([self.s3(self.moto.endpoint)]))
+        target = self.work / "naive.snap"
+        cpu: list[float] = []
 
-def config(box: Any, folder: Path, sinks: list[dict[str, Any]]) -> Path:
-    data = yaml.safe_load(box.config_path.read_text())
-    token = folder / "token"
-    token.write_text(box.root_token)
-    token.chmod(0o600)
-    data["cluster"]["token_file"] = str(token)
-    data["journal"] = {"path": str(folder / "journal.jsonl")}
-    data["backup"] = {"sinks": sinks, "lock_file": str(folder / "lock"), "state_file": str(folder / "state.json")}
-    path = folder / f"vaultops-{len(list(folder.glob('vaultops-*.yaml')))}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+        def ours() -> float:
+            self.moto.restart()
+            before = self.moto.cpu()
+            elapsed = timed(cmd, self.env)
+            cpu.append(self.moto.cpu() - before)
+            return elapsed
 
+        def naive() -> float:
+            self.moto.restart()
+            target.unlink(missing_ok=True)
+            return self.save(str(target)) + timed([sys.executable, "-c", UPLOAD, self.moto.endpoint, str(target)],
+                                                  self.env)
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+        a, b = paired(self.repeat, ours, naive)
+        return {"ours": a, "naive": b, "moto_cpu": statistics.median(cpu)}
 
+    # -- 3./4. S3 behind a link ----------------------------------------------------------
+    def shaped(self, mbit: int, rtt_ms: int) -> dict[str, float]:
+        rate = mbit * 1_000_000 // 8
+        with LinkProxy(("127.0.0.1", self.moto.port), latency=rtt_ms / 1000, rate=rate, up_rate=rate) as link:
+            endpoint = f"http://127.0.0.1:{link.port}"
+            plain = self.run_cmd(self.config([self.s3(endpoint)]))
+            enc = self.run_cmd(self.config([self.s3(endpoint)], encrypted=True))
+            saved = self.work / "linked.snap"
+            saved.unlink(missing_ok=True)
+            self.save(str(saved))   # the file the upload half sends (same data: the cluster is idle)
+            upload = [sys.executable, "-c", UPLOAD, endpoint, str(saved)]
 
-def paired(n: int, ours: Any, theirs: Any) -> tuple[float, float]:
-    """Alternate the two so both see the same machine load (it is shared); medians of each."""
-    a, b = [], []
-    for _ in range(n):
-        a.append(ours())
-        b.append(theirs())
-    return statistics.median(a), statistics.median(b)
+            def fresh(fn: Any) -> Any:
+                def go() -> float:
+                    self.moto.restart()
+                    return fn()
+                return go
 
+            med = paired(self.repeat, fresh(lambda: timed(plain, self.env)), lambda: self.save("/dev/null"),
+                         fresh(lambda: timed(upload, self.env)), fresh(lambda: timed(enc, self.env)),
+                         fresh(lambda: self.save(str(self.work / "naive.snap")) + timed(upload, self.env)))
+        return dict(zip(("streamed", "save", "upload", "encrypted", "naive"), med, strict=True))
 
-def bench_local(box: Any, work: Path, env: dict[str, str], repeat: int) -> tuple[float, float]:
-    out = work / "local"
-    cfg = config(box, work, [{"type": "local", "path": str(out)}])
-    vaultops = [str(BIN / "vaultops"), "--config", str(cfg), "backup", "run"]
-
-    def ours() -> float:
+    # -- 5. memory -------------------------------------------------------------------------
+    def peak_rss(self) -> dict[str, Any]:
+        self.moto.restart()
+        out = self.work / "rss-local"
+        cfg = self.config([{"type": "local", "path": str(out)}, self.s3(self.moto.endpoint)], encrypted=True)
+        res = subprocess.run([sys.executable, "-c", RSS_CHILD, str(cfg)], env=self.env, check=True,
+                             capture_output=True, text=True)
+        data = json.loads(res.stdout.strip().splitlines()[-1])
+        data["growth_mib"] = (data["hwm_kib"] - data["before_kib"]) / 1024
         shutil.rmtree(out, ignore_errors=True)
-        return timed(vaultops, env)
-
-    def theirs() -> float:
-        target = work / "bao.snap"
-        target.unlink(missing_ok=True)
-        return timed([str(BIN / "bao"), "operator", "raft", "snapshot", "save", str(target)], env)
-
-    return paired(repeat, ours, theirs)
+        self.moto.stop()   # it keeps the upload in memory
+        self.moto.start()
+        return data
 
 
-def floor(box: Any, env: dict[str, str], repeat: int) -> tuple[float, float]:
-    """Median seconds of (the raw snapshot stream read to nowhere, python + backup imports)."""
-    import urllib3
-
-    client = box.clients()[0]
-    pool = urllib3.PoolManager()
-
-    def raw() -> float:
-        t0 = time.perf_counter()
-        resp = pool.request("GET", f"{client.address}/v1/sys/storage/raft/snapshot", preload_content=False,
-                            headers={"X-Vault-Token": box.root_token})
-        for _ in resp.stream(1 << 20):
-            pass
-        resp.release_conn()
-        return time.perf_counter() - t0
-
-    imports = [sys.executable, "-c", "import vaultops.cli.backup_cmd, vaultops.services.backup.runner"]
-    return (statistics.median(raw() for _ in range(repeat)),
-            statistics.median(timed(imports, env) for _ in range(repeat)))
-
-
-def bench_s3(box: Any, work: Path, env: dict[str, str], moto: Moto, repeat: int) -> tuple[float, float, float, float]:
-    cfg = config(box, work, [{"type": "s3", "bucket": "bench", "endpoint_url": moto.endpoint,
-                              "region": "us-east-1", "part_size_mib": 8}])
-    vaultops = [str(BIN / "vaultops"), "--config", str(cfg), "backup", "run"]
-    target = work / "naive.snap"
-    save = [str(BIN / "bao"), "operator", "raft", "snapshot", "save", str(target)]
-
-    moto_cpu: list[float] = []
-
-    def ours() -> float:
-        moto.restart()
-        before = moto.cpu()
-        elapsed = timed(vaultops, env)
-        moto_cpu.append(moto.cpu() - before)
-        return elapsed
-
-    def naive() -> float:
-        moto.restart()
-        target.unlink(missing_ok=True)
-        return timed(save, env) + timed([sys.executable, "-c", UPLOAD, moto.endpoint, str(target)], env)
-
-    def naive_warm() -> float:
-        moto.restart()
-        target.unlink(missing_ok=True)
-        t0 = time.perf_counter()
-        subprocess.run(save, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        moto.client().upload_file(str(target), "bench", "naive.snap")
-        return time.perf_counter() - t0
-
-    a, b, c = [], [], []
-    for _ in range(repeat):  # interleaved, so all three see the same machine load
-        a.append(ours())
-        b.append(naive())
-        c.append(naive_warm())
-    return statistics.median(a), statistics.median(b), statistics.median(c), statistics.median(moto_cpu)
+def report(results: dict[str, Any], concurrency: int | None) -> None:
+    print(f"\nS3 sink: part_size_mib 8, concurrency {concurrency or 'default (2)'}")
+    print(f"snapshot size: {results['rss'][-1]['size'] / 1e6:.0f} MB largest "
+          f"({', '.join(str(round(d['size'] / 1e6)) for d in results['rss'])} MB measured for memory); "
+          f"timed cases: {results['timed_size'] / 1e6:.0f} MB")
+    if "local" in results:
+        _report_local(results)
+    if "s3" in results:
+        s3 = results["s3"]
+        print(f"s3 loopback: vaultops {s3['ours']:.2f}s vs bao save + upload_file process {s3['naive']:.2f}s -> "
+              f"ratio {s3['ours'] / s3['naive']:.2f} (no target: moto used {s3['moto_cpu']:.2f} CPU s per upload "
+              f"on the same {os.cpu_count()} cores)")
+    for label, r in results["links"].items():
+        half = max(r["save"], r["upload"])
+        print(f"s3 @ {label}: streamed {r['streamed']:.2f}s; halves alone: save {r['save']:.2f}s, upload "
+              f"{r['upload']:.2f}s -> streamed/max(halves) {r['streamed'] / half:.2f} (target <= 1.15)")
+        print(f"        naive (save; upload) {r['naive']:.2f}s -> streamed/naive {r['streamed'] / r['naive']:.2f} "
+              f"(bound max/sum of halves {half / (r['save'] + r['upload']):.2f}); encrypted {r['encrypted']:.2f}s "
+              f"-> encrypted/plain {r['encrypted'] / r['streamed']:.2f} (target <= 1.10)")
+    for d in results["rss"]:
+        print(f"rss   : encrypted run to local + S3, snapshot {d['size'] / 1e6:.0f} MB: peak growth "
+              f"{d['growth_mib']:.1f} MiB (baseline {d['before_kib'] / 1024:.0f} MiB, VmHWM "
+              f"{d['hwm_kib'] / 1024:.0f} MiB; target <= 64)")
 
 
-def peak_rss(box: Any, work: Path, env: dict[str, str], moto: Moto) -> dict[str, Any]:
-    moto.restart()
-    cfg = config(box, work, [{"type": "local", "path": str(work / "rss-local")},
-                             {"type": "s3", "bucket": "bench", "endpoint_url": moto.endpoint, "region": "us-east-1"}])
-    res = subprocess.run([sys.executable, "-c", RSS_CHILD, str(cfg)], env=env, check=True, capture_output=True,
-                         text=True)
-    data = json.loads(res.stdout.strip().splitlines()[-1])
-    data["growth_mib"] = (data["hwm_kib"] - data["before_kib"]) / 1024
-    shutil.rmtree(work / "rss-local", ignore_errors=True)
-    return data
+def _report_local(results: dict[str, Any]) -> None:
+    loc, (raw, start) = results["local"], results["floor"]
+    print(f"local : vaultops backup run {loc['ours']:.2f}s vs bao snapshot save {loc['bao']:.2f}s -> "
+          f"ratio {loc['ours'] / loc['bao']:.2f} (target <= 1.10)")
+    print(f"        floor: the server's stream alone {raw:.2f}s ({raw / loc['bao']:.2f}x the bao save); "
+          f"interpreter + imports {start:.2f}s ({start / loc['bao']:.2f}x)")
+    print(f"        encrypted {loc['encrypted']:.2f}s -> encrypted/plain {loc['encrypted'] / loc['ours']:.2f} "
+          "(target <= 1.10)")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mb", type=int, default=210, help="data to write into the sandbox (default 210)")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--mb", type=int, default=210, help="data for the timed cases (default 210)")
+    ap.add_argument("--large-mb", type=int, default=1100, help="data for the memory case (default 1100; 0: skip)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--links", default="1000:20,200:20", help="MBIT:RTT_MS,... (default 1000:20,200:20)")
+    ap.add_argument("--s3-concurrency", type=int, help="the S3 sink's parts in flight (default: the sink's default)")
+    ap.add_argument("--only", default="local,s3,links,rss", help="cases to run (default: all)")
     args = ap.parse_args()
     os.environ.update(AWS)
     work = Path(tempfile.mkdtemp(prefix="vaultops-bench-"))
     env = {**os.environ, **AWS, "VAULTOPS_STATE_DIR": str(work / "state")}
     box = start_sandbox(work / "sandbox", name="bench", nodes=1)
     moto = Moto(work)
+    results: dict[str, Any] = {"rss": [], "links": {}}
     try:
         moto.start()
         env.update({"BAO_ADDR": box.clients()[0].address, "BAO_TOKEN": box.root_token})
-        client = box.clients()[0]
-        client.write("sys/mounts/bench", {"type": "kv"})
+        bench = Bench(box, work, env, moto, args.repeat, args.s3_concurrency)
+        only = set(args.only.split(","))
+        box.clients()[0].write("sys/mounts/bench", {"type": "kv"})
         entries = args.mb * 1024 // VALUE_KIB
-        half = entries // 2
-        t0 = time.perf_counter()
-        fill(box, 0, half)
-        print(f"filled {half} x {VALUE_KIB} KiB in {time.perf_counter() - t0:.1f}s", flush=True)
-        small = peak_rss(box, work, env, moto)
-        fill(box, half, entries - half)
-        print(f"filled {entries} x {VALUE_KIB} KiB in total", flush=True)
-        large = peak_rss(box, work, env, moto)
-        ours_l, bao_l = bench_local(box, work, env, args.repeat)
-        raw_l, start_l = floor(box, env, args.repeat)
-        ours_s, naive_s, warm_s, moto_s = bench_s3(box, work, env, moto, args.repeat)
+        fill(box, 0, entries // 2, VALUE_KIB)
+        if "rss" in only:
+            results["rss"].append(bench.peak_rss())
+        fill(box, entries // 2, entries - entries // 2, VALUE_KIB)
+        print(f"filled {entries} x {VALUE_KIB} KiB", flush=True)
+        results["rss"].append(bench.peak_rss())
+        results["timed_size"] = results["rss"][-1]["size"]
+        if "local" in only:
+            results["local"] = bench.local()
+            results["floor"] = bench.floor()
+        if "s3" in only:
+            results["s3"] = bench.s3_loopback()
+        for spec in args.links.split(",") if "links" in only else []:
+            mbit, rtt = (int(x) for x in spec.split(":"))
+            label = f"{mbit / 1000:g} Gbit/s + {rtt} ms RTT" if mbit >= 1000 else f"{mbit} Mbit/s + {rtt} ms RTT"
+            results["links"][label] = bench.shaped(mbit, rtt)
+            print(f"measured {label}", flush=True)
+        if args.large_mb > args.mb and "rss" in only:
+            more = args.large_mb * 1024 // VALUE_KIB - entries
+            fill(box, entries, more, VALUE_KIB)
+            results["rss"].append(bench.peak_rss())
     finally:
         moto.stop()
         box.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nsnapshot size: {large['size'] / 1e6:.0f} MB (small data set: {small['size'] / 1e6:.0f} MB)")
-    print(f"local : vaultops backup run {ours_l:.2f}s vs bao snapshot save {bao_l:.2f}s -> "
-          f"ratio {ours_l / bao_l:.2f} (target <= 1.10)")
-    print(f"        floor: the server's stream alone takes {raw_l:.2f}s ({raw_l / bao_l:.2f}x the bao save); "
-          f"interpreter + imports {start_l:.2f}s; vaultops adds verification, fsync and the manifest")
-    print(f"s3    : vaultops backup run {ours_s:.2f}s vs bao save + upload_file process {naive_s:.2f}s -> "
-          f"ratio {ours_s / naive_s:.2f} (target <= 0.80)")
-    print(f"        (upload_file inside the warm bench process instead: {warm_s:.2f}s -> ratio {ours_s / warm_s:.2f})")
-    print(f"        the moto server itself used {moto_s:.2f} CPU s per vaultops upload, on the same "
-          f"{os.cpu_count()} cores as OpenBao and vaultops")
-    for label, d in (("small", small), ("large", large)):
-        print(f"rss   : {label:<5} snapshot {d['size'] / 1e6:.0f} MB: peak growth {d['growth_mib']:.1f} MiB "
-              f"(baseline {d['before_kib'] / 1024:.0f} MiB, VmHWM {d['hwm_kib'] / 1024:.0f} MiB; target <= 64)")
+    report(results, args.s3_concurrency)
     return 0
 
 

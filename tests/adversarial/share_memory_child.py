@@ -10,13 +10,19 @@ wipe). MODE `tui`: the live unseal screen (prompt_toolkit, pipe input) gets Ente
 Enter as keystrokes, written into its input pipe straight from the bytearray; it keeps running.
 The child then prints `ready` and waits until killed, while the test reads its memory. It never
 holds the needles the test searches for: the parent process does.
+
+MEMTEST_HOLD (seconds, default 0) is the ceremony's hold_for: with it the checked share is kept for
+re-sending (services/ceremony/held.py); on SIGUSR1 the child finishes the ceremony (which zeroes it)
+and prints `finished`.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
+import threading
 import time
 
 
@@ -28,7 +34,8 @@ def main() -> None:
     from vaultops.vault import NodeClient
 
     ceremony = UnsealCeremony([NodeClient("node1", address)], manifest=Manifest.load(manifest_path),
-                              journal=Journal(journal_path, cluster="memtest"))
+                              journal=Journal(journal_path, cluster="memtest"),
+                              hold_for=float(os.environ.get("MEMTEST_HOLD", "0")))
     ceremony.start()
     buf = bytearray(128)
     got = os.readv(0, [buf])
@@ -49,8 +56,14 @@ def main() -> None:
         share[:] = bytes(got)
     print("submitted", sub.keyholder, [s.outcome.value for s in sub.sends], flush=True)
     gc.collect()
+    finish = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: finish.set())
     print("ready", flush=True)
-    time.sleep(600)
+    if finish.wait(600):
+        ceremony.finish()
+        gc.collect()
+        print("finished", flush=True)
+        time.sleep(600)
 
 
 def run_tui(ceremony: object, share: bytearray) -> None:

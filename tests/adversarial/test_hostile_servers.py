@@ -213,7 +213,7 @@ def test_every_hostile_answer_is_one_bounded_error(name: str, hostile_server: Ca
 def test_a_cut_answer_leaves_the_client_usable(hostile_server: Callable[..., Hostile]) -> None:
     """After the deadline cut a pooled connection, the next call on the same client works."""
     client = NodeClient("h1", hostile_server(slow_body, path="sys/leader").address, timeout=1.0)
-    with pytest.raises(VaultUnreachable, match="no complete answer"):
+    with pytest.raises(VaultUnreachable, match="no complete answer|broke off"):
         client.ha.leader()
     assert client.seal.status().cluster_id == "c-1"
     with pytest.raises(VaultBadResponse, match="more than 4 MiB"):

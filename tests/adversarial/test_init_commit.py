@@ -34,7 +34,7 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("vaultops.services.sandbox.bootstrap._initialize", lambda client, box: None)
         mp.setattr("vaultops.services.sandbox.bootstrap._write_secrets", lambda box, result: None)
-        box = start_sandbox(tmp_path_factory.mktemp("init-commit"), name="initcommit", nodes=1, sealed=True)
+        box = start_sandbox(tmp_path_factory.mktemp("init-commit"), name="initcommit", nodes=1, cold=True)
     yield box
     box.stop()
 
@@ -176,7 +176,7 @@ def own_fresh(tmp_path: Path) -> Iterator[Sandbox]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("vaultops.services.sandbox.bootstrap._initialize", lambda client, box: None)
         mp.setattr("vaultops.services.sandbox.bootstrap._write_secrets", lambda box, result: None)
-        box = start_sandbox(tmp_path / "own", name="initafter", nodes=1, sealed=True)
+        box = start_sandbox(tmp_path / "own", name="initafter", nodes=1, cold=True)
     yield box
     box.stop()
 

@@ -1,6 +1,7 @@
 """Shares do not stay in memory after a submission (issue 13, defect 19).
 
 A child process submits one share through the checked unseal ceremony to a sealed Vault over HTTP
+(with the keeping of shares for re-sending off, except in the test of that keeping)
 (vaultops/testing/sealed_vault.py, served from this process), then idles; this process reads the
 child's memory (/proc/PID/maps + /proc/PID/mem, tests/adversarial/memscan.py) and counts the share's
 base64, raw bytes and hex. Scanning from the parent keeps the needles out of the scanned process.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -63,10 +65,12 @@ def needle_hash() -> int:
     return int(out.stdout)
 
 
-def submit_in_child(address: str, manifest: Path, mode: str, text: bytes) -> tuple[dict[str, int], str]:
-    """Run one submission in a child; return the needle counts in its memory and what it printed."""
+def submit_in_child(address: str, manifest: Path, mode: str, text: bytes, *, hold: float = 0.0,
+                    after: dict[str, int] | None = None) -> tuple[dict[str, int], str]:
+    """Run one submission in a child; return the needle counts in its memory and what it printed.
+    With *hold* the child keeps the share to re-send; *after* gets the counts once it finished the ceremony."""
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    env.update(PYTHONHASHSEED="0", NEEDLE_HASH=str(needle_hash()))
+    env.update(PYTHONHASHSEED="0", NEEDLE_HASH=str(needle_hash()), MEMTEST_HOLD=str(hold))
     with subprocess.Popen([sys.executable, str(HERE / "share_memory_child.py"), address, str(manifest),
                            str(manifest.parent / "journal.jsonl"), mode],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
@@ -78,7 +82,12 @@ def submit_in_child(address: str, manifest: Path, mode: str, text: bytes) -> tup
             if said[-1].strip() != "ready":
                 proc.kill()
                 pytest.fail(f"the child did not get ready: {said} {proc.stderr.read().decode()[-2000:]}")
-            return count(proc.pid, NEEDLES), said[0]
+            found = count(proc.pid, NEEDLES)
+            if after is not None:
+                proc.send_signal(signal.SIGUSR1)
+                assert proc.stdout.readline().decode().strip() == "finished"
+                after.update(count(proc.pid, NEEDLES))
+            return found, said[0]
         finally:
             proc.kill()
 
@@ -97,6 +106,18 @@ def test_a_bytearray_submission_leaves_no_copy_of_the_share(manifest: Path, vaul
     assert "alice ['accepted']" in said  # checked against the manifest and sent
     assert sealed.received == [B64.decode()]
     assert found == {"base64": 0, "raw": 0, "hex": 0, "HEX": 0}
+
+
+def test_a_share_kept_for_re_sending_is_one_buffer_zeroed_when_the_ceremony_ends(
+        manifest: Path, vault: tuple[SealedVault, str]) -> None:
+    """Issue 15: a checked share is kept to re-send to nodes that join later -- in one bytearray of
+    its own (no base64 or hex of it), zeroed when the ceremony ends."""
+    sealed, address = vault
+    after: dict[str, int] = {}
+    found, said = submit_in_child(address, manifest, "buffer", B64, hold=900, after=after)
+    assert "alice ['accepted']" in said
+    assert found == {"base64": 0, "raw": 1, "hex": 0, "HEX": 0}
+    assert after == {"base64": 0, "raw": 0, "hex": 0, "HEX": 0}
 
 
 def test_a_str_submission_leaves_only_the_callers_own_str(manifest: Path, vault: tuple[SealedVault, str]) -> None:

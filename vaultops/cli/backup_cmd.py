@@ -6,18 +6,25 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
+from vaultops.cli.output import ask, notice
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
     from vaultops.session import Session
 
+ORPHANED_EXIT = 3   # verified/listed, but encrypted to none of the recipients configured now
+ORPHANED = ("ORPHANED: encrypted to none of the recipients in backup.encryption: only identities kept "
+            "elsewhere open it (keep them, or re-encrypt what you must keep)")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from vaultops.cli.backup_drill import DRILL_DOC
+
     p = command_parser(sub, "backup", help="verified snapshot backups: run, list, verify, restore, drill")
     bsub = p.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
 
@@ -40,26 +47,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--file", metavar="PATH", help="restore a snapshot file instead (verified first)")
     rs.add_argument("--force", action="store_true", help="accept another cluster's snapshot (read the warning)")
     rs.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO")
+    dr = _cmd(bsub, "drill", cmd_drill, "restore the newest backup into a throwaway sandbox; report RTO/RPO "
+              "(reads the ORIGINAL cluster's unseal shares from stdin)", description=DRILL_DOC)
     dr.add_argument("--name", help="backup to drill (default: newest verified)")
     dr.add_argument("--keep", action="store_true", help="leave the drill sandbox running (debugging)")
+    dr.add_argument("--manifest", metavar="FILE",
+                    help="keyholder manifest the shares are checked against (default: keyholders.manifest in "
+                         "vaultops.yaml; its version of the backup's time)")
+    dr.add_argument("--no-manifest", action="store_true",
+                    help="do not check the shares first (a wrong share is found only after the restore)")
+    dr.add_argument("--allow-unverified", action="store_true",
+                    help="accept shares of keyholders that have no verifier (unchecked)")
+    dr.add_argument("--no-sentinels", action="store_true",
+                    help="drill without backup.drill.sentinels: proves the backup restores and unseals, "
+                         "not that its data reads back")
     pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
     pol.set_defaults(handler=cmd_policy)
 
 
-def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str) -> argparse.ArgumentParser:
-    p = command_parser(bsub, name, help=help)
-    p.add_argument("--format", choices=("table", "json"), default="table")
+def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwargs: Any) -> argparse.ArgumentParser:
+    if "description" in kwargs:
+        kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
+    p = command_parser(bsub, name, help=help, **kwargs)
+    add_format(p)
     if name not in ("run", "prune"):
         p.add_argument("--sink", metavar="N|NAME", help="which sink (index from 0 or name; default: the first)")
     elif name == "prune":
         p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
+    if name in ("verify", "inspect", "restore", "drill"):
+        p.add_argument("--identity", metavar="FILE", help="age identity or ssh private key that opens encrypted "
+                       "backups ('-': stdin, except for drill)" + (" (without: the ciphertext is checked only)"
+                                                                   if name == "verify" else ""))
     p.set_defaults(handler=fn)
     return p
 
 
+# Events that only move a person's progress bar: never JSON lines (cron output stays as it was).
+PROGRESS_ONLY = frozenset({"snapshot.progress", "drill.stage"})
+
+
+def _identities(args: argparse.Namespace, *, stdin_taken: str | None = None) -> Any:
+    from vaultops.cli.identity_input import read_identities
+
+    return read_identities(args.identity, stdin_taken=stdin_taken)
+
+
 def _emit(event: str, **fields: Any) -> None:
     """JSON lines on stderr: what cron mails and journald keeps."""
+    if event in PROGRESS_ONLY:
+        return
     level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
               "event": event, **fields}
@@ -89,21 +125,48 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.format == "json" else text)
 
 
+def _interactive(args: argparse.Namespace) -> bool:
+    """A person at a terminal: a live progress line and a summary instead of JSON lines."""
+    return args.format != "json" and sys.stderr is not None and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _reporting(args: argparse.Namespace, make: Callable[[Any], Callable[..., None]]) -> Iterator[Callable[..., None]]:
+    """The emit() a run reports through: JSON lines, or a live line made by *make*(LiveLine)."""
+    if not _interactive(args):
+        yield _emit
+        return
+    from vaultops.cli.progress import LiveLine
+
+    line = LiveLine(sys.stderr)
+    try:
+        yield make(line)
+    finally:
+        line.close()
+
+
 @anchored(warn=lambda message: _emit("warning", message=message))
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from vaultops.cli.progress import BackupProgress, run_summary
     from vaultops.errors import BackupError
+    from vaultops.services.backup.record import last_run
     from vaultops.services.backup.runner import run_backup
 
     cfg, settings = _context(session)
-    with _interrupt_on_sigterm():
-        result = run_backup(cfg, settings, emit=_emit, lock_wait=args.lock_wait, journal=session.journal,
+    last = last_run(settings) or {}
+    expected = int(last.get("size") or 0) if last.get("ok") else None
+    with _reporting(args, lambda line: BackupProgress(line, expected=expected, sinks=len(settings.sinks))) as emit, \
+            _interrupt_on_sigterm():
+        result = run_backup(cfg, settings, emit=emit, lock_wait=args.lock_wait, journal=session.journal,
                             connect=session.new_clients)  # its own clients: the backup identity logs in on them
-    data = asdict(result)
-    lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
-    lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
-    _out(args, data, "\n".join(lines))
+    if _interactive(args):
+        print(run_summary(result))
+    else:
+        lines = [f"{result.name}: {'ok' if result.ok else 'FAILED'} ({result.size} bytes, {result.duration:.1f}s)"]
+        lines += [f"  {sink}: {state}" for sink, state in result.sinks.items()]
+        _out(args, asdict(result), "\n".join(lines))
     return 0 if result.ok else BackupError.exit_code
 
 
@@ -141,18 +204,37 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
     entries = list_backups(sink, cluster=settings.cluster)
+    sealed = _encryption_states(sink, entries, settings)
     rows = [{"name": e.name, "time": e.time.isoformat(), "age": _age(e.time), "size": e.size,
-             "state": e.state.value, "problem": e.problem} for e in entries]
+             "state": e.state.value, "problem": e.problem, "encrypted": sealed.get(e.name, "?")} for e in entries]
     uploads = [{"key": u.key, "upload_id": u.upload_id, "started": u.started.isoformat(), "age": _age(u.started)}
                for u in open_uploads(sink, cluster=settings.cluster)]
-    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE"],
-                                    [[r["name"], r["age"], r["size"], r["state"]] for r in rows])
+    text = f"{sink.name}\n" + table(["NAME", "AGE", "SIZE", "STATE", "ENCRYPTED"],
+                                    [[r["name"], r["age"], r["size"], r["state"], r["encrypted"]] for r in rows])
     text += "".join(f"\n  {r['name']}: {r['problem']}" for r in rows if r["problem"])
     if uploads:
         text += "\n\nopen uploads (never committed nor aborted):\n" + table(
             ["KEY", "AGE", "UPLOAD ID"], [[u["key"], u["age"], u["upload_id"]] for u in uploads])
-    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads}, text)
-    return 0
+    orphaned = sum(1 for v in sealed.values() if v == "ORPHANED")
+    _out(args, {"sink": sink.name, "backups": rows, "open_uploads": uploads, "orphaned": orphaned},
+         text + (f"\n\n{orphaned} backup(s) {ORPHANED}" if orphaned else ""))
+    return ORPHANED_EXIT if orphaned else 0
+
+
+def _encryption_states(sink: Any, entries: Any, settings: Any) -> dict[str, str]:
+    """Per backup: '-', 'yes' or 'ORPHANED'; the count goes to a textfile beside backup.metrics_file."""
+    from vaultops.services.backup import metrics
+    from vaultops.services.backup.catalog import Sealed, encryption_states
+    from vaultops.services.backup.crypt.seal import fingerprints
+
+    states = encryption_states(sink, entries, fingerprints(settings.encryption))
+    if settings.metrics_file:
+        try:
+            metrics.write_orphaned(settings.metrics_file, cluster=settings.cluster, sink=sink.name,
+                                   count=sum(1 for v in states.values() if v is Sealed.ORPHANED))
+        except OSError as exc:
+            _emit("warning", message=f"orphaned-backups metric not written: {exc}")
+    return {k: v.value for k, v in states.items()}
 
 
 def _name_or_newest(sink: Any, settings: Any, name: str | None) -> str:
@@ -171,10 +253,13 @@ def cmd_verify(session: Session, args: argparse.Namespace) -> int:
     if args.file:
         return _verify_file(args, settings)
     sink = _pick_sink(cfg, settings, args.sink)
-    res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings)
-    _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail},
-         f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}")
-    return 0 if res.ok else VerificationError.exit_code
+    res = verify_backup(sink, _name_or_newest(sink, settings, args.name), settings=settings,
+                        identities=_identities(args))
+    _out(args, {"name": res.name, "sink": res.sink, "ok": res.ok, "detail": res.detail, "encrypted": res.encrypted,
+                "decrypted": res.decrypted, "orphaned": res.orphaned},
+         f"{res.name} on {res.sink}: {'verified' if res.ok else 'FAILED'} - {res.detail}"
+         + (f"\n{ORPHANED}" if res.orphaned else ""))
+    return VerificationError.exit_code if not res.ok else ORPHANED_EXIT if res.orphaned else 0
 
 
 def _verify_file(args: argparse.Namespace, settings: Any) -> int:
@@ -202,7 +287,8 @@ def cmd_inspect(session: Session, args: argparse.Namespace) -> int:
 
     cfg, settings = _context(session)
     sink = _pick_sink(cfg, settings, args.sink)
-    ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings)
+    ins = inspect_backup(sink, _name_or_newest(sink, settings, args.name), depth=args.depth, settings=settings,
+                         identities=_identities(args))
     m = ins.manifest
     head = [f"name      {m.name}", f"kind      {m.kind}", f"cluster   {m.cluster_name} ({m.cluster_id})",
             f"version   {m.server_version}", f"node      {m.source_node}", f"taken     {m.finished_at}",
@@ -251,10 +337,11 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
         return _restore_file(session, args, settings, clients)
     sink = _pick_sink(cfg, settings, args.sink)
     name = _name_or_newest(sink, settings, args.name)
+    identities = _identities(args)  # read before the confirmation: stdin may carry it
     plan = plan_restore(sink, name, clients)
-    print(plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"), file=sys.stderr)
+    notice(args, plan.warning(f"{cfg.cluster_name} ({plan.target_cluster_id or '?'})"))
     if not plan.same_cluster:
-        print("Note: unseal the restored cluster with the ORIGINAL cluster's shares.", file=sys.stderr)
+        notice(args, "Note: unseal the restored cluster with the ORIGINAL cluster's shares.")
     if not (plan.same_cluster or args.force):
         raise UsageError("this backup belongs to another cluster", hint="pass --force after reading the warning")
     if not args.yes:
@@ -263,9 +350,9 @@ def cmd_restore(session: Session, args: argparse.Namespace) -> int:
     if fmt.reads_through_vault:
         identity.login(clients, {"method": "token"}, cfg, warn=lambda m: None)
     if fmt.restore_notice:
-        print(fmt.restore_notice, file=sys.stderr)
+        notice(args, fmt.restore_notice)
     source = fmt.source(clients)
-    res = restore(plan, sink, source, force=args.force, settings=settings)
+    res = restore(plan, sink, source, force=args.force, settings=settings, identities=identities)
     _journal(session, "backup.restore", {"name": name, "node": res.node, "forced": res.forced,
                                             "seconds": round(res.seconds, 2)})
     _out(args, {"name": res.name, "node": res.node, "forced": res.forced, "seconds": res.seconds},
@@ -283,8 +370,8 @@ def _restore_file(session: Session, args: argparse.Namespace, settings: Any, cli
 
     cfg = session.config
     tmpl = FORCE_WARNING if args.force else SAME_WARNING
-    print(tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
-                      time="the snapshot's time"), file=sys.stderr)
+    notice(args, tmpl.format(target=cfg.cluster_name, source=f"the cluster that wrote {args.file}",
+                             time="the snapshot's time"))
     if not args.yes:
         _confirm(cfg.cluster_name)
     fmt = get_format(settings.source, settings)
@@ -303,7 +390,7 @@ def _confirm(cluster: str) -> None:
 
     if not sys.stdin.isatty():
         raise UsageError("restore needs confirmation", hint="pass --yes when running without a terminal")
-    answer = input(f"Type the cluster name ({cluster}) to continue: ")
+    answer = ask(f"Type the cluster name ({cluster}) to continue: ")
     if answer.strip() != cluster:
         raise UsageError("not confirmed: nothing was restored", hint="type the cluster name exactly")
 
@@ -313,22 +400,9 @@ def _journal(session: Session, action: str, details: dict[str, Any], outcome: st
 
 
 def cmd_drill(session: Session, args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+    from vaultops.cli.backup_drill import cmd_drill as drill
 
-    from vaultops.services.backup.drill import read_shares, run_drill
-
-    cfg, settings = _context(session)
-    sink = _pick_sink(cfg, settings, args.sink)
-    shares = read_shares(sys.stdin)
-    report = run_drill(cfg, settings, sink, shares=shares, name=args.name, keep=args.keep, emit=_emit,
-                       journal=session.journal)
-    lines = [f"drill of {report.name}: {'PASSED' if report.ok else 'FAILED'}",
-             f"  restore time (RTO)  {report.rto_seconds:.1f}s", f"  data age (RPO)      {report.rpo_seconds:.0f}s"]
-    lines += [f"  sentinel {p}: {state}" for p, state in report.sentinels.items()]
-    if report.error:
-        lines.append(f"  error: {report.error}")
-    _out(args, asdict(report), "\n".join(lines))
-    return 0 if report.ok else 6
+    return drill(session, args)
 
 
 def cmd_policy(session: Session, args: argparse.Namespace) -> int:

@@ -56,9 +56,13 @@ def raft_names(cfg: Any) -> dict[str, str]:
     return out
 
 
-def render_conditions(conds: list[Condition]) -> str:
+def render_conditions(conds: list[Condition], *, width: int | None = None) -> str:
+    """Each condition and the command that addresses it; the message wraps to *width* (a terminal's)."""
+    import textwrap
+
     lines = []
     for c in conds:
-        lines.append(f"{c.kind.value}: {c.message}")
+        text = f"{c.kind.value}: {c.message}"
+        lines += textwrap.wrap(text, width, subsequent_indent="    ") if width else [text]
         lines += [f"  -> run: {command}" for command in c.commands]
     return "\n".join(lines)

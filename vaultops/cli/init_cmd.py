@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +42,15 @@ TOKEN = "\0root-token"  # the root token's key among the keyholders' names (no n
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "init", help="initialise a new cluster: named keyholders, manifest",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shares", type=int, required=True)
-    p.add_argument("--threshold", type=int, required=True)
+    p.add_argument("--shares", type=int, required=True, help="number of unseal key shares, one per keyholder")
+    p.add_argument("--threshold", type=int, required=True, help="how many of the shares unseal the cluster")
     p.add_argument("--keyholder", action="append", required=True, metavar="NAME",
                    help="one per share, in order (repeat, or a,b,c)")
     p.add_argument("--pgp-key", action="append", default=[], metavar="NAME=FILE",
                    help="encrypt NAME's share to this OpenPGP public key (all or none)")
+    p.add_argument("--age-key", action="append", default=[], metavar="NAME=FILE",
+                   help="encrypt NAME's share to this age (age1…) or ssh-ed25519/ssh-rsa public key; vaultops "
+                        "encrypts it before it is written or shown (any keyholders; not with --pgp-key)")
     p.add_argument("--codec", choices=("base64", "hex", "mnemonic"), default="base64",
                    help="how plaintext shares are shown or written (default base64)")
     p.add_argument("--share-file", action="append", default=[], metavar="NAME=PATH",
@@ -66,6 +69,7 @@ class Plan:
     pgp_keys: list[str] | None
     manifest: Path
     token_file: Path | None
+    age_keys: dict[str, str] = field(default_factory=dict)    # keyholder -> public key text
 
 
 @anchored
@@ -78,7 +82,7 @@ def cmd_init(session: Session, args: argparse.Namespace) -> int:
     wanted = cfg.node(args.node).name if args.node else clients[0].name  # raises for unknown
     client = next(c for c in clients if c.name == wanted)
     initialize.validate_plan(shares=args.shares, threshold=args.threshold, keyholders=plan.keyholders,
-                             pgp_keys=plan.pgp_keys)
+                             pgp_keys=plan.pgp_keys, age_recipients=plan.age_keys)
     initialize.check_manifest_target(plan.manifest)
     with initialize.reserved(*_outputs(plan)) as slots:  # refused here, before sys/init
         result = initialize.initialize_cluster(client, shares=args.shares, threshold=args.threshold,
@@ -119,14 +123,15 @@ def _record(session: Session, args: argparse.Namespace, plan: Plan, result: Any,
     problems = []
     try:
         save_manifest(result, plan.manifest, keyholders=plan.keyholders, threshold=args.threshold,
-                      encrypted=bool(plan.pgp_keys))
+                      encrypted=bool(plan.pgp_keys), age_recipients=plan.age_keys)
     except VaultOpsError as exc:
         problems.append(str(exc))
     try:
         session.journal.append(
             "cluster.initialized", node=node,
             details={"shares": args.shares, "threshold": args.threshold, "keyholders": plan.keyholders,
-                     "pgp": bool(plan.pgp_keys), "manifest": str(plan.manifest), "undelivered": undelivered})
+                     "pgp": bool(plan.pgp_keys), "age": sorted(plan.age_keys), "manifest": str(plan.manifest),
+                     "undelivered": undelivered})
     except (VaultOpsError, OSError) as exc:
         problems.append(f"the journal entry could not be written ({exc})")
     return problems
@@ -134,11 +139,13 @@ def _record(session: Session, args: argparse.Namespace, plan: Plan, result: Any,
 
 def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
     from vaultops.errors import UsageError
+    from vaultops.services.ceremony.age_shares import read_recipient
 
     names = [n.strip() for item in args.keyholder for n in item.split(",") if n.strip()]
     files = {name: Path(path) for name, path in _pairs(args.share_file, "--share-file")}
     pgp = dict(_pairs(args.pgp_key, "--pgp-key"))
-    unknown = sorted((set(files) | set(pgp)) - set(names))
+    age_keys = {name: read_recipient(path) for name, path in _pairs(args.age_key, "--age-key")}
+    unknown = sorted((set(files) | set(pgp) | set(age_keys)) - set(names))
     if unknown:
         raise UsageError(f"{unknown[0]!r} is not one of the keyholders", hint="check the NAME= part")
     if pgp and set(pgp) != set(names):
@@ -159,7 +166,7 @@ def make_plan(args: argparse.Namespace, cfg: Any) -> Plan:
     return Plan(keyholders=names, files=files,
                 pgp_keys=[_read_pgp(Path(pgp[n])) for n in names] if pgp else None,
                 manifest=_manifest_target(args, cfg),
-                token_file=Path(args.root_token_file) if args.root_token_file else None)
+                token_file=Path(args.root_token_file) if args.root_token_file else None, age_keys=age_keys)
 
 
 def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
@@ -243,9 +250,23 @@ def _share_items(result: Any, plan: Plan, codec: str) -> list[tuple[str, str, st
             out.append((f"{name}'s PGP-encrypted share (base64: decrypt it, then enroll)", name, key))
             continue
         share = shares.decode(key)
+        if name in plan.age_keys:
+            out.append(_age_item(name, share, codec, plan.age_keys[name]))
+            continue
         passphrase = _ask_passphrase(name) if codec == "mnemonic" and name not in plan.files else b""
         out.append((f"{name}'s share #{share.index} ({codec})", name, shares.encode(share, codec, passphrase)))
     return out
+
+
+def _age_item(name: str, share: Any, codec: str, recipient: str) -> tuple[str, str, str]:
+    """The share in its codec, encrypted to the keyholder's age/ssh key (armored): only that leaves us."""
+    from vaultops.crypto.agekeys import parse_recipient
+    from vaultops.services.ceremony import shares
+    from vaultops.services.ceremony.age_shares import seal_share
+
+    label = (f"{name}'s share #{share.index} ({codec}) encrypted to {parse_recipient(recipient).fingerprint} "
+             "(open it with: age -d -i YOUR-KEY FILE)")
+    return label, name, seal_share(shares.encode(share, codec), recipient)
 
 
 def _deliver_one(label: str, key: str, text: str, plan: Plan, slots: dict[str, Any]) -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser, output
 from vaultops.errors import VaultOpsError
 
 if TYPE_CHECKING:
     from vaultops.session import Session
 
+JOURNAL_HELP = "journal file (default: journal.path in vaultops.yaml, else <state dir>/journal.jsonl)"
 Handler = Callable[["Session", argparse.Namespace], int]
 
 
@@ -22,19 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "journal", help="the append-only, hash-chained operator journal")
     jsub = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     show = command_parser(jsub, "show", help="print journal entries")
-    show.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(show)
     show.add_argument("--last", type=int, metavar="N", help="only the last N entries")
-    show.add_argument("--journal", metavar="FILE", help="journal file (default: from the config)")
+    show.add_argument("--journal", metavar="FILE", help=JOURNAL_HELP)
     show.set_defaults(handler=cmd_show)
     ver = command_parser(jsub, "verify", help="check the hash chain and the anchors; names any edited, removed, "
                                               "moved or forged entry")
-    ver.add_argument("--journal", metavar="FILE")
-    ver.add_argument("--format", choices=("table", "json"), default="table")
+    ver.add_argument("--journal", metavar="FILE", help=JOURNAL_HELP)
+    add_format(ver)
     ver.add_argument("--no-anchors", action="store_true", help="check only the chain inside the file")
     ver.set_defaults(handler=cmd_verify)
     anc = command_parser(jsub, "anchor", help="write the entry count and head hash where the journal's writer "
                                               "cannot quietly rewrite them (journal.anchor in vaultops.yaml)")
-    anc.add_argument("--journal", metavar="FILE")
+    anc.add_argument("--journal", metavar="FILE", help=JOURNAL_HELP)
     anc.set_defaults(handler=cmd_anchor)
 
 
@@ -144,7 +144,7 @@ def cmd_anchor(session: Session, args: argparse.Namespace) -> int:
     settings = anchor_settings(cfg)
     where = _places(session, cfg, journal, settings)
     for note in where.unavailable:
-        print(f"vaultops: warning: not anchored in {note}", file=sys.stderr)
+        output.warn(args, f"not anchored in {note}")
     done = anchor(journal, settings, where)
     for written in done.written:
         print(f"anchored {journal.path} in {written}")
@@ -165,15 +165,15 @@ def anchored(handler: Handler | None = None, *,
             try:
                 result = fn(session, args)
             except VaultOpsError:
-                _anchor_quietly(session, warn)
+                _anchor_quietly(session, args, warn)
                 raise
-            _anchor_quietly(session, warn)
+            _anchor_quietly(session, args, warn)
             return result
         return run
     return wrap(handler) if handler is not None else wrap
 
 
-def _anchor_quietly(session: Session, warn: Callable[[str], None] | None) -> None:
+def _anchor_quietly(session: Session, args: argparse.Namespace, warn: Callable[[str], None] | None) -> None:
     from vaultops.services.journal_anchor import anchor_after_command
 
     try:
@@ -184,4 +184,4 @@ def _anchor_quietly(session: Session, warn: Callable[[str], None] | None) -> Non
         if warn is not None:
             warn(message)
         else:
-            print(f"vaultops: warning: {message}", file=sys.stderr)
+            output.warn(args, message)

@@ -6,7 +6,10 @@ sent to the cluster; the journal records name, date and pass/fail only.
 check: are at least t keyholders ready (passed a drill of their current
 share within --max-age days)?
 enroll: add your verifier to the manifest, from a share on stdin or from the
-PGP-encrypted share you were handed (decrypted locally by gpg).
+PGP-encrypted share you were handed (decrypted locally by gpg), or the
+age-encrypted one (--age-encrypted FILE --identity KEY, decrypted here); and
+record your age or ssh public key (--age-recipient FILE) so init and rekey can
+hand your share out encrypted to it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
@@ -37,17 +40,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     drl = command_parser(ksub, "drill", help="verify offline that your share matches the manifest (journaled)")
     enr = command_parser(ksub, "enroll", help="add your verifier to the manifest (plain or PGP-encrypted share)")
     for cmd in (lst, chk, drl):
-        cmd.add_argument("--format", choices=("table", "json"), default="table")
+        add_format(cmd)
     for cmd in (lst, chk, drl, enr):
         cmd.add_argument("--manifest", metavar="FILE",
                          help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
     for cmd in (drl, enr):
-        cmd.add_argument("--keyholder", required=True, metavar="NAME")
+        cmd.add_argument("--keyholder", required=True, metavar="NAME", help="your name in the manifest")
         cmd.add_argument("--passphrase-stdin", action="store_true",
                          help="read the mnemonic passphrase from the second line of stdin")
     enr.add_argument("--pgp-encrypted", metavar="FILE",
                      help="the base64 PGP-encrypted share you were handed; decrypted locally with gpg")
-    enr.add_argument("--pgp-fingerprint", metavar="FP")
+    enr.add_argument("--pgp-fingerprint", metavar="FP",
+                     help="record the fingerprint of the OpenPGP key your shares are encrypted to")
+    enr.add_argument("--age-encrypted", metavar="FILE",
+                     help="the age-encrypted share you were handed (armored); opened with --identity")
+    enr.add_argument("--identity", metavar="FILE", help="your age identity or ssh private key ('-': stdin)")
+    enr.add_argument("--age-recipient", metavar="FILE",
+                     help="record your age (age1…) or ssh-ed25519/ssh-rsa public key for encrypted hand-outs")
     enr.add_argument("--replace", action="store_true", help="replace your verifier (after a rekey)")
     for cmd, fn in ((lst, cmd_list), (chk, cmd_check), (drl, cmd_drill), (enr, cmd_enroll)):
         cmd.set_defaults(handler=fn)
@@ -85,11 +94,19 @@ def cmd_list(session: Session, args: argparse.Namespace) -> int:
         print(json.dumps([k.to_dict() for k in ready.keyholders], indent=2))
         return 0
     rows = [(k.name, f"#{k.share_index}", "yes" if k.enrolled else "NO", k.pgp_fingerprint or "-",
-             k.added.isoformat(), k.last_drill.date().isoformat() if k.last_drill else "-",
+             _age_key(k.age_recipient), k.added.isoformat(), k.last_drill.date().isoformat() if k.last_drill else "-",
              k.last_outcome.value if k.last_outcome else "-", k.state.value) for k in ready.keyholders]
     print(f"threshold {ready.threshold} of {ready.shares} shares")
-    print(table(("KEYHOLDER", "SHARE", "VERIFIER", "PGP", "ADDED", "LAST DRILL", "RESULT", "STATE"), rows))
+    print(table(("KEYHOLDER", "SHARE", "VERIFIER", "PGP", "AGE KEY", "ADDED", "LAST DRILL", "RESULT", "STATE"), rows))
     return 0
+
+
+def _age_key(text: str | None) -> str:
+    if not text:
+        return "-"
+    from vaultops.crypto.agekeys import parse_recipient
+
+    return parse_recipient(text).fingerprint
 
 
 def cmd_check(session: Session, args: argparse.Namespace) -> int:
@@ -135,22 +152,40 @@ def cmd_enroll(session: Session, args: argparse.Namespace) -> int:
     from vaultops.cli.shares_cmd import _read_share
     from vaultops.services.ceremony import keyholders
     from vaultops.services.ceremony import manifest as mf
+    from vaultops.services.ceremony.age_shares import read_recipient
 
     path = session.required_manifest_path(args.manifest)
     current = mf.Manifest.load(path)
+    recipient = read_recipient(args.age_recipient) if args.age_recipient else None
     if args.pgp_encrypted:
         share = keyholders.decrypt_pgp_share(_read_text(args.pgp_encrypted))
+    elif args.age_encrypted:
+        share = _open_age_share(args)
     else:
         share = _read_share(args)
     updated = current.enroll(args.keyholder, share, pgp_fingerprint=args.pgp_fingerprint,
-                             replace_existing=args.replace)
+                             replace_existing=args.replace, age_recipient=recipient)
     kept = updated.save(path)
     kh = updated.keyholder(args.keyholder)
     _journal(session).append("keyholder.enrolled", details={"keyholder": kh.name, "share_index": kh.share_index,
-                                                        "pgp": bool(args.pgp_encrypted), "replace": args.replace})
+                                                        "pgp": bool(args.pgp_encrypted), "replace": args.replace,
+                                                        "age": bool(args.age_encrypted),
+                                                        "age_recipient": _age_key(kh.age_recipient)})
     print(f"enrolled {kh.name} with share #{kh.share_index} in {path}"
           + (f" (previous version kept as {kept})" if kept else ""))
     return 0
+
+
+def _open_age_share(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from vaultops.cli.identity_input import read_identities
+    from vaultops.errors import UsageError
+    from vaultops.services.ceremony.age_shares import open_share
+
+    if not args.identity:
+        raise UsageError("--age-encrypted needs --identity FILE", hint="your age identity or ssh private key")
+    stdin_taken = "the encrypted share" if args.age_encrypted == "-" else None
+    identities = read_identities(args.identity, stdin_taken=stdin_taken)
+    return open_share(_read_text(args.age_encrypted), identities or [])
 
 
 def _read_text(path: str) -> str:

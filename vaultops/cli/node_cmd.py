@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("node", metavar="NODE")
+    p.add_argument("node", metavar="NODE", help="the node's name in vaultops.yaml")
     p.add_argument("--allow-active", action="store_true", help="also when NODE is the active node")
     p.add_argument("--allow-reachable", action="store_true", help="also when NODE still answers as a member")
     p.add_argument("--yes", action="store_true", help="answer yes to the confirmation")

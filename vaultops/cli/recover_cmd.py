@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import progress, read_shares, show_state
 
@@ -49,7 +49,7 @@ def add_resume_status(sub: argparse._SubParsersAction, what: str, *, resume: Any
                    help="resume even though the runbook was edited since the run started")
     r.set_defaults(handler=resume)
     s = command_parser(sub, "status", help=f"the recorded state of the last {what} run")
-    s.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(s)
     s.set_defaults(handler=status)
 
 

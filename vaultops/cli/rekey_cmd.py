@@ -13,8 +13,10 @@
   cancel  abandon it at any point before that: the old shares stay valid.
 
 Shares are read from stdin (--share-stdin: one per line, `NAME: share` or a
-bare share) or at a hidden prompt; never from argv. On OpenBao >= 2.4 the
-token-authenticated sys/rotate/root API is used, on Vault sys/rekey: detected.
+bare share) or at a hidden prompt; never from argv.
+
+Which API:
+{apis}
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -40,15 +42,19 @@ MAX_LINE = 1024
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "rekey", help="change the unseal shares/threshold/keyholders (verified)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=_description, formatter_class=argparse.RawDescriptionHelpFormatter)
     rsub = p.add_subparsers(dest="rekey_command", metavar="ACTION")
     start = command_parser(rsub, "start", help="begin a rekey to new shares/threshold/keyholders")
-    start.add_argument("--shares", type=int, required=True)
-    start.add_argument("--threshold", type=int, required=True)
+    start.add_argument("--shares", type=int, required=True, help="number of NEW shares, one per new keyholder")
+    start.add_argument("--threshold", type=int, required=True,
+                       help="how many of the new shares unseal the cluster")
     start.add_argument("--keyholder", action="append", required=True, metavar="NAME",
                        help="a new keyholder, once per new share, in share order")
     start.add_argument("--pgp-key", action="append", default=[], metavar="NAME=FILE",
                        help="encrypt NAME's new share to this OpenPGP public key")
+    start.add_argument("--age-key", action="append", default=[], metavar="NAME=FILE",
+                       help="encrypt NAME's new share to this age or ssh-ed25519/ssh-rsa public key "
+                            "(vaultops encrypts it before it is written or shown)")
     submit = command_parser(rsub, "submit", help="current keyholders submit their shares (checked)")
     submit.add_argument("--share-file", action="append", default=[], metavar="NAME=PATH",
                         help="where NAME's new share goes (0600, never overwritten)")
@@ -59,15 +65,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--share-stdin", action="store_true", help="read shares from stdin, one per line")
         cmd.add_argument("--keyholder", metavar="NAME", help="whose share(s) stdin holds")
     status = command_parser(rsub, "status", help="progress of the rekey in progress")
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(status)
     cancel = command_parser(rsub, "cancel", help="abandon the rekey; the old shares stay valid")
     cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    # `vaultops rekey` alone (the ceremony screen) takes --manifest too; SUPPRESS keeps an action's
+    # parser from overwriting it with its own default.
+    p.add_argument("--manifest", metavar="FILE", help="keyholder manifest (default: from vaultops.yaml)")
     for cmd in (start, submit, verify, status, cancel):
-        cmd.add_argument("--manifest", metavar="FILE", help="keyholder manifest (default: from vaultops.yaml)")
+        cmd.add_argument("--manifest", metavar="FILE", default=argparse.SUPPRESS,
+                         help="keyholder manifest (default: from vaultops.yaml)")
     for cmd, fn in ((start, cmd_start), (submit, cmd_submit), (verify, cmd_verify), (status, cmd_status),
                     (cancel, cmd_cancel)):
         cmd.set_defaults(handler=anchored(fn) if fn in (cmd_submit, cmd_verify) else fn)
     p.set_defaults(handler=anchored(cmd_tui))
+
+
+def _description() -> str:
+    import textwrap
+
+    from vaultops.vault.sys_rotate import ROTATION_APIS
+
+    apis = textwrap.wrap(ROTATION_APIS, 76, initial_indent="  ", subsequent_indent="  ")
+    return (__doc__ or "").format(apis="\n".join(apis))
 
 
 # -- shared by the ceremony commands ---------------------------------------------------
@@ -128,14 +147,16 @@ def _ceremony(session: Session, args: argparse.Namespace) -> RekeyCeremony:
 def cmd_start(session: Session, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
     from vaultops.services.ceremony import keyholders
+    from vaultops.services.ceremony.age_shares import read_recipient
     from vaultops.services.ceremony.rekey import NewKeyholder
 
     keys = dict(_pairs(args.pgp_key, "--pgp-key"))
-    unknown = sorted(set(keys) - set(args.keyholder))
+    ages = {n: read_recipient(path) for n, path in _pairs(args.age_key, "--age-key")}
+    unknown = sorted((set(keys) | set(ages)) - set(args.keyholder))
     if unknown:
-        raise UsageError(f"--pgp-key for {unknown[0]}, who is not a new keyholder", hint="check the names")
-    new = [NewKeyholder(n, pgp_key=keyholders.read_pgp_public_key(keys[n]) if n in keys else None)
-           for n in args.keyholder]
+        raise UsageError(f"a key for {unknown[0]}, who is not a new keyholder", hint="check the names")
+    new = [NewKeyholder(n, pgp_key=keyholders.read_pgp_public_key(keys[n]) if n in keys else None,
+                        age_recipient=ages.get(n)) for n in args.keyholder]
     cer = _ceremony(session, args)
     pending = cer.start(shares=args.shares, threshold=args.threshold, keyholders=new)
     old = {k.name for k in cer.manifest.keyholders}
@@ -154,9 +175,8 @@ def cmd_submit(session: Session, args: argparse.Namespace) -> int:
     cer = _ceremony(session, args)
     pending = cer.pending()
     files = {n: Path(p) for n, p in _pairs(args.share_file, "--share-file")}
-    new_names = [k.name for k in pending.keyholders]
     pgp = any(k.pgp_fingerprint for k in pending.keyholders)
-    missing = [n for n in new_names if n not in files]
+    missing = [k.name for k in pending.keyholders if k.name not in files and not k.age_recipient]  # age: printable
     if missing and not pgp and not (sys.stdin.isatty() and sys.stdout.isatty() and not args.share_stdin):
         raise UsageError(f"no --share-file for new keyholder {missing[0]}: without a terminal the new shares "
                          "can only go to files each keyholder names", hint="pass --share-file NAME=PATH for "
@@ -184,11 +204,18 @@ def cmd_submit(session: Session, args: argparse.Namespace) -> int:
 
 def _hand_out(issued: Issued, files: dict[str, Path], codec: str) -> None:
     from vaultops.services.ceremony import shares
+    from vaultops.services.ceremony.age_shares import seal_share
     from vaultops.services.ceremony.rekey import write_share_file
 
     for item in issued.items:
         name = item.keyholder.name
         text = item.encrypted_b64 if item.share is None else shares.encode(item.share, codec)
+        if item.share is not None and item.keyholder.age_recipient:
+            text = seal_share(text or "", item.keyholder.age_recipient)   # only the ciphertext leaves this process
+            if name not in files:
+                print(f"{name}: new share encrypted to your age/ssh key (open it with `age -d -i KEY`, "
+                      f"or `vaultops keyholders enroll --age-encrypted FILE --identity KEY`):\n{text}")
+                continue
         if name in files:
             write_share_file(files[name], text or "")
             print(f"{name}: new share written to {files[name]} (0600)")

@@ -8,29 +8,31 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
+
+RUNBOOK_HELP = "the runbook, a YAML file (e.g. runbooks/upgrade.yaml)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "runbook", help="run, resume or inspect a runbook (YAML steps, resumable)")
     rsub = p.add_subparsers(dest="runbook_command", metavar="ACTION", required=True)
     run = command_parser(rsub, "run", help="start a run of FILE")
-    run.add_argument("file", metavar="FILE")
+    run.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a runbook parameter")
     run.add_argument("--dry-run", action="store_true", help="print the resolved plan; touch nothing")
     run.add_argument("--restart", action="store_true", help="abandon an unfinished run of FILE and start over")
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
     res = command_parser(rsub, "resume", help="resume the halted, paused or killed run of FILE")
-    res.add_argument("file", metavar="FILE")
+    res.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
     add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(rsub, "status", help="the recorded state of the run of FILE")
-    st.add_argument("file", metavar="FILE")
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    st.add_argument("file", metavar="FILE", help=RUNBOOK_HELP)
+    add_format(st)
     st.set_defaults(handler=cmd_status)
 
 
@@ -58,13 +60,21 @@ def read_shares(args: argparse.Namespace) -> list[str] | None:
 
 
 def context_for(session: Session, args: argparse.Namespace, shares: list[str] | None) -> Any:
+    from vaultops.cli.upgrade_terminal import at_terminal, terminal_confirm, terminal_unsealer
     from vaultops.services.upgrade.context import Prompter, build_context
     from vaultops.services.upgrade.service import make_unsealer
+    from vaultops.services.upgrade.unseal import KeyholderPause, Unsealer
 
     cfg = session.config
-    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    unsealer: Unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False), journal=session.journal)
+    interactive = at_terminal() and not getattr(args, "share_stdin", False)
+    if interactive and isinstance(unsealer, KeyholderPause):
+        # At a terminal the keyholders submit here and the run goes on; only a run without one pauses.
+        unsealer = terminal_unsealer(cfg, journal=session.journal, keyholders=unsealer.keyholders)
     return build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
-                         unsealer=unsealer, prompter=Prompter(assume_yes=args.yes), emit=progress,
+                         unsealer=unsealer,
+                         prompter=Prompter(assume_yes=args.yes, ask=terminal_confirm if interactive else None),
+                         emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",
                          consul=session.consul(), connect=lambda: session.new_clients(token=True),
                          gate_timeout=args.gate_timeout)
@@ -134,11 +144,13 @@ def finish(state: Any) -> int:
     return 0
 
 
-def render_plan(plan: list[Any]) -> str:
-    from vaultops.cli.render import table
+def render_plan(plan: list[Any], *, colour: bool = False, width: int | None = None) -> str:
+    """One row per step; actions that take a node out or move leadership stand out on a terminal."""
+    from vaultops.cli.render import state, table
 
-    rows = [[i + 1, s.id, s.action, ", ".join(f"{k}={v}" for k, v in s.params.items())] for i, s in enumerate(plan)]
-    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows)
+    rows = [[i + 1, s.id, state(s.action), ", ".join(f"{k}={v}" for k, v in s.params.items())]
+            for i, s in enumerate(plan)]
+    return table(["#", "STEP", "ACTION", "PARAMETERS"], rows, colour=colour, width=width)
 
 
 def render_state(state: Any) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.services.ceremony.manifest import Manifest
@@ -33,22 +33,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     ssub = p.add_subparsers(dest="shares_command", metavar="ACTION", required=True)
     enc = command_parser(ssub, "encode", help="base64/hex share from stdin -> base64, hex or "
                                                "a 35-word SLIP-39 mnemonic on stdout")
-    enc.add_argument("--to", required=True, choices=("base64", "hex", "mnemonic"))
+    enc.add_argument("--to", required=True, choices=("base64", "hex", "mnemonic"), help="the encoding printed")
     dec = command_parser(ssub, "decode", help="share in any format from stdin -> base64 or hex")
-    dec.add_argument("--to", required=True, choices=("base64", "hex"))
+    dec.add_argument("--to", required=True, choices=("base64", "hex"), help="the encoding printed")
     chk = command_parser(ssub, "check", help="does the share on stdin belong to this keyholder?",
                          epilog=CHECK_EPILOG)
-    chk.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(chk)
     enr = command_parser(ssub, "enroll", help="record a keyholder's share index and verifier "
                                               "in the manifest")
     for cmd in (chk, enr):
         cmd.add_argument("--manifest", metavar="FILE",
                          help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
-        cmd.add_argument("--keyholder", required=True, metavar="NAME")
+        cmd.add_argument("--keyholder", required=True, metavar="NAME",
+                         help="the keyholder (as named in the manifest) whose share is on stdin")
     enr.add_argument("--cluster-id", help="when creating the manifest")
     enr.add_argument("--threshold", type=int, help="when creating the manifest")
     enr.add_argument("--shares", type=int, help="when creating the manifest")
-    enr.add_argument("--pgp-fingerprint", metavar="FP")
+    enr.add_argument("--pgp-fingerprint", metavar="FP",
+                     help="record the fingerprint of the OpenPGP key the keyholder's shares are encrypted to")
     enr.add_argument("--replace", action="store_true", help="replace an existing verifier "
                                                             "(after a rekey)")
     for cmd, fn in ((enc, cmd_encode), (dec, cmd_decode), (chk, cmd_check), (enr, cmd_enroll)):

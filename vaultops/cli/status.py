@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, add_no_color, command_parser, output
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -17,11 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "status", help="seal, HA and raft state of every node",
                        description="Exit codes: 0 healthy, 11 some node sealed or uninitialised, "
                                    "12 some node unreachable, 13 raft degraded (or Consul storage without a "
-                                   "leader), 14 token rejected (raft health not checked). Without a token the "
+                                   "leader), 14 token rejected (raft health not checked), 15 joining (failure "
+                                   "tolerance 0 while followers are still non-voters). Without a token the "
                                    "raft check is skipped.")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.add_argument("--node", action="append", metavar="NAME", help="only these nodes (repeatable)")
     p.add_argument("--timeout", type=float, default=5.0, help="per-node timeout in seconds (default 5)")
+    add_no_color(p)
     p.set_defaults(handler=cmd_status)
 
 
@@ -42,42 +44,52 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({**st.to_json(), "conditions": [c.to_json() for c in conds]}, indent=2))
     else:
-        print(render_status(st))
+        from vaultops.cli.render import colour_wanted, line_width
+
+        colour = colour_wanted(sys.stdout, no_color=args.no_color)
+        print(render_status(st, colour=colour, width=line_width(sys.stdout)))
         if conds:
-            print(render_conditions(conds))
+            print(render_conditions(conds, width=line_width(sys.stdout)))
     if st.token_rejected:
-        print(f"vaultops: error: raft health {st.autopilot_error} (log in again: VAULT_TOKEN, ~/.vault-token or "
-              "cluster.token_file)", file=sys.stderr)
+        fields = output.error_fields(message=f"raft health {st.autopilot_error}", exit_code=int(st.exit),
+                                     hint="log in again: VAULT_TOKEN, ~/.vault-token or cluster.token_file",
+                                     kind="VaultAuthError")
+        output.fail(fields, json_stdout=False, json_stderr=args.format == "json", stdout_used=True,
+                    plain=f"vaultops: error: {fields['message']} ({fields['hint']})")
     return int(st.exit)
 
 
-def render_status(st) -> str:  # type: ignore[no-untyped-def]
-    from vaultops.cli.render import table
+def render_status(st, *, colour: bool = False, width: int | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The status table: states in words (coloured on a terminal); NOTE, the last column, fits *width*."""
+    from vaultops.cli.render import paint, state, table
 
     rows = []
     for n in st.nodes:
         if not n.reachable:
-            rows.append([n.name, n.address, "UNREACHABLE", "", "", "", "", "", (n.error or "")[:60]])
+            rows.append([n.name, n.address, state("UNREACHABLE"), "", "", "", "", "", "", n.error or ""])
             continue
         seal = "uninit" if not n.initialized else ("sealed" if n.sealed else "unsealed")
         progress = f"{n.progress}/{n.threshold}" if n.sealed and n.initialized else ""
         raft = n.raft or {}
         raft_cell = f"{raft.get('role', '')}{'' if raft.get('healthy', True) else ' UNHEALTHY'}" if raft else ""
-        rows.append([n.name, n.address, seal, progress, (n.nonce or "")[:8], n.ha_role or "", n.version or "",
-                     raft_cell, raft.get("last_index", "")])
-    out = table(["NODE", "ADDRESS", "SEAL", "PROGRESS", "NONCE", "HA", "VERSION", "RAFT", "INDEX"], rows)
+        rows.append([n.name, n.address, state(seal), progress, (n.nonce or "")[:8], state(n.ha_role or ""),
+                     n.version or "", state(raft_cell), raft.get("last_index", ""), n.error or ""])
+    out = table(["NODE", "ADDRESS", "SEAL", "PROGRESS", "NONCE", "HA", "VERSION", "RAFT", "INDEX", "NOTE"], rows,
+                width=width, colour=colour)
     head = f"cluster {st.name}  id {st.cluster_id or '-'}  storage {st.storage}"
     if st.autopilot:
         ap = st.autopilot
-        head += f"  raft {'healthy' if ap.healthy else 'UNHEALTHY'} failure-tolerance {ap.failure_tolerance}"
+        word = state("healthy" if ap.healthy else "UNHEALTHY")
+        head += f"  raft {paint(word.text, word.style, colour)} failure-tolerance {ap.failure_tolerance}"
     elif st.autopilot_error:
         head += f"\nraft {st.autopilot_error}"
     if st.consul is not None:
         head += "\n" + render_consul(st.consul)
-    verdict = st.exit.name.lower()
+    word = state(st.exit.name.lower())
+    verdict = st.exit.name.lower() + (f": {st.reason}" if st.reason else "")
     if st.autopilot is None and st.autopilot_error and verdict == "healthy":
         verdict += " (as far as seen: raft not checked)"
-    return f"{head}\n{out}\n{verdict}"
+    return f"{head}\n{out}\n{paint(verdict, word.style, colour)}"
 
 
 def render_consul(facts) -> str:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
 
 if TYPE_CHECKING:
     from vaultops.session import Session
@@ -15,26 +15,27 @@ if TYPE_CHECKING:
 RENEW_HELP = """Renew every node whose served or on-disk certificate is in its renewal window
 (default: the last third of its lifetime), then install, reload (standbys first,
 active last) and verify by TLS handshake. Quiet when nothing is due; events go to
-stderr as JSON lines. Exit 0 all good, 7 some node failed (served certificate
-unchanged or rolled back), 2 config error."""
+stderr as JSON lines, and so is an error. Exit 0 all good, 7 some node failed
+(served certificate unchanged or rolled back) or another run holds the lock,
+2 config error."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = command_parser(sub, "tls", help="node TLS certificates: status and ACME renewal",
-                       description="See the tls: section in vaultops.services.tls.settings.")
+                       description="Reads the tls: section of vaultops.yaml: `vaultops config example tls` prints "
+                                   "one, `vaultops config reference` describes every key.")
     tls_sub = p.add_subparsers(dest="tls_command", metavar="SUBCOMMAND", required=True)
     s = command_parser(tls_sub, "status", help="served and on-disk certificate of every node",
                        description="Exit 0 when every node's served and on-disk certificate were read, 7 otherwise.")
-    s.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(s)
     s.add_argument("--node", metavar="NAME", help="only this node")
     s.set_defaults(handler=cmd_status)
     r = command_parser(tls_sub, "renew", help="renew due certificates (cron/timer friendly)",
                        description=RENEW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--node", metavar="NAME", help="only this node")
     r.add_argument("--force", action="store_true", help="renew even if not due")
-    r.add_argument("--format", choices=("json", "table"), default=None,
-                   help="also print a summary on stdout (default: nothing)")
-    r.set_defaults(handler=cmd_renew)
+    add_format(r, default=None, help="also print a summary on stdout: table or json (default: nothing)")
+    r.set_defaults(handler=cmd_renew, stderr_json=True)  # for timers: its errors are JSON lines like its events
 
 
 def cmd_status(session: Session, args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def render_status(statuses: list) -> str:  # type: ignore[type-arg]
 def cmd_renew(session: Session, args: argparse.Namespace) -> int:
     from vaultops.dns import get_provider
     from vaultops.services.tls.acme_client import AcmeIssuer
-    from vaultops.services.tls.cron import JsonLines, renewal_lock, summarise, write_metrics
+    from vaultops.services.tls.cron import JsonLines, journal_renewal, renewal_lock, summarise, write_metrics
     from vaultops.services.tls.inspect import TLSError
     from vaultops.services.tls.renew import renew
     from vaultops.services.tls.status import drivers_for
@@ -82,6 +83,7 @@ def cmd_renew(session: Session, args: argparse.Namespace) -> int:
         report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(session),
                        only=args.node, force=args.force, emit=emit)
         write_metrics(settings.metrics_file, report)
+        journal_renewal(session.journal, session.config.cluster_name, report)
     if args.format == "json":
         print(json.dumps([n.as_dict() for n in report.nodes], indent=2))
     elif args.format == "table":

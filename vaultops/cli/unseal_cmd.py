@@ -8,9 +8,17 @@ then submitted to every sealed node at once. Shares are read from the terminal
 keyholder is then found by share index and verifier). Blank or bad lines are
 rejected (nothing sent) and the remaining lines still processed.
 
-exit codes: 0 every node unsealed, 2 a line could not be decoded, 3 a share was
-refused by the manifest check, 11 some node still sealed, 12 some node
-unreachable (a refused share wins over 11/12).
+--node NAME (repeatable) limits the ceremony to those nodes (an upgrade pauses
+for one restarted node). Each checked share is kept while this command runs
+(at most --resend-for seconds) and sent again to a node that needs it later --
+a raft follower that joins once the leader is unsealed, a node that comes back
+after the shares were entered -- so nobody enters a share twice; with --wait
+the command stays until every node is unsealed. Ctrl-C leaves (exit 130); the
+ceremony screen asks first while shares are in flight.
+
+exit codes: 0 every node unsealed, 2 a line could not be decoded (or an unknown
+--node), 3 a share was refused by the manifest check, 11 some node still sealed,
+12 some node unreachable (a refused share wins over 11/12), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, command_parser
+from vaultops.cli.output import ask, info
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -29,6 +38,7 @@ if TYPE_CHECKING:
 
 MAX_LINE = 4096
 EXIT_SEALED, EXIT_UNREACHABLE = 11, 12
+HOLD_FOR = 900.0  # services/ceremony/held.py HOLD_FOR (not imported: --help stays fast)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--share-stdin", action="store_true",
                    help="read shares from stdin, one per line (no TUI)")
     p.add_argument("--keyholder", metavar="NAME", help="whose shares the stdin lines are")
+    p.add_argument("--node", metavar="NAME", action="append", dest="nodes",
+                   help="unseal only this node (repeatable; default: every node in vaultops.yaml)")
+    p.add_argument("--resend-for", metavar="SECONDS", type=float, default=HOLD_FOR,
+                   help="keep each checked share this long (while the command runs) to send it again to "
+                        f"nodes that join or come back later; 0: never (default {HOLD_FOR:g})")
     p.add_argument("--manifest", metavar="FILE",
                    help="keyholder manifest (default: keyholders.manifest in vaultops.yaml)")
     p.add_argument("--no-manifest", action="store_true",
@@ -52,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "is unsealed (other keyholders may be submitting elsewhere)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds to follow nodes until unsealed (default 60)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(p)
     p.set_defaults(handler=cmd_unseal)
 
 
@@ -75,6 +90,7 @@ def cmd_unseal(session: Session, args: argparse.Namespace) -> int:
 
     snap = run_unseal(cer)
     print(render(snap))
+    _await_leader(cer, snap, timeout=args.timeout)
     return _exit(snap, 0)
 
 
@@ -82,9 +98,25 @@ def build_ceremony(session: Session, args: argparse.Namespace) -> UnsealCeremony
     """The unseal ceremony of `vaultops unseal` and of the console's unseal screen."""
     from vaultops.services.ceremony.unseal import UnsealCeremony
 
+    clients = _chosen(session.clients(token=False), getattr(args, "nodes", None))
     manifest, path = _load_manifest(session, args)
-    return UnsealCeremony(session.clients(token=False), manifest=manifest, manifest_path=path,
-                    journal=session.journal, allow_unverified=args.allow_unverified)
+    return UnsealCeremony(clients, manifest=manifest, manifest_path=path, journal=session.journal,
+                          allow_unverified=args.allow_unverified, debug=session.debug,
+                          hold_for=max(getattr(args, "resend_for", HOLD_FOR), 0.0))
+
+
+def _chosen(clients: list[Any], names: list[str] | None) -> list[Any]:
+    """The clients of the nodes named with --node (all without it); an unknown name is a usage error."""
+    from vaultops.errors import UsageError
+
+    if not names:
+        return clients
+    known = [c.name for c in clients]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        raise UsageError(f"no node named {', '.join(unknown)} in vaultops.yaml",
+                         hint=f"the nodes are: {', '.join(known)}")
+    return [c for c in clients if c.name in names]
 
 
 def _load_manifest(session: Session, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -106,16 +138,18 @@ def _load_manifest(session: Session, args: argparse.Namespace) -> tuple[Any, Any
 def _reset(cer: UnsealCeremony, args: argparse.Namespace) -> int:
     from vaultops.errors import UsageError
 
+    json_out = args.format == "json"
     cer.start()
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("--reset needs confirmation", hint="add --yes in scripts")
-        answer = input("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
+        answer = ask("Discard every keyholder's submitted shares on all sealed nodes? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
-            print("not reset")
-            return 1
+            raise UsageError("not reset: the submitted shares stay", hint="answer y to reset")
     cer.reset()
-    _print_events(cer)
+    _print_events(cer, quiet_stdout=json_out)
+    if json_out:
+        print(json.dumps(snapshot_json(cer.refresh()), indent=2))
     return 0
 
 
@@ -135,7 +169,7 @@ def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
                 sys.stdin.readline()  # discard the rest of an overlong line
             snap = cer.wait_ready()
             if snap.all_unsealed:
-                print("every node is unsealed: further shares are not needed and were not read")
+                info(args, "every node is unsealed: further shares are not needed and were not read")
                 break
             try:
                 cer.submit_line(line.rstrip("\n"), keyholder=args.keyholder)
@@ -148,7 +182,31 @@ def run_stdin(cer: UnsealCeremony, args: argparse.Namespace) -> int:
         snap = cer.finish()
     _print_events(cer, quiet_stdout=json_out)
     print(json.dumps(snapshot_json(snap), indent=2) if json_out else render(snap))
+    _await_leader(cer, snap, timeout=args.timeout, stream=sys.stderr if json_out else sys.stdout)
     return _exit(snap, worst)
+
+
+def _await_leader(cer: UnsealCeremony, snap: CeremonySnapshot, *, timeout: float, stream: Any = None) -> None:
+    """Every node unsealed is not yet serving: say when a leader is active (a second or two with raft's
+    performance_multiplier 1; 15-22 s after a full restart without it), so the next command finds one."""
+    import time
+
+    from vaultops.errors import VaultOpsError
+    from vaultops.vault.cluster import wait_active
+
+    if not snap.all_unsealed:
+        return
+    out = stream or sys.stdout
+    started = time.monotonic()
+    try:
+        active = wait_active(cer.clients, timeout=timeout)
+    except VaultOpsError:
+        print(f"warning: no node is active {timeout:g}s after the unseal (a leader election after a full "
+              "restart takes 15-22 s without raft's performance_multiplier = 1): see `vaultops status`",
+              file=sys.stderr, flush=True)
+        return
+    print(f"{active.name} is active ({time.monotonic() - started:.1f}s after every node was unsealed)",
+          file=out, flush=True)
 
 
 def _exit(snap: CeremonySnapshot, worst: int) -> int:
@@ -164,19 +222,24 @@ def _exit(snap: CeremonySnapshot, worst: int) -> int:
 
 
 def _print_events(cer: UnsealCeremony, *, quiet_stdout: bool = False) -> None:
-    """Events as lines: info on stdout (stderr when stdout carries JSON), problems on stderr."""
+    """Events as lines: info on stdout, problems on stderr; with --format json all of them JSON lines on stderr."""
+    from vaultops.cli.output import event_line
+
     for ev in cer.drain_events():
-        stream = sys.stderr if ev.level != "info" or quiet_stdout else sys.stdout
+        if quiet_stdout:
+            print(event_line(ev.level, "unseal", message=ev.message), file=sys.stderr, flush=True)
+            continue
+        stream = sys.stderr if ev.level != "info" else sys.stdout
         prefix = "" if ev.level == "info" else f"{ev.level}: "
         print(f"{prefix}{ev.message}", file=stream, flush=True)
 
 
 def render(snap: CeremonySnapshot) -> str:
     from vaultops.cli.render import table
-    from vaultops.services.ceremony.view import HEADERS, node_rows
+    from vaultops.services.ceremony.view import HEADERS, headline, node_rows
 
     out = table(HEADERS, node_rows(snap))
-    lines = [out]
+    lines = [out, headline(snap)]
     if not snap.checked:
         lines.append("shares were NOT checked: no keyholder manifest")
     return "\n".join(lines)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from vaultops.cli import command_parser
+from vaultops.cli import add_format, add_no_color, command_parser, output
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
 
 if TYPE_CHECKING:
     from vaultops.session import Session
+
+TO_HELP = "the version to upgrade every node to, e.g. 2.7.2"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "paused or killed run continues with `vaultops upgrade resume`.")
     usub = p.add_subparsers(dest="upgrade_command", metavar="ACTION", required=True)
     plan = command_parser(usub, "plan", help="check the target and print the resolved plan; touch nothing")
-    plan.add_argument("--to", required=True, metavar="VERSION")
-    plan.add_argument("--format", choices=("table", "json"), default="table")
+    plan.add_argument("--to", required=True, metavar="VERSION", help=TO_HELP)
+    add_format(plan)
+    add_no_color(plan)
     plan.set_defaults(handler=cmd_plan)
     run = command_parser(usub, "run", help="upgrade every node to VERSION")
-    run.add_argument("--to", required=True, metavar="VERSION")
+    run.add_argument("--to", required=True, metavar="VERSION", help=TO_HELP)
     run.add_argument("--restart", action="store_true", help="abandon an unfinished upgrade run and start over")
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
@@ -32,16 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_options(res, backup=False, resume=True)
     res.set_defaults(handler=cmd_resume)
     st = command_parser(usub, "status", help="the recorded state of the upgrade run")
-    st.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(st)
     st.set_defaults(handler=cmd_status)
     reh = command_parser(usub, "rehearse", help="dress rehearsal: restore the newest verified backup into a "
                                                 "throwaway sandbox, upgrade it, run the postflight")
-    reh.add_argument("--to", required=True, metavar="VERSION")
+    reh.add_argument("--to", required=True, metavar="VERSION", help=TO_HELP)
     reh.add_argument("--share-stdin", action="store_true", required=True,
                      help="the ORIGINAL cluster's unseal shares on stdin, one per line")
     reh.add_argument("--backup", metavar="NAME", help="a backup name (default: the newest verified)")
     reh.add_argument("--keep", action="store_true", help="keep the rehearsal sandbox for inspection")
-    reh.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(reh)
     reh.set_defaults(handler=cmd_rehearse)
 
 
@@ -73,12 +76,24 @@ def cmd_plan(session: Session, args: argparse.Namespace) -> int:
     args.yes, args.gate_timeout = False, None
     ctx = context_for(session, args, None)
     _, variables, plan = make_plan(ctx, default_runbook(cfg), {"to": args.to})
+    if variables["current_version"] == args.to:
+        # A plan answers "what would an upgrade do": nothing (`run` still refuses, exit 3).
+        note = f"every node already runs {args.to}: nothing to do"
+        print(json.dumps({"variables": variables, "steps": [], "note": note}, indent=2) if args.format == "json"
+              else f"upgrade {cfg.cluster_name}: {note}")
+        return 0
     _precheck(ctx)(variables)
     if args.format == "json":
         print(json.dumps({"variables": variables, "steps": [s.__dict__ for s in plan]}, indent=2))
     else:
-        print(f"upgrade {cfg.cluster_name} {variables['current_version']} -> {args.to}; active {variables['leader']}")
-        print(render_plan(plan))
+        import sys
+
+        from vaultops.cli.render import BOLD, GREEN, colour_wanted, line_width, paint
+
+        on = colour_wanted(sys.stdout, no_color=args.no_color)
+        print(f"upgrade {cfg.cluster_name} {paint(variables['current_version'] + ' -> ' + args.to, BOLD, on)}; "
+              f"active {paint(variables['leader'], GREEN, on)}")
+        print(render_plan(plan, colour=on, width=line_width(sys.stdout)))
     return 0
 
 
@@ -118,7 +133,8 @@ def cmd_rehearse(session: Session, args: argparse.Namespace) -> int:
     cfg = session.config
     shares = read_shares(args) or []
     report = rehearse(cfg, clients=session.clients(token=False), token=session.token, journal=session.journal,
-                      to=args.to, shares=shares, backup=args.backup, keep=args.keep, emit=progress)
+                      to=args.to, shares=shares, backup=args.backup, keep=args.keep,
+                      emit=lambda message: output.info(args, message))  # JSON lines on stderr with --format json
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -34,7 +34,7 @@ class RFC2136Provider(DNSProvider):
         for key in ("server", "key_name", "key_file"):
             if not self.settings.get(key):
                 raise ConfigError(f"tls.dns_provider.{key} is required for rfc2136",
-                                  hint="see `vaultops tls --help` and the rfc2136 settings")
+                                  hint="an rfc2136 dns_provider needs server, key_name and key_file")
         self.server = Server.parse(self.settings["server"])
         self.key_name = str(self.settings["key_name"])
         self._secret, file_algo = _read_key(Path(self.settings["key_file"]).expanduser())

@@ -1,7 +1,8 @@
 """Cluster status: every node asked at once, one row per node.
 
 JSON shape (stable; documented in README "Status JSON"):
-    {"cluster": {"name", "id", "storage", "healthy", "exit": "healthy|sealed|unreachable|degraded"},
+    {"cluster": {"name", "id", "storage", "healthy",
+                 "exit": "healthy|sealed|unreachable|degraded|token_rejected|joining", "reason"},
      "nodes": [{"name", "address", "reachable", "error", "initialized", "sealed", "progress",
                 "threshold", "shares", "nonce", "ha_role", "version",
                 "raft": {"role", "healthy", "last_index", "voter"} | null}],
@@ -14,6 +15,10 @@ JSON shape (stable; documented in README "Status JSON"):
 For a cluster on Consul storage with backup.consul settings, Consul itself is asked too
 (leader, raft peers, the ACL token's self-check; never the token's secret). Consul without
 a leader is exit 13 (degraded); a failed check is shown, not judged.
+
+Raft with failure tolerance 0 while followers are still non-voters (just joined, waiting for
+autopilot to promote them) is exit 15 (joining): autopilot may call that healthy, but one
+lost voter would stop the cluster.
 
 The raft check needs a token. Without one it is skipped (said in the table and in
 raft_error); a token the cluster rejects is exit 14, because "healthy" would then
@@ -40,6 +45,7 @@ class StatusExit(IntEnum):
     UNREACHABLE = 12
     DEGRADED = 13  # all unsealed, but raft autopilot reports unhealthy
     TOKEN_REJECTED = 14  # the raft check was refused the token: health unknown
+    JOINING = 15  # failure tolerance 0 while non-voters are still joining: losing one voter stops the cluster
 
 
 NO_TOKEN = "not checked: no token (export VAULT_TOKEN, write ~/.vault-token or set cluster.token_file)"
@@ -85,17 +91,41 @@ class ClusterStatus:
             return StatusExit.SEALED
         if self.token_rejected:
             return StatusExit.TOKEN_REJECTED
-        if self.autopilot is not None and not self.autopilot.healthy:
+        if self.autopilot is not None and not self.autopilot.healthy and not self.joining:
             return StatusExit.DEGRADED
+        if self.joining:
+            return StatusExit.JOINING
         if self.consul is not None and "leader" not in self.consul.errors and not self.consul.leader:
             return StatusExit.DEGRADED
         return StatusExit.HEALTHY
+
+    @property
+    def joining(self) -> tuple[str, ...]:
+        """Non-voters while the failure tolerance is 0 and every voter is healthy: nodes that joined and
+        wait for autopilot to promote them (~10 s of stability). Until then autopilot may call the
+        cluster healthy, yet one lost voter stops it -- so this is not healthy."""
+        ap = self.autopilot
+        if ap is None or ap.failure_tolerance > 0:
+            return ()
+        servers = ap.servers.values()
+        if any(s.id in ap.voters and not s.healthy for s in servers):
+            return ()       # a voter in trouble: degraded, whoever else is joining
+        return tuple(sorted(s.name or s.id for s in servers if s.id not in ap.voters))
+
+    @property
+    def reason(self) -> str:
+        """One line on why the verdict is what it is, for people (empty when there is nothing to add)."""
+        if self.exit == StatusExit.JOINING:
+            return (f"failure tolerance 0: {', '.join(self.joining)} still joining as non-voter(s); "
+                    "autopilot promotes them after ~10 s of stability (run status again)")
+        return ""
 
     def to_json(self) -> dict[str, Any]:
         ap = self.autopilot
         return {
             "cluster": {"name": self.name, "id": self.cluster_id, "storage": self.storage,
-                        "healthy": self.exit == StatusExit.HEALTHY, "exit": self.exit.name.lower()},
+                        "healthy": self.exit == StatusExit.HEALTHY, "exit": self.exit.name.lower(),
+                        "reason": self.reason or None},
             "nodes": [asdict(n) for n in self.nodes],
             "raft": None if ap is None else {"healthy": ap.healthy, "failure_tolerance": ap.failure_tolerance,
                                              "leader": ap.leader, "voters": list(ap.voters)},

@@ -74,7 +74,10 @@ register_screen("unseal", _unseal_factory)
 
 
 def run_unseal(ceremony: UnsealCeremony) -> CeremonySnapshot:
-    """The unseal ceremony in the terminal; returns the state when the operator quits."""
+    """The unseal ceremony in the terminal; returns the state when the operator quits.
+
+    Raises KeyboardInterrupt (exit 130) when the operator left with Ctrl-C; the ceremony is
+    finished (journalled, held shares zeroed) either way."""
     screen = SCREENS["unseal"](ceremony=ceremony)
     ceremony.start()
     app, _ = build_app([screen], title="vaultops unseal")
@@ -82,4 +85,6 @@ def run_unseal(ceremony: UnsealCeremony) -> CeremonySnapshot:
         app.run()
     finally:
         snap = ceremony.finish()
+    if getattr(getattr(screen, "state", None), "interrupted", False):
+        raise KeyboardInterrupt
     return snap

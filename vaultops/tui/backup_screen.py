@@ -31,7 +31,9 @@ LIST_ROWS = 6
 # How far along a run is after each event (the sinks share the last fifth).
 BACKUP_STAGES = {"run.start": 0.1, "snapshot.open": 0.25, "snapshot.verified": 0.8, "run.done": 1.0,
                  "run.partial": 1.0, "run.failed": 1.0}
-DRILL_STAGES = {"drill.start": 0.1, "drill.sandbox": 0.4, "drill.done": 1.0}
+DRILL_STAGES = {"drill.start": 0.05, "fetch": 0.1, "sandbox": 0.3, "drill.sandbox": 0.4, "restore": 0.5,
+                "sentinels": 0.9, "drill.done": 1.0}
+PROGRESS_ONLY = ("snapshot.progress", "drill.stage")
 
 
 class BackupOps(Protocol):
@@ -191,6 +193,11 @@ class BackupScreen(ConsoleScreen):
 
         def emit(event: str, **fields: Any) -> None:
             s = self.state
+            if event in PROGRESS_ONLY:  # moves the bar; not worth a log line
+                s.progress = max(s.progress, stages.get(str(fields.get("stage")), 0.0))
+                s.stage = _progress_stage(event, fields)
+                self.invalidate()
+                return
             if event == "sink.published":
                 s.progress = min(s.progress + 0.2 / sinks, 0.99)
             s.progress = max(s.progress, stages.get(event, 0.0))
@@ -224,6 +231,12 @@ class BackupScreen(ConsoleScreen):
     def _drill_hint(self) -> StyleAndTextTuples:
         n = self.state.drill_shares
         return [("", f" {n} share{'s' if n != 1 else ''} held in memory; Enter on an empty line starts the drill")]
+
+
+def _progress_stage(event: str, fields: dict[str, Any]) -> str:
+    if event == "snapshot.progress":
+        return f"snapshot.progress {fields.get('bytes', 0) / 1048576:.1f} MiB"
+    return f"drill: {fields.get('stage')}"
 
 
 def _age(when: Any) -> float:

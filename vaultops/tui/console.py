@@ -159,12 +159,15 @@ def _ConsoleUnseal(ceremony: UnsealCeremony) -> Any:  # noqa: N802 - a factory s
     screen.keys_help = lambda: [  # type: ignore[attr-defined]
         ("Up/Dn", "pick a keyholder"), ("Enter", "type share (hidden); submit"),
         ("Tab", "complete a SLIP-39 word"), ("Esc", "back, clears the input"),
-        ("Ctrl-R", "reset all progress (asks)"), ("q", "quit the console")]
+        ("Ctrl-R", "reset all progress (asks)"), ("Ctrl-C", "leave (asks if shares in flight)"),
+        ("q", "quit the console")]
     return screen
 
 
 def run_console(session: Session, *, ceremony: UnsealCeremony, no_color: bool = False) -> None:
-    """Run until the operator quits; the unseal ceremony is journalled only if its screen was opened."""
+    """Run until the operator quits; the unseal ceremony is journalled only if its screen was opened
+    (the screen asks the nodes only while it is shown). Leaving the ceremony with Ctrl-C raises
+    KeyboardInterrupt (exit 130) once it is finished."""
     cfg = session.config
     screens = console_screens(session, ceremony=ceremony)
     app, state, _ = make_console(screens, title="", no_color=no_color)
@@ -187,6 +190,8 @@ def run_console(session: Session, *, ceremony: UnsealCeremony, no_color: bool = 
     finally:
         if opened:
             ceremony.finish()
+    if any(getattr(getattr(s, "state", None), "interrupted", False) for s in screens):
+        raise KeyboardInterrupt
 
 
 __all__ = ["ConsoleState", "console_screens", "help_text", "make_console", "monochrome", "run_console"]

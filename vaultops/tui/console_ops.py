@@ -58,11 +58,19 @@ class BackupOps:
                           journal=self.session.journal)
 
     def drill(self, shares: list[str], emit: Callable[..., None]) -> Any:
-        from vaultops.services.backup.drill import run_drill
+        """Every input checked first (services/backup/drill.plan_drill), as `vaultops backup drill` does."""
+        from vaultops.errors import ConfigError
+        from vaultops.services.backup.drill import plan_drill, run_drill
 
         settings = self._settings()
-        return run_drill(self.cfg, settings, self._sink(settings), shares=shares, name=None, keep=False, emit=emit,
-                         journal=self.session.journal)
+        sink = self._sink(settings)
+        path = self.session.manifest_path()
+        if path is not None and not path.exists():
+            raise ConfigError(f"keyholder manifest {path} (from vaultops.yaml) does not exist",
+                              hint="restore it: the drill checks the shares against it before restoring")
+        plan = plan_drill(settings, sink, lines=shares, name=None, keyholder_manifest=path,
+                          warn=lambda m: emit("warning", message=m))
+        return run_drill(self.cfg, settings, sink, plan, keep=False, emit=emit, journal=self.session.journal)
 
 
 class TlsOps:
@@ -86,7 +94,7 @@ class TlsOps:
     def renew(self, *, force: bool, emit: Callable[[dict[str, Any]], None]) -> Any:
         from vaultops.dns import get_provider
         from vaultops.services.tls.acme_client import AcmeIssuer
-        from vaultops.services.tls.cron import renewal_lock, write_metrics
+        from vaultops.services.tls.cron import journal_renewal, renewal_lock, write_metrics
         from vaultops.services.tls.renew import cluster_roles, renew
         from vaultops.services.tls.status import drivers_for
 
@@ -99,6 +107,7 @@ class TlsOps:
             issuer = AcmeIssuer(s.acme, get_provider(s.dns_provider))
             report = renew(s, drivers=drivers_for(s), issuer=issuer, roles=roles, force=force, emit=emit)
             write_metrics(s.metrics_file, report)
+            journal_renewal(self.session.journal, self.session.config.cluster_name, report)
         return report
 
 

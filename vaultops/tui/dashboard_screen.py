@@ -119,11 +119,20 @@ class DashboardScreen(ConsoleScreen):
 
     def ask_ceremony(self, key: str) -> None:
         label, argv = self.ceremonies[key]
-        self.ask(f"Open the {label} ceremony? The console waits until it ends", lambda: self._launch(list(argv)))
+        self.ask(f"Open the {label} ceremony? The console waits until it ends",
+                 lambda: self._launch(list(argv), f"the {label} ceremony"))
 
-    def _launch(self, argv: list[str]) -> None:
+    def _launch(self, argv: list[str], label: str = "the ceremony") -> None:
         if self._app is not None:
-            self._app.create_background_task(_in_terminal(argv))
+            self._app.create_background_task(_in_terminal(argv, label, self._ended))
+
+    def _ended(self, label: str, code: int) -> None:
+        """Back in the console: a ceremony that failed says so here too (its own output is gone)."""
+        if code:
+            self.state.error = f"{label} ended with exit code {code}"
+            self.state.add_log("error", self.state.error)
+        self.refresh()
+        self.invalidate()
 
     def _step_down(self, node: str) -> None:
         assert self.step_down_fn is not None
@@ -143,17 +152,24 @@ VAULTOPS_ENV = ("VAULT_*", "BAO_*", "VAULTOPS_*", "AWS_*", "XDG_*", "REQUESTS_CA
                 "https_proxy", "no_proxy", "PGPASSFILE", "SSH_AUTH_SOCK", "GNUPGHOME", "GPG_TTY", "COLUMNS", "LINES")
 
 
-async def _in_terminal(argv: list[str]) -> None:
+async def _in_terminal(argv: list[str], label: str, ended: Callable[[str, int], None]) -> None:
     from prompt_toolkit.application import run_in_terminal
 
     from vaultops import process
 
-    def run() -> None:
+    def run() -> int:
         # The operator drives the ceremony and ends it; it may wait for keyholders for hours.
-        with contextlib.suppress(process.ProcessError):
-            process.run(argv, timeout=None, interactive=True, env=VAULTOPS_ENV)
+        try:
+            code = process.run(argv, timeout=None, interactive=True, env=VAULTOPS_ENV).exit_code
+        except process.ProcessError as exc:
+            print(f"vaultops: {exc}")
+            code = 1
+        if code:  # its error is on this terminal: let the operator read it before the console redraws
+            with contextlib.suppress(EOFError, OSError):
+                input(f"\n{label} ended with exit code {code}. Press Enter to return to the console ")
+        return code
 
-    await run_in_terminal(run, in_executor=True)
+    ended(label, await run_in_terminal(run, in_executor=True))
 
 
 # -- rendering (pure functions of a snapshot) ------------------------------------------------

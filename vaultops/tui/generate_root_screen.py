@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 class GenerateRootDriver:
+    secret_kind = "root token"
+
     def __init__(self, cer: RootCeremony, *, revoke_after: bool = False) -> None:
         self.cer = cer
         self.revoke_after = revoke_after
@@ -29,7 +31,7 @@ class GenerateRootDriver:
     def board(self) -> Board:
         names = [k.name for k in self.cer.manifest.keyholders] if self.cer.manifest else []
         done = self.token is not None
-        header: tuple[str, ...] = ("root token generated: shown once below; it is stored nowhere" if done else
+        header: tuple[str, ...] = ("root token generated and shown once; it is stored nowhere" if done else
                   f"{self.attempt.required} keyholders enter their shares (checked before they are sent)",)
         if done and self.revoke_after:
             header += ("it will be REVOKED when you quit (--revoke-after)",)

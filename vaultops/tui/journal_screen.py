@@ -1,7 +1,7 @@
 """The journal screen: the newest operator journal entries, and a check of its hash chain.
 
 Keys: l reload; v verify the chain (names the first edited, removed or moved
-entry); Up/Down scroll.
+entry); Up/Down scroll. The entries are read again each time the screen is opened.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ class JournalScreen(ConsoleScreen):
     def start(self, app: Any, shell: Any) -> None:
         super().start(app, shell)
         self.reload()
+
+    def shown(self) -> None:
+        """Opened (F6): read again, so what this console just did is listed."""
+        if not self.state.busy:
+            self.reload()
 
     def reload(self) -> None:
         if self.journal is None:

@@ -40,6 +40,9 @@ def build_key_bindings(state: AppState, screens: Sequence[Screen]) -> KeyBinding
 def _switch(state: AppState, screen: Screen):  # type: ignore[no-untyped-def]
     def handler(event: KeyPressEvent) -> None:
         state.screen = screen.name
+        shown = getattr(screen, "shown", None)  # optional: a screen that reads again when it is opened
+        if callable(shown):
+            shown()
         target = screen.initial_focus()
         if target is not None:
             event.app.layout.focus(target)

@@ -39,6 +39,7 @@ class Board:
 
 class Driver(Protocol):
     title: str
+    secret_kind: str  # what the hand-out reveals: "share", "root token"
 
     def board(self) -> Board: ...
 
@@ -51,6 +52,7 @@ class Driver(Protocol):
 @dataclass
 class ScreenState:
     title: str
+    secret_kind: str = "share"
     board: Board | None = None
     selected: int = 0
     messages: list[tuple[str, str]] = field(default_factory=list)  # (level, text), newest last
@@ -78,14 +80,15 @@ def render(state: ScreenState) -> list[tuple[str, str]]:
         if not state.revealed:
             out.append(("bold", f" Hand the screen to {name} ONLY, then press Enter to reveal.\n"))
         else:
-            out += [("", f" {name}, your new share (shown once):\n\n"), ("bold", f"    {secret}\n\n"),
+            out += [("", f" {name}, your new {state.secret_kind} (shown once):\n\n"), ("bold", f"    {secret}\n\n"),
                     ("", " Write it down, then press Enter to hide it.\n")]
         return out
     b = state.board
     if b is None:
         return out + [("", " loading ...\n")]
     out += [("", f" {line}\n") for line in b.header]
-    out.append(("bold", f"\n progress {b.progress}/{b.required}\n"))
+    if b.required:
+        out.append(("bold", f"\n progress {b.progress}/{b.required}\n"))
     for name, mark in b.rows:
         out.append(("", f"   {mark:<12} {name}\n"))
     if not b.done:
@@ -107,7 +110,7 @@ def build_layout(state: ScreenState, share: Buffer) -> Any:
     entry = ConditionalContainer(
         entry_field, filter=Condition(lambda: not state.reveal and state.board is not None and not state.board.done))
     text: Any = lambda: render(state)  # noqa: E731 - prompt_toolkit's formatted-text union is too narrow for mypy
-    return Layout(HSplit([Window(FormattedTextControl(text)), entry]), focused_element=entry_field)
+    return Layout(HSplit([Window(FormattedTextControl(text), wrap_lines=True), entry]), focused_element=entry_field)
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -148,7 +151,7 @@ def make_app(driver: Driver, **app_kwargs: Any) -> tuple[Application[None], Scre
     from prompt_toolkit.application import Application
     from prompt_toolkit.buffer import Buffer
 
-    state = ScreenState(title=driver.title)
+    state = ScreenState(title=driver.title, secret_kind=driver.secret_kind)
     share = Buffer(multiline=False)
     app: Application[None]
 
@@ -196,6 +199,8 @@ def make_app(driver: Driver, **app_kwargs: Any) -> tuple[Application[None], Scre
 class RekeyDriver:
     """Submission (current keyholders) or verification (new keyholders), whichever phase the rekey is in."""
 
+    secret_kind = "share"
+
     def __init__(self, cer: RekeyCeremony, *, codec: str = "base64") -> None:
         self.cer = cer
         self.codec = codec
@@ -208,8 +213,9 @@ class RekeyDriver:
         st = self.cer.status()
         if pending is None or not st.started:
             done = pending is None and not st.started
-            return Board(("no rekey in progress" if done else "the rekey here is out of date: cancel it",),
-                         (), 0, 0, (), done=True)
+            return Board(("no rekey in progress: start one in another terminal (`vaultops rekey start --shares N "
+                          "--threshold T --keyholder NAME ...`); this screen follows it" if done else
+                          "the rekey here is out of date: cancel it (`vaultops rekey cancel`)",), (), 0, 0, (), done=True)
         verifying = pending.phase is Phase.VERIFYING
         marks = self._marks("rekey.share_verified" if verifying else "rekey.share_submitted")
         people = [k.name for k in pending.keyholders] if verifying else [k.name for k in self.cer.manifest.keyholders]

@@ -28,6 +28,7 @@ class UnsealStage(enum.Enum):
     SHARE = "share"                # hidden share entry
     PASSPHRASE = "passphrase"      # hidden mnemonic passphrase entry
     CONFIRM_RESET = "confirm-reset"
+    CONFIRM_LEAVE = "confirm-leave"  # Ctrl-C while shares are in flight
 
 
 @dataclass
@@ -50,6 +51,7 @@ class UnsealState:
     busy: str = ""             # what runs in the background ("" = idle)
     submissions: int = 0       # effects, for tests and the footer
     resets: int = 0
+    interrupted: bool = False  # left with Ctrl-C: the command exits 130
 
     @property
     def keyholder(self) -> str:

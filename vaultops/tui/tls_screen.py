@@ -132,7 +132,7 @@ class TlsScreen(ConsoleScreen):
 
     def _configured(self) -> bool:
         if not self.ops.configured:
-            self.state.error = "vaultops.yaml has no tls: section: see `vaultops tls --help`"
+            self.state.error = "vaultops.yaml has no tls: section: `vaultops config example tls` prints one"
         return self.ops.configured
 
     # -- rendering ----------------------------------------------------------------------

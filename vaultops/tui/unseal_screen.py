@@ -2,7 +2,13 @@
 
 Keys: Up/Down pick a keyholder, Enter to enter their share (hidden); Enter
 submits; Tab completes a SLIP-39 word; Esc goes back and clears the input;
-Ctrl-R resets progress on every sealed node (asks y/n); q quits when picking.
+Ctrl-R resets progress on every sealed node (asks y/n); q quits when picking;
+Ctrl-C leaves (exit 130), asking first while shares are in flight -- a partial
+attempt on a sealed node, or shares this terminal keeps to re-send to nodes that
+join later (leaving zeroes them).
+
+The layout does not jump: fixed column widths and pane sizes (tui/unseal_layout.py);
+the share input opens once the nodes have answered; messages wrap.
 
 The share is read from a hidden input with no history (tui/secret_input.py).
 On Enter its text is copied into a bytearray and the input emptied, with
@@ -31,6 +37,7 @@ from prompt_toolkit.widgets import Frame
 from vaultops.errors import ShareFormatError, ShareWordError, VaultOpsError
 from vaultops.services.ceremony import view
 from vaultops.services.ceremony.shares import Codec, complete_word, detect_codec, resolve_word, wipe
+from vaultops.tui import unseal_layout as ul
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 from vaultops.tui.state import AppState, UnsealStage, UnsealState
 
@@ -38,7 +45,8 @@ if TYPE_CHECKING:
     from vaultops.services.ceremony.unseal import CeremonySnapshot, UnsealCeremony
 
 UNCHECKED = "(no manifest: unchecked)"
-LOG_ROWS = 8
+LOG_ROWS = ul.LOG_ROWS
+MESSAGE_ROWS = 3  # the share pane then matches the five keyholders' rows
 
 
 class UnsealScreen:
@@ -52,8 +60,10 @@ class UnsealScreen:
         self.state = UnsealState(keyholders=names, checked=ceremony.checked)
         self.share = hidden_input(self._on_share_enter)
         self.passphrase = hidden_input(self._on_passphrase_enter)
-        self.names = Window(FormattedTextControl(self._names_text, focusable=True,
-                                                 show_cursor=False), width=Dimension(min=24))
+        width = self.names_width = max(len(n) for n in names) + ul.NAME_PANE
+        self.names = Window(FormattedTextControl(lambda: ul.names_text(self.state), focusable=True,
+                                                 show_cursor=False), width=Dimension.exact(width))
+        self.columns = ul.Columns.fixed([c.name for c in ceremony.clients], names, debug=ceremony.debug)
         self._app: Application[Any] | None = None
         self._shell: AppState | None = None
         self._pending: bytearray | None = None  # a mnemonic waiting for its passphrase
@@ -64,18 +74,20 @@ class UnsealScreen:
         s = self.state
         rows = len(self.ceremony.clients) + 1
         nodes = Window(FormattedTextControl(self._nodes_text), height=Dimension.exact(rows))
-        entry = HSplit([
-            self.share,
-            Window(FormattedTextControl(lambda: [("class:hint", view.entry_hint(self.share.text))]),
+        typing = Condition(lambda: s.snapshot is not None and s.stage is UnsealStage.SHARE)
+        asking_passphrase = Condition(lambda: s.stage is UnsealStage.PASSPHRASE)
+        blank = Window(height=1)
+        entry = HSplit([  # every row is always there: the pane keeps its size whatever it shows
+            ConditionalContainer(self.share, filter=typing, alternative_content=blank),
+            Window(FormattedTextControl(lambda: ul.entry_text(s, lambda: self.share.text, self._entry_width())),
                    height=1),
-            ConditionalContainer(HSplit([Window(FormattedTextControl(
-                [("", "mnemonic passphrase (hidden; Enter for none):")]), height=1),
-                self.passphrase]), filter=Condition(lambda: s.stage is UnsealStage.PASSPHRASE)),
-            Window(FormattedTextControl(self._message_text), height=Dimension(min=1, max=3)),
+            ConditionalContainer(self.passphrase, filter=asking_passphrase, alternative_content=blank),
+            Window(FormattedTextControl(self._message_text), height=Dimension.exact(MESSAGE_ROWS),
+                   wrap_lines=True),
         ])
         return HSplit([
             Frame(nodes, title="Nodes"),
-            Window(FormattedTextControl(self._headline), height=1),
+            Window(FormattedTextControl(self._headline), height=1, wrap_lines=False),
             VSplit([Frame(self.names, title="Keyholders"),
                     Frame(entry, title=lambda: f"Share of {s.keyholder} (hidden input)")]),
             Frame(Window(FormattedTextControl(self._log_text), wrap_lines=True,
@@ -95,7 +107,9 @@ class UnsealScreen:
             return "Up/Down keyholder · Enter enter share · Ctrl-R reset · q quit"
         if stage is UnsealStage.CONFIRM_RESET:
             return "y reset every sealed node · n cancel"
-        return "Enter submit · Tab complete word · Esc back (clears input)"
+        if stage is UnsealStage.CONFIRM_LEAVE:
+            return "y leave (exit 130) · n stay"
+        return "Enter submit · Tab complete · Esc back (clears) · Ctrl-C leave"
 
     def start(self, app: Application[Any], shell: AppState) -> None:
         self._app, self._shell = app, shell
@@ -108,8 +122,34 @@ class UnsealScreen:
 
     def pick(self) -> None:
         s = self.state
+        if s.snapshot is None:  # the input opens once the nodes answered
+            return
         s.stage, s.error, s.suggestions = UnsealStage.SHARE, "", ()
         self._focus(self.share)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: leave at once when nothing is in flight, else ask (the typed input is cleared first)."""
+        s = self.state
+        if s.stage is UnsealStage.CONFIRM_LEAVE:
+            return
+        self.back()
+        snap = s.snapshot
+        if s.busy or (snap is not None and snap.in_flight):
+            s.stage = UnsealStage.CONFIRM_LEAVE
+        else:
+            self.leave()
+
+    def confirm_leave(self, yes: bool) -> None:
+        if yes:
+            self.leave()
+        else:
+            self.state.stage = UnsealStage.PICK
+            self.state.hint = "staying in the ceremony"
+
+    def leave(self) -> None:
+        self.state.interrupted = True
+        if self._app is not None and self._app.is_running:
+            self._app.exit()
 
     def back(self) -> None:
         forget(self.share)
@@ -192,20 +232,24 @@ class UnsealScreen:
                 wipe(secret)
 
         def failed(exc: VaultOpsError) -> None:
-            if typo:
+            leaving = s.stage is UnsealStage.CONFIRM_LEAVE  # Ctrl-C meanwhile: the question stays
+            if typo and not leaving:
                 self.share.text = typo.pop()
                 self.share.buffer.cursor_position = len(self.share.text)
                 s.stage = UnsealStage.SHARE
                 self._focus(self.share)
-            else:
+            elif not leaving:
                 self.back()
+            typo.clear()
             s.error = str(exc)
             if isinstance(exc, ShareWordError):
                 s.suggestions = exc.suggestions
 
         def done(sub: Any) -> None:
             s.submissions += 1
-            self.back()
+            if s.stage is not UnsealStage.CONFIRM_LEAVE:
+                self.back()
+            s.hint = sub.message  # e.g. that the share was already submitted
 
         self._run(f"checking and sending {s.keyholder}'s share", work, on_done=done,
                   on_error=failed)
@@ -231,6 +275,7 @@ class UnsealScreen:
             if on_error is not None:
                 on_error(exc)
         else:
+            self.state.snapshot = self.ceremony.snapshot()  # the rows agree with the events just drained
             self._drain()
             on_done(result)
         finally:
@@ -239,6 +284,9 @@ class UnsealScreen:
 
     async def _refresh_loop(self) -> None:
         while True:
+            if self._shell is not None and self._shell.screen != self.name:
+                await asyncio.sleep(self.refresh_interval)  # hidden in the console: ask nobody
+                continue
             try:
                 snap = await run_in_executor_with_context(self.ceremony.refresh)
             except VaultOpsError as exc:  # refresh() reports nodes, but never crash the screen
@@ -267,18 +315,12 @@ class UnsealScreen:
     # -- rendering ---------------------------------------------------------------------
 
     def _nodes_text(self) -> StyleAndTextTuples:
-        snap = self.state.snapshot
-        if snap is None:
-            return [("class:hint", "asking every node ...")]
-        rows = view.node_rows(snap)
-        widths = [max(len(r[i]) for r in rows + [view.HEADERS]) for i in range(len(view.HEADERS))]
-        out: StyleAndTextTuples = [("bold", _row(view.HEADERS, widths) + "\n")]
-        for n, row in zip(snap.nodes, rows):
-            label = view.PHASE_LABELS[n.phase]
-            out += [("", _row(row[:1], widths[:1]) + "  "),
-                    (f"class:phase.{label.lower()}", label.ljust(widths[1])),
-                    ("", "  " + _row(row[2:], widths[2:]) + "\n")]
-        return out
+        return ul.nodes_text(self.state.snapshot, self.columns, self._width() - ul.FRAME)
+
+    def _width(self) -> int:
+        if self._app is None:
+            return 200
+        return self._app.output.get_size().columns
 
     def _headline(self) -> StyleAndTextTuples:
         s = self.state
@@ -287,41 +329,17 @@ class UnsealScreen:
         if s.busy:
             text = f"{s.busy} ...  {text}"
         style = "class:done" if snap is not None and snap.all_unsealed else "bold"
-        return [(style, " " + text)]
+        return [(style, ul.fit(" " + text, self._width()).rstrip())]
 
-    def _names_text(self) -> StyleAndTextTuples:
-        s = self.state
-        snap = s.snapshot
-        submitted = set(snap.submitted) if snap else set()
-        again = {k for n in snap.nodes for k in n.must_resubmit} if snap else set()
-        out: StyleAndTextTuples = []
-        for i, name in enumerate(s.keyholders):
-            mark = (("class:level.warn", "  must submit again") if name in again else
-                    ("class:done", "  submitted") if name in submitted else ("", ""))
-            style = "class:selected" if i == s.selected else ""
-            out += [(style, f" {'>' if i == s.selected else ' '} {name}"), mark, ("", "\n")]
-        return out
+    def _entry_width(self) -> int:
+        return self._width() - self.names_width - 2 * ul.FRAME
 
     def _message_text(self) -> StyleAndTextTuples:
         s = self.state
-        if s.stage is UnsealStage.CONFIRM_RESET:
-            return [("class:error", "Reset progress on every sealed node? Everyone who "
-                                    "submitted must submit again. [y/n]")]
-        if s.error:
-            extra = f"  did you mean: {', '.join(s.suggestions)}?" if s.suggestions else ""
-            return [("class:error", s.error + extra)]
-        return [("class:hint", s.hint)]
+        return ul.wrap(ul.message_text(s, ul.leave_question(s.snapshot, s.busy)), self._entry_width())
 
     def _log_text(self) -> StyleAndTextTuples:
-        out: StyleAndTextTuples = []
-        # Newest first: when the frame is short (80x24) the cut falls on the oldest lines.
-        for line in reversed(self.state.log[-LOG_ROWS * 2:]):
-            out += [(f"class:level.{line.level}", line.text + "\n")]
-        return out
-
-
-def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+        return ul.log_text(self.state, self._width() - ul.FRAME)
 
 
 def _bindings(screen: UnsealScreen) -> KeyBindings:
@@ -353,6 +371,19 @@ def _bindings(screen: UnsealScreen) -> KeyBindings:
     @kb.add("c-r", filter=picking)
     def _reset(event: KeyPressEvent) -> None:
         screen.ask_reset()
+
+    @kb.add("c-c")
+    def _interrupt(event: KeyPressEvent) -> None:
+        screen.interrupt()
+
+    @kb.add("y", filter=Condition(lambda: s.stage is UnsealStage.CONFIRM_LEAVE))
+    def _leave(event: KeyPressEvent) -> None:
+        screen.confirm_leave(True)
+
+    @kb.add("n", filter=Condition(lambda: s.stage is UnsealStage.CONFIRM_LEAVE))
+    @kb.add("escape", filter=Condition(lambda: s.stage is UnsealStage.CONFIRM_LEAVE))
+    def _stay(event: KeyPressEvent) -> None:
+        screen.confirm_leave(False)
 
     @kb.add("y", filter=stage(UnsealStage.CONFIRM_RESET))
     def _yes(event: KeyPressEvent) -> None:

@@ -97,32 +97,42 @@ def test_vaultops_backup_restored_by_bao_into_another_cluster(raft_box, other_bo
 
 
 def test_drill_restores_newest_backup_into_throwaway_sandbox(raft_box, tmp_path, capsys, monkeypatch) -> None:
+    """The shares in the format `unseal --share-stdin` documents: 'NAME: share' lines (issue 15, defect 3)."""
     write_retry(active_client(raft_box), "secret/data/drill", {"data": {"value": "present"}})
     cfg = backup_config(raft_box, tmp_path, {
         "sinks": [{"type": "local", "path": str(tmp_path / "local")}],
         "drill": {"sentinels": ["secret/data/drill", "secret/data/sentinel"]}})
     assert main(["--config", str(cfg), "backup", "run"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(raft_box.shares_b64[:3]) + "\n"))
+    holders = list(raft_box.secrets["keyholders"].items())[:3]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(f"{name}: {share}\n" for name, share in holders)))
     assert main(["--config", str(cfg), "backup", "drill", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["sentinels"] == {"secret/data/drill": "ok", "secret/data/sentinel": "ok"}
     assert report["rto_seconds"] > report["restore_seconds"] > 0 and report["rpo_seconds"] >= 0
+    assert report["keyholders"] == [name for name, _ in holders] and report["checked"]
     entry = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()][-1]
     assert entry["action"] == "backup.drill" and entry["outcome"] == "ok"
     assert not any(s in json.dumps(entry) for s in raft_box.shares_b64)
 
 
-def test_drill_with_wrong_shares_fails_and_is_journaled(raft_box, other_box, tmp_path, capsys,
-                                                        monkeypatch) -> None:
+def test_drill_with_wrong_shares_is_refused_before_the_restore(raft_box, other_box, tmp_path, capsys,
+                                                               monkeypatch) -> None:
     cfg = backup_config(raft_box, tmp_path, {"sinks": [{"type": "local", "path": str(tmp_path / "local")}],
                                              "drill": {"sentinels": ["secret/data/sentinel"]}})
     assert main(["--config", str(cfg), "backup", "run"]) == 0
     capsys.readouterr()
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(other_box.shares_b64[:3]) + "\n"))
-    assert main(["--config", str(cfg), "backup", "drill", "--format", "json"]) == 6
+    t0 = time.monotonic()
+    assert main(["--config", str(cfg), "backup", "drill", "--format", "json"]) == 3  # the manifest refuses them
+    assert time.monotonic() - t0 < 5  # nothing was restored
     report = json.loads(capsys.readouterr().out)
-    assert not report["ok"] and report["error"]
+    assert not report["ok"] and "matches no keyholder" in report["error"]
+    # unchecked (--no-manifest), the restored copy itself refuses them: a failed drill, journalled
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(other_box.shares_b64[:3]) + "\n"))
+    assert main(["--config", str(cfg), "backup", "drill", "--format", "json", "--no-manifest"]) == 6
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and report["error"] and not report["checked"]
     entry = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()][-1]
     assert entry["action"] == "backup.drill" and entry["outcome"] == "failed"
 

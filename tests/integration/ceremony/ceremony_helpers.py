@@ -60,7 +60,7 @@ def foreign_share(index: int) -> str:
 
 def start_uninitialized(root: Path, *, name: str, nodes: int) -> Sandbox:
     """A sandbox's nodes and vaultops.yaml, started but NOT initialised (for `vaultops init`)."""
-    spec = SandboxSpec(name=name, nodes=nodes, sealed=True)
+    spec = SandboxSpec(name=name, nodes=nodes, sealed=True, cold=True)
     folder = root / name
     create_folder(folder)  # marked as a sandbox folder, so box.stop() may remove it
     box = Sandbox(folder)

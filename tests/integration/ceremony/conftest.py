@@ -37,7 +37,7 @@ def sealed3(joined3: Sandbox) -> Sandbox:
 @pytest.fixture(scope="session")
 def fresh5(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """Five nodes, initialised, sealed; the followers have never joined."""
-    box = start_sandbox(tmp_path_factory.mktemp("cer5"), name="cer5", nodes=5, sealed=True)
+    box = start_sandbox(tmp_path_factory.mktemp("cer5"), name="cer5", nodes=5, cold=True)
     yield box
     box.stop()
 

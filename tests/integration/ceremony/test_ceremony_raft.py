@@ -138,8 +138,29 @@ def finish(p: subprocess.Popen[str]) -> tuple[str, str]:
     return out, err
 
 
-def test_node_killed_and_restarted_mid_ceremony(sealed3: Sandbox) -> None:
+def test_node_killed_and_restarted_mid_ceremony_gets_the_kept_shares(sealed3: Sandbox) -> None:
+    """Issue 15: the shares this process checked are sent again to the restarted node."""
     cer = ceremony(sealed3)
+    cer.start()
+    cer.submit(keyholder_share(sealed3, "alice"), keyholder="alice")
+    cer.submit(keyholder_share(sealed3, "bob"), keyholder="bob")
+    drv = sealed3.drivers()["node2"]
+    drv.kill()
+    cer.refresh()  # node2 seen down
+    drv.start()
+    wait_for(lambda: cer.refresh().node("node2").progress == 2, 30, "node2 back, alice's and bob's shares re-sent")
+    assert cer.snapshot().node("node2").contributors == ("alice", "bob")
+    assert [e.message for e in cer.drain_events() if e.kind is EventKind.RESENT] == [
+        "re-sent keyholder alice's share #1 to [node2] (held for this ceremony)",
+        "re-sent keyholder bob's share #2 to [node2] (held for this ceremony)"]
+    cer.submit(keyholder_share(sealed3, "carol"), keyholder="carol")
+    assert cer.follow(timeout=30, until_unsealed=True).all_unsealed
+    assert cer.snapshot().held == ()
+
+
+def test_node_killed_and_restarted_mid_ceremony(sealed3: Sandbox) -> None:
+    """Without kept shares (--resend-for 0) the restarted node names who must submit again."""
+    cer = ceremony(sealed3, hold_for=0)
     cer.start()
     cer.submit(keyholder_share(sealed3, "alice"), keyholder="alice")
     cer.submit(keyholder_share(sealed3, "bob"), keyholder="bob")

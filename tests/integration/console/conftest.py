@@ -14,6 +14,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="session")
 def console_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """Initialised and sealed; the followers have never joined (a fresh cluster's first unseal)."""
-    box = start_sandbox(tmp_path_factory.mktemp("console"), name="console", nodes=3, sealed=True)
+    box = start_sandbox(tmp_path_factory.mktemp("console"), name="console", nodes=3, cold=True)
     yield box
     box.stop()

@@ -113,11 +113,11 @@ def test_restart_every_node_and_unseal_with_new_shares_only(lifecycle_box: Sandb
         node.seal.unseal(box.shares_b64[1])
     assert exc.value.status == 400 and node.seal.status().sealed
     files = SEEN["files"]
-    code, out, err = cli(box, "unseal", "--share-stdin", "--timeout", "90",
+    code, out, err = cli(box, "unseal", "--share-stdin", "--timeout", "30",
                          stdin="".join(p.read_text() for p in files[1:]))
     assert code == 0, err
     assert "every node is unsealed" in out
-    box.wait_active(timeout=90)
+    box.wait_active(timeout=20)
     assert all(not _status(c).sealed for c in clients)
 
 

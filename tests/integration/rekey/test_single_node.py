@@ -69,7 +69,7 @@ def test_cancelled_rekeys_leave_old_shares_valid(single_box: Sandbox, cli: Any,
                          stdin=share_lines(box, "bob", "dave", "erin"))
     assert code == 0, err
     assert not node.seal.status().sealed
-    box.wait_active(timeout=60)
+    box.wait_active(timeout=20)
     assert Manifest.load(box.dir / "keyholders.yaml").threshold == 3
 
 
@@ -156,7 +156,7 @@ def test_generate_root_disabled_by_server_config_is_explained(single_box: Sandbo
         _wait_status(node)
         assert cli(box, "unseal", "--share-stdin", "--timeout", "60",
                    stdin=share_lines(box, "alice", "bob", "carol"))[0] == 0
-        box.wait_active(timeout=60)
+        box.wait_active(timeout=20)
         code, out, err = cli(box, "generate-root", "--share-stdin", stdin=share_lines(box, "alice"))
         assert code == 4
         assert "sys/generate-root is disabled" in err

@@ -19,7 +19,7 @@ def test_rehearsal_upgrades_a_copy_and_leaves_the_cluster_alone(make_box, cli, m
     leader.write("sys/mounts/real", {"type": "kv", "options": {"version": "1"}})
     leader.write("real/marker", {"value": "from-production"})
     ctx = build_context(box.config, clients=box.clients(), drivers=box.drivers(), journal=journal_for(box.config),
-                        unsealer=SharesUnsealer(box.shares_b64[:3]))
+                        unsealer=SharesUnsealer(box.shares_b64[:3]), connect=lambda: box.clients())
     snap = take_verified_backup(ctx)
     assert snap["verified"] is True
     rc, out, err = cli(box, "upgrade", "rehearse", "--to", TO, "--share-stdin", "--format", "json",

@@ -23,12 +23,12 @@ def raws() -> list[bytes]:
 
 
 def make(raws: list[bytes], tmp_path: Path, *, nodes: int = 3, manifest: bool = True,
-         cluster_id: str = CLUSTER_ID, **node_kwargs: object) -> tuple[UnsealCeremony, list]:
+         cluster_id: str = CLUSTER_ID, hold_for: float = 900.0, **node_kwargs: object) -> tuple[UnsealCeremony, list]:
     cluster = fake_cluster(raws, nodes, **node_kwargs)
     cer = UnsealCeremony(cluster, manifest=make_manifest(raws, cluster_id=cluster_id) if manifest else None,
                          manifest_path=tmp_path / "keyholders.yaml",
                          journal=Journal(tmp_path / "journal.jsonl", cluster="test"), retry_for=0.2,
-                         join_timeout=5)
+                         join_timeout=5, hold_for=hold_for)
     cer.start()
     return cer, cluster
 
@@ -44,23 +44,29 @@ def test_three_checked_shares_unseal_every_node(raws: list[bytes], tmp_path: Pat
         assert sub.verified and sub.sent_to == ("node1", "node2", "node3")
     assert cer.refresh().all_unsealed
     entries = [e for e in journal(tmp_path) if e["action"] == "unseal.share-submitted"]
-    assert entries[0]["details"]["message"].startswith(
-        f"keyholder alice submitted share #{raws[0][-1]} to [node1, node2, node3]")
-    assert any(e["action"] == "unseal.cluster-unsealed" for e in journal(tmp_path))
+    # People see alice's number in the manifest (#1); the journal keeps the x-coordinate as data.
+    assert entries[0]["details"]["message"].startswith("keyholder alice submitted share #1 to [node1, node2, node3]")
+    assert entries[0]["details"]["share_index"] == raws[0][-1] != 1
+    actions = [e["action"] for e in journal(tmp_path)]
+    assert actions.count("unseal.cluster-unsealed") == 1 and actions.count("unseal.node-unsealed") == 3
+    assert cer.finish().submitted == ("alice", "bob", "carol")  # the result still says who did it
 
 
 def test_wrong_share_is_refused_locally_and_nothing_is_sent(raws: list[bytes], tmp_path: Path) -> None:
     cer, cluster = make(raws, tmp_path)
     forged = os.urandom(32) + raws[0][-1:]
-    with pytest.raises(ShareMismatchError, match="matches no keyholder"):
+    with pytest.raises(ShareMismatchError, match="this is probably a typo in alice's share: it carries alice's "
+                                                 "number but does not match"):
         cer.submit(b64(forged), keyholder="alice")
-    with pytest.raises(ShareMismatchError, match="belongs to keyholder bob, not to alice"):
+    with pytest.raises(ShareMismatchError, match="share #2 belongs to keyholder bob, not to alice"):
         cer.submit(b64(raws[1]), keyholder="alice")
-    with pytest.raises(ShareMismatchError, match="matches no keyholder"):
+    with pytest.raises(ShareMismatchError, match="probably a typo in carol's share: it matches no keyholder"):
+        cer.submit(b64(os.urandom(32) + b"\x63"), keyholder="carol")
+    with pytest.raises(ShareMismatchError, match=r"^this share matches no keyholder in the manifest"):
         cer.submit(b64(os.urandom(32) + b"\x63"))  # no keyholder has x = 99
     assert all(node.seal.calls == 0 for node in cluster)
     rejected = [e for e in journal(tmp_path) if e["action"] == "unseal.share-rejected"]
-    assert len(rejected) == 3 and all(e["outcome"] == "rejected" for e in rejected)
+    assert len(rejected) == 4 and all(e["outcome"] == "rejected" for e in rejected)
     blob = (tmp_path / "journal.jsonl").read_text()
     assert b64(forged) not in blob and forged.hex() not in blob and b64(raws[1]) not in blob
 
@@ -103,7 +109,7 @@ def test_duplicate_is_reported_and_ignored(raws: list[bytes], tmp_path: Path) ->
 
 
 def test_restart_loses_progress_and_names_who_must_resubmit(raws: list[bytes], tmp_path: Path) -> None:
-    cer, cluster = make(raws, tmp_path)
+    cer, cluster = make(raws, tmp_path, hold_for=0)  # nobody keeps shares: the keyholders must act
     cer.submit(b64(raws[0]), keyholder="alice")
     cer.submit(b64(raws[1]), keyholder="bob")
     cluster[1].seal.unreachable = True
@@ -144,7 +150,7 @@ def test_own_reset_clears_progress_without_false_alarm(raws: list[bytes], tmp_pa
 
 
 def test_unreachable_node_is_retried_while_others_proceed(raws: list[bytes], tmp_path: Path) -> None:
-    cer, cluster = make(raws, tmp_path)
+    cer, cluster = make(raws, tmp_path, hold_for=0)
     cluster[2].seal.unreachable = True
     for name, raw in zip(NAMES, raws[:3]):
         sub = cer.submit(b64(raw), keyholder=name)
@@ -175,7 +181,7 @@ def test_follower_joins_after_the_threshold(raws: list[bytes], tmp_path: Path) -
 
 
 def test_uninitialised_followers_need_their_own_shares(raws: list[bytes], tmp_path: Path) -> None:
-    cer, cluster = make(raws, tmp_path)
+    cer, cluster = make(raws, tmp_path, hold_for=0)
     for node in cluster[1:]:
         node.seal.initialized = False
     for name, raw in zip(NAMES, raws[:3]):

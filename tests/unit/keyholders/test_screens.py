@@ -19,6 +19,7 @@ class ScriptedDriver:
     """Accepts 'good-*' shares, refuses others like the manifest check would; the 2nd issues a secret."""
 
     title = "test ceremony"
+    secret_kind = "share"
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []

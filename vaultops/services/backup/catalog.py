@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError, VaultOpsError, VerificationError
 from vaultops.services.backup.formats import get_format
@@ -27,6 +28,9 @@ from vaultops.services.backup.settings import BackupSettings
 from vaultops.services.backup.stored import check_against_manifest, read_manifest, verify_stored
 from vaultops.services.backup.verify import ReadIncomplete, VerifyReport
 from vaultops.storage.base import OpenUpload, Sink, SinkError, SweepsUploads
+
+if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
 
 Emit = Callable[..., None]
 Warn = Callable[[str], None]
@@ -91,26 +95,85 @@ class CheckResult:
     ok: bool
     detail: str
     report: VerifyReport | None = None
+    encrypted: bool = False
+    decrypted: bool = False           # encrypted, and the snapshot inside was verified too
+    orphaned: bool = False            # encrypted to none of the recipients configured now
 
 
-def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = None,
-                  record: bool = True) -> CheckResult:
-    """Re-read a stored backup, verify it and compare it with its manifest; record the verdict."""
+def verify_backup(sink: Sink, name: str, *, settings: BackupSettings | None = None, record: bool = True,
+                  identities: Sequence[Identity] | None = None) -> CheckResult:
+    """Re-read a stored backup, verify it and compare it with its manifest; record the verdict.
+
+    An encrypted backup without *identities*: its ciphertext only (crypt/__init__.py says what
+    that proves); with them, decrypted as it streams and its snapshot verified as for a plain one."""
+    from vaultops.services.backup.crypt.reveal import WrongIdentity  # cryptography: only when asked
+    from vaultops.services.backup.crypt.seal import fingerprints
+
+    manifest: Manifest | None = None
     try:
         manifest = read_manifest(sink, name)
-        report = verify_stored(sink, name, manifest, get_format(manifest.kind, settings).verifier())
-        check_against_manifest(report, manifest)
-        result = CheckResult(name, sink.name, True, f"sha256 {report.sha256[:16]}…, {report.size} bytes", report)
-    except ReadIncomplete:
-        raise  # no verdict: the backup may be fine, the sink was too slow
+        result = _check(sink, name, manifest, settings, identities)
+    except (ReadIncomplete, WrongIdentity):
+        raise  # no verdict: the backup may be fine (a slow sink, a key that is not one of its recipients)
     except VerificationError as exc:
-        result = CheckResult(name, sink.name, False, str(exc))
+        result = CheckResult(name, sink.name, False, str(exc), encrypted=bool(manifest and manifest.encryption))
+    if manifest is not None and manifest.encryption is not None and settings is not None:
+        result = dataclasses.replace(result, orphaned=is_orphaned(manifest, fingerprints(settings.encryption)))
     if record:
         when = datetime.now(timezone.utc)
         sink.put_bytes(name + (CHECK_OK if result.ok else CHECK_FAILED),
                        check_marker(ok=result.ok, detail=result.detail, when=when))
         sink.delete(name + (CHECK_FAILED if result.ok else CHECK_OK))
     return result
+
+
+def _check(sink: Sink, name: str, manifest: Manifest, settings: BackupSettings | None,
+           identities: Sequence[Identity] | None) -> CheckResult:
+    from vaultops.services.backup.crypt.reveal import CiphertextVerifier, revealed
+
+    if manifest.encryption is not None and not identities:
+        report = verify_stored(sink, name, manifest, CiphertextVerifier(manifest))
+        check_against_manifest(report, manifest, stored=True)
+        return CheckResult(name, sink.name, True, f"ciphertext sha256 {report.sha256[:16]}…, {report.size} bytes, "
+                           "not decrypted (no identity given)", report, encrypted=True)
+    view = revealed(sink, manifest, identities)
+    report = verify_stored(view, name, manifest, get_format(manifest.kind, settings).verifier())
+    check_against_manifest(report, manifest)
+    return CheckResult(name, sink.name, True, f"sha256 {report.sha256[:16]}…, {report.size} bytes"
+                       + (", decrypted" if manifest.encryption else ""), report,
+                       encrypted=manifest.encryption is not None, decrypted=manifest.encryption is not None)
+
+
+def is_orphaned(manifest: Manifest, configured: set[str]) -> bool:
+    """Encrypted, and to none of the *configured* recipients' fingerprints."""
+    enc = manifest.encryption
+    return enc is not None and not any(r.fingerprint in configured for r in enc.recipients)
+
+
+class Sealed(str, Enum):
+    PLAIN = "-"                 # not encrypted
+    OK = "yes"                  # encrypted to at least one recipient configured now
+    ORPHANED = "ORPHANED"       # encrypted to none of them: only keys kept elsewhere open it
+    UNKNOWN = "?"               # its manifest could not be read
+
+
+def encryption_states(sink: Sink, entries: list[BackupEntry], configured: set[str]) -> dict[str, Sealed]:
+    """Per published entry: plain, encrypted to a configured recipient, or orphaned. Reads each
+    manifest (a few at a time): the one thing a listing cannot tell."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def state(entry: BackupEntry) -> Sealed:
+        try:
+            manifest = read_manifest(sink, entry.name)
+        except VaultOpsError:
+            return Sealed.UNKNOWN
+        if manifest.encryption is None:
+            return Sealed.PLAIN
+        return Sealed.ORPHANED if is_orphaned(manifest, configured) else Sealed.OK
+
+    published = [e for e in entries if e.state not in (State.INCOMPLETE, State.UNTRUSTED)]
+    with ThreadPoolExecutor(8, thread_name_prefix="manifests") as pool:
+        return dict(zip((e.name for e in published), pool.map(state, published), strict=True))
 
 
 @dataclass(frozen=True)
@@ -121,10 +184,14 @@ class Inspection:
     entries: int = 0
 
 
-def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSettings | None = None) -> Inspection:
-    """The manifest, and what the backup's format reads from the verified bytes."""
+def inspect_backup(sink: Sink, name: str, *, depth: int = 1, settings: BackupSettings | None = None,
+                   identities: Sequence[Identity] | None = None) -> Inspection:
+    """The manifest, and what the backup's format reads from the verified (decrypted) bytes."""
+    from vaultops.services.backup.crypt.reveal import revealed
+
     manifest = read_manifest(sink, name)
-    contents = get_format(manifest.kind, settings).inspect(sink, name, manifest, depth=depth)
+    contents = get_format(manifest.kind, settings).inspect(revealed(sink, manifest, identities), name, manifest,
+                                                           depth=depth)
     return Inspection(manifest, contents.meta, contents.prefixes, contents.entries)
 
 

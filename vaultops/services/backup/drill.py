@@ -1,34 +1,53 @@
 """`vaultops backup drill`: prove the newest backup restores, and measure RTO/RPO.
 
-1. fetch the newest verified backup and verify it again against its manifest;
-2. start a throwaway single-node sandbox of the same OpenBao version (scratch.py, shared with
+    plan = plan_drill(settings, sink, lines=stdin_lines, name=None, keyholder_manifest=path)
+    report = run_drill(cfg, settings, sink, plan, keep=False, emit=emit, journal=journal)
+
+plan_drill() checks everything a drill needs before anything is fetched, started or restored:
+sentinels configured (or explicitly none), the backup exists, is verified and restores into a
+sandbox, the shares decode and -- with a keyholder manifest -- are each their keyholder's share of
+the key epoch the backup was taken in (the manifest version of that time, from its .history) and
+reach its threshold, and the OpenBao version to restore into is available.
+
+run_drill() then:
+1. fetches the backup and verifies it again against its manifest;
+2. starts a throwaway single-node sandbox of that OpenBao version (scratch.py, shared with
    `upgrade rehearse`);
-3. force-restore the snapshot into it; the node seals itself (its keyring is now the original's);
-4. unseal it with the ORIGINAL cluster's shares (read from stdin, never logged);
-5. log in as backup.drill.auth says (default: the usual token lookup) and read the sentinel paths;
-6. report restore time (RTO) and data age (RPO), journal the result, stop the sandbox.
+3. force-restores the snapshot into it; the node seals itself (its keyring is now the original's);
+4. unseals it with the ORIGINAL cluster's shares (held in the plan, never logged, wiped after);
+5. logs in as backup.drill.auth says (default: the usual token lookup) and reads the sentinel paths;
+6. reports restore time (RTO) and data age (RPO), journals the result, stops the sandbox.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
-from vaultops.errors import BackupError, VaultError, VaultOpsError
+from vaultops.errors import (BackupError, ConfigError, ShareMismatchError, UsageError, VaultError, VaultOpsError,
+                             VerificationError)
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
-from vaultops.services.backup.catalog import newest
+from vaultops.services.backup.catalog import list_backups, newest
 from vaultops.services.backup.formats import get_format
 from vaultops.services.backup.manifest import Manifest
 from vaultops.services.backup.restore import fetched
 from vaultops.services.backup.scratch import scratch_sandbox
 from vaultops.services.backup.settings import BackupSettings
 from vaultops.services.backup.stored import read_manifest
+from vaultops.services.ceremony.share_lines import HeldShares, read_share_lines
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
+
+NO_SENTINELS = "the data: no sentinel path was read back (--no-sentinels)"
+
+if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
 
 
 @dataclass(frozen=True)
@@ -41,55 +60,168 @@ class DrillReport:
     rpo_seconds: float = 0.0          # age of the data restored
     sentinels: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    keyholders: tuple[str, ...] = ()  # whose shares unsealed the copy (names only)
+    checked: bool = False             # every share was confirmed by the keyholder manifest first
+    not_proven: str | None = None     # what this drill did not prove
 
 
-def read_shares(stream: IO[str]) -> list[str]:
-    shares = [line.strip() for line in stream if line.strip()]
-    if not shares:
-        raise BackupError("no unseal shares on stdin",
-                          hint="pipe the ORIGINAL cluster's shares, one per line, into 'vaultops backup drill'")
-    return shares
+@dataclass
+class DrillPlan:
+    """A drill whose every input was checked. Holds the shares until wipe()."""
+
+    name: str
+    manifest: Manifest
+    version: str | None
+    shares: HeldShares
+    sentinels: tuple[str, ...]
+    keyholder_manifest: Path | None = None   # the version the shares were checked against
+    identities: Sequence[Identity] | None = None  # open an encrypted backup (never logged)
+
+    def wipe(self) -> None:
+        self.shares.wipe()
 
 
-def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, *, shares: list[str], name: str | None,
-              keep: bool, emit: Any, journal: Journal) -> DrillReport:
-    t0 = time.monotonic()
-    name = name or newest(sink, cluster=settings.cluster, warn=lambda m: emit("warning", message=m)).name
-    manifest = read_manifest(sink, name)
-    version = settings.drill.get("version") or manifest.server_version
-    if not get_format(manifest.kind).restores_into_sandbox:
-        raise BackupError(f"drill supports Raft backups; {name} is {manifest.kind}",
-                          hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
-    emit("drill.start", name=name, version=version)
+def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | bytearray], name: str | None,
+               keyholder_manifest: Path | None, no_sentinels: bool = False, allow_unverified: bool = False,
+               warn: Callable[[str], None] = lambda _m: None,
+               identities: Sequence[Identity] | None = None) -> DrillPlan:
+    """Every check of the drill, quick and before anything is restored (see the module docstring)."""
+    from vaultops.services.backup.crypt.reveal import revealed
+
+    sentinels = _sentinels(settings, no_sentinels)
+    manifest = _backup(sink, settings, name, warn)
+    revealed(sink, manifest, identities)  # an encrypted backup without an identity: refused before the sandbox
+    km_path, km = _keyholder_manifest(keyholder_manifest, manifest)
     try:
-        report = _drill(cfg, settings, sink, manifest, shares=shares, version=version, keep=keep, t0=t0,
-                        emit=emit)
+        held = read_share_lines(lines, manifest=km, allow_unverified=allow_unverified)
+    except ShareMismatchError as exc:
+        raise _refused(exc, manifest, km_path, keyholder_manifest) from None
+    try:
+        _enough(held, km, km_path)
+        version = _available(settings.drill.get("version") or manifest.server_version)
+    except BaseException:
+        held.wipe()
+        raise
+    return DrillPlan(manifest.name, manifest, version, held, sentinels, km_path, identities)
+
+
+def _sentinels(settings: BackupSettings, no_sentinels: bool) -> tuple[str, ...]:
+    paths = tuple(settings.drill.get("sentinels") or ())
+    if not paths and not no_sentinels:
+        raise ConfigError("backup.drill.sentinels is empty: the drill would restore but prove nothing about the data",
+                          hint="list paths the restored copy must hold (backup: {drill: {sentinels: "
+                               "[secret/data/backup-sentinel]}}), or pass --no-sentinels")
+    return () if no_sentinels else paths
+
+
+def _backup(sink: Sink, settings: BackupSettings, name: str | None, warn: Callable[[str], None]) -> Manifest:
+    if name is None:
+        name = newest(sink, cluster=settings.cluster, warn=warn).name
+    else:
+        entry = next((e for e in list_backups(sink, cluster=settings.cluster) if e.name == name), None)
+        if entry is None:
+            raise UsageError(f"{sink.name}: no backup named {name}", hint="see `vaultops backup list`")
+        if not entry.verified:
+            raise VerificationError(f"{name} is {entry.state.value}, not verified",
+                                    hint="drill a verified backup (`vaultops backup list`)")
+    manifest = read_manifest(sink, name)
+    if not get_format(manifest.kind).restores_into_sandbox:
+        raise UsageError(f"drill supports Raft backups; {name} is {manifest.kind}",
+                         hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
+    return manifest
+
+
+def _keyholder_manifest(path: Path | None, backup: Manifest) -> tuple[Path | None, Any]:
+    """The keyholder manifest as it was when *backup* was taken, or (None, None) without one."""
+    from vaultops.services.ceremony.init import PENDING_CLUSTER_ID
+    from vaultops.services.ceremony.manifest import Manifest as Keyholders, version_at
+
+    if path is None:
+        return None, None
+    at = version_at(path, datetime.fromisoformat(backup.started_at))
+    km = Keyholders.load(at)
+    if backup.cluster_id and km.cluster_id not in (backup.cluster_id, PENDING_CLUSTER_ID):
+        raise UsageError(f"{backup.name} is of cluster {backup.cluster_id}, the keyholder manifest {path} of "
+                         f"{km.cluster_id}", hint="pass --manifest FILE of the backup's cluster, or --no-manifest")
+    return at, km
+
+
+def _refused(exc: ShareMismatchError, backup: Manifest, used: Path | None, current: Path | None) -> ShareMismatchError:
+    """The manifest's refusal, said for a drill: nothing restored, and which key epoch the backup needs."""
+    if used is not None and used != current:
+        return ShareMismatchError(
+            f"{exc.message}; {backup.name} is older than the keyholder manifest's last change (a rekey?) and was "
+            f"checked against the manifest of its time, {used}: a backup opens only with the shares of the key "
+            "epoch it was taken in",
+            hint="give the shares from before the rekey, or drill a newer backup (`vaultops backup run` first); "
+                 "nothing was restored")
+    return ShareMismatchError(exc.message, hint="check each line holds the share of the keyholder it names; "
+                                                "nothing was restored")
+
+
+def _enough(held: HeldShares, km: Any, km_path: Path | None) -> None:
+    if not held.shares:
+        raise UsageError("no unseal shares given",
+                         hint="give the ORIGINAL cluster's shares, one per line: 'NAME: share' or the share alone")
+    if km is not None and len(held.shares) < km.threshold:
+        raise UsageError(f"{len(held.shares)} share{'s' if len(held.shares) != 1 else ''} given; the backup's "
+                         f"cluster needs {km.threshold} ({km_path})", hint="give at least the threshold of shares")
+
+
+def _available(version: str | None) -> str | None:
+    """The OpenBao binary of *version* (None: the installed one) is here or fetched now: a SandboxError
+    before anything is restored, not after the backup was fetched."""
+    from vaultops.releases import ensure
+
+    ensure(version)
+    return version
+
+
+def run_drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *, keep: bool, emit: Any,
+              journal: Journal) -> DrillReport:
+    """Run a checked *plan*; its shares are wiped when this returns."""
+    t0 = time.monotonic()
+    emit("drill.start", name=plan.name, version=plan.version, encrypted=plan.manifest.encryption is not None)
+    try:
+        report = _drill(cfg, settings, sink, plan, keep=keep, t0=t0, emit=emit)
     except VaultOpsError as exc:
-        report = DrillReport(name, ok=False, version=version, rto_seconds=time.monotonic() - t0,
-                             rpo_seconds=_age(manifest), error=str(exc))
+        report = DrillReport(plan.name, ok=False, version=plan.version, rto_seconds=time.monotonic() - t0,
+                             rpo_seconds=_age(plan.manifest), error=str(exc), **_who(plan))
+    finally:
+        plan.wipe()
     _journal(cfg, report, journal)
-    emit("drill.done", name=name, ok=report.ok, rto=round(report.rto_seconds, 2), rpo=round(report.rpo_seconds))
+    emit("drill.done", name=plan.name, ok=report.ok, rto=round(report.rto_seconds, 2),
+         rpo=round(report.rpo_seconds))
     return report
 
 
-def _drill(cfg: Config, settings: BackupSettings, sink: Sink, manifest: Manifest, *, shares: list[str],
-           version: str | None, keep: bool, t0: float, emit: Any) -> DrillReport:
-    with fetched(sink, manifest.name, manifest, settings=settings) as path, \
-            scratch_sandbox(version=version, nodes=1, name="drill", keep=keep) as copy:
-        emit("drill.sandbox", version=version, config=str(copy.config_path))
-        t_restore = time.monotonic()
-        copy.restore(path, shares=shares, error=BackupError)
-        sentinels = _read_sentinels(copy.clients(), settings, cfg)
-        done = time.monotonic()
-    ok = bool(sentinels) and all(v == "ok" for v in sentinels.values())
-    return DrillReport(manifest.name, ok=ok, version=version, rto_seconds=done - t0,
+def _drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *, keep: bool, t0: float,
+           emit: Any) -> DrillReport:
+    manifest = plan.manifest
+    emit("drill.stage", stage="fetch", size=manifest.size)
+    with fetched(sink, manifest.name, manifest, settings=settings, identities=plan.identities) as path:
+        emit("drill.stage", stage="sandbox")
+        with scratch_sandbox(version=plan.version, nodes=1, name="drill", keep=keep) as copy:
+            emit("drill.sandbox", version=plan.version, config=str(copy.config_path))
+            emit("drill.stage", stage="restore")
+            t_restore = time.monotonic()
+            copy.restore(path, shares=plan.shares.shares, error=BackupError)
+            emit("drill.stage", stage="sentinels")
+            sentinels = _read_sentinels(copy.clients(), plan.sentinels, settings, cfg)
+            done = time.monotonic()
+    ok = all(v == "ok" for v in sentinels.values())
+    return DrillReport(manifest.name, ok=ok, version=plan.version, rto_seconds=done - t0,
                        restore_seconds=done - t_restore, rpo_seconds=_age(manifest), sentinels=sentinels,
-                       error=None if ok else ("no sentinels configured (backup.drill.sentinels)"
-                                              if not sentinels else "a sentinel could not be read"))
+                       error=None if ok else "a sentinel could not be read",
+                       not_proven=None if plan.sentinels else NO_SENTINELS, **_who(plan))
 
 
-def _read_sentinels(clients: list[NodeClient], settings: BackupSettings, cfg: Config) -> dict[str, str]:
-    paths = list(settings.drill.get("sentinels") or [])
+def _who(plan: DrillPlan) -> dict[str, Any]:
+    return {"keyholders": tuple(plan.shares.keyholders), "checked": plan.shares.checked}
+
+
+def _read_sentinels(clients: list[NodeClient], paths: tuple[str, ...], settings: BackupSettings,
+                    cfg: Config) -> dict[str, str]:
     if not paths:
         return {}
     identity.login(clients, dict(settings.drill.get("auth") or {"method": "token"}), cfg, warn=lambda _m: None)
@@ -112,4 +244,5 @@ def _journal(cfg: Config, report: DrillReport, journal: Journal) -> None:
         "backup.drill", outcome="ok" if report.ok else "failed", cluster=cfg.cluster_name,
         details={"name": report.name, "version": report.version, "rto_seconds": round(report.rto_seconds, 2),
                  "restore_seconds": round(report.restore_seconds, 2), "rpo_seconds": round(report.rpo_seconds),
-                 "sentinels": report.sentinels, "error": report.error})
+                 "sentinels": report.sentinels, "error": report.error, "keyholders": list(report.keyholders),
+                 "checked": report.checked, "not_proven": report.not_proven})

@@ -1,7 +1,8 @@
 """Backup names and manifests.
 
 A backup is published as two objects in a sink:
-    <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>                 the snapshot (ext: snap | pgdump)
+    <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>                 the snapshot (ext: snap | pgdump, + .age
+                                                           when encrypted: `age -d` opens it as is)
     <cluster>-<YYYYmmddTHHMMSS.fff>Z.<ext>.manifest.json   written last: its presence = published
 and optionally `<name>.check-ok.json` or `<name>.check-failed.json`: the outcome of the latest
 `vaultops backup verify` (the verdict is in the name, so a listing alone shows it).
@@ -31,11 +32,13 @@ from vaultops.services.backup.formats import FORMATS
 from vaultops.storage.base import ObjectInfo
 
 FORMAT = "vaultops-backup/1"
+ENCRYPTION_FORMAT = "age-v1"
 MANIFEST_SUFFIX = ".manifest.json"
 CHECK_OK = ".check-ok.json"
 CHECK_FAILED = ".check-failed.json"
 EXTENSIONS = ("snap", "pgdump")
-_NAME = re.compile(r"^(?P<cluster>.+)-(?P<ts>\d{8}T\d{6}\.\d{3})Z\.(?P<ext>snap|pgdump)$")
+ENCRYPTED_SUFFIX = ".age"
+_NAME = re.compile(r"^(?P<cluster>.+)-(?P<ts>\d{8}T\d{6}\.\d{3})Z\.(?P<ext>snap|pgdump)(?:\.age)?$")
 SKEW = timedelta(minutes=5)     # clock difference tolerated between us, the sink and the writer
 
 
@@ -73,6 +76,23 @@ def name_problem(when: datetime | None, stored: datetime, now: datetime) -> str 
 
 
 @dataclass(frozen=True)
+class RecipientInfo:
+    type: str                     # X25519 | ssh-ed25519 | ssh-rsa
+    fingerprint: str              # age1… (X25519) or SHA256:… as ssh-keygen -l prints it
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """How the stored object is encrypted. The manifest's size/sha256 stay the snapshot's (the
+    plaintext, verified in flight before it was encrypted); these are the stored bytes'."""
+
+    format: str                   # age-v1 (age-encryption.org/v1)
+    recipients: list[RecipientInfo]
+    ciphertext_size: int
+    ciphertext_sha256: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     name: str
     kind: str                     # raft | consul | postgresql
@@ -90,6 +110,16 @@ class Manifest:
     members: dict[str, int] = field(default_factory=dict)
     verified: bool = True
     format: str = FORMAT
+    encryption: Encryption | None = None      # additive: absent in manifests of plain backups
+
+    @property
+    def stored_size(self) -> int:
+        """Bytes of the stored object (the ciphertext when encrypted)."""
+        return self.encryption.ciphertext_size if self.encryption else self.size
+
+    @property
+    def stored_sha256(self) -> str:
+        return self.encryption.ciphertext_sha256 if self.encryption else self.sha256
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
@@ -116,10 +146,14 @@ def _problem(m: Manifest) -> str | None:
     """What a well-typed manifest may still get wrong, as 'key: problem'."""
     if m.kind not in KINDS:
         return f"kind: {m.kind[:20]!r} is not one of: {', '.join(KINDS)}"
-    if len(m.sha256) != 64 or any(c not in "0123456789abcdef" for c in m.sha256):
+    if not _hex64(m.sha256):
         return "sha256: expected 64 lowercase hex digits"
     if m.size < 0:
         return "size: expected an integer >= 0"
+    if m.encryption is not None:
+        problem = _encryption_problem(m.encryption)
+        if problem:
+            return f"encryption.{problem}"
     for key in ("started_at", "finished_at"):
         value = getattr(m, key)
         try:
@@ -127,6 +161,22 @@ def _problem(m: Manifest) -> str | None:
                 return f"{key}: expected a timestamp with a time zone, got {value[:40]!r}"
         except ValueError:
             return f"{key}: expected an ISO timestamp, got {value[:40]!r}"
+    return None
+
+
+def _hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _encryption_problem(e: Encryption) -> str | None:
+    if e.format != ENCRYPTION_FORMAT:
+        return f"format: {e.format[:20]!r} is not {ENCRYPTION_FORMAT!r}"
+    if not _hex64(e.ciphertext_sha256):
+        return "ciphertext_sha256: expected 64 lowercase hex digits"
+    if e.ciphertext_size < 0:
+        return "ciphertext_size: expected an integer >= 0"
+    if not e.recipients:
+        return "recipients: expected at least one"
     return None
 
 

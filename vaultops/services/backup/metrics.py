@@ -59,6 +59,20 @@ def previous_success(path: Path) -> float | None:
     return float(m.group(1)) if m else None
 
 
+ORPHANED = "vaultops_backup_orphaned_backups"
+
+
+def write_orphaned(path: Path, *, cluster: str, sink: str, count: int) -> Path:
+    """Beside the run's textfile, one file per sink (`backup list` writes it): how many of its backups
+    are encrypted to none of the configured recipients. Returns the file written."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", sink).strip("_")[:80]
+    target = path.with_name(f"{path.stem}_orphaned_{safe}.prom")
+    label = '{cluster="%s",sink="%s"}' % tuple(v.replace("\\", "\\\\").replace('"', '\\"') for v in (cluster, sink))
+    atomic_write_text(target, f"# HELP {ORPHANED} Backups encrypted to none of the recipients configured now.\n"
+                              f"# TYPE {ORPHANED} gauge\n{ORPHANED}{label} {count}\n", mode=0o644)
+    return target
+
+
 def write(path: Path, m: RunMetrics) -> None:
     # node_exporter reads *.prom; the atomic rename keeps it from seeing half a file.
     atomic_write_text(path, render(m, last_success=previous_success(path)), mode=0o644)

@@ -7,6 +7,10 @@ the download. Chunks are shared, not copied, between queues.
 
 Nothing is committed before the verifier has seen the whole stream and passed it; a failed
 verification, a failed source or an interruption aborts every upload.
+
+With a *transform* (backup encryption: crypt.seal.Sealer) the sinks get its output instead of
+the source's bytes: one more thread between the source and the sinks turns each plaintext chunk
+into ciphertext, in order, while the verifier's threads check the same plaintext chunks.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from vaultops.errors import BackupError, VaultOpsError
+from vaultops.services.backup.heap import keep_heap
 from vaultops.services.backup.verify import Verifier, VerifyReport
 from vaultops.storage.base import CommitResult, Upload
 
@@ -60,6 +66,19 @@ class _Worker(threading.Thread):
             # after a failure keep draining, so the producer never blocks on this queue
 
 
+class Transform(Protocol):
+    def update(self, chunk: bytes | bytearray) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+def _forward(data: bytes, sinks: list[_Worker]) -> None:
+    if data:
+        for w in sinks:
+            if w.error is None:
+                w.q.put(data)
+
+
 @dataclass(frozen=True)
 class SinkOutcome:
     sink: str
@@ -72,27 +91,36 @@ class SinkOutcome:
 
 
 def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, uploads: dict[str, Upload], *,
-                       depth: int = DEPTH) -> tuple[VerifyReport, list[SinkOutcome]]:
-    """Tee *chunks* to the verifier and every upload; commit only a verified stream.
+                       depth: int = DEPTH, transform: Transform | None = None) -> tuple[VerifyReport, list[SinkOutcome]]:
+    """Tee *chunks* to the verifier and every upload (through *transform* if given); commit only a
+    verified stream.
 
     Raises the source's error or VerificationError (all uploads aborted). Otherwise returns
     the report and one outcome per sink: a sink that failed mid-stream is aborted and reported
     while the others are still committed.
     """
+    keep_heap()
     checks = [_Worker(f"verify-{i}", feed, depth) for i, feed in enumerate(verifier.feeders())]
     sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
-    workers = [*checks, *sinks.values()]
-    for w in workers:
+    outs = list(sinks.values())
+    relay = None if transform is None else _Worker("seal", lambda c: _forward(transform.update(c), outs), depth)
+    fed = [*checks, *([relay] if relay else outs)]   # what the source's chunks go to
+    for w in dict.fromkeys([*fed, *outs]):
         w.start()
     try:
-        _produce(chunks, checks, workers)
-        _stop(workers)
+        _produce(chunks, checks, fed)
+        _stop(fed)
+        if relay is not None and transform is not None:
+            if relay.error is not None:
+                raise relay.error
+            _forward(transform.finish(), outs)
+        _stop(outs)
         for check in checks:
             if check.error is not None:
                 raise check.error
         report = verifier.finish()
     except BaseException:
-        _stop(workers)
+        _stop([*fed, *outs])
         verifier.abort()
         for up in uploads.values():
             up.abort()
@@ -116,7 +144,8 @@ def _stop(workers: list[_Worker]) -> None:
         if w.is_alive():
             w.q.put(_END)
     for w in workers:
-        w.join()
+        if w.is_alive():
+            w.join()
 
 
 def _commit(name: str, upload: Upload, error: BaseException | None) -> SinkOutcome:

@@ -22,6 +22,7 @@ from vaultops.storage.base import Sink, SweepsUploads
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
+    from vaultops.services.backup.manifest import Manifest
     from vaultops.services.backup.runner import RunResult
 
 Emit = Callable[..., None]
@@ -51,7 +52,15 @@ def _journal(cfg: Config, result: RunResult, journal: Journal) -> None:
     journal.append("backup.run", outcome="ok" if result.ok else "failed", cluster=cfg.cluster_name,
                    node=result.manifest.source_node if result.manifest else None,
                    details={"name": result.name, "size": result.size, "sinks": result.sinks, "error": result.error,
-                            "sha256": result.manifest.sha256 if result.manifest else None})
+                            "sha256": result.manifest.sha256 if result.manifest else None,
+                            "recipients": _recipients(result.manifest)})
+
+
+def _recipients(manifest: Manifest | None) -> list[str] | None:
+    """Public fingerprints of an encrypted backup's recipients (never a key)."""
+    if manifest is None or manifest.encryption is None:
+        return None
+    return [r.fingerprint for r in manifest.encryption.recipients]
 
 
 def _try(emit: Emit, what: str, write: Callable[[], None]) -> None:

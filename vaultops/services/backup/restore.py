@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaultops.errors import BackupError, UsageError
 from vaultops.services.backup.formats import get_format
@@ -25,6 +26,9 @@ from vaultops.services.backup.verify import Budget, VerifyReport, bounded, verif
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 from vaultops.vault.cluster import active
+
+if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
 
 FORCE_WARNING = (
     "FORCED RESTORE: every secret, policy, token and mount of the target cluster {target} is replaced "
@@ -69,15 +73,19 @@ def plan_restore(sink: Sink, name: str, clients: list[NodeClient]) -> RestorePla
 
 
 @contextlib.contextmanager
-def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None) -> Iterator[Path]:
-    """A verified private copy of a stored backup (see stored.downloaded); removed afterwards."""
+def fetched(sink: Sink, name: str, manifest: Manifest, *, settings: BackupSettings | None = None,
+            identities: Sequence[Identity] | None = None) -> Iterator[Path]:
+    """A verified private copy of a stored backup (see stored.downloaded; an encrypted one decrypted
+    as it streams, with *identities*); removed afterwards."""
+    from vaultops.services.backup.crypt.reveal import revealed  # cryptography: only when asked
+
     verifier = get_format(manifest.kind, settings).verifier()
-    with downloaded(sink, name, manifest, verifier) as path:
+    with downloaded(revealed(sink, manifest, identities), name, manifest, verifier) as path:
         yield path
 
 
 def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
-            settings: BackupSettings | None = None) -> RestoreResult:
+            settings: BackupSettings | None = None, identities: Sequence[Identity] | None = None) -> RestoreResult:
     if not plan.same_cluster and not force:
         raise UsageError(
             f"{plan.name} comes from cluster {plan.manifest.cluster_id}, not this one ({plan.target_cluster_id})",
@@ -85,7 +93,7 @@ def restore(plan: RestorePlan, sink: Sink, source: Source, *, force: bool,
     if plan.manifest.kind != source.kind:
         raise BackupError(f"{plan.name} is a {plan.manifest.kind} backup but the source is {source.kind}",
                           hint="set backup.source to match, or pick another backup")
-    with fetched(sink, plan.name, plan.manifest, settings=settings) as path:
+    with fetched(sink, plan.name, plan.manifest, settings=settings, identities=identities) as path:
         t0 = time.monotonic()
         with path.open("rb") as fh:
             node = source.restore(fh, force=force or not plan.same_cluster)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
 from vaultops.errors import BackupError, VaultOpsError
@@ -32,7 +32,7 @@ from vaultops.services.backup import identity
 from vaultops.services.backup.catalog import prune, sweep_open_uploads
 from vaultops.services.backup.formats import get_format, make_source
 from vaultops.services.backup.lock import run_lock
-from vaultops.services.backup.manifest import MANIFEST_SUFFIX, Manifest, backup_name, now_iso
+from vaultops.services.backup.manifest import ENCRYPTED_SUFFIX, MANIFEST_SUFFIX, Manifest, backup_name, now_iso
 from vaultops.services.backup.pipeline import SinkOutcome, stream_and_publish
 from vaultops.services.backup.record import last_run, record_run
 from vaultops.services.backup.settings import BackupSettings, require_sinks
@@ -41,7 +41,11 @@ from vaultops.services.backup.verify import VerifyReport
 from vaultops.storage.base import Sink, Upload, get_sink
 from vaultops.vault import NodeClient
 
+if TYPE_CHECKING:
+    from vaultops.services.backup.crypt.seal import Sealer
+
 Emit = Callable[..., None]
+PROGRESS_EVERY = 0.25  # seconds between snapshot.progress events
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def run_backup(cfg: Config, settings: BackupSettings, *, emit: Emit, connect: Ca
     require_sinks(settings)
     with run_lock(settings.lock_file, wait=lock_wait):
         started = datetime.now(timezone.utc)
-        name = backup_name(settings.cluster, started, get_format(settings.source).extension)
+        name = backup_name(settings.cluster, started, _extension(settings, get_format(settings.source).extension))
         previous = last_run(settings) or {}
         sinks: list[Sink] = []
         try:
@@ -128,11 +132,24 @@ def _prune_after(sinks: list[Sink], settings: BackupSettings, *, emit: Emit) -> 
             emit("warning", message=f"{sink.name}: prune after the run failed: {exc}")
 
 
+def _sealer(settings: BackupSettings) -> Sealer | None:
+    if not settings.encrypted:
+        return None
+    from vaultops.services.backup.crypt.seal import Sealer, configured_recipients  # cryptography: only then
+
+    return Sealer(configured_recipients(settings.encryption))
+
+
+def _extension(settings: BackupSettings, extension: str) -> str:
+    return extension + ENCRYPTED_SUFFIX if settings.encrypted else extension
+
+
 def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: Emit,
          started: datetime | None = None, broken: list[SinkOutcome] | None = None) -> RunResult:
     t0, started = time.monotonic(), started or datetime.now(timezone.utc)
-    name = backup_name(settings.cluster, started, source.extension)
-    emit("run.start", name=name, source=source.kind, sinks=[s.name for s in sinks])
+    name = backup_name(settings.cluster, started, _extension(settings, source.extension))
+    sealer = _sealer(settings)
+    emit("run.start", name=name, source=source.kind, sinks=[s.name for s in sinks], encrypted=sealer is not None)
     early: list[SinkOutcome] = list(broken or [])
     with _uploads(sinks, name, early) as uploads:
         try:
@@ -140,7 +157,8 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
                 raise BackupError("no sink could start an upload", hint="see the sink errors in this event")
             with source.open() as snap:
                 emit("snapshot.open", node=snap.info.source_node, version=snap.info.server_version)
-                report, outcomes = stream_and_publish(snap.chunks, source.verifier(), uploads)
+                report, outcomes = stream_and_publish(metered(snap.chunks, emit), source.verifier(), uploads,
+                                                      transform=sealer)
         except VaultOpsError as exc:
             for up in uploads.values():
                 up.abort()  # idempotent; nothing of a failed run is ever published
@@ -149,7 +167,7 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
             return RunResult(name, ok=False, verified=False, size=0, duration=time.monotonic() - t0,
                              sinks=sinks_state, error=str(exc))
     emit("snapshot.verified", name=name, size=report.size, sha256=report.sha256)
-    manifest = _manifest(name, source, snap.info, report, started)
+    manifest = _manifest(name, source, snap.info, report, started, sealer)
     by_name = {s.name: s for s in sinks}
     outcomes = early + [_publish_manifest(by_name[o.sink], o, manifest, emit=emit) for o in outcomes]
     ok = all(o.ok for o in outcomes)
@@ -161,6 +179,20 @@ def _run(settings: BackupSettings, source: Source, sinks: list[Sink], *, emit: E
              published=[o.sink for o in outcomes if o.ok])
     return RunResult(name, ok=ok, verified=True, size=report.size, duration=time.monotonic() - t0,
                      sinks=states, manifest=manifest, error=None if ok else "some sinks failed")
+
+
+def metered(chunks: Iterable[bytes | bytearray], emit: Emit, *, every: float | None = None
+            ) -> Iterator[bytes | bytearray]:
+    """The same chunks, with `snapshot.progress` (bytes so far) emitted at most every *every* seconds
+    (default PROGRESS_EVERY): a person's progress bar (the CLI leaves it out of its JSON lines)."""
+    every = PROGRESS_EVERY if every is None else every
+    done, last = 0, time.monotonic()
+    for chunk in chunks:
+        done += len(chunk)
+        if time.monotonic() - last >= every:
+            emit("snapshot.progress", bytes=done)
+            last = time.monotonic()
+        yield chunk
 
 
 @contextlib.contextmanager
@@ -179,11 +211,13 @@ def _uploads(sinks: list[Sink], name: str, failed: list[SinkOutcome]) -> Iterato
         raise
 
 
-def _manifest(name: str, source: Source, info: SnapshotInfo, report: VerifyReport, started: datetime) -> Manifest:
+def _manifest(name: str, source: Source, info: SnapshotInfo, report: VerifyReport, started: datetime,
+              sealer: Sealer | None) -> Manifest:
     return Manifest(name=name, kind=source.kind, cluster_name=info.cluster_name or "", cluster_id=info.cluster_id,
                     server_version=info.server_version, source_node=info.source_node, size=report.size,
                     sha256=report.sha256, started_at=started.isoformat(timespec="milliseconds"),
                     finished_at=now_iso(), consul_index=info.consul_index, members=dict(report.members),
+                    encryption=sealer.record() if sealer else None,
                     **get_format(source.kind).manifest_fields(report.meta))
 
 

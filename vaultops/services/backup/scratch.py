@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaultops.errors import BackupError, VaultOpsError
 from vaultops.retry import poll
@@ -25,9 +26,12 @@ from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, up
 from vaultops.vault import NodeClient, fan_out
 from vaultops.vault.cluster import active, find_active
 
+if TYPE_CHECKING:
+    from vaultops.services.ceremony.shares import Share
+
 SEAL_WAIT = 30.0      # a restored node seals itself within ~5 s (field notes)
 UNSEAL_WAIT = 60.0    # a raft follower may answer sealed for a few seconds after its last share
-ACTIVE_WAIT = 120.0   # then a leader election
+ACTIVE_WAIT = 30.0    # then a leader election: 1-3 s with the sandbox's performance_multiplier 1
 SHARES_HINT = "pipe at least the threshold of the ORIGINAL cluster's unseal shares, one per line"
 
 
@@ -50,7 +54,7 @@ class ScratchCopy:
             client.token = token
         return clients
 
-    def restore(self, snapshot: Path, *, shares: Sequence[str], error: type[VaultOpsError] = BackupError) -> None:
+    def restore(self, snapshot: Path, *, shares: Sequence[Share | str], error: type[VaultOpsError] = BackupError) -> None:
         """Force-restore *snapshot* (verified by the caller) through the active node; once every node
         has sealed itself, unseal each with *shares* and wait for an active node."""
         leader = active(self.box.clients(), error=error, hint="rerun with --keep and read the copy's bao.log")
@@ -74,7 +78,7 @@ def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch
     progress(f"starting a {nodes}-node sandbox on {version or 'the newest version'} in {folder}")
     box: Sandbox | None = None
     try:
-        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version), root=folder)
+        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version, performance_multiplier=0), root=folder)
         yield ScratchCopy(box)
     finally:
         if not keep:
@@ -83,7 +87,7 @@ def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _unseal(client: NodeClient, shares: Sequence[str], *, error: type[VaultOpsError]) -> None:
+def _unseal(client: NodeClient, shares: Sequence[Share | str], *, error: type[VaultOpsError]) -> None:
     """One restored node: wait until it has sealed itself, submit the shares, follow it until unsealed."""
     with contextlib.suppress(VaultOpsError):  # a node that never seals is judged by the status below
         poll(lambda: True if client.seal.status().sealed else None, timeout=SEAL_WAIT, interval=0.2,

@@ -35,6 +35,11 @@
       drill:
         sentinels: [secret/data/backup-sentinel]  # paths read after the restore
         version: 2.7.2                             # default: the version in the manifest
+      encryption:                   # client-side, before a byte leaves the host (age v1 format)
+        recipients:                 # public keys only; any ONE identity among them opens a backup
+          - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p   # age-keygen -y
+          - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... ops@example               # ssh keys work too
+        recipients_file: /etc/vaultops/backup-recipients.txt   # optional, one per line, '#' comments
 
 Relative paths are relative to vaultops.yaml.
 """
@@ -55,7 +60,7 @@ if TYPE_CHECKING:
     from vaultops.services.backup.retention import RetentionPolicy
 
 SOURCES = ("raft", "consul", "postgresql")
-_HINT = "see the backup: section in 'vaultops backup --help'"
+_HINT = "`vaultops config example backup` prints the backup: section with every key"
 Count = Annotated[int, Meta(ge=0)]
 
 
@@ -132,6 +137,13 @@ class DrillSettings(Model):
     auth: Annotated[LoginSettings | None, Meta(description="how the drill logs in to the restored cluster")] = None
 
 
+class EncryptionSettings(Model):
+    recipients: Annotated[list[str], Meta(description=(
+        "public keys every backup is encrypted to: age1… (age-keygen), ssh-ed25519 … or ssh-rsa … "
+        "(any one matching identity opens it)"))] = []
+    recipients_file: Annotated[str | None, Meta(description="file of more recipients, one per line")] = None
+
+
 class BackupSection(Model):
     source: Annotated[Literal["raft", "consul", "postgresql"] | None, Meta(
         description="what is backed up (default: from cluster.storage)")] = None
@@ -146,6 +158,8 @@ class BackupSection(Model):
     consul: Annotated[ConsulSettings | None, Meta(description="source: consul")] = None
     postgresql: Annotated[PostgresqlSettings | None, Meta(description="source: postgresql")] = None
     drill: Annotated[DrillSettings | None, Meta(description="restore drills")] = None
+    encryption: Annotated[EncryptionSettings | None, Meta(
+        description="encrypt backups on this host before they are uploaded (age format)")] = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,11 @@ class BackupSettings:
     consul: dict[str, Any] = field(default_factory=dict)
     postgresql: dict[str, Any] = field(default_factory=dict)
     drill: dict[str, Any] = field(default_factory=dict)
+    encryption: dict[str, Any] = field(default_factory=dict)   # recipients_file already resolved
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.encryption)
 
 
 def load_settings(cfg: Config) -> BackupSettings:
@@ -183,7 +202,18 @@ def load_settings(cfg: Config) -> BackupSettings:
         state_file=(cfg.resolve_path(section.state_file) if section.state_file
                     else state / f"backup-{safe}-last-run.json"),
         consul=_mapping(raw, "consul"), postgresql=_mapping(raw, "postgresql"), drill=_mapping(raw, "drill"),
+        encryption=_encryption(cfg, section.encryption),
     )
+
+
+def _encryption(cfg: Config, section: EncryptionSettings | None) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if not section.recipients and not section.recipients_file:
+        raise ConfigError("backup.encryption names no recipient",
+                          hint="add backup.encryption.recipients (age1… or ssh public keys), or remove the section")
+    return {"recipients": list(section.recipients),
+            "recipients_file": str(cfg.resolve_path(section.recipients_file)) if section.recipients_file else None}
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:

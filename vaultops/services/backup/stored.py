@@ -25,14 +25,17 @@ def read_manifest(sink: Sink, name: str) -> Manifest:
 
 
 def read_stored(sink: Sink, name: str, manifest: Manifest) -> Iterable[bytes]:
-    """The stored bytes of *name*, cut off past the manifest's size or the time budget."""
-    return bounded(sink.read_chunks(name), Budget.for_size(manifest.size), what=f"{sink.name}/{name}")
+    """The stored bytes of *name*, cut off past the manifest's size or the time budget. (Through
+    crypt.reveal.revealed's view of an encrypted backup: its plaintext.)"""
+    return bounded(sink.read_chunks(name), Budget.for_size(manifest.stored_size), what=f"{sink.name}/{name}")
 
 
-def check_against_manifest(report: VerifyReport, manifest: Manifest) -> None:
-    if report.size != manifest.size or report.sha256 != manifest.sha256:
+def check_against_manifest(report: VerifyReport, manifest: Manifest, *, stored: bool = False) -> None:
+    """The verified snapshot (or with *stored*, the stored bytes, e.g. a ciphertext) is the published one."""
+    size, sha = (manifest.stored_size, manifest.stored_sha256) if stored else (manifest.size, manifest.sha256)
+    if report.size != size or report.sha256 != sha:
         raise VerificationError(
-            f"{manifest.name}: stored bytes differ from the manifest (size {report.size} vs {manifest.size})",
+            f"{manifest.name}: stored bytes differ from the manifest (size {report.size} vs {size})",
             hint="the stored copy changed after publication: use another sink's copy or an older backup")
 
 

@@ -34,6 +34,7 @@ from enum import Enum
 from typing import Any
 
 from vaultops.errors import VerificationError
+from vaultops.services.backup.heap import keep_heap
 from vaultops.services.backup.tarstream import DAMAGED, TarStream
 
 SMALL_MEMBER_LIMIT = 1 << 20
@@ -222,6 +223,7 @@ def verify_chunks(chunks: Iterable[bytes | bytearray], verifier: Verifier, *,
     """The one feed loop: every chunk to *verifier* (and to *tee*, e.g. a file's write), then
     finish(); on any error or interruption the verifier is aborted and the error goes on.
     (A live backup run feeds its verifier from threads instead: see pipeline.)"""
+    keep_heap()
     try:
         for chunk in chunks:
             verifier.feed(chunk)

@@ -62,10 +62,11 @@ def initialize_cluster(client: NodeClient, *, shares: int, threshold: int, keyho
 
 
 def save_manifest(result: InitResult, path: Path, *, keyholders: list[str], threshold: int,
-                  encrypted: bool = False, params: ScryptParams | None = None) -> None:
+                  encrypted: bool = False, params: ScryptParams | None = None,
+                  age_recipients: dict[str, str] | None = None) -> None:
     """Write the manifest after init; a failure names the way to rebuild it."""
     manifest = init_manifest(result, keyholders=keyholders, threshold=threshold, encrypted=encrypted,
-                             params=params)
+                             params=params, age_recipients=age_recipients)
     try:
         manifest.save(path)
     except OSError as exc:
@@ -74,8 +75,10 @@ def save_manifest(result: InitResult, path: Path, *, keyholders: list[str], thre
 
 
 def init_manifest(result: InitResult, *, keyholders: list[str], threshold: int,
-                  encrypted: bool = False, params: ScryptParams | None = None) -> Manifest:
-    """The manifest for a fresh init: one verified entry per plaintext share."""
+                  encrypted: bool = False, params: ScryptParams | None = None,
+                  age_recipients: dict[str, str] | None = None) -> Manifest:
+    """The manifest for a fresh init: one verified entry per plaintext share (age keyholders' shares
+    are plaintext here too: vaultops encrypts them itself, see age_shares.py), with their age key."""
     from vaultops.services.ceremony import manifest as mf
     from vaultops.services.ceremony.shares import decode
 
@@ -83,12 +86,13 @@ def init_manifest(result: InitResult, *, keyholders: list[str], threshold: int,
     if encrypted:
         return m
     for name, key in zip(keyholders, result.keys_b64, strict=True):
-        m = m.enroll(name, decode(key), params=params or mf.DEFAULT_PARAMS)
+        m = m.enroll(name, decode(key), params=params or mf.DEFAULT_PARAMS,
+                     age_recipient=(age_recipients or {}).get(name))
     return m
 
 
 def validate_plan(*, shares: int, threshold: int, keyholders: list[str],
-                  pgp_keys: list[str] | None) -> None:
+                  pgp_keys: list[str] | None, age_recipients: dict[str, str] | None = None) -> None:
     if not 1 <= threshold <= shares:
         raise UsageError(f"threshold {threshold} must be between 1 and shares ({shares})",
                          hint="e.g. --shares 5 --threshold 3")
@@ -106,6 +110,12 @@ def validate_plan(*, shares: int, threshold: int, keyholders: list[str],
     if pgp_keys is not None and len(pgp_keys) != shares:
         raise UsageError(f"{len(pgp_keys)} PGP keys for {shares} shares",
                          hint="give one PGP public key per keyholder, in keyholder order")
+    unknown = sorted(set(age_recipients or {}) - set(names))
+    if unknown:
+        raise UsageError(f"an age key for {unknown[0]!r}, who is not one of the keyholders", hint="check NAME=")
+    if pgp_keys is not None and age_recipients:
+        raise UsageError("a share is encrypted either by Vault to PGP keys or by vaultops to age keys, not both",
+                         hint="give --pgp-key or --age-key")
 
 
 # -- outputs opened before sys/init -------------------------------------------------------------

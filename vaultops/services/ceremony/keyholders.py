@@ -121,10 +121,12 @@ class KeyholderStatus:
     state: ReadyState
     last_drill: datetime | None
     last_outcome: DrillOutcome | None
+    age_recipient: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "share_index": self.share_index, "enrolled": self.enrolled,
-                "pgp_fingerprint": self.pgp_fingerprint, "added": self.added.isoformat(),
+                "pgp_fingerprint": self.pgp_fingerprint, "age_recipient": self.age_recipient,
+                "added": self.added.isoformat(),
                 "state": self.state.value,
                 "last_drill": self.last_drill.isoformat() if self.last_drill else None,
                 "last_outcome": self.last_outcome.value if self.last_outcome else None}
@@ -185,7 +187,8 @@ def _status(kh: Keyholder, records: list[DrillRecord], max_age: timedelta, now: 
     else:
         state = ReadyState.READY if now - last.time <= max_age else ReadyState.STALE
     return KeyholderStatus(name=kh.name, share_index=kh.share_index, enrolled=vid is not None,
-                           pgp_fingerprint=kh.pgp_fingerprint, added=kh.added, state=state,
+                           pgp_fingerprint=kh.pgp_fingerprint, age_recipient=kh.age_recipient, added=kh.added,
+                           state=state,
                            last_drill=last.time if last else None, last_outcome=last.outcome if last else None)
 
 

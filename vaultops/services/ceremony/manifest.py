@@ -12,6 +12,8 @@ verifier, never share material.
         share_index: 17            # the share's x-coordinate (last byte)
         verifier: {alg: scrypt, n: 32768, r: 8, p: 1, salt: <b64>, hash: <b64>}   # or null
         pgp_fingerprint: null      # or 40/64 hex digits
+        age_recipient: null        # or their age1… / ssh-ed25519 / ssh-rsa public key (shares handed out
+                                   # encrypted to it by init and rekey)
         added: 2025-01-02
 
 save() writes atomically (0644) and keeps the file it replaces as
@@ -107,11 +109,13 @@ class Keyholder:
     verifier: Verifier | None = None
     pgp_fingerprint: str | None = None
     added: date = field(default_factory=date.today)
+    age_recipient: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "share_index": self.share_index,
-                "verifier": self.verifier.to_dict() if self.verifier else None,
-                "pgp_fingerprint": self.pgp_fingerprint, "added": self.added}
+        out = {"name": self.name, "share_index": self.share_index,
+               "verifier": self.verifier.to_dict() if self.verifier else None,
+               "pgp_fingerprint": self.pgp_fingerprint, "added": self.added}
+        return out | ({"age_recipient": self.age_recipient} if self.age_recipient else {})
 
 
 class CheckStatus(enum.StrEnum):
@@ -208,7 +212,7 @@ class Manifest:
 
     def enroll(self, name: str, share: Share, *, params: ScryptParams = DEFAULT_PARAMS,
                pgp_fingerprint: str | None = None, added: date | None = None,
-               replace_existing: bool = False) -> Manifest:
+               replace_existing: bool = False, age_recipient: str | None = None) -> Manifest:
         """A new manifest with *name* holding *share* (its x-coordinate and a fresh verifier)."""
         current = next((k for k in self.keyholders if k.name == name), None)
         owner = self.by_index(share.index)
@@ -222,7 +226,9 @@ class Manifest:
                        verifier=make_verifier(share, params=params),
                        pgp_fingerprint=_checked_fingerprint(pgp_fingerprint)
                        if pgp_fingerprint else (current.pgp_fingerprint if current else None),
-                       added=added or (current.added if current else date.today()))
+                       added=added or (current.added if current else date.today()),
+                       age_recipient=_checked_recipient(age_recipient) if age_recipient
+                       else (current.age_recipient if current else None))
         others = tuple(k for k in self.keyholders if k.name != name)
         new = replace(self, keyholders=others + (kh,))
         _check_consistency(new, "<manifest>")
@@ -289,6 +295,16 @@ def _history_path(target: Path, now: datetime) -> Path:
     return candidate
 
 
+def version_at(path: Path, when: datetime) -> Path:
+    """The file of the manifest as it was at *when*: save() keeps each replaced version as
+    `<stem>.history/<time replaced>.yaml`, so that is the oldest one replaced after *when*, else *path*.
+    (A backup opens only with the shares of the key epoch it was taken in.)"""
+    folder = path.parent / f"{path.stem}.history"
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    later = sorted(p for p in folder.glob("*.yaml") if p.name > stamp) if folder.is_dir() else []
+    return later[0] if later else path
+
+
 def _check_consistency(m: Manifest, source: str) -> None:
     def fail(key: str, problem: str) -> None:
         raise ConfigError(f"{source}: {key}: {problem}", hint=_HINT_FIX)
@@ -328,6 +344,25 @@ def _checked_fingerprint(value: str) -> str:
         return _fingerprint(value, "pgp_fingerprint")
     except Invalid as exc:
         raise ConfigError(f"<input>: {exc}", hint=_HINT_FIX) from None
+
+
+def _checked_recipient(value: str) -> str:
+    try:
+        return _recipient(value, "age_recipient")
+    except Invalid as exc:
+        raise ConfigError(f"<input>: {exc}", hint="give the public key: age1… (age-keygen -y) or an ssh .pub line") \
+            from None
+
+
+def _recipient(value: str, key: str) -> str:
+    """The canonical public key text (an ssh key's comment dropped)."""
+    from vaultops.crypto.agekeys import parse_recipient
+    from vaultops.crypto.stanza import KeyFormatError
+
+    try:
+        return parse_recipient(value).text
+    except KeyFormatError as exc:
+        raise Invalid(key, exc.message) from None
 
 
 def _b64(data: bytes) -> str:
@@ -384,16 +419,20 @@ class KeyholderEntry(Model, kw_only=True):
                                                                "until enrolled")]
     pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key (40 or 64 hex digits)")] = None
     added: Annotated[date, Meta(description="when they were added (YYYY-MM-DD)")]
+    age_recipient: Annotated[str | None, Meta(description=(
+        "their age1… or ssh-ed25519/ssh-rsa public key: init and rekey can hand out shares encrypted to it"))] = None
 
     def __post_init__(self) -> None:
         check_holder_name(self.name, "name")
         if self.pgp_fingerprint is not None:
             self.pgp_fingerprint = _fingerprint(self.pgp_fingerprint, "pgp_fingerprint")
+        if self.age_recipient is not None:
+            self.age_recipient = _recipient(self.age_recipient, "age_recipient")
 
     def keyholder(self) -> Keyholder:
         return Keyholder(name=self.name, share_index=self.share_index,
                          verifier=self.verifier.verifier() if self.verifier else None,
-                         pgp_fingerprint=self.pgp_fingerprint, added=self.added)
+                         pgp_fingerprint=self.pgp_fingerprint, added=self.added, age_recipient=self.age_recipient)
 
 
 class ManifestFile(Model):

@@ -30,8 +30,8 @@ _PENDING_HEADER = ("# vaultops: a rekey in progress. No secrets (new-share verif
 
 
 class RotationApi(enum.StrEnum):
-    ROTATE_ROOT = ROTATE_ROOT  # OpenBao >= 2.4, token-authenticated
-    REKEY = REKEY              # HashiCorp Vault / OpenBao < 2.5 default, unauthenticated
+    ROTATE_ROOT = ROTATE_ROOT  # token-authenticated (which servers: sys_rotate.ROTATION_APIS)
+    REKEY = REKEY              # unauthenticated
 
     @property
     def needs_token(self) -> bool:
@@ -48,6 +48,7 @@ class NewKeyholder:
     name: str
     pgp_key: str | None = field(default=None, repr=False)  # base64 public key, as the server takes it
     pgp_fingerprint: str | None = None
+    age_recipient: str | None = None   # age/ssh public key: vaultops encrypts the new share to it
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class Pending:
         return {"version": PENDING_VERSION, "nonce": self.nonce, "api": self.api.value, "phase": self.phase.value,
                 "started": self.started, "old": {"shares": self.old_shares, "threshold": self.old_threshold},
                 "new": {"shares": self.shares, "threshold": self.threshold},
-                "keyholders": [{"name": k.name, "pgp_fingerprint": k.pgp_fingerprint} for k in self.keyholders],
+                "keyholders": [{"name": k.name, "pgp_fingerprint": k.pgp_fingerprint}
+                               | ({"age_recipient": k.age_recipient} if k.age_recipient else {})
+                               for k in self.keyholders],
                 "draft": self.draft.to_dict() if self.draft else None}
 
     @classmethod
@@ -81,8 +84,8 @@ class Pending:
         return cls(nonce=doc.nonce, api=doc.api, phase=doc.phase, started=doc.started.isoformat(),
                    old_shares=doc.old.shares, old_threshold=doc.old.threshold, shares=doc.new.shares,
                    threshold=doc.new.threshold, draft=draft,
-                   keyholders=tuple(NewKeyholder(k.name, pgp_fingerprint=k.pgp_fingerprint)
-                                    for k in doc.keyholders))
+                   keyholders=tuple(NewKeyholder(k.name, pgp_fingerprint=k.pgp_fingerprint,
+                                                 age_recipient=k.age_recipient) for k in doc.keyholders))
 
 
 _PENDING_HINT = "not a vaultops rekey record: cancel the rekey (`vaultops rekey cancel`) and start again"
@@ -96,6 +99,8 @@ class _Counts(Model):
 class _PendingKeyholder(Model):
     name: Annotated[str, Meta(description="a new keyholder, in share order")]
     pgp_fingerprint: Annotated[str | None, Meta(description="their OpenPGP key, if shares are encrypted")] = None
+    age_recipient: Annotated[str | None, Meta(description="their age/ssh public key, if their share is "
+                                                          "handed out encrypted to it")] = None
 
     def __post_init__(self) -> None:
         check_holder_name(self.name, "name")

@@ -17,9 +17,8 @@ Flow (any step may run in a different process or terminal):
              who joined.
    cancel()  DELETE {api}/init at any point before that: the old shares stay valid.
 
-{api} is the token-authenticated `sys/rotate/root` (OpenBao >= 2.4; the only
-one left enabled by default on >= 2.5) or the unauthenticated `sys/rekey`
-(HashiCorp Vault, older OpenBao); detect_api() probes, the user never chooses.
+{api} is `sys/rotate/root` or `sys/rekey`: which one, on which server, is stated once in
+vaultops.vault.sys_rotate.ROTATION_APIS; detect_api() probes, the user never chooses.
 
     cer = RekeyCeremony.open(clients, manifest_path, journal=j)
 
@@ -42,7 +41,7 @@ from vaultops.services.ceremony.manifest import CheckStatus, Keyholder, Manifest
 from vaultops.services.ceremony.pending import (NewKeyholder, Pending, PendingFile, Phase, RotationApi, drop_pending,
                                                 load_pending, pending_path, save_pending, validate_plan)
 from vaultops.services.ceremony.shares import Share
-from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT
+from vaultops.vault.sys_rotate import REKEY, ROTATE_ROOT, ROTATE_ROOT_SAFE_SINCE, rotate_root_is_safe
 
 if TYPE_CHECKING:
     from vaultops.vault import NodeClient
@@ -53,21 +52,29 @@ if TYPE_CHECKING:
 # -- the API the node offers ----------------------------------------------------------
 
 def detect_api(client: NodeClient) -> RotationApi:
-    """Probe GET sys/rotate/root/init (token), then GET sys/rekey/init (no token)."""
+    """Probe GET sys/rotate/root/init (token), then GET sys/rekey/init (no token); see ROTATION_APIS."""
+    version = ""
     if client.token:
         try:
             client.rotate(ROTATE_ROOT).status()
-            return RotationApi.ROTATE_ROOT
+            version = client.seal.status().version or ""
+            if rotate_root_is_safe(version):
+                return RotationApi.ROTATE_ROOT
         except (VaultNotFound, VaultAuthError):
             pass  # Vault has no sys/rotate/root; a weak token may still use sys/rekey
     try:
         client.rotate(REKEY).status()
         return RotationApi.REKEY
-    except VaultNotFound:
+    except (VaultNotFound, VaultAuthError):
         pass
+    if version:  # an OpenBao whose sys/rotate/root would wipe the shares, and no sys/rekey
+        safe = ".".join(map(str, ROTATE_ROOT_SAFE_SINCE))
+        raise VaultError(f"{client.name} (OpenBao {version}): its sys/rotate/root would wipe the unseal shares "
+                         "and sys/rekey is disabled on this listener", node=client.name,
+                         hint=f"upgrade OpenBao to {safe} or later first (`vaultops rekey --help` says why)")
     version = client.seal.status().version or "unknown version"
     raise VaultAuthError(
-        f"{client.name} ({version}): unauthenticated sys/rekey is disabled (OpenBao >= 2.5) and "
+        f"{client.name} ({version}): unauthenticated sys/rekey is disabled on this listener and "
         f"sys/rotate/root {'refused the token' if client.token else 'needs a token'}", node=client.name,
         hint="provide a token allowed to use sys/rotate/root/* (VAULT_TOKEN or cluster.token_file)")
 
@@ -114,6 +121,9 @@ class RekeyCeremony(KeyCeremony):
             raise UsageError(f"a rekey is already in progress on the cluster (nonce {current.nonce})",
                              hint="join it with `vaultops rekey submit`, or cancel it: `vaultops rekey cancel`")
         pgp = [k.pgp_key for k in keyholders if k.pgp_key]
+        if pgp and any(k.age_recipient for k in keyholders):
+            raise UsageError("new shares are encrypted either by the server to PGP keys or by vaultops to age keys",
+                             hint="give --pgp-key or --age-key, not both")
         st = self.ep.start(shares=shares, threshold=threshold, pgp_keys=pgp or None, require_verification=True)
         fps = st.pgp_fingerprints or tuple(k.pgp_fingerprint or "" for k in keyholders)
         kept = tuple(replace(k, pgp_key=None, pgp_fingerprint=(fps[i] or None if pgp and i < len(fps) else None))
@@ -177,7 +187,8 @@ class RekeyCeremony(KeyCeremony):
         PGP keyholders are enrolled when they verify (or later with `keyholders enroll`)."""
         added = {k.name: k.added for k in self.manifest.keyholders}
         holders = tuple(Keyholder(name=i.keyholder.name, share_index=i.share.index, verifier=make_verifier(i.share),
-                                  pgp_fingerprint=None, added=added.get(i.keyholder.name, date.today()))
+                                  pgp_fingerprint=None, added=added.get(i.keyholder.name, date.today()),
+                                  age_recipient=i.keyholder.age_recipient)
                         for i in items if i.share is not None)
         return Manifest(cluster_id=self._cluster_id(), threshold=pending.threshold, shares=pending.shares,
                         keyholders=holders)

@@ -26,6 +26,7 @@ MIN_PREFIX = 4
 # (about 8 ms per encode/decode here) and only matters with a passphrase.
 ITERATION_EXPONENT = 1
 HINT_RETYPE = "copy the share again from its original plain-text source, or retype it"
+CHECKSUM_FAILED = "mnemonic checksum does not match: a word is mistyped, swapped or from another mnemonic"
 
 
 def encode_mnemonic(raw: bytes | bytearray, passphrase: bytes) -> str:
@@ -128,9 +129,7 @@ def decode_mnemonic(tokens: list[str], passphrase: bytes) -> bytearray:
     if len(indices) != MNEMONIC_WORDS:
         _raise_wrong_count(indices, valid)
     if not valid:
-        raise ShareFormatError("mnemonic checksum does not match: a word is mistyped, swapped or "
-                               "from another mnemonic",
-                               hint="compare every word with the written copy, in order")
+        raise ShareFormatError(CHECKSUM_FAILED, hint="compare every word with the written copy, in order")
     mnemonic = mnemonic_from_indices(indices)
     slip = _parse_slip39(mnemonic)
     if (slip.group_count, slip.group_threshold, slip.member_threshold) != (1, 1, 1):

@@ -7,6 +7,7 @@ keyholder names, node names, progress and nonces -- never share material.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -36,6 +37,8 @@ SENT = frozenset({SendOutcome.ACCEPTED, SendOutcome.DUPLICATE, SendOutcome.UNSEA
 class EventKind(enum.StrEnum):
     STARTED = "started"
     SUBMITTED = "submitted"
+    RESENT = "resent"                # a held share sent again to a node that needed it
+    HELD_DROPPED = "held-dropped"    # shares kept for re-sending were zeroed
     REJECTED = "rejected"            # refused locally: nothing was sent
     THRESHOLD_FAILED = "threshold-failed"
     RESET = "reset"
@@ -80,12 +83,14 @@ class NodeSend:
 
 @dataclass(frozen=True)
 class Submission:
-    """One keyholder's share, checked and fanned out. Holds no share material."""
+    """One keyholder's share, checked and fanned out (or re-sent). Holds no share material."""
 
     keyholder: str
-    share_index: int
+    share_index: int                     # the x-coordinate (journal, --debug)
     verified: bool
     sends: tuple[NodeSend, ...]
+    label: str = ""                      # how people see it: 'share #1' (the keyholder's number)
+    resent: bool = False                 # a held share sent again to nodes that needed it
 
     @property
     def sent_to(self) -> tuple[str, ...]:
@@ -96,9 +101,21 @@ class Submission:
         return tuple(s.node for s in self.sends if s.outcome is SendOutcome.REJECTED)
 
     @property
+    def repeated(self) -> bool:
+        """Entered again: every node it reached already held it in its current attempt."""
+        sent = [s for s in self.sends if s.outcome in SENT]
+        return bool(sent) and all(s.outcome is SendOutcome.DUPLICATE for s in sent)
+
+    @property
     def message(self) -> str:
+        label = self.label or f"share #{self.share_index}"
         nodes = ", ".join(self.sent_to) or "no node"
-        text = f"keyholder {self.keyholder} submitted share #{self.share_index} to [{nodes}]"
+        if self.resent:
+            return f"re-sent keyholder {self.keyholder}'s {label} to [{nodes}] (held for this ceremony)"
+        if self.repeated:
+            return (f"keyholder {self.keyholder}'s {label} was already submitted: [{nodes}] already "
+                    "hold it in this attempt, nothing changed")
+        text = f"keyholder {self.keyholder} submitted {label} to [{nodes}]"
         skipped = [f"{s.node} {s.outcome.value}" for s in self.sends if s.outcome not in SENT]
         return text + (f" (not sent: {', '.join(skipped)})" if skipped else "")
 
@@ -136,6 +153,24 @@ class CeremonySnapshot:
     cluster_id: str | None = None
     threshold: int = 0
     keyholders: tuple[str, ...] = field(default=())
+    held: tuple[str, ...] = ()           # keyholders whose shares this process keeps to re-send
+
+    @property
+    def counted(self) -> tuple[str, ...]:
+        """Keyholders whose shares some sealed node holds in its current attempt."""
+        return _unique(k for n in self.nodes if n.phase is NodePhase.SEALED for k in n.contributors)
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """Keyholders who submitted but whose shares some sealed node does not hold (any more)."""
+        return _unique(k for n in self.nodes for k in n.must_resubmit)
+
+    @property
+    def in_flight(self) -> bool:
+        """Leaving now strands something: a partial attempt on a sealed node, or shares held to re-send."""
+        if self.all_unsealed:
+            return False
+        return bool(self.held) or any(n.phase is NodePhase.SEALED and n.progress for n in self.nodes)
 
     @property
     def all_unsealed(self) -> bool:
@@ -159,6 +194,10 @@ class CeremonySnapshot:
         for n in self.nodes:
             counts[n.phase.value] = counts.get(n.phase.value, 0) + 1
         return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 def split_share_line(line: str, keyholders: tuple[str, ...] | list[str]) -> tuple[str | None, str]:

@@ -2,9 +2,10 @@
 
     c = UnsealCeremony(clients, manifest=m, manifest_path=p, journal=j)
     c.start()                                  # journal 'started', first refresh
-    sub = c.submit(text, keyholder="alice")    # decode -> check -> fan out -> journal
-    c.follow(timeout=60)                       # until nothing moves without new shares
+    sub = c.submit(text, keyholder="alice")    # decode -> check -> fan out -> journal; kept to re-send
+    c.follow(timeout=60)                       # refresh (re-sending to joiners) until nothing moves
     c.drain_events()                           # what happened, explained, for the UI
+    c.finish()                                 # journal 'finished'; held shares zeroed
 
 What is sent: a share is decoded (any codec), checked against the keyholder
 manifest (a wrong share, or another keyholder's, is rejected here and nothing
@@ -16,12 +17,16 @@ and each request body -- and each is zeroed once sent (services/ceremony/shares.
 through the one submission path (services/ceremony/submit.py); what the ceremony knows about
 the nodes is kept by its NodeTracker (services/ceremony/tracking.py).
 
-What that costs: a node that loses its progress (restarted, reset, or a raft
-follower that only became initialised after the leader was unsealed) cannot be
-given the earlier shares again -- nobody kept them. The snapshot lists, per
-node, the keyholders whose shares it lost (`must_resubmit`); they submit again.
-Other processes' submissions are read from the shared journal and matched to
-nodes by unseal nonce, so every terminal shows who submitted on which node.
+Joiners and late nodes: a node that needs the threshold after the keyholders
+submitted (a raft follower that became initialised once the leader was unsealed,
+a node that was down or restarted) gets the shares again from the processes that
+checked them: each keeps its keyholders' verified shares (services/ceremony/held.py:
+bytearrays, zeroed when every node is unsealed, on a reset, when the ceremony ends,
+and after `hold_for` seconds) and refresh() re-sends them to sealed, initialised
+nodes that lack them -- journalled as re-sends, not submissions. What no running
+process holds any more is listed per node (`must_resubmit`); those keyholders
+submit again. Other processes' submissions are read from the shared journal and
+matched to nodes by unseal nonce, so every terminal shows who submitted on which node.
 
 Thread-safety: refresh() and submit() may run in different threads (the TUI
 refreshes in the background while a keyholder submits).
@@ -40,12 +45,17 @@ from vaultops.errors import (SecurityError, ShareFormatError, ShareMismatchError
 from vaultops.retry import TimedOut, poll
 from vaultops.services.ceremony import journal as cj
 from vaultops.services.ceremony import submit
+from vaultops.services.ceremony.held import HOLD_FOR, HeldShares
+from vaultops.services.ceremony.resend import Resender
 from vaultops.services.ceremony.shares import b64_buffer, decode, to_buffer, wipe
 from vaultops.services.ceremony.tracking import NodeTracker, short_error
+from vaultops.services.ceremony.wording import TYPO_HINT, format_refusal
 from vaultops.services.ceremony.types import (SENT, CeremonyEvent, CeremonySnapshot, EventKind, Level, NodePhase,
                                               NodeSend, NodeView, SendOutcome, Submission, share_offset,
                                               split_share_line)
 from vaultops.vault import fan_out
+
+from vaultops.services.ceremony.manifest import CheckStatus
 
 if TYPE_CHECKING:
     from vaultops.journal import Journal
@@ -68,7 +78,7 @@ class UnsealCeremony:
                  manifest_path: Path | None = None, journal: Journal | None = None,
                  allow_unverified: bool = False, retry_for: float = 3.0,
                  unseal_timeout: float = 30.0, join_timeout: float = 20.0,
-                 status_timeout: float = 6.0) -> None:
+                 status_timeout: float = 6.0, hold_for: float = HOLD_FOR, debug: bool = False) -> None:
         if not clients:
             raise UsageError("no nodes to unseal", hint="list the nodes in vaultops.yaml")
         self.clients = list(clients)
@@ -77,9 +87,11 @@ class UnsealCeremony:
         self.unseal_timeout = unseal_timeout
         self.status_timeout = status_timeout
         self.session = uuid.uuid4().hex[:12]
+        self.held = HeldShares(hold_for)
         self.tracker = NodeTracker(self.clients, manifest=manifest, manifest_path=manifest_path,
                                    journal=cj.CeremonyJournal(journal, session=self.session),
-                                   join_timeout=join_timeout)
+                                   join_timeout=join_timeout, debug=debug, held=self.held.names)
+        self._resender = Resender(self)
 
     # -- queries ------------------------------------------------------------------
 
@@ -91,6 +103,11 @@ class UnsealCeremony:
     @property
     def manifest_path(self) -> Path | None:
         return self.tracker.manifest_path
+
+    @property
+    def debug(self) -> bool:
+        """--debug: share x-coordinates are shown beside the keyholders' numbers."""
+        return self.tracker.debug
 
     @property
     def checked(self) -> bool:
@@ -120,28 +137,37 @@ class UnsealCeremony:
             self.tracker.event(EventKind.WARNING, f"{missing} of {manifest.shares} shares have no "
                                "enrolled keyholder (PGP init?): their shares are refused unless "
                                "--allow-unverified; enroll with `vaultops shares enroll`", Level.WARN)
-        self.refresh()
-        self.tracker.keep_open_attempts()
-        snap = self.tracker.snapshot()
-        self.tracker.flush()
-        return snap
+        return self.refresh()
 
     def finish(self) -> CeremonySnapshot:
-        snap = self.refresh()
+        """Journal the end; the shares held for re-sending are zeroed however this ends."""
+        try:
+            snap = self.refresh()
+        finally:
+            self._drop_held("the ceremony ended")
         outcome = "ok" if snap.all_unsealed else "incomplete"
         self.tracker.write(cj.FINISHED, f"unseal ceremony ended: {snap.summary()}", outcome=outcome,
                            phases={n.name: n.phase.value for n in snap.nodes})
         self.tracker.flush()
-        return snap
+        return self.tracker.snapshot()
 
     def refresh(self) -> CeremonySnapshot:
-        """Ask every node for its seal status at once; explain what changed."""
+        """Ask every node for its seal status at once; explain what changed; re-send held shares
+        to nodes that need them."""
         asked = time.monotonic()
         results = fan_out(self.clients, lambda c: c.seal.status(), timeout=self.status_timeout)
         records = self.tracker.journal.poll()
         snap = self.tracker.update(((r.node, r.value, r.error) for r in results), records, asked_at=asked)
         self.tracker.flush()
-        return snap
+        if not snap.all_unsealed and len(self.held):
+            for name in self.held.expire():
+                self.tracker.event(EventKind.HELD_DROPPED, f"keyholder {name}'s share is no longer kept for re-sending "
+                                   f"(kept {self.held.hold_for:g}s): nodes that need it now need "
+                                   f"{name} to submit again", Level.WARN, keyholder=name)
+            snap = self._resender.resend(snap)
+        if snap.all_unsealed:
+            self._drop_held("every node is unsealed")
+        return self.tracker.snapshot()
 
     def follow(self, *, timeout: float = 60.0, interval: float = 0.2, until_unsealed: bool = False,
                on_update: Callable[[CeremonySnapshot], None] | None = None,
@@ -169,8 +195,11 @@ class UnsealCeremony:
         return self.follow(timeout=timeout, interval=interval)
 
     def reset(self) -> list[NodeSend]:
-        """Discard the shares submitted so far on every sealed node (sys/unseal reset)."""
-        results = fan_out(self.clients, self._reset_one, timeout=self.status_timeout + 2)
+        """Discard the shares submitted so far on every sealed node (sys/unseal reset), and the
+        shares kept here to re-send: a reset means start over (no re-send may slip in between)."""
+        with self._resender.lock:
+            self._drop_held("progress was reset")
+            results = fan_out(self.clients, self._reset_one, timeout=self.status_timeout + 2)
         sends = [r.value if r.ok and r.value else NodeSend(r.node, SendOutcome.UNREACHABLE,
                                                            detail=short_error(r.error))
                  for r in results]
@@ -208,6 +237,8 @@ class UnsealCeremony:
         try:
             name, verified = self._identify(share, keyholder)
             key = b64_buffer(share.raw)
+            if verified:
+                self.held.keep(name, share)  # for nodes that need it later (joiners, late nodes)
         finally:
             share.wipe()
         mark = self.tracker.mark()  # node events of this fan-out come after the submission
@@ -215,8 +246,10 @@ class UnsealCeremony:
             sends = self._fan_out(key)
         finally:
             wipe(key)
-        sub = Submission(keyholder=name, share_index=share.index, verified=verified, sends=tuple(sends))
+        sub = Submission(keyholder=name, share_index=share.index, verified=verified, sends=tuple(sends),
+                         label=self.tracker.words.share(share.index))
         self.tracker.submitted(sub, mark=mark, session=self.session)
+        self.tracker.review()
         return sub
 
     def submit_line(self, line: str | bytearray, *, keyholder: str | None = None,
@@ -245,7 +278,10 @@ class UnsealCeremony:
         try:
             return decode(text, passphrase)
         except ShareFormatError as exc:  # its messages never quote the input
-            self._reject(exc.message, keyholder, None)
+            said = format_refusal(exc.message, keyholder)
+            self._reject(said, keyholder, None)
+            if said != exc.message:
+                raise ShareFormatError(said, hint=exc.hint) from None
             raise
 
     def _identify(self, share: Share, keyholder: str | None) -> tuple[str, bool]:
@@ -257,18 +293,22 @@ class UnsealCeremony:
         manifest = self.manifest
         if manifest is None:
             return keyholder or UNNAMED, False
+        words = self.tracker.words
         try:
             if keyholder is None:
                 owner = manifest.by_index(share.index)
                 if owner is None and self.allow_unverified:
                     return f"{UNNAMED} #{share.index}", False  # not enrolled (PGP init)
                 if owner is None:
-                    raise ShareMismatchError(
-                        f"share #{share.index} matches no keyholder in the manifest (another "
-                        "cluster, or a share from before a rekey?)",
-                        hint="check the share comes from this cluster; nothing was sent")
+                    raise ShareMismatchError(words.unknown(share.index),
+                                             hint="check the share comes from this cluster; nothing was sent")
                 keyholder = owner.name
-            result = manifest.require(keyholder, share, allow_unverified=self.allow_unverified)
+            result = manifest.check(keyholder, share)
+            if not (result.ok or (self.allow_unverified and result.status is CheckStatus.NO_VERIFIER)):
+                why = words.refusal(result)
+                raise ShareMismatchError(why, hint=TYPO_HINT if why.startswith("this is probably a typo") else
+                                         "make sure the keyholder entered their own share for this cluster; "
+                                         "nothing was sent")
         except VaultOpsError as exc:
             self._reject(exc.message, keyholder, share.index)
             raise
@@ -299,6 +339,12 @@ class UnsealCeremony:
         return NodeSend(name, sent.outcome, progress=sent.status.progress if sent.outcome in SENT else 0,
                         threshold=sent.status.t or st.t, nonce=sent.status.nonce if sent.outcome in SENT else "",
                         detail=sent.detail)
+
+    def _drop_held(self, why: str) -> None:
+        dropped = self.held.drop()
+        if dropped:
+            self.tracker.event(EventKind.HELD_DROPPED,
+                               f"shares kept for re-sending ({', '.join(dropped)}) were zeroed: {why}")
 
     def _reject(self, reason: str, keyholder: str | None, index: int | None) -> None:
         who = keyholder or "a keyholder"

@@ -24,8 +24,9 @@ def progress_text(n: NodeView) -> str:
     return "-"
 
 
-def node_note(n: NodeView) -> str:
-    """One line saying what this node waits for, and who must act."""
+def node_note(n: NodeView, held: tuple[str, ...] = ()) -> str:
+    """One line saying what this node waits for, and who must act (*held*: shares this process
+    keeps and re-sends by itself)."""
     if n.phase is NodePhase.UNREACHABLE:
         return f"retrying: {n.error or 'no answer'}"
     if n.phase is NodePhase.UNINITIALIZED:
@@ -35,24 +36,34 @@ def node_note(n: NodeView) -> str:
     if n.phase is NodePhase.UNSEALED:
         return ""
     note = f"needs {n.needs} more share{'s' if n.needs != 1 else ''}"
-    if n.must_resubmit:
-        note += f"; lost/never got: {', '.join(n.must_resubmit)} (must submit again)"
+    resend = [k for k in n.must_resubmit if k in held]
+    again = [k for k in n.must_resubmit if k not in held]
+    if resend:
+        note += f"; re-sending: {', '.join(resend)}"
+    if again:
+        note += f"; must submit again: {', '.join(again)}"
     return note
 
 
 def node_rows(snap: CeremonySnapshot) -> list[list[str]]:
     return [[n.name, PHASE_LABELS[n.phase], progress_text(n), (n.nonce or "-")[:8],
-             ", ".join(n.contributors) or "-", node_note(n)] for n in snap.nodes]
+             ", ".join(n.contributors) or "-", node_note(n, snap.held)] for n in snap.nodes]
 
 
 def headline(snap: CeremonySnapshot) -> str:
+    """The ceremony in one line. Who counts is read from the nodes, so after a reset (or a restart)
+    the line and the node rows agree: nobody is 'submitted' whose share no node holds."""
     if snap.all_unsealed:
-        return f"every node is unsealed ({len(snap.nodes)})"
+        who = f"; shares from {', '.join(snap.submitted)}" if snap.submitted else ""
+        return f"every node is unsealed ({len(snap.nodes)}){who}"
     parts = [snap.summary()]
     if snap.needs:
         parts.append(f"up to {snap.needs} more share{'s' if snap.needs != 1 else ''} needed")
-    if snap.submitted:
-        parts.append(f"submitted so far: {', '.join(snap.submitted)}")
+    if snap.counted:
+        parts.append(f"counted: {', '.join(snap.counted)}")
+    again = [k for k in snap.lost if k not in snap.held]
+    if again:
+        parts.append(f"must submit again: {', '.join(again)}")
     return "; ".join(parts)
 
 
@@ -65,8 +76,7 @@ def entry_hint(text: str) -> str:
 
     body = text.strip()
     if not body:
-        return (f"type or paste the share: base64 ({BASE64_CHARS} characters), hex ({HEX_CHARS}) "
-                f"or {MNEMONIC_WORDS} SLIP-39 words")
+        return f"base64 ({BASE64_CHARS} chars), hex ({HEX_CHARS}) or {MNEMONIC_WORDS} SLIP-39 words"
     tokens = body.split()
     if len(tokens) == 1 and not body.isalpha():
         return f"{len(body)} characters (base64: {BASE64_CHARS}, hex: {HEX_CHARS})"

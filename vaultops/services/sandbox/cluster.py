@@ -45,8 +45,14 @@ class SandboxSpec:
     storage: str = "raft"
     version: str | None = None
     sealed: bool = False
+    # With sealed: leave the followers unjoined (a fresh cluster's first unseal) instead of the
+    # default "after an outage" (every node joined as a voter, then all restarted sealed).
+    cold: bool = False
     tls: bool = False
     acme_config: str | None = None  # YAML with a tls:-shaped mapping: certificates from that ACME server
+    # Raft timing (production guidance: 1). 0 leaves it unset: the server's slow default (elections
+    # 15-22 s after a full restart) -- only the leader-election benchmark's anchor asks for that.
+    performance_multiplier: int = 1
 
 
 @dataclass
@@ -199,9 +205,15 @@ class Sandbox:
 
     # -- lifecycle -----------------------------------------------------------
     def stop(self, *, remove: bool = True) -> None:
-        """Stop exactly what this sandbox started; remove its folder (only one that `up` made)."""
+        """Stop exactly what this sandbox started; remove its folder (only one that `up` made) and
+        what it left in a shared state folder (services/sandbox/cleanup.py)."""
+        from vaultops.services.sandbox import cleanup
+
         if remove:
             check_removable(self.dir)
+            for nested in cleanup.nested_sandboxes(self.dir / "state" / "rehearsals"):   # kept copies: running
+                Sandbox(nested).stop(remove=False)
+            self._remove_leftovers()
         if self.record_file.exists():
             rec = self.record
             # All at once: a node that was just stepped down takes ~7 s to exit on SIGTERM.
@@ -215,6 +227,25 @@ class Sandbox:
                 postgres.stop(Path(rec.pg_dir))
         if remove:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _remove_leftovers(self) -> None:
+        from vaultops.services.sandbox import cleanup
+
+        # Only a named sandbox of the sandboxes folder: scratch copies (drills, rehearsals) share names.
+        if Path(os.path.realpath(self.dir.parent)) != Path(os.path.realpath(sandboxes_root())):
+            return
+        try:
+            state, name = self.config.state_dir, self.record.spec.name
+        except VaultOpsError:
+            return
+        if Path(os.path.realpath(state)).is_relative_to(os.path.realpath(self.dir)):
+            return      # inside the folder, removed with it
+        for path in cleanup.state_leftovers(state, name):
+            path.unlink(missing_ok=True)
+        for folder in cleanup.rehearsal_dirs(state, name):
+            for nested in cleanup.nested_sandboxes(folder):
+                Sandbox(nested).stop(remove=False)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def unseal_all(self, *, shares: list[str] | None = None, timeout: float = 60.0) -> None:
         from vaultops.services.sandbox.bootstrap import unseal_nodes
@@ -237,7 +268,8 @@ class Sandbox:
         poll(all_sealed, timeout=timeout, interval=0.05, what="nodes did not come back sealed", error=SandboxError,
              hint="see the nodes' bao.log")
 
-    def wait_active(self, timeout: float = 60.0) -> str:
+    def wait_active(self, timeout: float = 30.0) -> str:
+        """Until a node is active: a second or two after the unseal (performance_multiplier 1)."""
         from vaultops.services.sandbox.bootstrap import wait_active
 
         return wait_active(self.clients(token=False), timeout=timeout)

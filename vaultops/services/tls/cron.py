@@ -1,4 +1,4 @@
-"""What makes renewal cron-grade: a lock, JSON-lines events on stderr, textfile metrics."""
+"""What makes renewal cron-grade: a lock, JSON-lines events on stderr, textfile metrics, the journal."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vaultops.files.lock import Holder, exclusive_lock
 from vaultops.files.atomic import atomic_write_text
 from vaultops.services.tls.inspect import TLSError
 from vaultops.services.tls.renew import Outcome, RenewReport
+
+if TYPE_CHECKING:
+    from vaultops.journal import Journal
 
 
 class LockHeld(TLSError):
@@ -79,3 +82,12 @@ def _esc(value: str) -> str:
 
 def summarise(nodes: Sequence[Any]) -> str:
     return ", ".join(f"{n.node}: {n.outcome.value}" + (f" ({n.error})" if n.error else "") for n in nodes)
+
+
+def journal_renewal(journal: Journal, cluster: str, report: RenewReport) -> None:
+    """One `tls.renew` entry per node whose certificate was replaced or failed to be (unchanged is no event)."""
+    for node in report.nodes:
+        if node.outcome is Outcome.UNCHANGED:
+            continue
+        journal.append("tls.renew", outcome="ok" if node.outcome is Outcome.RENEWED else node.outcome.value,
+                       cluster=cluster, node=node.node, details=node.as_dict())

@@ -52,7 +52,7 @@ class KeyType(enum.Enum):
     RSA2048 = "rsa2048"
 
 
-_HINT = "see `vaultops tls --help` for the tls: section's keys"
+_HINT = "`vaultops config example tls` prints the tls: section with every key"
 Account = Annotated[str | int | None, Meta(description="user/group name or numeric id")]
 
 
@@ -149,7 +149,7 @@ def load_tls_settings(cfg: Config) -> TlsSettings:
 
     raw = cfg.section("tls")
     if not raw:
-        raise ConfigError("vaultops.yaml has no tls: section", hint="see `vaultops tls --help` for its keys")
+        raise ConfigError(f"{cfg.source} has no tls: section", hint="add one: `vaultops config example tls` prints it")
     section = validate(raw, TlsSection, source=cfg.source, prefix="tls", hint=_HINT)
     lb = raw.get("load_balancer_name", cfg.load_balancer)
     node_raw = _mapping(raw.get("nodes") or {}, "tls.nodes")
@@ -215,5 +215,5 @@ def parse_acme(cfg: Config, raw: dict[str, Any], state: Any) -> AcmeSettings:
 
 def _mapping(value: Any, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a mapping", hint="see `vaultops tls --help`")
+        raise ConfigError(f"{key} must be a mapping", hint=_HINT)
     return value

@@ -24,18 +24,25 @@ if TYPE_CHECKING:
 Check = Callable[[ClusterView], list[str]]
 
 
+REPORT_AFTER, REPORT_EVERY = 5.0, 10.0
+
+
 def wait_for(ctx: UpgradeContext, check: Check, *, what: str, timeout: float | None = None,
              stable: int = 1) -> ClusterView:
     """Poll the cluster until *check* passes on *stable* consecutive polls, or halt with the evidence."""
     limit = ctx.settings.gate_timeout if timeout is None else timeout
     started, passes, problems = time.monotonic(), 0, ["not checked yet"]
     view: ClusterView | None = None
+    report = started + REPORT_AFTER
 
     def passed() -> ClusterView | None:
-        nonlocal view, passes, problems
+        nonlocal view, passes, problems, report
         view = observe(ctx.clients, storage=ctx.storage)
         problems = check(view)
         passes = 0 if problems else passes + 1
+        if problems and time.monotonic() >= report:     # a wait says what it waits for, and how long
+            ctx.emit(f"  waiting {time.monotonic() - started:.0f}s of up to {limit:.0f}s: {problems[0]}")
+            report = time.monotonic() + REPORT_EVERY
         return view if passes >= stable else None
     try:
         return poll(passed, timeout=limit, interval=ctx.settings.poll, what=what, tolerate=())

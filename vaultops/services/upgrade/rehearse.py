@@ -121,7 +121,7 @@ def _run(cfg: Config, snapshot: Path, *, name: str, current: str, to: str, share
 
     started = time.monotonic()
     with scratch_sandbox(version=current, nodes=len(cfg.nodes), name="rehearsal", keep=keep, progress=emit,
-                         parent=_ensure(cfg.state_dir / "rehearsals")) as copy:
+                         parent=_ensure(rehearsals_dir(cfg))) as copy:
         copy.restore(snapshot, shares=shares, error=SandboxError)
         emit("snapshot restored into the copy and unsealed with the original shares")
         state, message = _upgrade(copy, to=to, shares=shares, token=token, emit=emit)
@@ -157,7 +157,7 @@ def _upgrade(copy: ScratchCopy, *, to: str, shares: list[str], token: str | None
         return load_state(path), str(exc)
 
 
-def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 120.0) -> None:
+def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 60.0) -> None:
     """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
     def healthy() -> bool | None:
         for c in clients:
@@ -172,6 +172,13 @@ def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 120
     poll(healthy, timeout=timeout, interval=0.5, error=RunbookError,
          what=f"the rehearsal copy did not become a healthy {voters}-voter cluster",
          hint="check the original token (VAULT_TOKEN) and the sandbox's bao.log (--keep)")
+
+
+def rehearsals_dir(cfg: Config) -> Path:
+    """Rehearsal copies of this cluster (kept ones with --keep): one folder per cluster, so a sandbox's
+    `down` finds its own (services/sandbox/cleanup.py)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cfg.cluster_name)
+    return cfg.state_dir / "rehearsals" / safe
 
 
 def _ensure(path: Path) -> Path:

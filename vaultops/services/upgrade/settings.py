@@ -45,4 +45,4 @@ def upgrade_section(cfg: Config) -> UpgradeSection:
     from vaultops.files.loader import validate
 
     return validate(cfg.section("upgrade"), UpgradeSection, source=cfg.source, prefix="upgrade",
-                    hint="see the upgrade: section in `vaultops upgrade --help`")
+                    hint="`vaultops config example upgrade` prints the upgrade: section with every key")

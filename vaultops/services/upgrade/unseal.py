@@ -6,9 +6,11 @@
   memory only, never in the state file, journal or argv. A resumed run must be
   given them again.
 - AutoUnsealer: auto-unseal (KMS/HSM/transit) seals; only waits.
-- KeyholderPause: no shares here: the run pauses (RunbookPaused) naming the
+- KeyholderPause: no shares here and no terminal: the run pauses (RunbookPaused) naming the
   keyholders the manifest lists; they submit through the ceremony
   (`vaultops unseal`), and `resume` finds the node unsealed and goes on.
+  (At a terminal the CLI hands the engine cli/upgrade_terminal.py's TerminalUnsealer
+  instead: the keyholders submit there and the run goes on.)
 
 - CeremonyUnsealer: shares handed to this process when a keyholder manifest
   exists: each goes through the unseal ceremony (vaultops/services/ceremony/unseal.py),
@@ -214,8 +216,9 @@ class KeyholderPause:
         raise RunbookPaused(
             f"{node} restarted on the new version and is sealed: {st.t} of {st.n} keyholders must submit "
             f"their shares ({who}); progress {st.progress}/{st.t}",
-            hint=f"keyholders: `vaultops unseal --node {node}`; then `vaultops upgrade resume` "
-                 "(or resume with --share-stdin)")
+            hint="keyholders: `vaultops unseal` (each share goes to every sealed node); then "
+                 "`vaultops upgrade resume` -- or run `vaultops upgrade resume` at a terminal and submit "
+                 "there, or resume with --share-stdin")
 
 
 def choose(seal_type: str, shares: Sequence[str | bytearray] | None, keyholders: Sequence[str], *,
