@@ -143,8 +143,14 @@ def restore_backup(ctx: RecoveryContext, *, node: str) -> Evidence:
         client.raft.restore(fh, force=True)
     ctx.memory.pop(THROWAWAY, None)
     sealed = _wait_sealed(client)
-    return {"summary": f"{pick['name']} restored in {time.monotonic() - started:.1f}s; "
-                       f"{node} {'sealed itself' if sealed else 'did not seal itself yet'}", "sealed": sealed}
+    # Sealed, the node still reports the throwaway seal (1 of 1) and takes shares against it: measured,
+    # the backup's shares never unseal it. Restarted, it reads the backup's seal configuration.
+    for step in (node_steps.stop_node, node_steps.start_node):
+        step.run(ctx, node=node)
+    st = client.seal.status()
+    return {"summary": f"{pick['name']} restored in {time.monotonic() - started:.1f}s; {node} "
+                       f"{'sealed itself' if sealed else 'did not seal itself'}, restarted: needs {st.t} of {st.n}",
+            "sealed": sealed, "threshold": st.t, "shares": st.n}
 
 
 @contextlib.contextmanager
@@ -160,8 +166,9 @@ def _token(client: NodeClient, token: str) -> Iterator[None]:
 
 def _wait_sealed(client: NodeClient) -> bool:
     try:
+        # seal-status hangs for ~5 s while the restore is applied; then "unsealed", then sealed
         return bool(poll(lambda: True if client.seal.status().sealed else None, timeout=SEAL_WAIT, interval=0.2,
-                         what=f"{client.name} to seal itself"))
+                         what=f"{client.name} to seal itself", tolerate=(VaultOpsError,)))
     except TimedOut:
         return False
 
