@@ -15,7 +15,8 @@ from vaultops.services.recovery import membership
 from vaultops.services.recovery.context import RecoveryContext
 from vaultops.vault.cluster import find_active
 
-RESUME = "then `vaultops recover resume` (or `vaultops node resume`)"
+RESUME_COMMAND = "`vaultops recover resume` (or `vaultops node resume`)"   # named in every halted run's hint
+RESUME = f"then {RESUME_COMMAND}"
 DATA = ("raft", "vault.db")     # what a raft node keeps under its path; its node-id file stays
 
 

@@ -26,6 +26,7 @@ from vaultops.runbook.loader import Runbook, load_runbook, resolve
 from vaultops.runbook.state import RunState, RunStatus, load_state, run_lock
 from vaultops.services.lease import run_lease
 from vaultops.services.recovery.context import RecoveryContext
+from vaultops.services.recovery.node_steps import RESUME_COMMAND
 from vaultops.services.upgrade.observe import observe, summary
 from vaultops.services.upgrade.service import runbooks_dir, state_path
 
@@ -51,7 +52,7 @@ def engine_for(ctx: RecoveryContext, *, listener: Listener | None = None) -> Eng
 
     return Engine(state_path=ctx.state_path, ctx=ctx, actions=RECOVERY_ACTIONS, journal=ctx.journal,
                   observe=lambda: summary(observe(ctx.clients, storage=ctx.storage)), listener=listener,
-                  emit=ctx.emit)
+                  emit=ctx.emit, resume_command=RESUME_COMMAND)
 
 
 def start(ctx: RecoveryContext, name: str, variables: dict[str, Any], *, restart: bool = False,
