@@ -122,8 +122,13 @@ def outage(work: Path, name: str, rnd: random.Random) -> Outage:
         probe = WriteProbe(clients)
         probe.start()
         time.sleep(0.5)
+        writer = next(c for c in box.clients(timeout=5) if c.name == leader)
         with _frozen(box, behind):
-            time.sleep(rnd.uniform(0.5, 1.5))          # ahead commits entries behind never gets
+            # ahead gets entries behind never gets: a few writes of our own make sure of it (the probe
+            # may be waiting on a frozen node the whole time)
+            for j in range(rnd.randint(2, 6)):
+                writer.write(f"{probe.mount}/gap{j}", {"value": str(j)})
+                time.sleep(rnd.uniform(0.1, 0.3))
             with _frozen(box, ahead):
                 froze = time.monotonic()
                 time.sleep(0.5)                         # the leader and two others still commit (3 of 5)
@@ -155,7 +160,11 @@ def with_vaultops(o: Outage) -> tuple[str, int]:
         raise SystemExit(f"vaultops recover quorum failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
     entries = [json.loads(line) for line in (o.box.dir / "journal.jsonl").read_text().splitlines() if line]
     choice = [e for e in entries if e["action"] == "runbook.step" and e["details"].get("step") == "choose"]
-    return choice[-1]["details"]["evidence"]["chosen"], VAULTOPS_COMMANDS
+    evidence = choice[-1]["details"]["evidence"]
+    indexes = {n: v["last_index"] for n, v in evidence["indexes"].items()}
+    if indexes[o.ahead] <= indexes[o.behind]:
+        print(f"    raft logs read by vaultops: {indexes} (ahead {o.ahead}, behind {o.behind})", flush=True)
+    return evidence["chosen"], VAULTOPS_COMMANDS
 
 
 class Manual:

@@ -14,7 +14,7 @@ from recovery_helpers import (active_client, cluster_name, journal, kill_and_wip
 
 from vaultops.services.upgrade.probe import WriteProbe, prepare
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 
 
 def _with_backups(box, folder) -> None:  # type: ignore[no-untyped-def]

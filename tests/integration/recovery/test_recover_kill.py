@@ -20,7 +20,7 @@ from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.recovery.service import state_path
 from vaultops.services.upgrade.probe import WriteProbe, prepare
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 STEPS = 17   # assess, stop x2, choose, peers, start, unseal, leader, rejoin x2 x4, replace
 
 

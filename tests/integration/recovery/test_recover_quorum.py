@@ -18,7 +18,7 @@ from recovery_helpers import (active_client, cluster_name, frozen, journal, kill
 from vaultops.services.upgrade.probe import WriteProbe, prepare
 from vaultops.testing.seed import rng
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 SETTLE = 0.25   # writes acknowledged this long before the freeze have reached every follower
 
 
