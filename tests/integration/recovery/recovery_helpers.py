@@ -73,6 +73,16 @@ def frozen(box: Sandbox, node: str) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
+def commit_some(box: Sandbox, leader: str, count: int = 3) -> None:
+    """Writes of our own through the leader: entries a frozen node misses for certain (the write probe
+    can spend the whole freeze waiting on the frozen node)."""
+    from vaultops.services.upgrade.probe import PROBE_MOUNT
+
+    client = next(c for c in box.clients(timeout=5) if c.name == leader)
+    for i in range(count):
+        client.write(f"{PROBE_MOUNT}/commit-{time.monotonic_ns()}-{i}", {"value": str(i)})
+
+
 def voters(box: Sandbox) -> dict[str, bool]:
     """Autopilot's view from the active node: raft id -> healthy voter."""
     ap = active_client(box).raft.autopilot_state()

@@ -13,8 +13,8 @@ import signal
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, frozen, journal, kill_and_wipe, run_cli, shares_text,
-                              step_evidence, voters)
+from recovery_helpers import (active_client, cluster_name, commit_some, frozen, journal, kill_and_wipe, run_cli,
+                              shares_text, step_evidence, voters)
 
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.recovery.service import state_path
@@ -33,6 +33,7 @@ def test_killed_at_every_step_boundary_then_resumed_completes(make_box) -> None:
     prepare(clients)
     with WriteProbe(clients) as probe:
         with frozen(box, behind):
+            commit_some(box, leader)           # ahead gets entries behind does not
             time.sleep(1.0)
             with frozen(box, ahead):
                 time.sleep(0.5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, frozen, journal, kill_and_wipe, shares_text,
+from recovery_helpers import (active_client, cluster_name, commit_some, frozen, journal, kill_and_wipe, shares_text,
                               step_evidence, voters)
 
 from vaultops.services.upgrade.probe import WriteProbe, prepare
@@ -74,6 +74,7 @@ def test_two_of_three_lost_the_survivor_leads_with_its_writes_then_two_replaceme
 
 def test_five_nodes_three_lost_the_most_recent_survivor_is_chosen(make_box, cli) -> None:  # type: ignore[no-untyped-def]
     box = make_box("quorum5", nodes=5)
+    leader = active_client(box).name
     behind, ahead = _standbys(box, 2)          # random: which survivor falls behind first
     lost = [n.name for n in box.record.nodes if n.name not in (behind, ahead)]
     clients = box.clients(timeout=1)
@@ -81,7 +82,8 @@ def test_five_nodes_three_lost_the_most_recent_survivor_is_chosen(make_box, cli)
     with WriteProbe(clients) as probe:
         time.sleep(0.5)
         with frozen(box, behind):
-            time.sleep(1.0)                    # ahead gets entries behind does not
+            commit_some(box, leader)           # ahead gets entries behind does not
+            time.sleep(1.0)
             with frozen(box, ahead):
                 time.sleep(1.0)                # the leader and two others still have quorum (3 of 5)
                 probe.stop()

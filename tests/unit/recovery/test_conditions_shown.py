@@ -24,7 +24,8 @@ def _snapshot(rows: list[NodeRow], storage: str = "raft") -> DashboardSnapshot:
 
 def _row(status: NodeStatus) -> NodeRow:
     state = CellState.OK if status.reachable else CellState.ERROR
-    return NodeRow(name=status.name, address=status.address, status=Cell(state, value=status), tls=Cell(CellState.ABSENT))
+    return NodeRow(name=status.name, address=status.address, status=Cell(state, value=status),
+                   tls=Cell(CellState.ABSENT))
 
 
 def test_status_text_names_the_condition_and_the_command_wrapped_to_the_terminal() -> None:
