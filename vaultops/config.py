@@ -14,7 +14,7 @@ Search order: --config, $VAULTOPS_CONFIG, ./vaultops.yaml, ~/.config/vaultops/va
         driver: {type: ssh, host: vault-1}
     journal: {path: ~/.local/state/vaultops/journal.jsonl}
     keyholders: {manifest: keyholders.yaml}
-    backup: {...}   tls: {...}   upgrade: {...}   sandbox: {...}
+    backup: {...}   tls: {...}   upgrade: {...}   sandbox: {...}   recovery: {...}
 
 The whole file is validated when it is read (vaultops.schema: every section, each
 from the service that owns it; vaultops.files.loader: size cap, strict YAML, one error naming
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from vaultops.errors import ConfigError
 
 STORAGE_TYPES = ("raft", "consul", "postgresql", "external")
-SECTIONS = ("cluster", "nodes", "journal", "keyholders", "backup", "tls", "upgrade", "sandbox", "auth")
+SECTIONS = ("cluster", "nodes", "journal", "keyholders", "backup", "tls", "upgrade", "sandbox", "auth", "recovery")
 CONFIG_NAME = "vaultops.yaml"
 
 

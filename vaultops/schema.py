@@ -4,6 +4,7 @@
     backup (and auth)                              vaultops.services.backup.settings
     tls                                            vaultops.services.tls.settings
     upgrade                                        vaultops.services.upgrade.settings
+    recovery                                       vaultops.services.recovery.settings
 
 Imported only when a file is validated (msgspec is not needed by `vaultops --help`).
 `vaultops.files.loader.schema(ConfigFile)` is the JSON Schema, with a description for every key.
@@ -20,6 +21,7 @@ from msgspec import Meta
 from vaultops.files.loader import Invalid
 from vaultops.files.model import Model, check_name, check_url
 from vaultops.services.backup.settings import BackupSection, LoginSettings
+from vaultops.services.recovery.settings import RecoverySection
 from vaultops.services.tls.settings import TlsSection
 from vaultops.services.upgrade.settings import UpgradeSection
 
@@ -96,6 +98,8 @@ class ConfigFile(Model, kw_only=True):
     tls: Annotated[TlsSection | None, Meta(description="node certificates and ACME renewal")] = None
     upgrade: Annotated[UpgradeSection | None, Meta(description="rolling upgrades")] = None
     sandbox: Annotated[SandboxSection | None, Meta(description="set by `vaultops sandbox up`")] = None
+    recovery: Annotated[RecoverySection | None, Meta(
+        description="disaster recovery: where each node keeps its raft data, sentinel paths")] = None
     auth: Annotated[LoginSettings | None, Meta(
         description="reserved: a login method with backup.auth's keys; commands use the token lookup today")] = None
 

@@ -45,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "tui": "tui_cmd",
     "completion": "completion_cmd",
     "man": "man_cmd",
+    "node": "node_cmd",
+    "recover": "recover_cmd",
 }
 # Global options that take a value: skipped when looking for the command name in argv.
 _VALUED = ("--config", "--operator")

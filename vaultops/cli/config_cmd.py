@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # The top-level keys of vaultops.yaml, spelt out so that `--help` needs no schema import
 # (tests/unit/test_config_reference.py holds them equal to vaultops.schema.ConfigFile's).
-SECTIONS = ("cluster", "nodes", "journal", "keyholders", "backup", "tls", "upgrade", "sandbox", "auth")
+SECTIONS = ("cluster", "nodes", "journal", "keyholders", "backup", "tls", "upgrade", "sandbox", "recovery", "auth")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,6 +101,10 @@ def _check_sections(session: Session, cfg: Any) -> None:
     session.drivers()
     anchor_settings(cfg)
     upgrade_section(cfg)
+    if cfg.section("recovery"):
+        from vaultops.services.recovery.settings import recovery_section
+
+        recovery_section(cfg)
     if cfg.section("backup"):
         session.backup_settings
     if cfg.section("tls"):

@@ -38,13 +38,18 @@ def cmd_status(session: Session, args: argparse.Namespace) -> int:
     consul = session.consul(timeout=args.timeout)
     st = cluster_status(clients, name=cfg.cluster_name, storage=cfg.storage, timeout=args.timeout + 1,
                         consul=consul)
+    from vaultops.cli.conditions import recovery_conditions, render_conditions
+
+    conds = recovery_conditions(session, st, partial=bool(args.node))   # nodes that are gone (issue 17)
     if args.format == "json":
-        print(json.dumps(st.to_json(), indent=2))
+        print(json.dumps({**st.to_json(), "conditions": [c.to_json() for c in conds]}, indent=2))
     else:
         from vaultops.cli.render import colour_wanted, line_width
 
         colour = colour_wanted(sys.stdout, no_color=args.no_color)
         print(render_status(st, colour=colour, width=line_width(sys.stdout)))
+        if conds:
+            print(render_conditions(conds, width=line_width(sys.stdout)))
     if st.token_rejected:
         fields = output.error_fields(message=f"raft health {st.autopilot_error}", exit_code=int(st.exit),
                                      hint="log in again: VAULT_TOKEN, ~/.vault-token or cluster.token_file",

@@ -53,6 +53,22 @@ class NodeDriver(Protocol):
 
     def read_file(self, path: str) -> bytes: ...
 
+    def set_aside(self, path: str, *, suffix: str) -> Result:
+        """Rename *path* (a file or folder) on the node to *path* + *suffix*, never deleting anything;
+        nothing there is success ("nothing there"). Disaster recovery moves a node's stale raft data
+        away with it before the node joins again."""
+        ...
+
+
+SUFFIX = re.compile(r"\.[A-Za-z0-9_-]{1,64}")
+
+
+def check_suffix(node: str, suffix: str) -> str:
+    """A set-aside suffix: a dot and a plain word (it reaches a path and a remote shell)."""
+    if SUFFIX.fullmatch(suffix):
+        return suffix
+    raise DriverError(f"{node}: {suffix[:40]!r} is not a plain suffix", hint="e.g. .vaultops-1a2b3c")
+
 
 def check_account(node: str, value: str | None, what: str) -> str | None:
     """*value* if it is a plain user/group name or id; anything else is refused before it reaches a shell."""
@@ -62,4 +78,4 @@ def check_account(node: str, value: str | None, what: str) -> str | None:
                       hint=f"use a name like vault or a number like 995 for tls.{what}")
 
 
-__all__ = ["ACCOUNT", "NodeDriver", "Result", "check_account"]
+__all__ = ["ACCOUNT", "NodeDriver", "Result", "check_account", "check_suffix"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops import process
-from vaultops.drivers.base import Result, check_account
+from vaultops.drivers.base import Result, check_account, check_suffix
 from vaultops.errors import ConfigError, DriverError
 from vaultops.files.atomic import atomic_write_bytes, atomic_write_text
 from vaultops.names import Kind, check_name
@@ -167,6 +167,21 @@ class LocalDriver:
             return Path(path).read_bytes()
         except OSError as exc:
             raise DriverError(f"{self.node}: cannot read {path}: {exc.strerror}", hint="check the path") from None
+
+    def set_aside(self, path: str, *, suffix: str) -> Result:
+        target = path + check_suffix(self.node, suffix)
+        if not os.path.isabs(path):
+            raise DriverError(f"{self.node}: {path!r} is not an absolute path", hint="check the raft path")
+        if not os.path.lexists(path):
+            return Result.of(f"mv {path} {target}", 0, "nothing there")
+        if os.path.lexists(target):
+            raise DriverError(f"{self.node}: {target} exists already", hint="move it away by hand, then retry")
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            raise DriverError(f"{self.node}: cannot move {path} aside: {exc.strerror}",
+                              hint=_write_hint(exc)) from None
+        return Result.of(f"mv {path} {target}", 0)
 
 
 def _account_id(node: str, value: str | None, what: str) -> int:

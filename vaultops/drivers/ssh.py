@@ -37,7 +37,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from vaultops import process
-from vaultops.drivers.base import Result, check_account
+from vaultops.drivers.base import Result, check_account, check_suffix
 from vaultops.errors import ConfigError, DriverError
 from vaultops.names import Kind, check_name
 
@@ -191,6 +191,15 @@ class SSHDriver:
         if not res.ok:
             Result(f"cat {path}", res.exit_code, "", res.stderr).check(self.node)
         return res.output
+
+    def set_aside(self, path: str, *, suffix: str) -> Result:
+        p, target = shlex.quote(path), shlex.quote(path + check_suffix(self.node, suffix))
+        if not path.startswith("/"):
+            raise DriverError(f"{self.node}: {path!r} is not an absolute path", hint="check the raft path")
+        script = (f"if [ -e {p} ] || [ -L {p} ]; then [ ! -e {target} ] && mv -- {p} {target}; "
+                  "else echo 'nothing there'; fi")
+        res = self.run(f"sh -c {shlex.quote(script)}", timeout=120)
+        return Result(f"mv {path} {path + suffix}", res.exit_code, res.stdout, res.stderr).check(self.node)
 
 
 def _chown(owner: str | None, group: str | None) -> str:

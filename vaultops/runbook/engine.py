@@ -46,8 +46,10 @@ C = TypeVar("C")
 class Engine(Generic[C]):
     def __init__(self, *, state_path: Path, ctx: C, actions: Registry[C], journal: Journal,
                  observe: Observer | None = None, listener: Listener | None = None,
-                 emit: Callable[[str], None] = lambda _m: None) -> None:
+                 emit: Callable[[str], None] = lambda _m: None,
+                 resume_command: str = "`vaultops upgrade resume` (or `vaultops runbook resume FILE`)") -> None:
         self.state_path = state_path
+        self.resume_command = resume_command   # named in a halted run's hint
         self.ctx = ctx
         self.actions = actions
         self.journal = journal
@@ -55,6 +57,9 @@ class Engine(Generic[C]):
         self.listener = listener
         self.emit = emit
         self.guard: Guard | None = None
+
+    def _hint(self, exc: VaultOpsError) -> str:
+        return _resume_hint(exc, self.resume_command)
 
     # -- entry points ------------------------------------------------------------
     def start(self, runbook: Runbook, variables: dict[str, Any], plan: list[PlannedStep], *,
@@ -120,7 +125,7 @@ class Engine(Generic[C]):
             raise
         except VaultOpsError as exc:
             self._stop(state, step, exc, RunStatus.HALTED, StepStatus.FAILED)
-            raise RunbookError(f"halted at {step.id}: {exc.message}", hint=_resume_hint(exc),
+            raise RunbookError(f"halted at {step.id}: {exc.message}", hint=self._hint(exc),
                                evidence=state.halt) from exc
         except KeyboardInterrupt:
             self._stop(state, step, RunbookError("interrupted by the operator"), RunStatus.HALTED,
@@ -184,7 +189,7 @@ class Engine(Generic[C]):
             self.guard()
         except VaultOpsError as exc:
             self._stop(state, step, exc, RunStatus.HALTED, StepStatus.PENDING)
-            raise RunbookError(f"halted before {step.id}: {exc.message}", hint=_resume_hint(exc),
+            raise RunbookError(f"halted before {step.id}: {exc.message}", hint=self._hint(exc),
                                evidence=state.halt) from exc
 
     # -- plumbing ----------------------------------------------------------------------
@@ -219,9 +224,11 @@ def _group_start(state: RunState, index: int) -> int:
     return next(i for i, s in enumerate(state.steps) if s.group == group)
 
 
-def _resume_hint(exc: VaultOpsError) -> str:
+def _resume_hint(exc: VaultOpsError, command: str) -> str:
+    if exc.hint and command in exc.hint:      # the step's hint already says how to go on
+        return exc.hint
     base = exc.hint + "; then " if exc.hint else ""
-    return base + "resume with `vaultops upgrade resume` (or `vaultops runbook resume FILE`)"
+    return base + f"resume with {command}"
 
 
 def _plain(value: Any) -> Any:

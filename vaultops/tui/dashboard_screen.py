@@ -58,6 +58,7 @@ class DashboardScreen(ConsoleScreen):
             Frame(Window(FormattedTextControl(lambda: node_table(self.snapshot())), height=rows),
                   title=lambda: f"Cluster {self.dashboard.cluster} ({self.dashboard.storage})"),
             Window(FormattedTextControl(lambda: cluster_lines(self.snapshot())), height=2),
+            Window(FormattedTextControl(lambda: condition_lines(self.snapshot())), height=Dimension(min=0, max=8)),
             Frame(Window(FormattedTextControl(lambda: journal_lines(self.snapshot())),
                          height=Dimension(min=1, preferred=8)), title="Journal (newest last)"),
             self.message_window(),
@@ -246,6 +247,23 @@ def raft_line(cell: Cell, storage: str) -> StyleAndTextTuples:
     if cell.state is CellState.PENDING:
         return [("class:hint", f" raft {PENDING}")]
     return [("class:error", f" raft: {cell.error or cell.state.value}")]
+
+
+def condition_lines(snap: DashboardSnapshot) -> StyleAndTextTuples:
+    """What `vaultops status` names for nodes that are gone (quorum lost, degraded, node dead) and the
+    command that addresses it; judged once every node's cell has settled."""
+    from vaultops.services.recovery.detect import conditions
+    from vaultops.services.status import NodeStatus
+
+    if any(not r.status.settled for r in snap.nodes):
+        return []
+    nodes = [r.node if r.node is not None else NodeStatus(name=r.name, address=r.address, reachable=False)
+             for r in snap.nodes]
+    out: StyleAndTextTuples = []
+    for c in conditions(storage=snap.storage, nodes=nodes, autopilot=snap.autopilot):
+        out += [("class:error", f" {c.kind.value}: {c.message}\n")]
+        out += [("class:hint", f"   run: {command}\n") for command in c.commands[:2]]
+    return out
 
 
 def backup_line(cell: Cell) -> StyleAndTextTuples:

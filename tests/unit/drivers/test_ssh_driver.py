@@ -110,3 +110,19 @@ def test_unknown_keys_are_config_errors() -> None:
         get_driver("n", {"type": "ssh", "hots": "x"})
     with pytest.raises(ConfigError, match="unknown driver command 'restart'"):
         get_driver("n", {"type": "ssh", "commands": {"restart": "x"}})
+
+
+def test_set_aside_is_one_quoted_mv_that_never_deletes(fake_ssh: Path, tmp_path: Path) -> None:
+    import shlex
+
+    drv = get_driver("n", {"type": "ssh", "ssh": str(fake_ssh)})
+    res = drv.set_aside("/opt/openbao/data dir/raft", suffix=".vaultops-aside-1")
+    script = shlex.split(_argv(tmp_path)[-1])
+    assert script[:2] == ["sh", "-c"] and "rm" not in script[2]
+    assert "mv -- '/opt/openbao/data dir/raft' '/opt/openbao/data dir/raft.vaultops-aside-1'" in script[2]
+    assert res.ok
+    for bad in ("; rm -rf /", ".x y", "../up"):
+        with pytest.raises(DriverError):
+            drv.set_aside("/opt/openbao/data/raft", suffix=bad)
+    with pytest.raises(DriverError, match="absolute"):
+        drv.set_aside("relative/raft", suffix=".a")

@@ -1,0 +1,102 @@
+"""Helpers for the disaster-recovery integration tests (a uniquely named module: every conftest is conftest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vaultops.errors import VaultOpsError
+from vaultops.testing.sandbox import Sandbox
+
+
+def shares_text(box: Sandbox) -> str:
+    return "\n".join(box.shares_b64[:3]) + "\n"
+
+
+def cluster_name(box: Sandbox) -> str:
+    return box.config.cluster_name
+
+
+def run_cli(box: Sandbox, *argv: str, stdin: str = "", env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vaultops", "--config", str(box.config_path), *argv],
+                          input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def active_client(box: Sandbox, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        for c in box.clients(timeout=2):
+            try:
+                if c.ha.health().status_code == 200:
+                    return c
+            except VaultOpsError:
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError("no active node")
+        time.sleep(0.2)
+
+
+def data_dir(box: Sandbox, node: str) -> Path:
+    return Path(next(n.dir for n in box.record.nodes if n.name == node)) / "data"
+
+
+def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
+    """The node's host is gone: its process SIGKILLed, its raft data deleted."""
+    drivers = box.drivers()
+    for node in nodes:
+        drivers[node].kill()
+    for node in nodes:
+        shutil.rmtree(data_dir(box, node))
+        data_dir(box, node).mkdir()
+
+
+@contextmanager
+def frozen(box: Sandbox, node: str) -> Iterator[None]:
+    """SIGSTOP the node for the block: it misses every entry the others commit meanwhile."""
+    pid = box.drivers()[node].pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def commit_some(box: Sandbox, leader: str, count: int = 3) -> None:
+    """Writes of our own through the leader: entries a frozen node misses for certain (the write probe
+    can spend the whole freeze waiting on the frozen node)."""
+    from vaultops.services.upgrade.probe import PROBE_MOUNT
+
+    client = next(c for c in box.clients(timeout=5) if c.name == leader)
+    for i in range(count):
+        client.write(f"{PROBE_MOUNT}/commit-{time.monotonic_ns()}-{i}", {"value": str(i)})
+
+
+def voters(box: Sandbox) -> dict[str, bool]:
+    """Autopilot's view from the active node: raft id -> healthy voter."""
+    ap = active_client(box).raft.autopilot_state()
+    return {s.id: s.healthy and s.id in ap.voters for s in ap.servers.values()}
+
+
+def journal(box: Sandbox) -> list[dict[str, Any]]:
+    path = box.dir / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def step_evidence(entries: list[dict[str, Any]], step: str) -> dict[str, Any]:
+    found = [e for e in entries if e["action"] == "runbook.step" and e["details"].get("step") == step]
+    assert found, f"no journalled step {step}"
+    return found[-1]["details"]["evidence"]

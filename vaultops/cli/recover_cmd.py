@@ -1,0 +1,199 @@
+"""vaultops recover quorum|from-backup|resume|status: guided disaster recovery (runbooks/recover-*.yaml).
+
+Both recoveries explain what happened and what they will do, then ask for the cluster's name
+typed back (`--confirm NAME` for scripts, whose stdin holds the shares) before anything changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from vaultops.cli import add_format, command_parser
+from vaultops.cli.journal_cmd import anchored
+from vaultops.cli.runbook_cmd import progress, read_shares, show_state
+
+if TYPE_CHECKING:
+    from vaultops.services.recovery.context import RecoveryContext
+    from vaultops.session import Session
+
+QUORUM, BACKUP = "recover-quorum", "recover-from-backup"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = command_parser(sub, "recover", help="disaster recovery: lost quorum, or every node lost",
+                       description="Resumable runbooks: state after every step, every step journalled; "
+                                   "`vaultops recover resume` continues a halted, paused or killed run.")
+    rsub = p.add_subparsers(dest="recover_command", metavar="ACTION", required=True)
+    q = command_parser(rsub, "quorum", help="a raft cluster that lost quorum: restart the survivor with the "
+                                             "most recent log alone (peers.json), join the others")
+    _run_options(q)
+    q.set_defaults(handler=cmd_quorum)
+    b = command_parser(rsub, "from-backup", help="every node lost: fresh nodes, the newest verified backup "
+                                                  "restored, the others joined; reports RTO/RPO")
+    b.add_argument("--name", metavar="BACKUP", help="a backup name (default: the newest verified)")
+    b.add_argument("--rehearse", action="store_true", help="dress rehearsal on a throwaway sandbox; the cluster "
+                                                           "is not touched")
+    b.add_argument("--keep", action="store_true", help="with --rehearse: keep the sandbox for inspection")
+    _run_options(b)
+    b.set_defaults(handler=cmd_from_backup)
+    add_resume_status(rsub, "recovery", resume=cmd_resume, status=cmd_status)
+
+
+def add_resume_status(sub: argparse._SubParsersAction, what: str, *, resume: Any, status: Any) -> None:
+    """`resume` (shares again on stdin) and `status` of the last run, for `recover` and `node`."""
+    r = command_parser(sub, "resume", help=f"continue the unfinished {what} run")
+    r.add_argument("--share-stdin", action="store_true", help="unseal shares on stdin, one per line")
+    r.add_argument("--accept-changed-runbook", action="store_true",
+                   help="resume even though the runbook was edited since the run started")
+    r.set_defaults(handler=resume)
+    s = command_parser(sub, "status", help=f"the recorded state of the last {what} run")
+    add_format(s)
+    s.set_defaults(handler=status)
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--share-stdin", action="store_true",
+                   help="unseal shares on stdin, one per line ('NAME: share' or bare; checked against the manifest)")
+    p.add_argument("--confirm", metavar="CLUSTER", help="the cluster's name, typed back (for scripts)")
+    p.add_argument("--plan", action="store_true", help="explain what would be done; touch nothing")
+    p.add_argument("--restart", action="store_true", help="abandon an unfinished run of this recovery")
+
+
+def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *,
+                     shares: list[str] | None) -> RecoveryContext:
+    """The context a recovery runs on, wired from the Session (clients, drivers, journal, manifest)."""
+    from vaultops.services.recovery.context import RecoveryContext
+    from vaultops.services.recovery.lastseen import load, seen_path
+    from vaultops.services.recovery.service import state_path
+    from vaultops.services.recovery.settings import recovery_section
+    from vaultops.services.upgrade.context import Prompter
+    from vaultops.services.upgrade.service import make_unsealer
+
+    cfg = session.config
+    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False, timeout=3), journal=session.journal)
+    return RecoveryContext(
+        cfg=cfg, clients={c.name: c for c in session.clients(timeout=5)}, drivers=session.drivers(),
+        unsealer=unsealer, journal=session.journal, settings=recovery_section(cfg),
+        state_path=state_path(cfg, runbook), seen=load(seen_path(cfg.state_dir, cfg.cluster_name)),
+        prompter=Prompter(assume_yes=bool(getattr(args, "yes", False))), emit=progress,
+        backup=session.backup_settings if cfg.section("backup") else None, token=session.token)
+
+
+def confirm_cluster(cluster: str, given: str | None) -> None:
+    """The cluster's name typed back, or UsageError (nothing has changed)."""
+    from vaultops.errors import UsageError
+
+    if given is None:
+        if not sys.stdin.isatty():
+            raise UsageError("this changes the cluster: type its name back",
+                             hint=f"pass --confirm {cluster} (stdin holds the shares)")
+        given = input(f"Type the cluster's name ({cluster}) to go on: ").strip()
+    if given != cluster:
+        raise UsageError(f"the name typed ({given[:40]!r}) is not the cluster's ({cluster}): nothing was changed",
+                         hint="type the cluster name exactly as vaultops.yaml has it")
+
+
+@anchored
+def cmd_quorum(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.services.recovery import quorum, service
+
+    ctx = recovery_context(session, args, QUORUM, shares=None)
+    found = quorum.assess(ctx)               # exit 3 while quorum holds: nothing changed
+    print(found.explain())
+    if args.plan:
+        return 0
+    confirm_cluster(ctx.cfg.cluster_name, args.confirm)
+    ctx = recovery_context(session, args, QUORUM, shares=read_shares(args))
+    state = service.start(ctx, QUORUM, {"survivors": found.survivors, "lost": list(found.lost)},
+                          restart=args.restart, operator=session.operator)
+    return finish(state)
+
+
+@anchored
+def cmd_from_backup(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.services.recovery import service
+    from vaultops.services.recovery.backup_steps import assess_all_lost
+
+    if args.rehearse:
+        return _rehearse(session, args)
+    ctx = recovery_context(session, args, BACKUP, shares=None)
+    cfg = ctx.cfg
+    assess_all_lost.run(ctx)                 # exit 3 while any node answers or has data: nothing changed
+    print(_backup_plan(cfg.cluster_name, [n.name for n in cfg.nodes], args.name))
+    if args.plan:
+        return 0
+    confirm_cluster(cfg.cluster_name, args.confirm)
+    ctx = recovery_context(session, args, BACKUP, shares=read_shares(args))
+    names = [n.name for n in cfg.nodes]
+    state = service.start(ctx, BACKUP, {"nodes": names, "first": names[0], "others": names[1:],
+                                        "backup": args.name}, restart=args.restart, operator=session.operator)
+    return finish(state)
+
+
+def _backup_plan(cluster: str, names: list[str], backup: str | None) -> str:
+    return "\n".join([
+        f"cluster {cluster}: every node is lost. `recover from-backup` will, step by step (journalled; "
+        "`vaultops recover resume` continues it):",
+        f"  1. pick {backup or 'the newest verified backup'} from the backup sinks;",
+        f"  2. stop {', '.join(names)} and set aside whatever is left of their raft data (renamed);",
+        f"  3. start {names[0]} blank, initialise it with a throwaway seal (kept in memory only), force-restore the",
+        "     backup into it (verified again against its manifest on the way) and unseal it with the backup's shares;",
+        f"  4. start {', '.join(names[1:]) or 'no other node'} blank, join and unseal them, wait for healthy voters;",
+        "  5. read the sentinel paths and report RTO and RPO."])
+
+
+def _rehearse(session: Session, args: argparse.Namespace) -> int:
+    from vaultops.services.recovery.rehearse import rehearse
+
+    report = rehearse(session.config, shares=read_shares(args) or [], journal=session.journal, token=session.token,
+                      backup=session.backup_settings, name=args.name, keep=args.keep, emit=progress)
+    print(report.render())
+    return 0 if report.ok else 8
+
+
+@anchored
+def cmd_resume(session: Session, args: argparse.Namespace) -> int:
+    return resume_unfinished(session, args, (QUORUM, BACKUP), what="recovery")
+
+
+def cmd_status(session: Session, args: argparse.Namespace) -> int:
+    return show_last(session, args, (QUORUM, BACKUP), what="recovery")
+
+
+def resume_unfinished(session: Session, args: argparse.Namespace, names: tuple[str, ...], *, what: str) -> int:
+    """Resume the unfinished run of one of *names* (shares again on stdin: they were never stored)."""
+    from vaultops.errors import RunbookError
+    from vaultops.services.recovery import service
+
+    runs = service.unfinished(session.config, names)
+    if not runs:
+        raise RunbookError(f"no unfinished {what} run", hint=f"`vaultops {args.command} status` shows the last one")
+    name = runs[0][0]
+    ctx = recovery_context(session, args, name, shares=read_shares(args))
+    return finish(service.resume(ctx, name, operator=session.operator,
+                                 accept_changed_runbook=args.accept_changed_runbook))
+
+
+def show_last(session: Session, args: argparse.Namespace, names: tuple[str, ...], *, what: str) -> int:
+    """The recorded state of the most recent run of one of *names*."""
+    from vaultops.errors import RunbookError
+    from vaultops.runbook.state import load_state
+    from vaultops.services.recovery import service
+
+    found = [p for p in (service.state_path(session.config, n) for n in names) if p.exists()]
+    if not found:
+        raise RunbookError(f"no {what} run recorded", hint="`vaultops status` names the condition and its command")
+    return show_state(load_state(max(found, key=lambda p: p.stat().st_mtime)), args.format)
+
+
+def finish(state: Any) -> int:
+    """The run's outcome, the closing evidence (choice, what could be lost, what to run next)."""
+    for step in state.steps:
+        if step.action in ("choose_survivor", "offer_replace", "report_recovery") and step.evidence:
+            print(f"{step.id}: {step.evidence.get('summary', '')}")
+            for command in step.evidence.get("commands") or []:
+                print(f"  next: {command}")
+    print(f"run {state.run_id}: {state.status.value}")
+    return 0
