@@ -62,12 +62,12 @@ class LocalUpload:
         try:
             with _fs(f"cannot write {self._target}"):
                 self._fh.write(chunk)
+                self._size += len(chunk)
+                if self._size - self._flushed >= WRITE_BEHIND:
+                    self._write_behind()   # its flush() may fail like the write (a full disk)
         except SinkError:
             self.abort()
             raise
-        self._size += len(chunk)
-        if self._size - self._flushed >= WRITE_BEHIND:
-            self._write_behind()
 
     def _write_behind(self) -> None:
         assert self._fh is not None

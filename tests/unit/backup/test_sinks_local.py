@@ -65,3 +65,18 @@ def test_write_behind_refused_or_missing_leaves_the_work_to_the_commit(tmp_path,
         up.write(b"z" * (9 << 20))
         up.commit()
         assert (tmp_path / "b" / "y.snap").read_bytes() == b"z" * (9 << 20)
+
+
+def test_write_behind_flush_failure_is_one_sink_error_and_removes_the_temp_file(tmp_path, monkeypatch) -> None:
+    from vaultops.storage import local
+    from vaultops.storage.base import SinkError
+
+    monkeypatch.setattr(local, "_writeback_call", lambda: lambda fd, off, n, flags: 0)
+    up = LocalSink(tmp_path / "b").open_upload("z.snap")
+
+    def full() -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(up._fh, "flush", full)
+    with pytest.raises(SinkError, match="No space left"):
+        up.write(b"z" * (9 << 20))
+    assert list((tmp_path / "b").iterdir()) == []
