@@ -5,12 +5,20 @@ a SinkError naming the path, through `_fs()`, the one place this sink translates
 upload removes its temp file, and a commit that fails after the rename removes the target too:
 nothing half-written stays behind. A temp file left by a killed run is an open upload
 (`.partial-<key>.XXXX`): listed by open_uploads() and removed once older than stale_after.
+
+Write-behind: the commit's fsync is owed to the user, but waiting for a whole snapshot's dirty
+pages at the end adds their write-out to the run (0.06 s of 0.9 s for 220 MB on the bench's
+machine). So while the stream runs, each WRITE_BEHIND bytes written are handed to the kernel's
+writeback at once (Linux sync_file_range, which starts the I/O without waiting for it), and the
+fsync at commit only waits for the tail. Elsewhere the commit's fsync does it all, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -22,6 +30,8 @@ from vaultops.files.atomic import atomic_write_bytes
 from vaultops.storage.base import CHUNK, CommitResult, ObjectInfo, OpenUpload, SinkError, check_key, stale_after
 
 TEMP_PREFIX = ".partial-"
+WRITE_BEHIND = 8 << 20
+_SYNC_FILE_RANGE_WRITE = 2
 HINT = "check free space, permissions and mount options of the backup directory"
 
 
@@ -44,6 +54,7 @@ class LocalUpload:
         self._tmp = Path(tmp)
         self._fh = os.fdopen(fd, "wb")
         self._size = 0
+        self._flushed = 0   # bytes handed to writeback so far
         self.key = key
 
     def write(self, chunk: bytes | bytearray) -> None:
@@ -51,10 +62,22 @@ class LocalUpload:
         try:
             with _fs(f"cannot write {self._target}"):
                 self._fh.write(chunk)
+                self._size += len(chunk)
+                if self._size - self._flushed >= WRITE_BEHIND:
+                    self._write_behind()   # its flush() may fail like the write (a full disk)
         except SinkError:
             self.abort()
             raise
-        self._size += len(chunk)
+
+    def _write_behind(self) -> None:
+        assert self._fh is not None
+        start = _writeback_call()
+        if start is None:
+            return
+        self._fh.flush()
+        # advisory: a refusal (EINVAL on an odd file system) only leaves the work to the fsync
+        start(self._fh.fileno(), self._flushed, self._size - self._flushed, _SYNC_FILE_RANGE_WRITE)
+        self._flushed = self._size
 
     def commit(self) -> CommitResult:
         assert self._fh is not None, "upload already finished"
@@ -172,6 +195,23 @@ class LocalSink:
 
 def _missing(sink: LocalSink, key: str) -> SinkError:
     return SinkError(f"{sink.name}: {key} not found", hint="run 'vaultops backup list'")
+
+
+@functools.cache
+def _writeback_call() -> Callable[[int, int, int, int], int] | None:
+    """libc's sync_file_range (Linux), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
 
 
 def _fsync_dir(path: Path) -> None:

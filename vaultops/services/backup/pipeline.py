@@ -10,7 +10,9 @@ verification, a failed source or an interruption aborts every upload.
 
 With a *transform* (backup encryption: crypt.seal.Sealer) the sinks get its output instead of
 the source's bytes: one more thread between the source and the sinks turns each plaintext chunk
-into ciphertext, in order, while the verifier's threads check the same plaintext chunks.
+into ciphertext, in order, while the verifier's threads check the same plaintext chunks. What the
+transform must see of its own output (the Sealer's ciphertext SHA-256) runs in one more thread
+beside the sinks, off the relay's critical path.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class Transform(Protocol):
 
     def finish(self) -> bytes: ...
 
+    def observers(self) -> list[Callable[[bytes | bytearray], None]]:
+        """Each to be given every piece of output in order (e.g. its hash), in a thread of its own."""
+        ...
+
 
 def _forward(data: bytes, sinks: list[_Worker]) -> None:
     if data:
@@ -102,7 +108,9 @@ def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, 
     keep_heap()
     checks = [_Worker(f"verify-{i}", feed, depth) for i, feed in enumerate(verifier.feeders())]
     sinks = {name: _Worker(f"sink-{i}", up.write, depth) for i, (name, up) in enumerate(uploads.items())}
-    outs = list(sinks.values())
+    watchers = [] if transform is None else [_Worker(f"seal-watch-{i}", f, depth)
+                                             for i, f in enumerate(transform.observers())]
+    outs = [*sinks.values(), *watchers]
     relay = None if transform is None else _Worker("seal", lambda c: _forward(transform.update(c), outs), depth)
     fed = [*checks, *([relay] if relay else outs)]   # what the source's chunks go to
     for w in dict.fromkeys([*fed, *outs]):
@@ -115,7 +123,7 @@ def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, 
                 raise relay.error
             _forward(transform.finish(), outs)
         _stop(outs)
-        for check in checks:
+        for check in [*checks, *watchers]:
             if check.error is not None:
                 raise check.error
         report = verifier.finish()

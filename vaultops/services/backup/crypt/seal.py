@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,11 @@ def describe(recipients: Sequence[Recipient]) -> list[RecipientInfo]:
 
 
 class Sealer:
-    """Encrypts a plaintext stream for the sinks and hashes what they receive."""
+    """Encrypts a plaintext stream for the sinks and hashes what they receive.
+
+    The pipeline gives the ciphertext to observers() in a thread of its own; a caller without one
+    feeds each output piece to them itself, in order, before record().
+    """
 
     def __init__(self, recipients: Sequence[Recipient]) -> None:
         self._recipients = list(recipients)
@@ -60,15 +64,17 @@ class Sealer:
         self.size = 0
 
     def update(self, chunk: bytes | bytearray) -> bytes:
-        return self._count(self._enc.update(chunk))
+        return self._enc.update(chunk)
 
     def finish(self) -> bytes:
-        return self._count(self._enc.finish())
+        return self._enc.finish()
 
-    def _count(self, data: bytes) -> bytes:
+    def observers(self) -> list[Callable[[bytes | bytearray], None]]:
+        return [self._count]
+
+    def _count(self, data: bytes | bytearray) -> None:
         self._sha.update(data)
         self.size += len(data)
-        return data
 
     def record(self) -> Encryption:
         """The manifest's `encryption` (call after finish())."""
