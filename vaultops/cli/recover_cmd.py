@@ -7,6 +7,7 @@ typed back (`--confirm NAME` for scripts, whose stdin holds the shares) before a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,10 @@ from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import progress, read_shares, show_state
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from vaultops.services.recovery.context import RecoveryContext
+    from vaultops.services.upgrade.unseal import Unsealer
     from vaultops.session import Session
 
 QUORUM, BACKUP = "recover-quorum", "recover-from-backup"
@@ -61,8 +65,55 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true", help="abandon an unfinished run of this recovery")
 
 
+def checking(session: Session, args: argparse.Namespace) -> Future[Unsealer] | None:
+    """With the shares on stdin now (--confirm given, or stdin no terminal), the unsealer built and every
+    share checked against the keyholder manifest (scrypt, ~0.1 s each) in the background, while the cluster
+    is assessed: off the critical path of the recovery, and still before anything is changed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not getattr(args, "share_stdin", False) or (args.confirm is None and sys.stdin.isatty()):
+        return None
+    shares, clients, journal = read_shares(args), session.clients(token=False, timeout=3), session.journal
+    cfg = session.config
+
+    def build() -> Unsealer:
+        from vaultops.services.upgrade.service import make_unsealer
+
+        return checked(make_unsealer(cfg, shares, clients=clients, journal=journal))
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-check")
+    try:
+        return pool.submit(build)
+    finally:
+        pool.shutdown(wait=False)   # the check goes on; the caller waits on the future
+
+
+def checked(unsealer: Unsealer) -> Unsealer:
+    """The shares checked now (a CeremonyUnsealer; the others check nothing before sending)."""
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer
+
+    if isinstance(unsealer, CeremonyUnsealer):
+        try:
+            unsealer.check()
+        except BaseException:
+            unsealer.wipe()
+            raise
+    return unsealer
+
+
+def dropped(early: Future[Unsealer] | None) -> None:
+    """An early check no longer needed: its shares wiped once it is done."""
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer
+
+    if early is not None and not early.cancel():
+        with contextlib.suppress(Exception):   # its refusal does not matter any more
+            found = early.result()
+            if isinstance(found, CeremonyUnsealer):
+                found.wipe()
+
+
 def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *,
-                     shares: list[str] | None) -> RecoveryContext:
+                     shares: list[str] | None, unsealer: Unsealer | None = None) -> RecoveryContext:
     """The context a recovery runs on, wired from the Session (clients, drivers, journal, manifest)."""
     from vaultops.services.recovery.context import RecoveryContext
     from vaultops.services.recovery.lastseen import load, seen_path
@@ -72,7 +123,9 @@ def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *
     from vaultops.services.upgrade.service import make_unsealer
 
     cfg = session.config
-    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False, timeout=3), journal=session.journal)
+    if unsealer is None:
+        unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False, timeout=3),
+                                 journal=session.journal)
     return RecoveryContext(
         cfg=cfg, clients={c.name: c for c in session.clients(timeout=5)}, drivers=session.drivers(),
         unsealer=unsealer, journal=session.journal, settings=recovery_section(cfg),
@@ -100,12 +153,21 @@ def cmd_quorum(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.recovery import quorum, service
 
     ctx = recovery_context(session, args, QUORUM, shares=None)
-    found = quorum.assess(ctx)               # exit 3 while quorum holds: nothing changed
-    print(found.explain())
-    if args.plan:
-        return 0
-    confirm_cluster(ctx.cfg.cluster_name, args.confirm)
-    ctx = recovery_context(session, args, QUORUM, shares=read_shares(args))
+    early = checking(session, args)          # the shares checked while the cluster is assessed
+    try:
+        found = quorum.assess(ctx)           # exit 3 while quorum holds: nothing changed
+        print(found.explain())
+        if args.plan:
+            dropped(early)
+            return 0
+        confirm_cluster(ctx.cfg.cluster_name, args.confirm)
+        unsealer = early.result() if early is not None else None
+    except BaseException:
+        dropped(early)
+        raise
+    ctx = recovery_context(session, args, QUORUM, shares=read_shares(args) if unsealer is None else None,
+                           unsealer=unsealer)
+    checked(ctx.unsealer)                    # wrong shares refused before anything is stopped
     state = service.start(ctx, QUORUM, {"survivors": found.survivors, "lost": list(found.lost)},
                           restart=args.restart, operator=session.operator)
     return finish(state)
