@@ -7,15 +7,21 @@ typed back (`--confirm NAME` for scripts, whose stdin holds the shares) before a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import progress, read_shares, show_state
+from vaultops.errors import VaultOpsError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from vaultops.services.recovery.context import RecoveryContext
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer, Unsealer
     from vaultops.session import Session
 
 QUORUM, BACKUP = "recover-quorum", "recover-from-backup"
@@ -61,18 +67,91 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", action="store_true", help="abandon an unfinished run of this recovery")
 
 
+@dataclass
+class Early:
+    """Shares read from stdin at the start, and their check against the keyholder manifest under way."""
+
+    shares: list[str]
+    unsealer: CeremonyUnsealer | None = None    # None: no keyholder manifest (nothing to check)
+    check: Future[Any] | None = None
+
+    def wait(self) -> None:
+        """Until the shares are checked (raise: a share refused, and nothing held)."""
+        if self.check is not None:
+            try:
+                self.check.result()
+            except BaseException:
+                self.drop()
+                raise
+
+    def drop(self) -> None:
+        if self.check is not None:
+            with contextlib.suppress(Exception):   # its refusal does not matter any more
+                self.check.result()
+        if self.unsealer is not None:
+            self.unsealer.wipe()
+
+
+def checking(session: Session, args: argparse.Namespace) -> Early | None:
+    """With the shares on stdin now (--confirm given, or stdin no terminal), each checked against the keyholder
+    manifest (scrypt, ~0.1 s each, 2 at a time; it releases the GIL) in the background while the cluster is
+    assessed: off the critical path of the recovery, and still before anything is changed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vaultops.services.ceremony.manifest import Manifest, manifest_path
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer
+
+    if not getattr(args, "share_stdin", False) or (args.confirm is None and sys.stdin.isatty()):
+        return None
+    early = Early(read_shares(args) or [])
+    try:
+        path = manifest_path(session.config)
+        manifest = Manifest.load(path)
+    except VaultOpsError:
+        return early
+    early.unsealer = CeremonyUnsealer(early.shares, manifest=manifest, manifest_path=path, journal=session.journal)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-check")
+    try:
+        early.check = pool.submit(early.unsealer.check)
+    finally:
+        pool.shutdown(wait=False)   # the check goes on; Early.wait() waits for it
+    return early
+
+
+def checked(unsealer: Unsealer) -> Unsealer:
+    """The shares checked now (a CeremonyUnsealer; the others check nothing before sending)."""
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer
+
+    if isinstance(unsealer, CeremonyUnsealer):
+        try:
+            unsealer.check()
+        except BaseException:
+            unsealer.wipe()
+            raise
+    return unsealer
+
+
 def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *,
-                     shares: list[str] | None) -> RecoveryContext:
-    """The context a recovery runs on, wired from the Session (clients, drivers, journal, manifest)."""
+                     shares: list[str] | None, early: Early | None = None) -> RecoveryContext:
+    """The context a recovery runs on, wired from the Session (clients, drivers, journal, manifest);
+    *early*: the shares read and checked at the start (used when the nodes' seal takes shares)."""
     from vaultops.services.recovery.context import RecoveryContext
     from vaultops.services.recovery.lastseen import load, seen_path
     from vaultops.services.recovery.service import state_path
     from vaultops.services.recovery.settings import recovery_section
     from vaultops.services.upgrade.context import Prompter
     from vaultops.services.upgrade.service import make_unsealer
+    from vaultops.services.upgrade.unseal import CeremonyUnsealer
 
     cfg = session.config
-    unsealer = make_unsealer(cfg, shares, clients=session.clients(token=False, timeout=3), journal=session.journal)
+    unsealer = make_unsealer(cfg, early.shares if early else shares, clients=session.clients(token=False, timeout=3),
+                             journal=session.journal)
+    if early is not None and early.unsealer is not None:
+        if isinstance(unsealer, CeremonyUnsealer):   # the same shares and manifest, already checked
+            unsealer.wipe()
+            unsealer = early.unsealer
+        else:
+            early.drop()
     return RecoveryContext(
         cfg=cfg, clients={c.name: c for c in session.clients(timeout=5)}, drivers=session.drivers(),
         unsealer=unsealer, journal=session.journal, settings=recovery_section(cfg),
@@ -97,15 +176,26 @@ def confirm_cluster(cluster: str, given: str | None) -> None:
 
 @anchored
 def cmd_quorum(session: Session, args: argparse.Namespace) -> int:
-    from vaultops.services.recovery import quorum, service
+    early = checking(session, args)          # first: the shares are checked while the rest is imported and
+    try:                                     # the cluster assessed
+        from vaultops.services.recovery import quorum, service
 
-    ctx = recovery_context(session, args, QUORUM, shares=None)
-    found = quorum.assess(ctx)               # exit 3 while quorum holds: nothing changed
-    print(found.explain())
-    if args.plan:
-        return 0
-    confirm_cluster(ctx.cfg.cluster_name, args.confirm)
-    ctx = recovery_context(session, args, QUORUM, shares=read_shares(args))
+        ctx = recovery_context(session, args, QUORUM, shares=None)
+        found = quorum.assess(ctx)           # exit 3 while quorum holds: nothing changed
+        print(found.explain())
+        if args.plan:
+            if early is not None:
+                early.drop()
+            return 0
+        confirm_cluster(ctx.cfg.cluster_name, args.confirm)
+        if early is not None:
+            early.wait()                     # wrong shares refused before anything is stopped
+    except BaseException:
+        if early is not None:
+            early.drop()
+        raise
+    ctx = recovery_context(session, args, QUORUM, shares=None if early else read_shares(args), early=early)
+    checked(ctx.unsealer)                    # (without an early check: checked here, still before any stop)
     state = service.start(ctx, QUORUM, {"survivors": found.survivors, "lost": list(found.lost)},
                           restart=args.restart, operator=session.operator)
     return finish(state)

@@ -22,6 +22,20 @@ def shares_text(box: Sandbox) -> str:
     return "\n".join(box.shares_b64[:3]) + "\n"
 
 
+def with_backups(box: Sandbox, folder: Path, sentinel: str) -> None:
+    """A local backup sink in the sandbox's vaultops.yaml; kvs/sentinel written (recover from-backup reads it)."""
+    import yaml
+
+    doc = yaml.safe_load(box.config_path.read_text())
+    doc["backup"] = {"sinks": [{"type": "local", "path": str(folder / "backups")}],
+                     "lock_file": str(folder / "backup.lock"), "state_file": str(folder / "last-run.json")}
+    doc["recovery"] = {"sentinels": ["kvs/sentinel"]}
+    box.config_path.write_text(yaml.safe_dump(doc))
+    leader = active_client(box)
+    leader.write("sys/mounts/kvs", {"type": "kv", "options": {"version": "1"}})
+    leader.write("kvs/sentinel", {"value": sentinel})
+
+
 def cluster_name(box: Sandbox) -> str:
     return box.config.cluster_name
 

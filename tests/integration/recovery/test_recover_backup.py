@@ -8,29 +8,17 @@ import json
 import time
 
 import pytest
-import yaml
 from recovery_helpers import (active_client, cluster_name, journal, kill_and_wipe, shares_text, step_evidence,
-                              voters)
+                              voters, with_backups)
 
 from vaultops.services.upgrade.probe import WriteProbe, prepare
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 
 
-def _with_backups(box, folder) -> None:  # type: ignore[no-untyped-def]
-    doc = yaml.safe_load(box.config_path.read_text())
-    doc["backup"] = {"sinks": [{"type": "local", "path": str(folder / "backups")}],
-                     "lock_file": str(folder / "backup.lock"), "state_file": str(folder / "last-run.json")}
-    doc["recovery"] = {"sentinels": ["kvs/sentinel"]}
-    box.config_path.write_text(yaml.safe_dump(doc))
-
-
 def test_every_node_lost_the_cluster_is_rebuilt_from_the_newest_backup(make_box, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     box = make_box("frombackup")
-    _with_backups(box, tmp_path)
-    leader = active_client(box)
-    leader.write("sys/mounts/kvs", {"type": "kv", "options": {"version": "1"}})
-    leader.write("kvs/sentinel", {"value": "from-before-the-outage"})
+    with_backups(box, tmp_path, "from-before-the-outage")
     clients = box.clients(timeout=1)
     prepare(clients)
     with WriteProbe(clients) as probe:

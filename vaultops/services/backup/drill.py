@@ -204,7 +204,7 @@ def _refused(exc: ShareMismatchError, backup: Manifest, ep: Epoch | None, histor
              lines: list[str | bytearray]) -> ShareMismatchError:
     """The manifest's refusal, said for a drill: nothing restored, and which key epoch each share belongs to."""
     number = ep.number if ep is not None else None
-    elsewhere = _other_epochs(lines, history, number)
+    elsewhere = history.elsewhere(lines, number) if history is not None else []
     if number is not None and elsewhere:
         return ShareMismatchError(
             f"{exc.message}: {'; '.join(elsewhere)}; {backup.name} is of key epoch {number} and opens only with "
@@ -212,21 +212,6 @@ def _refused(exc: ShareMismatchError, backup: Manifest, ep: Epoch | None, histor
                                           "--epochs`); nothing was restored")
     return ShareMismatchError(exc.message, hint="check each line holds the share of the keyholder it names; "
                                                 "nothing was restored")
-
-
-def _other_epochs(lines: list[str | bytearray], history: EpochHistory | None, number: int | None) -> list[str]:
-    """'share #i is NAME's share of key epoch J' for each given share of an epoch other than *number*."""
-    if history is None:
-        return []
-    try:
-        held = read_share_lines(lines, manifest=None)
-    except VaultOpsError:
-        return []
-    try:
-        return [f"share #{share.index} is {who}'s share of key epoch {ep.number}"
-                for share in held.shares for ep, who in history.owners(share) if ep.number != number]
-    finally:
-        held.wipe()
 
 
 def _enough(held: HeldShares, km: Any, km_path: Path | None) -> None:

@@ -18,6 +18,7 @@ another verifier (re-enrolled after a rekey), starts the next epoch. An explicit
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -98,6 +99,32 @@ class EpochHistory:
             if kh is not None and kh.verifier is not None and kh.verifier.matches(share):
                 out.append((ep, kh.name))
         return out
+
+    def elsewhere(self, lines: Sequence[str | bytearray], number: int | None) -> list[str]:
+        """'share #i is NAME's share of key epoch J' for each share in *lines* of an epoch other than *number*."""
+        from vaultops.services.ceremony.share_lines import read_share_lines
+        from vaultops.services.ceremony.shares import to_buffer, wipe
+        from vaultops.services.ceremony.types import share_offset
+
+        names = sorted({k.name for ep in self.epochs for k in ep.keyholders})  # 'NAME:' of any epoch
+        bare: list[bytearray] = []
+        try:
+            for line in lines:
+                buf = to_buffer(line) if isinstance(line, str) else line
+                bare.append(bytearray(buf[share_offset(buf, names)[1]:]))
+                if buf is not line:
+                    wipe(buf)
+            held = read_share_lines(list(bare), manifest=None)
+        except VaultOpsError:
+            return []
+        finally:
+            for buf in bare:
+                wipe(buf)
+        try:
+            return [f"share #{share.index} is {who}'s share of key epoch {ep.number}"
+                    for share in held.shares for ep, who in self.owners(share) if ep.number != number]
+        finally:
+            held.wipe()
 
 
 def load_epochs(path: Path) -> EpochHistory:

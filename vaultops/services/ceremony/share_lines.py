@@ -15,6 +15,7 @@ wipe() zeroes; the lines are the caller's.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,14 +47,17 @@ class HeldShares:
 
 
 def read_share_lines(lines: Iterable[str | bytearray], *, manifest: Manifest | None,
-                     allow_unverified: bool = False) -> HeldShares:
+                     allow_unverified: bool = False, workers: int = 1) -> HeldShares:
     """Every non-blank line decoded and, with *manifest*, checked; raise on the first bad one (all wiped).
 
     ShareFormatError / UsageError (exit 2): a line that is no share, a share given twice, too many
-    lines. ShareMismatchError (exit 3): a share the manifest says is not its keyholder's.
+    lines. ShareMismatchError (exit 3): a share the manifest says is not its keyholder's. Every line
+    is decoded before any is checked; with *workers* > 1 the verifiers (scrypt, ~0.1 s each, which
+    releases the GIL) run that many at a time.
     """
     held = HeldShares(checked=manifest is not None)
     names = [k.name for k in manifest.keyholders] if manifest is not None else []
+    given: list[tuple[int, str | None]] = []      # per share: its line number, the name on the line
     try:
         for number, line in enumerate(lines, 1):
             buf = to_buffer(line) if isinstance(line, str) else line
@@ -62,37 +66,52 @@ def read_share_lines(lines: Iterable[str | bytearray], *, manifest: Manifest | N
                     continue
                 if len(held.shares) >= MAX_LINES:
                     raise UsageError(f"more than {MAX_LINES} shares given", hint="give one share per line")
-                _add(held, buf, names, manifest, allow_unverified=allow_unverified)
+                given.append((number, _add(held, buf, names, manifest)))
             except VaultOpsError as exc:
                 raise _at_line(exc, number) from None
             finally:
                 if buf is not line:
                     wipe(buf)
+        _identify_all(held, given, manifest, allow_unverified=allow_unverified, workers=workers)
     except BaseException:
         held.wipe()
         raise
     return held
 
 
-def _add(held: HeldShares, buf: bytearray, names: list[str], manifest: Manifest | None, *,
-         allow_unverified: bool) -> None:
+def _add(held: HeldShares, buf: bytearray, names: list[str], manifest: Manifest | None) -> str | None:
+    """Decode one line's share into *held* (not yet checked); the keyholder the line names."""
     name, at = share_offset(buf, names)
     if name is None and manifest is not None:
         named, _ = share_offset(buf, [])  # 'NAME: share' with a name the manifest does not know
         if named is not None:
             manifest.keyholder(named)      # raises: no keyholder named ..., known: ...
     share = decode(memoryview(buf)[at:])
-    try:
-        if any(s.index == share.index for s in held.shares):
-            raise UsageError(f"share #{share.index} is given twice",
-                             hint="each keyholder gives their own share once")
-        who, verified = identify(manifest, share, name, allow_unverified=allow_unverified)
-    except BaseException:
+    if any(s.index == share.index for s in held.shares):
         share.wipe()
-        raise
+        raise UsageError(f"share #{share.index} is given twice", hint="each keyholder gives their own share once")
     held.shares.append(share)
-    held.keyholders.append(who)
-    held.checked = held.checked and verified
+    return name
+
+
+def _identify_all(held: HeldShares, given: list[tuple[int, str | None]], manifest: Manifest | None, *,
+                  allow_unverified: bool, workers: int) -> None:
+    """Whose each held share is (the first bad line, in line order, raises)."""
+    def one(i: int) -> tuple[str, bool]:
+        try:
+            return identify(manifest, held.shares[i], given[i][1], allow_unverified=allow_unverified)
+        except VaultOpsError as exc:
+            raise _at_line(exc, given[i][0]) from None
+
+    count = len(held.shares)
+    if workers > 1 and manifest is not None and count > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, count), thread_name_prefix="share-check") as pool:
+            found = list(pool.map(one, range(count)))
+    else:
+        found = [one(i) for i in range(count)]
+    for who, verified in found:
+        held.keyholders.append(who)
+        held.checked = held.checked and verified
 
 
 def identify(manifest: Manifest | None, share: Share, keyholder: str | None, *,

@@ -88,6 +88,7 @@ class UnsealCeremony:
         self.status_timeout = status_timeout
         self.session = uuid.uuid4().hex[:12]
         self.held = HeldShares(hold_for)
+        self._checked_with = manifest        # submit_checked(): shares checked with this very object
         self.tracker = NodeTracker(self.clients, manifest=manifest, manifest_path=manifest_path,
                                    journal=cj.CeremonyJournal(journal, session=self.session),
                                    join_timeout=join_timeout, debug=debug, held=self.held.names)
@@ -232,6 +233,23 @@ class UnsealCeremony:
         finally:
             self.tracker.flush()
 
+    def submit_checked(self, share: Share, *, keyholder: str, checked_with: Manifest) -> Submission:
+        """A share already confirmed as *keyholder*'s by this ceremony's own manifest object (the caller ran
+        share_lines.read_share_lines with it, e.g. before anything was stopped): fanned out without a second
+        scrypt. Any other manifest is refused. The share stays the caller's to wipe."""
+        try:
+            if checked_with is not self._checked_with:
+                raise SecurityError("a share checked against another keyholder manifest",
+                                    hint="check it against this ceremony's manifest; nothing was sent")
+            mismatch = self.tracker.mismatch
+            if mismatch:
+                self._reject(mismatch, keyholder, share.index)
+                raise SecurityError(mismatch, hint="use the manifest of this cluster; nothing was sent")
+            self.held.keep(keyholder, share)
+            return self._send(b64_buffer(share.raw), keyholder, share.index, verified=True)
+        finally:
+            self.tracker.flush()
+
     def _submit(self, text: str | bytearray, keyholder: str | None, passphrase: bytes | str) -> Submission:
         share = self._decode(text, passphrase, keyholder)
         try:
@@ -241,13 +259,17 @@ class UnsealCeremony:
                 self.held.keep(name, share)  # for nodes that need it later (joiners, late nodes)
         finally:
             share.wipe()
+        return self._send(key, name, share.index, verified=verified)
+
+    def _send(self, key: bytearray, name: str, index: int, *, verified: bool) -> Submission:
+        """Fan *key* out to every node, journal the submission; *key* is wiped."""
         mark = self.tracker.mark()  # node events of this fan-out come after the submission
         try:
             sends = self._fan_out(key)
         finally:
             wipe(key)
-        sub = Submission(keyholder=name, share_index=share.index, verified=verified, sends=tuple(sends),
-                         label=self.tracker.words.share(share.index))
+        sub = Submission(keyholder=name, share_index=index, verified=verified, sends=tuple(sends),
+                         label=self.tracker.words.share(index))
         self.tracker.submitted(sub, mark=mark, session=self.session)
         self.tracker.review()
         return sub

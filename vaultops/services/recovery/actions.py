@@ -21,7 +21,7 @@ RECOVERY_ACTIONS: Registry[RecoveryContext] = Registry({
     "offer_replace": quorum_steps.offer_replace,
     # recover-from-backup
     "assess_all_lost": backup_steps.assess_all_lost, "pick_backup": backup_steps.pick_backup,
-    "init_throwaway": backup_steps.init_throwaway, "restore_backup": backup_steps.restore_backup,
+    "init_throwaway": backup_steps.init_throwaway, "unseal_restored": backup_steps.unseal_restored, "restore_backup": backup_steps.restore_backup,
     "wait_restored": backup_steps.wait_restored, "verify_sentinels": backup_steps.verify_sentinels,
     "report_recovery": backup_steps.report_recovery,
     "confirm": confirm,

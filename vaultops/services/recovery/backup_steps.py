@@ -10,7 +10,12 @@ key: on resume `init`'s check fails, the `seed` group starts over, and the blank
 throwaway data is worthless, is stopped, set aside and started fresh.
 
 Key epochs: a backup opens only with the shares of the key epoch it was taken in (field notes).
-Until vaultops records key epochs, the unseal goes through the current keyholder manifest.
+`pick` records the backup's epoch (its manifest's `key_epoch`, or by its time in the keyholder
+manifest's history: ceremony/epochs.py) and checks the shares given against that epoch's keyholder
+manifest before anything is stopped; a share of another epoch is refused naming its epoch. Every
+unseal of the run (`unseal_restored`: the restored node and the joiners, which take the restored
+keyring) checks them against the same epoch -- a resumed run reads it from `pick`'s evidence.
+A backup whose epoch is unknown (rekeyed outside vaultops) is opened through the current manifest.
 """
 
 from __future__ import annotations
@@ -19,18 +24,23 @@ import contextlib
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vaultops.errors import RunbookError, SecurityError, UsageError, VaultOpsError
+from vaultops.errors import RunbookError, SecurityError, ShareMismatchError, UsageError, VaultOpsError
 from vaultops.retry import TimedOut, poll
 from vaultops.runbook.registry import Evidence, action, with_verify
 from vaultops.services.recovery import node_steps
 from vaultops.services.recovery.context import RecoveryContext
 from vaultops.services.recovery.settings import sentinels
+from vaultops.services.upgrade.unseal import CeremonyUnsealer
 from vaultops.vault import NodeClient
 from vaultops.vault.cluster import find_active, wait_active
 
+if TYPE_CHECKING:
+    from vaultops.services.ceremony.epochs import EpochHistory
+
 THROWAWAY = "throwaway"
+EPOCH = "key_epoch"   # ctx.memory: the key epoch ctx.unsealer was rebased on
 SEAL_WAIT = 30.0    # a node seals itself within ~5 s of a forced restore (field notes)
 
 
@@ -77,11 +87,67 @@ def pick_backup(ctx: RecoveryContext, *, name: str | None = None) -> Evidence:
             continue
         if manifest.kind != "raft":
             raise UsageError(f"{found} is a {manifest.kind} backup", hint="pick a raft backup with --name")
-        return {"summary": f"{found} from {sink.name}, taken {manifest.finished_at}", "name": found,
+        epoch = _key_epoch(ctx, manifest)
+        _on_epoch(ctx, epoch, found)    # the shares checked now: nothing is stopped for wrong ones
+        return {"summary": f"{found} from {sink.name}, taken {manifest.finished_at}"
+                           f"{f', key epoch {epoch}' if epoch is not None else ''}", "name": found,
                 "sink": sink.name, "finished_at": manifest.finished_at, "raft_index": manifest.raft_index,
-                "cluster_id": manifest.cluster_id, "server_version": manifest.server_version}
+                "cluster_id": manifest.cluster_id, "server_version": manifest.server_version, "key_epoch": epoch}
     raise RunbookError(f"no verified backup{' ' + name if name else ''} in any sink",
                        hint="check backup.sinks (`vaultops backup list`)", evidence={"errors": errors})
+
+
+def _history(ctx: RecoveryContext) -> EpochHistory | None:
+    """The keyholder manifest's epochs, when the shares given are checked against it (else None)."""
+    from vaultops.services.ceremony.epochs import load_epochs
+
+    u = ctx.unsealer
+    if not isinstance(u, CeremonyUnsealer) or u.manifest_path is None:
+        return None
+    return load_epochs(u.manifest_path)
+
+
+def _key_epoch(ctx: RecoveryContext, manifest: Any) -> int | None:
+    """The backup's key epoch: recorded in its manifest, else placed by its time; None when unknown."""
+    history = _history(ctx)
+    if history is None:
+        return None
+    recorded = manifest.key_epoch
+    if recorded is not None:
+        if recorded.number is None:
+            ctx.emit(f"the key epoch of {manifest.name} is unknown ({recorded.problem}): its shares are checked "
+                     "against the current keyholder manifest")
+            return None
+        return history.number(recorded.number).number   # an epoch the keyholder manifest never had: refused
+    found = history.at(datetime.fromisoformat(manifest.started_at))
+    return found.number if found is not None else None
+
+
+def _on_epoch(ctx: RecoveryContext, epoch: int | None, backup: str) -> None:
+    """ctx.unsealer checks the shares against key *epoch*'s keyholder manifest (once per process), now."""
+    if epoch is None or ctx.memory.get(EPOCH) == epoch:
+        return
+    history, u = _history(ctx), ctx.unsealer
+    if history is None or not isinstance(u, CeremonyUnsealer):
+        return
+    ctx.unsealer = u.rebased(history.number(epoch), history)
+    ctx.memory[EPOCH] = epoch
+    try:
+        ctx.unsealer.check()
+    except ShareMismatchError as exc:
+        raise ShareMismatchError(f"{backup} is of key epoch {epoch}: {exc.message}", hint=exc.hint) from None
+
+
+@action("unseal_restored")
+def unseal_restored(ctx: RecoveryContext, *, node: str) -> Evidence:
+    """Unseal a node of the restored cluster with the shares of the picked backup's key epoch."""
+    pick = ctx.earlier("pick")
+    _on_epoch(ctx, pick.get("key_epoch"), pick["name"])
+    evidence = node_steps.unseal_node.run(ctx, node=node)
+    return {**evidence, "key_epoch": pick.get("key_epoch")}
+
+
+unseal_restored = with_verify(unseal_restored, node_steps.unseal_node.verify or (lambda _c, **_k: None))
 
 
 def _settings(ctx: RecoveryContext) -> Any:
@@ -226,4 +292,4 @@ def report_recovery(ctx: RecoveryContext) -> Evidence:
 
 
 __all__ = ["assess_all_lost", "init_throwaway", "pick_backup", "report_recovery", "restore_backup",
-           "verify_sentinels", "wait_restored"]
+           "unseal_restored", "verify_sentinels", "wait_restored"]

@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vaultops.errors import RunbookError, RunbookPaused, SecurityError, VaultOpsError
+from vaultops.errors import RunbookError, RunbookPaused, SecurityError, ShareMismatchError, UsageError, VaultOpsError
 from vaultops.vault import NodeClient, cluster
 from vaultops.vault.models import SealStatus
 
@@ -39,10 +39,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from vaultops.journal import Journal
+    from vaultops.services.ceremony.epochs import Epoch, EpochHistory
     from vaultops.services.ceremony.manifest import Manifest
+    from vaultops.services.ceremony.share_lines import HeldShares
     from vaultops.services.ceremony.shares import Share
 
 READY_TIMEOUT = 60.0
+CHECK_WORKERS = 2     # scrypt share checks at a time (hashlib.scrypt releases the GIL; ~16 MiB each)
 
 
 class Unsealer(Protocol):
@@ -135,13 +138,19 @@ class SharesUnsealer:
 
 
 class CeremonyUnsealer:
-    """Shares from stdin ('NAME: share' or bare), each checked by the ceremony before it is sent."""
+    """Shares from stdin ('NAME: share' or bare), each checked against the manifest before it is sent.
+
+    check() runs the checks (scrypt) once, CHECK_WORKERS at a time -- a caller runs it before it
+    changes anything, or while it waits for something -- and unseal() then only submits the checked
+    shares (UnsealCeremony.submit_checked). The decoded shares are held until wipe()."""
 
     def __init__(self, lines: Sequence[str | bytearray], *, manifest: Manifest, manifest_path: Path | None = None,
                  journal: Journal | None = None, timeout: float = 60.0) -> None:
         from vaultops.services.ceremony.shares import to_buffer
 
         self._lines = [to_buffer(line) if isinstance(line, str) else bytearray(line) for line in lines]
+        self._held: HeldShares | None = None
+        self.epoch: tuple[EpochHistory, int] | None = None   # rebased(): the key epoch the shares must be of
         self.manifest = manifest
         self.manifest_path = manifest_path
         self.journal = journal
@@ -156,6 +165,9 @@ class CeremonyUnsealer:
     def wipe(self) -> None:
         for line in getattr(self, "_lines", ()):
             line[:] = bytes(len(line))
+        held = getattr(self, "_held", None)
+        if held is not None:
+            held.wipe()
 
     @property
     def shares_given(self) -> int:
@@ -165,16 +177,53 @@ class CeremonyUnsealer:
     def keyholders(self) -> Sequence[str]:
         return [kh.name for kh in self.manifest.keyholders]
 
+    def check(self) -> HeldShares:
+        """Every share decoded and confirmed by its keyholder's verifier (once); raise on the first bad line."""
+        from vaultops.services.ceremony.share_lines import read_share_lines
+
+        if self._held is None:
+            try:
+                self._held = read_share_lines(self._lines, manifest=self.manifest, workers=CHECK_WORKERS)
+            except (ShareMismatchError, UsageError) as exc:  # UsageError: a name the epoch did not have
+                if self.epoch is None:
+                    raise
+                history, number = self.epoch
+                elsewhere = history.elsewhere(self._lines, number)   # the epoch each share is of
+                if not elsewhere:
+                    raise
+                raise ShareMismatchError("; ".join([exc.message, *elsewhere]) +
+                                         f": the shares of key epoch {number} are needed",
+                                         hint=f"give the shares of key epoch {number} (`vaultops keyholders "
+                                              "list --epochs`); nothing was sent") from None
+        return self._held
+
+    def rebased(self, epoch: Epoch, history: EpochHistory) -> CeremonyUnsealer:
+        """The same shares, to be checked against the keyholder manifest of *epoch* (a backup's key epoch:
+        ceremony/epochs.py); a share of another epoch is refused naming its epoch. The lines move to the
+        new unsealer; this one is left empty. An old epoch's manifest is read from the manifest's history
+        and never written (manifest_path None)."""
+        path = epoch.manifest_file if epoch is history.current else None
+        other = CeremonyUnsealer([], manifest=epoch.manifest, manifest_path=path, journal=self.journal,
+                                 timeout=self.timeout)
+        other.epoch = (history, epoch.number)
+        other._lines, self._lines = self._lines, []
+        if self._held is not None:
+            self._held.wipe()
+            self._held = None
+        return other
+
     def unseal(self, client: NodeClient, *, node: str) -> dict[str, Any]:
         from vaultops.services.ceremony.unseal import UnsealCeremony
 
-        st = prepare(client, node=node, given=len(self._lines))
+        held = self.check()
+        st = prepare(client, node=node, given=len(held.shares))
         if not st.sealed:
             return {"summary": "already unsealed", "version": st.version}
         ceremony = UnsealCeremony([client], manifest=self.manifest, manifest_path=self.manifest_path,
-                            journal=self.journal, unseal_timeout=self.timeout)
+                                  journal=self.journal, unseal_timeout=self.timeout)
         ceremony.start()
-        who = [ceremony.submit_line(line).keyholder for line in self._lines[: st.t]]
+        who = [ceremony.submit_checked(share, keyholder=name, checked_with=self.manifest).keyholder
+               for share, name in zip(held.shares[: st.t], held.keyholders[: st.t])]
         snap = ceremony.follow(timeout=self.timeout, until_unsealed=True)
         ceremony.finish()
         if not snap.all_unsealed:
