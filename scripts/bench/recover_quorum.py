@@ -37,14 +37,13 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.services.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
 from vaultops.services.upgrade.probe import WriteProbe, prepare  # noqa: E402
-from vaultops.testing.sandbox import start_sandbox  # noqa: E402
+from vaultops.testing.sandbox import data_dir, frozen, start_sandbox  # noqa: E402
 
 NODES, LIMIT, SETTLE = 5, 240.0, 0.5
 VAULTOPS_COMMANDS = 2          # `vaultops status`, `vaultops recover quorum ...`
@@ -96,21 +95,6 @@ def _active(box: Sandbox) -> Any:
     raise SystemExit("no active node")
 
 
-@contextlib.contextmanager
-def _frozen(box: Sandbox, node: str) -> Iterator[None]:
-    pid = box.drivers()[node].pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
-def _data(box: Sandbox, node: str) -> Path:
-    return Path(next(n.dir for n in box.record.nodes if n.name == node)) / "data"
-
-
 def outage(work: Path, name: str, rnd: random.Random) -> Outage:
     box = start_sandbox(work / name, name=name, nodes=NODES, raft_healthy=True)
     try:
@@ -123,13 +107,13 @@ def outage(work: Path, name: str, rnd: random.Random) -> Outage:
         probe.start()
         time.sleep(0.5)
         writer = next(c for c in box.clients(timeout=5) if c.name == leader)
-        with _frozen(box, behind):
+        with frozen(box, behind):
             # ahead gets entries behind never gets: a few writes of our own make sure of it (the probe
             # may be waiting on a frozen node the whole time)
             for j in range(rnd.randint(2, 6)):
                 writer.write(f"{probe.mount}/gap{j}", {"value": str(j)})
                 time.sleep(rnd.uniform(0.1, 0.3))
-            with _frozen(box, ahead):
+            with frozen(box, ahead):
                 froze = time.monotonic()
                 time.sleep(0.5)                         # the leader and two others still commit (3 of 5)
                 probe.stop()
@@ -138,8 +122,8 @@ def outage(work: Path, name: str, rnd: random.Random) -> Outage:
                 for node in lost:
                     drivers[node].kill()
                 for node in lost:
-                    shutil.rmtree(_data(box, node))
-                    _data(box, node).mkdir()
+                    shutil.rmtree(data_dir(box, node))
+                    data_dir(box, node).mkdir()
         return Outage(box, ahead, behind, probe, froze)
     except BaseException:
         box.stop()
@@ -233,8 +217,8 @@ def with_manual(o: Outage) -> tuple[str, int]:
     for s in survivors:
         m.service(s, "stop")
     peers = json.dumps([{"id": chosen, "address": cluster, "non_voter": False}])
-    m.sh(f"cat > {_data(o.box, chosen)}/raft/peers.json <<'EOF'\n{peers}\nEOF")
-    d = _data(o.box, other)
+    m.sh(f"cat > {data_dir(o.box, chosen)}/raft/peers.json <<'EOF'\n{peers}\nEOF")
+    d = data_dir(o.box, other)
     m.sh(f"mv {d}/raft {d}/raft.manual-aside && mv {d}/vault.db {d}/vault.db.manual-aside")
     m.service(chosen, "start")
     m.unseal(chosen)

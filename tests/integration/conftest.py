@@ -7,7 +7,9 @@ are for reading and for ceremonies that leave them as they found them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import sys
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -26,3 +28,16 @@ def pg_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = start_sandbox(tmp_path_factory.mktemp("pgpair"), name="pgpair", nodes=2, storage="postgresql")
     yield box
     box.stop()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """vaultops main() in-process against a sandbox, with text on stdin; returns (rc, stdout, stderr)."""
+    from vaultops.cli import main
+
+    def run(box: Sandbox, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        rc = main(["--config", str(box.config_path), *argv])
+        out = capsys.readouterr()
+        return rc, out.out, out.err
+    return run

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, sandbox_dir, up
@@ -16,7 +19,8 @@ from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, s
 if TYPE_CHECKING:
     from vaultops.testing.cluster_link import ClusterLink
 
-__all__ = ["Sandbox", "start_linked_sandbox", "start_sandbox", "wait_ha_listed", "wait_raft_healthy"]
+__all__ = ["Sandbox", "data_dir", "frozen", "start_linked_sandbox", "start_sandbox", "wait_ha_listed",
+           "wait_raft_healthy"]
 
 
 def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage: str = "raft",
@@ -81,3 +85,20 @@ def start_linked_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3,
             link.stop()
         raise
     return box, links
+
+
+def data_dir(box: Sandbox, node: str) -> Path:
+    """Where the sandbox node keeps its raft data."""
+    return Path(next(n.dir for n in box.record.nodes if n.name == node)) / "data"
+
+
+@contextlib.contextmanager
+def frozen(box: Sandbox, node: str) -> Iterator[None]:
+    """SIGSTOP the node for the block: it misses every entry the others commit meanwhile."""
+    pid = box.drivers()[node].pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

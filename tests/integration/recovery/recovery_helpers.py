@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vaultops.errors import VaultOpsError
-from vaultops.testing.sandbox import Sandbox
+from vaultops.testing.sandbox import Sandbox, data_dir
 
 
 def shares_text(box: Sandbox) -> str:
@@ -61,10 +58,6 @@ def active_client(box: Sandbox, timeout: float = 60.0) -> Any:
         time.sleep(0.2)
 
 
-def data_dir(box: Sandbox, node: str) -> Path:
-    return Path(next(n.dir for n in box.record.nodes if n.name == node)) / "data"
-
-
 def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
     """The node's host is gone: its process SIGKILLed, its raft data deleted."""
     drivers = box.drivers()
@@ -73,18 +66,6 @@ def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
     for node in nodes:
         shutil.rmtree(data_dir(box, node))
         data_dir(box, node).mkdir()
-
-
-@contextmanager
-def frozen(box: Sandbox, node: str) -> Iterator[None]:
-    """SIGSTOP the node for the block: it misses every entry the others commit meanwhile."""
-    pid = box.drivers()[node].pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def commit_some(box: Sandbox, leader: str, count: int = 3) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, commit_some, frozen, journal, kill_and_wipe, shares_text,
+from recovery_helpers import (active_client, cluster_name, commit_some, journal, kill_and_wipe, shares_text,
                               step_evidence, voters)
 
 from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.testing.sandbox import frozen
 from vaultops.testing.seed import rng
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite

