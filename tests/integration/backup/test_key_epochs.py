@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from backup_helpers import active_client, backup_config, write_retry
 from vaultops.cli import main

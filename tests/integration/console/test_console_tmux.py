@@ -67,7 +67,7 @@ def submit_round(tmux: Tmux, box: Sandbox, names: tuple[str, ...]) -> None:
 def wait_any(tmux: Tmux, patterns: list[str], timeout: float = 40.0) -> None:
     deadline = time.monotonic() + timeout
     while not any(re.search(p, tmux.screen()) for p in patterns):
-        assert time.monotonic() < deadline, f"none of {texts} appeared; screen:\n{tmux.screen()}"
+        assert time.monotonic() < deadline, f"none of {patterns} appeared; screen:\n{tmux.screen()}"
         time.sleep(0.1)
 
 
