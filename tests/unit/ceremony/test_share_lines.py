@@ -49,3 +49,20 @@ def test_with_a_manifest_a_share_must_be_its_keyholders() -> None:
         read_share_lines([codec.encode(RAW[1], "base64")], manifest=m)
     with pytest.raises(UsageError, match="no keyholder named 'bob'"):
         read_share_lines([f"bob: {codec.encode(RAW[0], 'base64')}"], manifest=m)
+
+
+def test_the_same_share_twice_is_a_repeat_but_another_share_with_its_index_is_judged() -> None:
+    """x-coordinates are random per key epoch: another epoch's share may carry this one's index."""
+    same_index = RNG.randbytes(32) + bytes([1])
+    with pytest.raises(UsageError, match="^line 2: share #1 is given twice"):
+        read_share_lines([codec.encode(RAW[0], "base64"), codec.encode(RAW[0], "hex")], manifest=None)
+    with pytest.raises(ShareMismatchError, match="^lines 1 and 3 hold different shares with the same index #1") as err:
+        read_share_lines([codec.encode(RAW[0], "base64"), codec.encode(RAW[1], "base64"),
+                          codec.encode(same_index, "base64")], manifest=None)
+    assert codec.encode(same_index, "base64") not in str(err.value)
+    m = Manifest(cluster_id="c", threshold=2, shares=2,
+                 keyholders=(Keyholder("ann", 1, make_verifier(RAW[0], params=ScryptParams(n=16, r=1, p=1))),
+                             Keyholder("bo", 2, make_verifier(RAW[1], params=ScryptParams(n=16, r=1, p=1)))))
+    for lines, bad in (([same_index, RAW[0], RAW[1]], 1), ([RAW[0], RAW[1], same_index], 3)):
+        with pytest.raises(ShareMismatchError, match=f"^line {bad}: "):
+            read_share_lines([codec.encode(r, "base64") for r in lines], manifest=m)

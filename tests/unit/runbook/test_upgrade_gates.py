@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from vaultops.errors import SecurityError
+from vaultops.errors import RunbookError, SecurityError
 from vaultops.services.upgrade import gates
 from vaultops.services.upgrade.context import GateSettings
 from vaultops.services.upgrade.observe import ClusterView, NodeView
@@ -150,3 +150,24 @@ def test_a_wait_says_what_it_waits_for_and_how_long(monkeypatch: pytest.MonkeyPa
     with pytest.raises(RunbookError, match=r"cluster healthy: n3 is sealed after \d+s") as info:
         gates.wait_for(ctx, lambda v: gates.cluster_problems(v, ctx), what="cluster healthy")
     assert info.value.evidence["problems"] == ["n3 is sealed"]
+
+
+def test_a_rehearsal_copy_must_stay_healthy_for_seconds_not_one_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after the restore, one healthy answer (from before the election) is followed by a new
+    leader's autopilot listing the followers as left: the wait ends only on a run of healthy polls."""
+    from vaultops.services.upgrade import rehearse
+
+    healthy = _view(_node("n1", "active"), _node("n2"), _node("n3"))
+    left = _view(_node("n1", "active"), _node("n2"), _node("n3"), ap=_sick(_ap(), "n2", "n3"))
+    views = iter([healthy, left, left] + [healthy] * 40)
+    seen: list[ClusterView] = []
+    monkeypatch.setattr(rehearse, "SETTLE_SECONDS", 0.05)   # 5 polls of 0.01 s
+    monkeypatch.setattr(gates, "observe", lambda *_a, **_k: seen.append(next(views)) or seen[-1])
+    ctx = SimpleNamespace(**{**vars(CTX), "storage": "raft", "emit": lambda _m: None,
+                             "settings": GateSettings(poll=0.01)})
+    rehearse._wait_settled(ctx)  # type: ignore[arg-type]
+    assert seen[1] is left and len(seen) == 3 + 5
+    views = iter([healthy, left] * 500)
+    monkeypatch.setattr(rehearse, "SETTLE_TIMEOUT", 0.5)
+    with pytest.raises(RunbookError, match="did not settle into a healthy cluster: autopilot reports n2 as voter"):
+        rehearse._wait_settled(ctx)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ wipe() zeroes; the lines are the caller's.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ def read_share_lines(lines: Iterable[str | bytearray], *, manifest: Manifest | N
     """Every non-blank line decoded and, with *manifest*, checked; raise on the first bad one (all wiped).
 
     ShareFormatError / UsageError (exit 2): a line that is no share, a share given twice, too many
-    lines. ShareMismatchError (exit 3): a share the manifest says is not its keyholder's. Every line
+    lines. ShareMismatchError (exit 3): a share the manifest says is not its keyholder's, or two
+    different shares with one index (one is of another cluster or key epoch). Every line
     is decoded before any is checked; with *workers* > 1 the verifiers (scrypt, ~0.1 s each, which
     releases the GIL) run that many at a time.
     """
@@ -73,6 +75,7 @@ def read_share_lines(lines: Iterable[str | bytearray], *, manifest: Manifest | N
                 if buf is not line:
                     wipe(buf)
         _identify_all(held, given, manifest, allow_unverified=allow_unverified, workers=workers)
+        _distinct(held, given)
     except BaseException:
         held.wipe()
         raise
@@ -87,11 +90,26 @@ def _add(held: HeldShares, buf: bytearray, names: list[str], manifest: Manifest 
         if named is not None:
             manifest.keyholder(named)      # raises: no keyholder named ..., known: ...
     share = decode(memoryview(buf)[at:])
-    if any(s.index == share.index for s in held.shares):
+    if any(s.index == share.index and hmac.compare_digest(s.raw, share.raw) for s in held.shares):
         share.wipe()
         raise UsageError(f"share #{share.index} is given twice", hint="each keyholder gives their own share once")
+    # The same index with other bytes is no repeat: x-coordinates are random per key epoch, so a share
+    # of another epoch can carry one of this epoch's. The verifiers (or _distinct) judge it.
     held.shares.append(share)
     return name
+
+
+def _distinct(held: HeldShares, given: list[tuple[int, str | None]]) -> None:
+    """Two different shares with one x-coordinate that no verifier told apart: at most one is right."""
+    first: dict[int, int] = {}
+    for i, share in enumerate(held.shares):
+        if share.index in first:
+            raise ShareMismatchError(
+                f"lines {given[first[share.index]][0]} and {given[i][0]} hold different shares with the same "
+                f"index #{share.index}: at most one is of this cluster's current key epoch",
+                hint="check each share comes from this cluster and its current key epoch "
+                     "(`vaultops keyholders list --epochs`)")
+        first[share.index] = i
 
 
 def _identify_all(held: HeldShares, given: list[tuple[int, str | None]], manifest: Manifest | None, *,

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config, parse_config_file
-from vaultops.errors import RunbookError, SandboxError, UsageError, VaultOpsError
+from vaultops.errors import RunbookError, SandboxError, UsageError
 from vaultops.journal import Journal
-from vaultops.retry import poll
 
 if TYPE_CHECKING:
     from vaultops.services.backup.scratch import ScratchCopy
+    from vaultops.services.upgrade.context import UpgradeContext
+    from vaultops.services.upgrade.observe import ClusterView
     from vaultops.vault import NodeClient
 
 
@@ -141,11 +142,11 @@ def _upgrade(copy: ScratchCopy, *, to: str, shares: list[str], token: str | None
     from vaultops.services.upgrade.unseal import SharesUnsealer
     sandbox_cfg = parse_config_file(copy.config_path)
     clients = copy.clients(token=token)   # the ORIGINAL cluster's token: the restored data knows only that
-    _wait_voters(clients, voters=len(sandbox_cfg.nodes))
     # The copy's own journal (in its folder), like the engine always used for it.
     journal = Journal(sandbox_cfg.journal_path, cluster=sandbox_cfg.cluster_name)
     ctx = build_context(sandbox_cfg, clients=clients, drivers=copy.box.drivers(), journal=journal,
                         unsealer=SharesUnsealer(shares), prompter=Prompter(assume_yes=True), emit=emit, backup="skip")
+    _wait_settled(ctx)
     path = copy.dir / "upgrade-state.json"
     try:
         state = start_run(sandbox_cfg, ctx, runbook_path=default_runbook(), params={"to": to}, emit=emit, path=path,
@@ -157,21 +158,24 @@ def _upgrade(copy: ScratchCopy, *, to: str, shares: list[str], token: str | None
         return load_state(path), str(exc)
 
 
-def _wait_voters(clients: list[NodeClient], *, voters: int, timeout: float = 60.0) -> None:
-    """Until autopilot (asked with the original token) reports a healthy cluster of *voters* voters."""
-    def healthy() -> bool | None:
-        for c in clients:
-            try:
-                ap = c.raft.autopilot_state()
-            except VaultOpsError:
-                continue
-            if ap.healthy and len(ap.voters) == voters and ap.failure_tolerance >= 1:
-                return True
-        return None
+SETTLE_SECONDS, SETTLE_TIMEOUT = 3.0, 90.0
 
-    poll(healthy, timeout=timeout, interval=0.5, error=RunbookError,
-         what=f"the rehearsal copy did not become a healthy {voters}-voter cluster",
-         hint="check the original token (VAULT_TOKEN) and the sandbox's bao.log (--keep)")
+
+def _wait_settled(ctx: UpgradeContext) -> None:
+    """Until the copy passes the preflight's own cluster check for ~3 s in a row. Right after the
+    restore, a new leader's autopilot first lists the followers as "left" and unhealthy, and an
+    earlier healthy answer can come from before the election: one good poll proves nothing."""
+    from vaultops.services.upgrade import gates
+
+    def problems(view: ClusterView) -> list[str]:
+        found = gates.cluster_problems(view, ctx)
+        ap = view.autopilot
+        if ap is not None and ap.failure_tolerance < ctx.settings.min_failure_tolerance:
+            found.append(f"autopilot failure tolerance {ap.failure_tolerance}")
+        return found
+
+    gates.wait_for(ctx, problems, what="the rehearsal copy did not settle into a healthy cluster",
+                   timeout=SETTLE_TIMEOUT, stable=max(2, round(SETTLE_SECONDS / max(ctx.settings.poll, 0.01))))
 
 
 def rehearsals_dir(cfg: Config) -> Path:
