@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.services.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
-from vaultops.services.upgrade.probe import WriteProbe, prepare  # noqa: E402
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare  # noqa: E402
 from vaultops.testing.sandbox import data_dir, frozen, start_sandbox  # noqa: E402
 
 NODES, LIMIT, SETTLE = 5, 240.0, 0.5

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: the write window of a rolling upgrade, on one 3-node raft sandbox under a write load.
 
-The load is a client behind a health-checking load balancer (vaultops.services.upgrade.probe):
+The load is a client behind a health-checking load balancer (vaultops.services.upgrade.write_probe):
 it writes every 20 ms to a node whose sys/health says it is serving, follows redirects and
 retries once elsewhere; every acknowledged write is checked afterwards.
 
@@ -69,7 +69,7 @@ def main() -> int:
 
 
 def run_all(box) -> dict:  # type: ignore[no-untyped-def]
-    from vaultops.services.upgrade.probe import WriteProbe, prepare
+    from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 
     clients = box.clients(timeout=2)
     prepare(clients)
@@ -223,7 +223,7 @@ def run_rollback(box) -> dict:  # type: ignore[no-untyped-def]
     from datetime import datetime
 
     from vaultops.runbook.state import load_state
-    from vaultops.services.upgrade.probe import WriteProbe, prepare
+    from vaultops.services.upgrade.write_probe import WriteProbe, prepare
     from vaultops.services.upgrade.service import state_path
 
     clients = box.clients(timeout=2)

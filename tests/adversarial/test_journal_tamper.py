@@ -166,7 +166,7 @@ def test_sink_anchor_catches(tamper: str, sink_cfg: Path, capsys: pytest.Capture
     assert _run(capsys, sink_cfg, "journal", "anchor")[0] == 0
     assert _run(capsys, sink_cfg, "journal", "verify")[0] == 0
     _write(journal.path, TAMPERS[tamper](_lines(journal.path)))
-    text = _assert_tampered(capsys, sink_cfg)
+    _assert_tampered(capsys, sink_cfg)
     if tamper in ANCHOR_ONLY:
         assert Journal(journal.path).verify() == []     # the file alone is fooled
 
@@ -228,7 +228,7 @@ def test_a_bad_line_is_one_line_naming_its_number(bad: str, sink_cfg: Path,
     lines = _lines(journal.path)
     _write(journal.path, lines[:3] + [BAD_LINES[bad]] + lines[3:])
     rc, _, err = _run(capsys, sink_cfg, "journal", "show")
-    assert rc == JournalError.exit_code and err.count("\n") == 1 and f"journal.jsonl:4: " in err, err
+    assert rc == JournalError.exit_code and err.count("\n") == 1 and "journal.jsonl:4: " in err, err
     rc, out, err = _run(capsys, sink_cfg, "journal", "verify")
     assert rc == JournalError.exit_code and err.count("\n") == 1 and "line 4" in err
     assert "journal.jsonl:4: " in out

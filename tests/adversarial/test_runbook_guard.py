@@ -188,19 +188,10 @@ def _add_lease_settings(box: Any, ttl: float) -> None:
 
 @pytest.fixture
 def make_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
-    from vaultops.testing.sandbox import start_sandbox
+    from vaultops.testing.sandbox import sandbox_factory
 
-    started: list[Any] = []
-
-    def make(name: str, *, nodes: int = 3, version: str | None = FROM) -> Any:
-        box = start_sandbox(tmp_path_factory.mktemp(name), name=name, nodes=nodes, version=version,
-                            raft_healthy=True)
-        started.append(box)
-        return box
-
-    yield make
-    for box in started:
-        box.stop()
+    with sandbox_factory(tmp_path_factory.mktemp, version=FROM) as make:
+        yield make
 
 
 CHECKS = """\

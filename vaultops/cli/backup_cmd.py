@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
-from vaultops.cli.output import ask, notice
+from vaultops.cli.output import ask, event_line, notice
 from vaultops.cli.journal_cmd import anchored
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dr.add_argument("--no-sentinels", action="store_true",
                     help="drill without backup.drill.sentinels: proves the backup restores and unseals, "
                          "not that its data reads back")
-    ep = _cmd(bsub, "epochs", cmd_epochs, "key epochs of the retained backups: whose shares open them, still "
-              "reachable? (for cron: exit 3 and a metric when not)", description=EPOCHS_DOC)
+    _cmd(bsub, "epochs", cmd_epochs, "key epochs of the retained backups: whose shares open them, still "
+         "reachable? (for cron: exit 3 and a metric when not)", description=EPOCHS_DOC)
     pol = command_parser(bsub, "policy", help="print the minimal policy a backup identity needs")
     pol.set_defaults(handler=cmd_policy)
 
@@ -103,9 +103,7 @@ def _emit(event: str, **fields: Any) -> None:
         return
     # level "error" is only the one error line of the exit point (cli/output.py): a failed run is a warning here
     level = "warning" if event in ("warning", "run.failed", "run.partial", "sink.failed", "prune.untrusted") else "info"
-    record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "level": level,
-              "event": event, **fields}
-    print(json.dumps(record, default=str), file=sys.stderr, flush=True)
+    print(event_line(level, event, **fields), file=sys.stderr, flush=True)
 
 
 def _context(session: Session) -> tuple[Any, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
 
@@ -71,13 +71,13 @@ def render_status(statuses: list) -> str:  # type: ignore[type-arg]
 def cmd_renew(session: Session, args: argparse.Namespace) -> int:
     from vaultops.dns import get_provider
     from vaultops.services.tls.acme_client import AcmeIssuer
-    from vaultops.services.tls.cron import JsonLines, journal_renewal, renewal_lock, summarise, write_metrics
+    from vaultops.services.tls.cron import journal_renewal, renewal_lock, summarise, write_metrics
     from vaultops.services.tls.inspect import TLSError
     from vaultops.services.tls.renew import renew
     from vaultops.services.tls.status import drivers_for
 
     settings = session.tls_settings
-    emit = JsonLines(sys.stderr)
+    emit = _cron_line
     with renewal_lock(settings.lock_file):
         issuer = AcmeIssuer(settings.acme, get_provider(settings.dns_provider))
         report = renew(settings, drivers=drivers_for(settings), issuer=issuer, roles=_roles(session),
@@ -95,6 +95,15 @@ def cmd_renew(session: Session, args: argparse.Namespace) -> int:
         raise TLSError(f"renewal failed: {summarise(report.failures)}",
                        hint="served certificates were left unchanged or rolled back; fix the cause and rerun")
     return 0
+
+
+def _cron_line(event: dict[str, Any]) -> None:
+    """One renewal event as a JSON line on stderr, the shape of every cron log line (cli/output.py)."""
+    from vaultops.cli.output import event_line
+    from vaultops.services.tls.cron import event_level
+
+    fields = {k: v for k, v in event.items() if k != "event"}
+    print(event_line(event_level(event), str(event.get("event")), **fields), file=sys.stderr, flush=True)
 
 
 def _roles(session: Session) -> dict[str, str]:

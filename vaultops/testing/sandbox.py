@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,8 @@ from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, s
 if TYPE_CHECKING:
     from vaultops.testing.cluster_link import ClusterLink
 
-__all__ = ["Sandbox", "data_dir", "frozen", "start_linked_sandbox", "start_sandbox", "wait_ha_listed",
-           "wait_raft_healthy"]
+__all__ = ["Sandbox", "data_dir", "frozen", "sandbox_factory", "start_linked_sandbox", "start_sandbox",
+           "wait_ha_listed", "wait_raft_healthy"]
 
 
 def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage: str = "raft",
@@ -42,6 +42,28 @@ def start_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3, storage
     elif raft_healthy and storage == "postgresql" and not sealed:
         wait_ha_listed(box, nodes=nodes)
     return box
+
+
+@contextlib.contextmanager
+def sandbox_factory(folder: Callable[[str], Path], **defaults: Any) -> Iterator[Callable[..., Sandbox]]:
+    """make(name, **overrides) starts a sandbox (healthy: raft_healthy=True) in folder(name), with
+    *defaults* (e.g. version=...); every sandbox it started is stopped on the way out. For a fixture:
+
+        with sandbox_factory(tmp_path_factory.mktemp, version="2.6.2") as make:
+            yield make
+    """
+    started: list[Sandbox] = []
+
+    def make(name: str, **overrides: Any) -> Sandbox:
+        box = start_sandbox(folder(name), name=name, **{"raft_healthy": True, **defaults, **overrides})
+        started.append(box)
+        return box
+
+    try:
+        yield make
+    finally:
+        for box in started:
+            box.stop()
 
 
 def wait_ha_listed(box: Sandbox, *, nodes: int, timeout: float = 60.0) -> None:

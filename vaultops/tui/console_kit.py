@@ -209,6 +209,11 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return "[" + "#" * full + "-" * (width - full) + f"] {fraction * 100:3.0f}%"
 
 
+def clip(text: str, width: int) -> str:
+    """*text* whole when it fits in *width* columns, else cut with an ellipsis that shows it was cut."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
 def conditional(container: Any, when: Callable[[], bool]) -> ConditionalContainer:
     return ConditionalContainer(container, filter=Condition(when))
 

@@ -39,7 +39,7 @@ from vaultops.services.ceremony.shares import wipe
 from vaultops.services.upgrade.pnr import pnr_index
 from vaultops.services.upgrade.prompted import ConsoleUnsealer, UnsealPrompt
 from vaultops.services.upgrade.unseal import Unsealer
-from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, conditional, log_text
+from vaultops.tui.console_kit import Confirm, ConsoleScreen, ScreenState, clip, conditional, log_text
 from vaultops.tui.secret_input import forget, hidden_input, take_secret
 
 if TYPE_CHECKING:
@@ -352,11 +352,13 @@ class UpgradeScreen(ConsoleScreen):
         at = run.index_of(cur.id) if cur else len(run.steps) - 1
         lo = max(0, min(at - 2, len(run.steps) - STEP_ROWS))
         out: StyleAndTextTuples = []
+        width = self._app.output.get_size().columns - 4 if self._app is not None else 76  # inside the frame
         for st in run.steps[lo:lo + STEP_ROWS]:
             style = "class:selected" if cur is not None and st.id == cur.id else ""
-            note = f"  {st.message[:40]}" if st.message else ""
             pnr = PNR_NOTE if mark is not None and st is run.steps[mark] else ""
-            out.append((style, f"{MARKS[st.status]} {st.id}{pnr}{note}\n"))
+            head = f"{MARKS[st.status]} {st.id}{pnr}"
+            note = f"  {clip(st.message, max(width - len(head) - 2, 12))}" if st.message else ""
+            out.append((style, f"{head}{note}\n"))
         return out
 
     def _prompt_text(self) -> StyleAndTextTuples:

@@ -6,19 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from vaultops.testing.sandbox import Sandbox, start_sandbox
+from vaultops.testing.sandbox import Sandbox, sandbox_factory
 
 
 @pytest.fixture(scope="module")
 def make_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
-    started: list[Sandbox] = []
-
-    def make(name: str, *, nodes: int = 3, storage: str = "raft") -> Sandbox:
-        box = start_sandbox(tmp_path_factory.mktemp(name), name=name, nodes=nodes, storage=storage,
-                            raft_healthy=True)
-        started.append(box)
-        return box
-
-    yield make
-    for box in started:
-        box.stop()
+    with sandbox_factory(tmp_path_factory.mktemp) as make:
+        yield make

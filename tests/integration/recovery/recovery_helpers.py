@@ -71,7 +71,7 @@ def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
 def commit_some(box: Sandbox, leader: str, count: int = 3) -> None:
     """Writes of our own through the leader: entries a frozen node misses for certain (the write probe
     can spend the whole freeze waiting on the frozen node)."""
-    from vaultops.services.upgrade.probe import PROBE_MOUNT
+    from vaultops.services.upgrade.write_probe import PROBE_MOUNT
 
     client = next(c for c in box.clients(timeout=5) if c.name == leader)
     for i in range(count):

@@ -7,7 +7,7 @@ import json
 import pytest
 from recovery_helpers import active_client, cluster_name, journal, kill_and_wipe, shares_text, voters
 
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 
 pytestmark = pytest.mark.integration
 

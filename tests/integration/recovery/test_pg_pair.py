@@ -13,7 +13,7 @@ import time
 import pytest
 from recovery_helpers import active_client, cluster_name, journal, shares_text
 
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 
 pytestmark = pytest.mark.integration
 TAKEOVER = 60.0     # SIGKILL -> the standby active: ~14 s measured (field notes); generous under load

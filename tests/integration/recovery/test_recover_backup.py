@@ -11,7 +11,7 @@ import pytest
 from recovery_helpers import (active_client, cluster_name, journal, kill_and_wipe, shares_text, step_evidence,
                               voters, with_backups)
 
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 

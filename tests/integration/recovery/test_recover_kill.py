@@ -18,7 +18,7 @@ from recovery_helpers import (active_client, cluster_name, commit_some, journal,
 
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.recovery.service import state_path
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.testing.sandbox import frozen
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite

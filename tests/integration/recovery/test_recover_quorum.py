@@ -9,13 +9,14 @@ the recovery's "could be lost" range must account for it.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
 from recovery_helpers import (active_client, cluster_name, commit_some, journal, kill_and_wipe, shares_text,
                               step_evidence, voters)
 
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.testing.sandbox import frozen
 from vaultops.testing.seed import rng
 
@@ -46,6 +47,13 @@ def test_two_of_three_lost_the_survivor_leads_with_its_writes_then_two_replaceme
         kill_and_wipe(box, *lost)
     rc, out, err = cli(box, "status", "--format", "json", "--timeout", "2")
     assert '"kind": "quorum-lost"' in out and "vaultops recover quorum" in out
+    # a share that is not its keyholder's (right index, other bytes): refused before anything is stopped
+    pid, third = box.drivers()[survivor].pid(), base64.b64decode(box.shares_b64[2])
+    forged = base64.b64encode(rng().randbytes(len(third) - 1) + third[-1:]).decode()
+    rc, out, err = cli(box, "recover", "quorum", "--share-stdin", "--confirm", cluster_name(box),
+                       stdin="\n".join([*box.shares_b64[:2], forged]) + "\n")
+    assert rc == 3 and "nothing" in err and forged not in out + err, out + err
+    assert box.drivers()[survivor].pid() == pid and not [e for e in journal(box) if e["action"].startswith("recover")]
     rc, out, err = cli(box, "recover", "quorum", "--share-stdin", "--confirm", cluster_name(box),
                        stdin=shares_text(box))
     assert rc == 0, out + err

@@ -64,6 +64,7 @@ def test_cli_renew_is_quiet_writes_metrics_and_status_shows_both(bed, pebble_roo
     assert out == ""
     lines = [json.loads(line) for line in err.splitlines()]
     assert [e["event"] for e in lines] == ["issued", "renewed"]
+    assert all(set(e) >= {"time", "level", "event"} and e["level"] == "info" and "ts" not in e for e in lines)
     metrics = (nodes.folder / "metrics" / "vaultops_tls.prom").read_text()
     assert 'vaultops_tls_cert_days_left{node="solo1",source="served"}' in metrics
     assert "vaultops_tls_renew_last_run_success 1" in metrics

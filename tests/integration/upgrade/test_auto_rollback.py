@@ -22,7 +22,7 @@ from vaultops.errors import RunbookError
 from vaultops.journal import journal_for
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.upgrade.context import Prompter, build_context
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.services.upgrade.rollback import AUTO, run_upgrade
 from vaultops.services.upgrade.service import default_runbook, state_path
 from vaultops.services.upgrade.unseal import SharesUnsealer
@@ -94,8 +94,12 @@ def test_pg_pair_failed_gate_rolls_the_standby_back(make_box) -> None:  # type: 
     assert load_state(state_path(box.config, "upgrade")).status == RunStatus.ROLLED_BACK
 
 
+MID_ROLLBACK = ("start_node", "unseal_node", "wait_healthy")
+
+
 def _watch(box, proc: subprocess.Popen[str], killed: list[str], done: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    """From outside: kill the upgraded standby in its `back` gate, then SIGKILL vaultops mid-rollback."""
+    """From outside: kill the upgraded standby in its `back` gate, then SIGKILL vaultops mid-rollback
+    (the rolled-back node being started, unsealed or waited for)."""
     drivers = box.drivers()
     up, rb = state_path(box.config, "upgrade"), state_path(box.config, AUTO)
     while proc.poll() is None and not done.is_set():
@@ -107,7 +111,8 @@ def _watch(box, proc: subprocess.Popen[str], killed: list[str], done: threading.
                     killed.append(cur.node)
             if killed and rb.exists():
                 cur = load_state(rb).current
-                if cur is not None and cur.action == "unseal_node" and cur.status == StepStatus.RUNNING:
+                # mid-rollback, the rolled-back node in transition (unseal alone can pass between two polls)
+                if cur is not None and cur.action in MID_ROLLBACK and cur.status == StepStatus.RUNNING:
                     proc.send_signal(signal.SIGKILL)
                     killed.append("vaultops")
                     return

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from upgrade_helpers import FROM, TO, active, journal, versions
+from upgrade_helpers import FROM, TO, ForwardingCut, active, journal, versions
 
 from vaultops.errors import RunbookError
 from vaultops.journal import journal_for
-from vaultops.runbook.state import RunStatus, StepStatus, load_state
+from vaultops.runbook.state import RunStatus, load_state
 from vaultops.services.upgrade.context import Prompter, build_context
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.services.upgrade.rollback import run_upgrade
 from vaultops.services.upgrade.service import default_runbook, state_path
 from vaultops.services.upgrade.unseal import SharesUnsealer
@@ -33,13 +33,7 @@ def test_a_failed_probe_rolls_the_upgraded_standby_back(tmp_path: Path) -> None:
         leader = active(box).name
         first = next(n for n in ("node1", "node2", "node3") if n != leader)
         drivers = box.drivers()
-        cut: list[int] = []
-
-        def break_forwarding(state) -> None:  # type: ignore[no-untyped-def]
-            done = {s.id for s in state.steps if s.status == StepStatus.DONE}
-            if f"standby[{first}].back" in done and not cut:
-                cut.append(drivers[first].pid())           # the 2.7.2 process only
-                links[leader].refuse(lambda: set(cut))
+        break_forwarding = ForwardingCut(links[leader], first, drivers[first])   # the 2.7.2 process only
 
         ctx = build_context(box.config, clients=box.clients(), drivers=drivers, journal=journal_for(box.config),
                             unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
@@ -49,7 +43,7 @@ def test_a_failed_probe_rolls_the_upgraded_standby_back(tmp_path: Path) -> None:
         with WriteProbe(clients) as load, pytest.raises(RunbookError) as rolled:
             run_upgrade(box.config, ctx, runbook_path=default_runbook(), params={"to": TO},
                         listener=break_forwarding)
-        assert cut and links[leader].refused >= 1
+        assert break_forwarding.pids and links[leader].refused >= 1
         assert "upgrade rolled back" in rolled.value.message, rolled.value.message
         assert set(versions(box).values()) == {FROM}
         assert active(box).name == leader                      # leadership never left the old version

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from upgrade_helpers import FROM, TO, active, journal, shares_text, versions
+from upgrade_helpers import FROM, TO, ForwardingCut, active, journal, shares_text, versions
 
 from vaultops.errors import ProbeFailed, RunbookError
 from vaultops.journal import journal_for
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.upgrade.context import Prompter, build_context
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.services.upgrade.service import default_runbook, resume_run, start_run, state_path
 from vaultops.services.upgrade.unseal import SharesUnsealer
 from vaultops.testing.sandbox import Sandbox, start_linked_sandbox
@@ -89,14 +89,7 @@ def test_broken_forwarding_halts_at_the_probe_then_the_healed_run_completes(link
     box, links = linked
     leader = active(box).name
     first = next(n for n in ("node1", "node2", "node3") if n != leader)
-    drivers = box.drivers()
-    cut: list[str] = []
-
-    def break_forwarding(state) -> None:  # type: ignore[no-untyped-def]
-        done = {s.id for s in state.steps if s.status == StepStatus.DONE}
-        if f"standby[{first}].back" in done and not cut:
-            links[leader].refuse(lambda: {drivers[first].pid()})
-            cut.append(first)
+    break_forwarding = ForwardingCut(links[leader], first, box.drivers()[first])
 
     clients = box.clients(timeout=2)
     prepare(clients)
@@ -157,10 +150,7 @@ def test_broken_forwarding_on_the_postgresql_pair_halts_at_the_probe(tmp_path: P
         leader = active(box).name
         standby = next(n for n in ("node1", "node2") if n != leader)
         drivers = box.drivers()
-
-        def break_forwarding(state) -> None:  # type: ignore[no-untyped-def]
-            if any(s.id == f"standby[{standby}].back" and s.status == StepStatus.DONE for s in state.steps):
-                links[leader].refuse(lambda: {drivers[standby].pid()})
+        break_forwarding = ForwardingCut(links[leader], standby, drivers[standby])
         ctx = build_context(box.config, clients=box.clients(), drivers=drivers, journal=journal_for(box.config),
                             unsealer=SharesUnsealer(box.shares_b64[:3]), prompter=Prompter(assume_yes=True),
                             gate_timeout=60, backup="skip")

@@ -15,7 +15,7 @@ import pytest
 from upgrade_helpers import FROM, TO, active, journal, shares_text, versions
 
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.services.upgrade.rollback import MANUAL
 from vaultops.services.upgrade.service import state_path
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from upgrade_helpers import TO, active, journal, shares_text, stops_never_overlap, versions
 
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 
 pytestmark = pytest.mark.integration
 

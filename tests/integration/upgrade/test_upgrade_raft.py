@@ -8,7 +8,7 @@ import pytest
 from upgrade_helpers import FROM, TO, active, journal, shares_text, stops_never_overlap, versions
 
 from vaultops.runbook.state import RunStatus, load_state
-from vaultops.services.upgrade.probe import WriteProbe, prepare
+from vaultops.services.upgrade.write_probe import WriteProbe, prepare
 from vaultops.services.upgrade.service import state_path
 
 pytestmark = pytest.mark.integration

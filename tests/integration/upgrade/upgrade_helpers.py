@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from vaultops.testing.sandbox import Sandbox
@@ -52,3 +51,20 @@ def stops_never_overlap(entries: list[dict[str, Any]]) -> list[str]:
         elif d.get("action") == "wait_healthy":
             down = None
     return order
+
+
+class ForwardingCut:
+    """A runbook listener that breaks forwarding the way openbao#3899 did: once `standby[NODE].back`
+    is done, *link* (in front of the active node's cluster port) drops the connections of NODE's
+    process of that moment -- the upgraded one; a later (rolled-back) process passes."""
+
+    def __init__(self, link: Any, node: str, driver: Any) -> None:
+        self.link, self.node, self.driver = link, node, driver
+        self.pids: list[int] = []
+
+    def __call__(self, state: Any) -> None:
+        if self.pids:
+            return
+        if any(s.id == f"standby[{self.node}].back" and s.status.value == "done" for s in state.steps):
+            self.pids.append(self.driver.pid())
+            self.link.refuse(lambda: set(self.pids))

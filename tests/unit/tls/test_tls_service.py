@@ -246,3 +246,17 @@ def test_account_key_created_0600_and_reused(tmp_path: Path) -> None:
     atomic_write_bytes(path, path.read_bytes(), mode=0o644)
     _load_account_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_renewal_events_are_cron_log_lines_of_the_one_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    """time/level/event like every other cron line (backup, errors); a failure is a warning, not the error line."""
+    import json
+
+    from vaultops.cli.tls_cmd import _cron_line
+
+    _cron_line({"event": "renewed", "node": "v1", "reason": "expiring"})
+    _cron_line({"event": "install_failed", "node": "v2", "error": "disk full"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["level"], e["event"], e["node"]) for e in lines] == [("info", "renewed", "v1"),
+                                                                    ("warning", "install_failed", "v2")]
+    assert all("time" in e and "ts" not in e for e in lines)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.files.lock import Holder, exclusive_lock
 from vaultops.files.atomic import atomic_write_text
@@ -34,16 +32,12 @@ def renewal_lock(path: str) -> Iterator[None]:
         yield
 
 
-class JsonLines:
-    """Emit one JSON object per line (ts, event, ...) to a stream: the cron log format."""
+FAILED_EVENTS = frozenset({"issue_failed", "install_failed", "rolled_back", "not_attempted"})
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stderr
 
-    def __call__(self, event: dict[str, Any]) -> None:
-        record = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **event}
-        self.stream.write(json.dumps(record, sort_keys=False) + "\n")
-        self.stream.flush()
+def event_level(event: dict[str, Any]) -> str:
+    """The level of one renewal event on the cron log (the one error line is the exit point's)."""
+    return "warning" if event.get("event") in FAILED_EVENTS else "info"
 
 
 def metrics_text(report: RenewReport, *, now: dt.datetime | None = None, run_ok: bool = True) -> str:

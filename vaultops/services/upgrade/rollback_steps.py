@@ -8,17 +8,13 @@ The restore rollback's actions (`vaultops upgrade rollback`) are in restore_step
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vaultops.errors import RunbookError, VaultOpsError
 from vaultops.runbook.registry import Evidence, Registry, action
 from vaultops.services.upgrade import gates, restore_steps
-from vaultops.services.upgrade.observe import ClusterView, observe
+from vaultops.services.upgrade.observe import ClusterView
 
 if TYPE_CHECKING:
-    from vaultops.services.backup.verify import VerifyReport
     from vaultops.services.upgrade.context import UpgradeContext
 
 
