@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
+from vaultops.cli.identity_input import add_identity
 from vaultops.cli.output import ask, event_line, notice
 from vaultops.cli.journal_cmd import anchored
 
@@ -80,9 +81,8 @@ def _cmd(bsub: argparse._SubParsersAction, name: str, fn: Any, help: str, **kwar
     elif name != "run":
         p.add_argument("--sink", metavar="N|NAME", help="only this sink (default: every sink)")
     if name in ("verify", "inspect", "restore", "drill"):
-        p.add_argument("--identity", metavar="FILE", help="age identity or ssh private key that opens encrypted "
-                       "backups ('-': stdin, except for drill)" + (" (without: the ciphertext is checked only)"
-                                                                   if name == "verify" else ""))
+        add_identity(p, "age identity or ssh private key that opens encrypted backups ('-': stdin, except for "
+                        "drill)" + (" (without: the ciphertext is checked only)" if name == "verify" else ""))
     p.set_defaults(handler=fn)
     return p
 

@@ -7,6 +7,7 @@ the command line. Nothing read here is logged, journaled or passed to a child pr
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from vaultops.crypto.agekeys import Identity
 
 CAP = 64 << 10
+HELP = "age identity or ssh private key that opens encrypted backups ('-': stdin, unless it carries the shares)"
+
+
+def add_identity(p: argparse.ArgumentParser, help: str = HELP) -> None:
+    """--identity FILE, on every command that opens a stored backup."""
+    p.add_argument("--identity", metavar="FILE", help=help)
+
+
+def identities_from(args: argparse.Namespace) -> list[Identity] | None:
+    """args.identity read; '-' is refused when stdin carries the unseal shares (--share-stdin)."""
+    taken = "the unseal shares (--share-stdin)" if getattr(args, "share_stdin", False) else None
+    return read_identities(getattr(args, "identity", None), stdin_taken=taken)
 
 
 def read_identities(path: str | None, *, stdin_taken: str | None = None) -> list[Identity] | None:

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, command_parser
+from vaultops.cli.identity_input import add_identity, identities_from
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import progress, read_shares, show_state
 from vaultops.errors import VaultOpsError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from concurrent.futures import Future
 
+    from vaultops.crypto.agekeys import Identity
     from vaultops.services.recovery.context import RecoveryContext
     from vaultops.services.upgrade.unseal import CeremonyUnsealer, Unsealer
     from vaultops.session import Session
 
 QUORUM, BACKUP = "recover-quorum", "recover-from-backup"
+IDENTITY_HELP = "age identity or ssh private key that opens an encrypted backup (a file: stdin carries the shares)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,11 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                            "is not touched")
     b.add_argument("--keep", action="store_true", help="with --rehearse: keep the sandbox for inspection")
     _run_options(b)
+    add_identity(b, IDENTITY_HELP)
     b.set_defaults(handler=cmd_from_backup)
-    add_resume_status(rsub, "recovery", resume=cmd_resume, status=cmd_status)
+    resume, _ = add_resume_status(rsub, "recovery", resume=cmd_resume, status=cmd_status)
+    add_identity(resume, IDENTITY_HELP + "; needed again to resume a from-backup run")
 
 
-def add_resume_status(sub: argparse._SubParsersAction, what: str, *, resume: Any, status: Any) -> None:
+def add_resume_status(sub: argparse._SubParsersAction, what: str, *, resume: Any,
+                      status: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """`resume` (shares again on stdin) and `status` of the last run, for `recover` and `node`."""
     r = command_parser(sub, "resume", help=f"continue the unfinished {what} run")
     r.add_argument("--share-stdin", action="store_true", help="unseal shares on stdin, one per line")
@@ -57,6 +64,7 @@ def add_resume_status(sub: argparse._SubParsersAction, what: str, *, resume: Any
     s = command_parser(sub, "status", help=f"the recorded state of the last {what} run")
     add_format(s)
     s.set_defaults(handler=status)
+    return r, s
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -132,7 +140,8 @@ def checked(unsealer: Unsealer) -> Unsealer:
 
 
 def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *,
-                     shares: list[str] | None, early: Early | None = None) -> RecoveryContext:
+                     shares: list[str] | None, early: Early | None = None,
+                     identities: Sequence[Identity] | None = None) -> RecoveryContext:
     """The context a recovery runs on, wired from the Session (clients, drivers, journal, manifest);
     *early*: the shares read and checked at the start (used when the nodes' seal takes shares)."""
     from vaultops.services.recovery.context import RecoveryContext
@@ -157,7 +166,8 @@ def recovery_context(session: Session, args: argparse.Namespace, runbook: str, *
         unsealer=unsealer, journal=session.journal, settings=recovery_section(cfg),
         state_path=state_path(cfg, runbook), seen=load(seen_path(cfg.state_dir, cfg.cluster_name)),
         prompter=Prompter(assume_yes=bool(getattr(args, "yes", False))), emit=progress,
-        backup=session.backup_settings if cfg.section("backup") else None, token=session.token)
+        backup=session.backup_settings if cfg.section("backup") else None, token=session.token,
+        identities=identities)
 
 
 def confirm_cluster(cluster: str, given: str | None) -> None:
@@ -206,8 +216,9 @@ def cmd_from_backup(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.recovery import service
     from vaultops.services.recovery.backup_steps import assess_all_lost
 
+    identities = identities_from(args)       # a bad identity file: refused before anything else
     if args.rehearse:
-        return _rehearse(session, args)
+        return _rehearse(session, args, identities)
     ctx = recovery_context(session, args, BACKUP, shares=None)
     cfg = ctx.cfg
     assess_all_lost.run(ctx)                 # exit 3 while any node answers or has data: nothing changed
@@ -215,7 +226,7 @@ def cmd_from_backup(session: Session, args: argparse.Namespace) -> int:
     if args.plan:
         return 0
     confirm_cluster(cfg.cluster_name, args.confirm)
-    ctx = recovery_context(session, args, BACKUP, shares=read_shares(args))
+    ctx = recovery_context(session, args, BACKUP, shares=read_shares(args), identities=identities)
     names = [n.name for n in cfg.nodes]
     state = service.start(ctx, BACKUP, {"nodes": names, "first": names[0], "others": names[1:],
                                         "backup": args.name}, restart=args.restart, operator=session.operator)
@@ -234,11 +245,12 @@ def _backup_plan(cluster: str, names: list[str], backup: str | None) -> str:
         "  5. read the sentinel paths and report RTO and RPO."])
 
 
-def _rehearse(session: Session, args: argparse.Namespace) -> int:
+def _rehearse(session: Session, args: argparse.Namespace, identities: Sequence[Identity] | None) -> int:
     from vaultops.services.recovery.rehearse import rehearse
 
     report = rehearse(session.config, shares=read_shares(args) or [], journal=session.journal, token=session.token,
-                      backup=session.backup_settings, name=args.name, keep=args.keep, emit=progress)
+                      backup=session.backup_settings, name=args.name, keep=args.keep, emit=progress,
+                      identities=identities)
     print(report.render())
     return 0 if report.ok else 8
 
@@ -261,7 +273,8 @@ def resume_unfinished(session: Session, args: argparse.Namespace, names: tuple[s
     if not runs:
         raise RunbookError(f"no unfinished {what} run", hint=f"`vaultops {args.command} status` shows the last one")
     name = runs[0][0]
-    ctx = recovery_context(session, args, name, shares=read_shares(args))
+    identities = identities_from(args)
+    ctx = recovery_context(session, args, name, shares=read_shares(args), identities=identities)
     return finish(service.resume(ctx, name, operator=session.operator,
                                  accept_changed_runbook=args.accept_changed_runbook))
 

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from vaultops.cli import add_format, add_no_color, command_parser, output
+from vaultops.cli.identity_input import add_identity, identities_from
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import (add_run_options, context_for, finish, progress, read_shares, render_plan,
                                      show_state)
@@ -51,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="the ORIGINAL cluster's unseal shares on stdin, one per line")
     reh.add_argument("--backup", metavar="NAME", help="a backup name (default: the newest verified)")
     reh.add_argument("--keep", action="store_true", help="keep the rehearsal sandbox for inspection")
+    add_identity(reh, "age identity or ssh private key that opens an encrypted backup (a file: stdin carries "
+                      "the shares)")
     add_format(reh)
     reh.set_defaults(handler=cmd_rehearse)
 
@@ -151,9 +154,10 @@ def cmd_rehearse(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.upgrade.rehearse import rehearse
 
     cfg = session.config
+    identities = identities_from(args)
     shares = read_shares(args) or []
     report = rehearse(cfg, clients=session.clients(token=False), token=session.token, journal=session.journal,
-                      to=args.to, shares=shares, backup=args.backup, keep=args.keep,
+                      to=args.to, shares=shares, backup=args.backup, keep=args.keep, identities=identities,
                       emit=lambda message: output.info(args, message))  # JSON lines on stderr with --format json
     if args.format == "json":
         print(json.dumps(report.to_json(), indent=2))

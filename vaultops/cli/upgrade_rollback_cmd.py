@@ -7,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from vaultops.cli import command_parser
+from vaultops.cli.identity_input import add_identity, identities_from
 from vaultops.cli.journal_cmd import anchored
 from vaultops.cli.runbook_cmd import add_run_options, context_for, finish, progress, read_shares
 
@@ -27,6 +28,8 @@ def register(usub: argparse._SubParsersAction) -> None:
     add_run_options(rb, backup=False, resume=True)
     rb.add_argument("--resume", action="store_true", help="continue the halted, paused or killed rollback")
     rb.add_argument("--restart", action="store_true", help="abandon an unfinished rollback run and start over")
+    add_identity(rb, "age identity or ssh private key that opens an encrypted pre-upgrade backup (a file: stdin "
+                     "carries the shares); needed again on --resume")
     rb.set_defaults(handler=cmd_rollback)
 
 
@@ -34,7 +37,9 @@ def register(usub: argparse._SubParsersAction) -> None:
 def cmd_rollback(session: Session, args: argparse.Namespace) -> int:
     from vaultops.services.upgrade.rollback import loss_report, resume_rollback, start_rollback
 
+    identities = identities_from(args)   # before the shares: a bad identity file refuses with nothing read
     ctx = context_for(session, args, read_shares(args))
+    ctx.identities = identities
     if args.resume:
         state = resume_rollback(session.config, ctx, operator=session.operator, emit=progress,
                                 accept_changed_runbook=args.accept_changed_runbook)

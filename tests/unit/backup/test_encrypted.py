@@ -178,3 +178,46 @@ def test_bad_recipient_config_is_one_line(make_cfg, consul, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "backup.encryption.recipients[0]" in err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_check_opens_reads_only_the_header_and_refuses_in_one_line(make_cfg, consul, tmp_path, ident):
+    """The disaster paths (recover from-backup, rehearsals) check the identity before anything starts."""
+    from vaultops.errors import BackupError
+    from vaultops.services.backup.crypt.reveal import WrongIdentity, check_opens
+
+    key, _ = ident
+    consul.kv["vault/core/keyring"] = os.urandom(3 << 20)       # several chunks of ciphertext
+    cfg = enc_cfg(make_cfg, consul, tmp_path, [key.recipient.text])
+    assert run(cfg, "run") == 0
+    sink, _name, manifest = published(cfg)
+    read: list[int] = []
+    real = sink.read_chunks
+    sink.read_chunks = lambda key_, **kw: (read.append(len(c)) or c for c in real(key_, **kw))
+    check_opens(sink, manifest, [key])
+    assert 0 < sum(read) < manifest.encryption.ciphertext_size // 2
+    with pytest.raises(BackupError, match="is encrypted .*pass --identity") as err:
+        check_opens(sink, manifest, None)
+    assert not isinstance(err.value, WrongIdentity)
+    with pytest.raises(WrongIdentity, match="none of the given identities opens"):
+        check_opens(sink, manifest, [X25519Identity.generate()])
+
+
+def test_upgrade_rollback_opens_an_encrypted_pre_upgrade_backup_with_the_runs_identity(make_cfg, consul, tmp_path,
+                                                                                       ident):
+    from types import SimpleNamespace
+
+    from vaultops.errors import BackupError
+    from vaultops.services.upgrade.restore_steps import snapshot_file
+
+    key, _ = ident
+    consul.kv["vault/core/keyring"] = b"K" * 5000
+    cfg = enc_cfg(make_cfg, consul, tmp_path, [key.recipient.text])
+    assert run(cfg, "run") == 0
+    _sink, name, manifest = published(cfg)
+    with snapshot_file(SimpleNamespace(cfg=cfg, identities=[key]), snapshot=name, sha256="",  # type: ignore[arg-type]
+                       source="backup") as (path, _index):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest.sha256    # the plaintext, verified
+    with pytest.raises(BackupError, match="is encrypted"):
+        with snapshot_file(SimpleNamespace(cfg=cfg, identities=None), snapshot=name, sha256="",  # type: ignore[arg-type]
+                           source="backup"):
+            pass

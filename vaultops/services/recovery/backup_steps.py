@@ -74,6 +74,7 @@ def _answers(client: NodeClient) -> bool:
 def pick_backup(ctx: RecoveryContext, *, name: str | None = None) -> Evidence:
     """The newest verified backup (or the one named), its manifest read; verified again when fetched."""
     from vaultops.services.backup.catalog import newest
+    from vaultops.services.backup.crypt.reveal import check_opens
     from vaultops.services.backup.stored import read_manifest
 
     settings = _settings(ctx)
@@ -89,6 +90,7 @@ def pick_backup(ctx: RecoveryContext, *, name: str | None = None) -> Evidence:
             raise UsageError(f"{found} is a {manifest.kind} backup", hint="pick a raft backup with --name")
         epoch = _key_epoch(ctx, manifest)
         _on_epoch(ctx, epoch, found)    # the shares checked now: nothing is stopped for wrong ones
+        check_opens(sink, manifest, ctx.identities)   # and an encrypted backup's identity
         return {"summary": f"{found} from {sink.name}, taken {manifest.finished_at}"
                            f"{f', key epoch {epoch}' if epoch is not None else ''}", "name": found,
                 "sink": sink.name, "finished_at": manifest.finished_at, "raft_index": manifest.raft_index,
@@ -204,7 +206,8 @@ def restore_backup(ctx: RecoveryContext, *, node: str) -> Evidence:
         raise RunbookError(f"sink {pick['sink']} is no longer configured", hint="restore backup.sinks, then resume")
     client, started = ctx.clients[node], time.monotonic()
     manifest = read_manifest(sink, pick["name"])
-    with fetched(sink, pick["name"], manifest, settings=ctx.backup) as path, path.open("rb") as fh, \
+    with fetched(sink, pick["name"], manifest, settings=ctx.backup, identities=ctx.identities) as path, \
+            path.open("rb") as fh, \
             _token(client, held[1]):
         client.raft.restore(fh, force=True)
     ctx.memory.pop(THROWAWAY, None)

@@ -8,7 +8,7 @@ a throwaway unseal key of `recover from-backup`), and a resumed run redoes what 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from vaultops.services.upgrade.unseal import Unsealer
 from vaultops.vault import NodeClient
 
 if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
     from vaultops.services.backup.settings import BackupSettings
 
 
@@ -45,6 +46,7 @@ class RecoveryContext:
     backup: BackupSettings | None = None       # recover from-backup: where the backups are
     backup_cfg: Config | None = None           # the config the backup sinks' paths are relative to (default cfg)
     token: str | None = None                   # the operator's token (the restored data knows it)
+    identities: Sequence[Identity] | None = field(default=None, repr=False)  # open an encrypted backup
     memory: dict[str, Any] = field(default_factory=dict)
     _layouts: dict[str, layouts.NodeLayout] = field(default_factory=dict, repr=False)
 

@@ -15,7 +15,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from vaultops.errors import RunbookError, UsageError
 from vaultops.journal import Journal
 
 if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
     from vaultops.services.backup.settings import BackupSettings
     from vaultops.services.sandbox.cluster import Sandbox
 
@@ -55,17 +56,18 @@ class RecoveryRehearsal:
 
 
 def rehearse(cfg: Config, *, shares: list[str], journal: Journal, token: str | None, backup: BackupSettings,
-             name: str | None = None, keep: bool = False, emit: Callable[[str], None] = lambda _m: None
-             ) -> RecoveryRehearsal:
+             name: str | None = None, keep: bool = False, emit: Callable[[str], None] = lambda _m: None,
+             identities: Sequence[Identity] | None = None) -> RecoveryRehearsal:
     if cfg.storage != "raft":
         raise UsageError(f"a rehearsal of {cfg.storage} storage is not supported", hint="raft clusters only")
     if not shares:
         raise UsageError("the backup's unseal shares are needed", hint="pipe them with --share-stdin")
-    picked, version = _pick(cfg, backup, name)
+    picked, version = _pick(cfg, backup, name, identities)
     journal.append("recover.rehearse.start", details={"backup": picked, "version": version})
     started = time.monotonic()
     with _lost_sandbox(cfg, version=version, keep=keep, emit=emit) as box:
-        state, message = _run(cfg, box, shares=shares, token=token, backup=backup, name=picked, emit=emit)
+        state, message = _run(cfg, box, shares=shares, token=token, backup=backup, name=picked, emit=emit,
+                              identities=identities)
     report = _report(state, picked, time.monotonic() - started, message)
     journal.append("recover.rehearse", outcome="ok" if report.ok else "failed",
                    details={"backup": picked, "ok": report.ok, "rto_seconds": report.rto_seconds,
@@ -73,14 +75,19 @@ def rehearse(cfg: Config, *, shares: list[str], journal: Journal, token: str | N
     return report
 
 
-def _pick(cfg: Config, settings: BackupSettings, name: str | None) -> tuple[str, str | None]:
+def _pick(cfg: Config, settings: BackupSettings, name: str | None,
+          identities: Sequence[Identity] | None) -> tuple[str, str | None]:
+    """The backup and its server version; an encrypted one's identity checked before any sandbox starts."""
     from vaultops.services.backup.catalog import newest
+    from vaultops.services.backup.crypt.reveal import check_opens
     from vaultops.services.backup.runner import build_sinks
     from vaultops.services.backup.stored import read_manifest
 
     sink = build_sinks(cfg, settings)[0]
     found = name or newest(sink, cluster=settings.cluster).name
-    return found, read_manifest(sink, found).server_version
+    manifest = read_manifest(sink, found)
+    check_opens(sink, manifest, identities)
+    return found, manifest.server_version
 
 
 @contextlib.contextmanager
@@ -108,7 +115,7 @@ def _lost_sandbox(cfg: Config, *, version: str | None, keep: bool, emit: Callabl
 
 
 def _run(cfg: Config, box: Sandbox, *, shares: list[str], token: str | None, backup: BackupSettings, name: str,
-         emit: Callable[[str], None]) -> tuple[Any, str]:
+         emit: Callable[[str], None], identities: Sequence[Identity] | None) -> tuple[Any, str]:
     from vaultops.runbook.state import load_state
     from vaultops.services.recovery import service
     from vaultops.services.recovery.context import RecoveryContext
@@ -124,7 +131,8 @@ def _run(cfg: Config, box: Sandbox, *, shares: list[str], token: str | None, bac
         unsealer=make_unsealer(cfg, shares, clients=[], journal=Journal(copy_cfg.journal_path)),
         journal=Journal(copy_cfg.journal_path, cluster=copy_cfg.cluster_name),
         settings=RecoverySection(sentinels=sentinels(cfg, recovery_section(cfg))),
-        state_path=box.dir / "recover-state.json", emit=emit, backup=backup, backup_cfg=cfg, token=token)
+        state_path=box.dir / "recover-state.json", emit=emit, backup=backup, backup_cfg=cfg, token=token,
+        identities=identities)
     names = [n.name for n in copy_cfg.nodes]
     variables = {"nodes": names, "first": names[0], "others": names[1:], "backup": name}
     try:

@@ -15,6 +15,7 @@ from vaultops.vault import NodeClient
 
 if TYPE_CHECKING:
     from vaultops.consul import ConsulClient
+    from vaultops.crypto.agekeys import Identity
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class UpgradeContext:
     # Fresh clients for the pre-upgrade backup: its identity logs in and revokes its own token on
     # them, which must never be the token the steps use (None: no backup can be taken here).
     connect: Callable[[], list[NodeClient]] | None = None
+    # Open an encrypted pre-upgrade backup (`upgrade rollback --identity`); in memory only, never recorded.
+    identities: Sequence[Identity] | None = field(default=None, repr=False)
 
     @property
     def storage(self) -> str:
@@ -83,7 +86,7 @@ def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mappin
                   journal: Journal, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
                   consul: ConsulClient | None = None, connect: Callable[[], list[NodeClient]] | None = None,
-                  **overrides: Any) -> UpgradeContext:
+                  identities: Sequence[Identity] | None = None, **overrides: Any) -> UpgradeContext:
     """*clients* carry the token the steps use; *journal* is the one the run is recorded in;
     *consul* (storage: consul) is the Consul door the preflight gate asks."""
     from vaultops.services.upgrade.settings import upgrade_section
@@ -92,4 +95,4 @@ def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mappin
     return UpgradeContext(cfg=cfg, clients={c.name: c for c in clients}, drivers=dict(drivers), unsealer=unsealer,
                           journal=journal, settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(),
                           emit=emit, backup=section.backup if backup == "required" else backup,
-                          raft_ids=dict(section.raft_ids), consul=consul, connect=connect)
+                          raft_ids=dict(section.raft_ids), consul=consul, connect=connect, identities=identities)

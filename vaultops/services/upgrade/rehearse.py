@@ -27,6 +27,7 @@ from vaultops.errors import RunbookError, SandboxError, UsageError
 from vaultops.journal import Journal
 
 if TYPE_CHECKING:
+    from vaultops.crypto.agekeys import Identity
     from vaultops.services.backup.scratch import ScratchCopy
     from vaultops.services.upgrade.context import UpgradeContext
     from vaultops.services.upgrade.observe import ClusterView
@@ -59,9 +60,11 @@ class RehearsalReport:
 
 def rehearse(cfg: Config, *, clients: Sequence[NodeClient], token: str | None, journal: Journal, to: str,
              shares: list[str], backup: str | None = None, keep: bool = False,
-             emit: Callable[[str], None] = lambda _m: None) -> RehearsalReport:
+             emit: Callable[[str], None] = lambda _m: None,
+             identities: Sequence[Identity] | None = None) -> RehearsalReport:
     """*clients* ask the production cluster its version (only read); *token* is the production
-    token, which works on the restored copy too; *journal* is the operator's."""
+    token, which works on the restored copy too; *journal* is the operator's; *identities* open
+    an encrypted backup."""
     from vaultops.services.upgrade.preflight import check_target
 
     if cfg.storage != "raft":
@@ -70,7 +73,7 @@ def rehearse(cfg: Config, *, clients: Sequence[NodeClient], token: str | None, j
         raise UsageError("the original cluster's unseal shares are needed", hint="pipe them with --share-stdin")
     current = _current_version(clients)
     check_target(current, to)
-    with _snapshot_file(cfg, backup) as (name, path):
+    with _snapshot_file(cfg, backup, identities) as (name, path):
         emit(f"rehearsing {current} -> {to} on a copy of {name}")
         journal.append("upgrade.rehearse.start", details={"backup": name, "from": current, "to": to})
         report = _run(cfg, path, name=name, current=current, to=to, shares=shares, token=token, keep=keep,
@@ -88,7 +91,8 @@ def _current_version(clients: Sequence[NodeClient]) -> str:
 
 
 @contextlib.contextmanager
-def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]]:
+def _snapshot_file(cfg: Config, backup: str | None,
+                   identities: Sequence[Identity] | None) -> Iterator[tuple[str, Path]]:
     """The newest verified backup as a local, verified file."""
     if cfg.section("backup").get("sinks"):
         from vaultops.services.backup.catalog import newest
@@ -100,7 +104,7 @@ def _snapshot_file(cfg: Config, backup: str | None) -> Iterator[tuple[str, Path]
         settings = load_settings(cfg)
         sink = build_sinks(cfg, settings)[0]
         name = backup or newest(sink, cluster=settings.cluster).name
-        with fetched(sink, name, read_manifest(sink, name), settings=settings) as path:
+        with fetched(sink, name, read_manifest(sink, name), settings=settings, identities=identities) as path:
             yield name, path
         return
     from vaultops.services.backup.restore import verify_file

@@ -77,7 +77,7 @@ def _fetched_backup(ctx: UpgradeContext, name: str, fetched: Any) -> Iterator[tu
         except VaultOpsError as exc:
             last = exc
             continue
-        with fetched(sink, name, manifest, settings=settings) as path:
+        with fetched(sink, name, manifest, settings=settings, identities=ctx.identities) as path:
             yield path, manifest.raft_index
         return
     raise RunbookError(f"the pre-upgrade backup {name} is in none of backup.sinks"

@@ -71,6 +71,33 @@ def decrypted(chunks: Iterator[bytes], manifest: Manifest, identities: Sequence[
         raise VerificationError(f"{what}: cannot decrypt: {exc.message}", hint=exc.hint) from None
 
 
+def check_opens(sink: Sink, manifest: Manifest, identities: Sequence[Identity] | None) -> None:
+    """Refuse now, before anything is stopped or started, unless *identities* open *manifest*'s
+    backup: only its age header is read (the payload is checked when the backup is fetched)."""
+    revealed(sink, manifest, identities)          # encrypted and no identity: the same refusal
+    if manifest.encryption is None or not identities:
+        return
+    what = f"{sink.name}/{manifest.name}"
+    dec = age.Decryptor(identities)
+    chunks = sink.read_chunks(manifest.name)
+    try:
+        for chunk in chunks:
+            dec.update(chunk)
+            if dec.header is not None:            # parsed, and a file key unwrapped (else it raised)
+                return
+        dec.finish()
+    except NoIdentityMatch:
+        raise WrongIdentity(f"{what}: none of the given identities opens this backup (it is encrypted to "
+                            f"{recipients_text(manifest)})",
+                            hint="pass --identity with the private key of one of those recipients") from None
+    except AgeError as exc:
+        raise VerificationError(f"{what}: cannot decrypt: {exc.message}", hint=exc.hint) from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
 class RevealedSink:
     """*sink*, except that reading *manifest*'s object yields its decrypted plaintext."""
 
