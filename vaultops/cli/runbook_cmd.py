@@ -71,8 +71,11 @@ def context_for(session: Session, args: argparse.Namespace, shares: list[str] | 
     if interactive and isinstance(unsealer, KeyholderPause):
         # At a terminal the keyholders submit here and the run goes on; only a run without one pauses.
         unsealer = terminal_unsealer(cfg, journal=session.journal, keyholders=unsealer.keyholders)
-    return build_context(cfg, clients=session.clients(), drivers=session.drivers(), journal=session.journal,
-                         unsealer=unsealer,
+    from vaultops.services.recovery.layout import RaftData
+
+    drivers = session.drivers()
+    return build_context(cfg, clients=session.clients(), drivers=drivers, journal=session.journal,
+                         unsealer=unsealer, raft_data=RaftData(cfg, drivers),
                          prompter=Prompter(assume_yes=args.yes, ask=terminal_confirm if interactive else None),
                          emit=progress,
                          backup="skip" if getattr(args, "no_backup", False) else "required",

@@ -18,11 +18,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import ConfigError, DriverError, VaultOpsError
 from vaultops.services.recovery.settings import RecoveryNode, RecoverySection
 
+if TYPE_CHECKING:
+    from vaultops.config import Config
+
+DATA = ("raft", "vault.db")     # what a raft node keeps under its path; its node-id file stays
 _ATTR = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$')
 _BLOCK = re.compile(r'^\s*([A-Za-z_]+)(?:\s+"([^"]*)")?\s*\{\s*$')
 
@@ -61,6 +65,38 @@ def resolve(node: str, driver: Any, section: RecoverySection, *, driver_settings
     if address is None and seen and raft_id in seen:
         address = str(seen[raft_id].get("address") or "") or None
     return NodeLayout(node=node, raft_path=path, raft_id=raft_id, cluster_address=address)
+
+
+class RaftData:
+    """Each node's raft data moved aside through its driver (renamed, never deleted), wherever the
+    layout says it lives: `upgrade rollback` on drivers that cannot move a whole data folder (ssh)."""
+
+    def __init__(self, cfg: Config, drivers: Mapping[str, Any]) -> None:
+        self.cfg, self.drivers = cfg, drivers
+        self._paths: dict[str, str] = {}
+
+    def path(self, node: str) -> str:
+        """Where *node* keeps its raft data (ConfigError when nothing says)."""
+        if node not in self._paths:
+            from vaultops.services.recovery.settings import recovery_section
+
+            self._paths[node] = resolve(node, self.drivers.get(node), recovery_section(self.cfg),
+                                        driver_settings=self.cfg.node(node).driver).need_path()
+        return self._paths[node]
+
+    def move_aside(self, node: str, suffix: str) -> list[str]:
+        return move_aside(self.drivers[node], self.path(node), suffix)
+
+
+def move_aside(driver: Any, raft_path: str, suffix: str) -> list[str]:
+    """Set aside what a raft node keeps under *raft_path* through *driver*: the commands of the items
+    moved (an item not there is skipped)."""
+    moved = []
+    for name in DATA:
+        res = driver.set_aside(str(PurePosixPath(raft_path) / name), suffix=suffix)
+        if "nothing there" not in res.stdout:
+            moved.append(res.command)
+    return moved
 
 
 def _server_settings(node: str, driver: Any, given: RecoveryNode, driver_settings: Mapping[str, Any]) -> dict[str, str]:
@@ -128,4 +164,4 @@ def _host_port(url: str | None) -> str | None:
     return rest.split("/", 1)[0] or None
 
 
-__all__ = ["NodeLayout", "resolve", "server_settings"]
+__all__ = ["DATA", "NodeLayout", "RaftData", "move_aside", "resolve", "server_settings"]

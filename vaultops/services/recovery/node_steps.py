@@ -13,11 +13,11 @@ from vaultops.retry import TimedOut, poll
 from vaultops.runbook.registry import Evidence, action, with_verify
 from vaultops.services.recovery import membership
 from vaultops.services.recovery.context import RecoveryContext
+from vaultops.services.recovery.layout import move_aside
 from vaultops.vault.cluster import find_active
 
 RESUME_COMMAND = "`vaultops recover resume` (or `vaultops node resume`)"   # named in every halted run's hint
 RESUME = f"then {RESUME_COMMAND}"
-DATA = ("raft", "vault.db")     # what a raft node keeps under its path; its node-id file stays
 
 
 @action("stop_node")
@@ -41,11 +41,7 @@ def set_aside_data(ctx: RecoveryContext, *, node: str) -> Evidence:
         raise RunbookError(f"{node} is running: refusing to move its data under it",
                            hint=f"stop it, {RESUME}")
     suffix = ".vaultops-aside-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    moved = []
-    for name in DATA:
-        res = drv.set_aside(ctx.layout(node).data_file(name), suffix=suffix)
-        if "nothing there" not in res.stdout:
-            moved.append(res.command)
+    moved = move_aside(drv, ctx.layout(node).need_path(), suffix)
     return {"summary": f"moved aside: {len(moved)} item(s)" if moved else "no stale data", "moved": moved}
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from vaultops.config import Config, parse_config_file
 from vaultops.errors import RunbookError, UsageError
 from vaultops.journal import Journal
+from vaultops.services.recovery.layout import DATA
 
 if TYPE_CHECKING:
     from vaultops.crypto.agekeys import Identity
@@ -104,7 +105,7 @@ def _lost_sandbox(cfg: Config, *, version: str | None, keep: bool, emit: Callabl
         drivers = box.drivers()
         for node in box.record.nodes:               # every node lost: its process and its raft data
             drivers[node.name].kill()
-            for item in ("raft", "vault.db"):
+            for item in DATA:
                 drivers[node.name].set_aside(str(Path(node.dir) / "data" / item), suffix=".lost")
         yield box
     finally:

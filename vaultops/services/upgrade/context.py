@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vaultops.config import Config
 from vaultops.drivers import NodeDriver
@@ -61,6 +61,9 @@ class UpgradeContext:
     connect: Callable[[], list[NodeClient]] | None = None
     # Open an encrypted pre-upgrade backup (`upgrade rollback --identity`); in memory only, never recorded.
     identities: Sequence[Identity] | None = field(default=None, repr=False)
+    # Moves a node's raft data aside through any driver, wherever its layout says it lives (wired by
+    # the CLI from services/recovery/layout.py); None: only drivers with set_aside_storage can.
+    raft_data: RaftDataMover | None = None
 
     @property
     def storage(self) -> str:
@@ -71,6 +74,12 @@ class UpgradeContext:
 
     def address(self, node: str) -> str:
         return self.cfg.node(node).address.rstrip("/")
+
+
+class RaftDataMover(Protocol):
+    def path(self, node: str) -> str: ...
+
+    def move_aside(self, node: str, suffix: str) -> list[str]: ...
 
 
 def gate_settings(cfg: Config, **overrides: Any) -> GateSettings:
@@ -86,7 +95,8 @@ def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mappin
                   journal: Journal, unsealer: Unsealer, prompter: Prompter | None = None,
                   emit: Callable[[str], None] = lambda _m: None, backup: str = "required",
                   consul: ConsulClient | None = None, connect: Callable[[], list[NodeClient]] | None = None,
-                  identities: Sequence[Identity] | None = None, **overrides: Any) -> UpgradeContext:
+                  identities: Sequence[Identity] | None = None, raft_data: RaftDataMover | None = None,
+                  **overrides: Any) -> UpgradeContext:
     """*clients* carry the token the steps use; *journal* is the one the run is recorded in;
     *consul* (storage: consul) is the Consul door the preflight gate asks."""
     from vaultops.services.upgrade.settings import upgrade_section
@@ -95,4 +105,5 @@ def build_context(cfg: Config, *, clients: Sequence[NodeClient], drivers: Mappin
     return UpgradeContext(cfg=cfg, clients={c.name: c for c in clients}, drivers=dict(drivers), unsealer=unsealer,
                           journal=journal, settings=gate_settings(cfg, **overrides), prompter=prompter or Prompter(),
                           emit=emit, backup=section.backup if backup == "required" else backup,
-                          raft_ids=dict(section.raft_ids), consul=consul, connect=connect, identities=identities)
+                          raft_ids=dict(section.raft_ids), consul=consul, connect=connect, identities=identities,
+                          raft_data=raft_data)

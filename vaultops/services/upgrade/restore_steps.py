@@ -101,6 +101,12 @@ def writes_since(ctx: UpgradeContext, index: int | None, snapshot_at: str) -> di
 def rollback_loss(ctx: UpgradeContext, *, snapshot: str, sha256: str, source: str, snapshot_at: str,
                   upgrade_run: str, to: str) -> Evidence:
     """Verify the pre-upgrade snapshot and state, for confirmation, which writes the rollback loses."""
+    problems = movable(ctx) if ctx.storage == "raft" else []
+    if problems:                           # found now, not with the cluster down
+        raise RunbookError(f"cannot roll back: {problems[0]}" + (f" (and {len(problems) - 1} more)"
+                                                                  if len(problems) > 1 else ""),
+                           hint="set recovery.nodes.NODE.raft_path (or .server_config) in vaultops.yaml; "
+                                "nothing was stopped", evidence={"problems": problems})
     with snapshot_file(ctx, snapshot=snapshot, sha256=sha256, source=source) as (_path, index):
         loss = writes_since(ctx, index, snapshot_at)
     statement = (f"Rolling back to {to} restores the snapshot taken at {snapshot_at} (raft index {index}) by "
@@ -128,14 +134,35 @@ def take_down(ctx: UpgradeContext, *, node: str) -> Evidence:
 @action("set_aside")
 def set_aside(ctx: UpgradeContext, *, node: str, label: str) -> Evidence:
     """Move the node's raft data aside (kept): it starts as a fresh server."""
-    drv = ctx.drivers[node]
-    move = getattr(drv, "set_aside_storage", None)
-    if move is None:
-        raise RunbookError(f"{node}: its driver cannot move the raft data folder aside",
-                           hint=f"on {node}: stop bao, move its raft `path` folder aside, create it empty; "
-                                "then resume with --accept-changed-runbook after removing this step")
-    result = move(f"{label}-{secrets.token_hex(3)}").check(node)
-    return {"summary": result.stdout or result.command, "command": result.command}
+    tag = f"{label}-{secrets.token_hex(3)}"
+    move = getattr(ctx.drivers[node], "set_aside_storage", None)
+    if move is not None:                     # the local driver: the whole data folder, an empty one left
+        result = move(tag).check(node)
+        return {"summary": result.stdout or result.command, "command": result.command}
+    if ctx.raft_data is None:
+        raise RunbookError(f"{node}: its driver cannot move the raft data aside", hint=_BY_HAND.format(node=node))
+    moved = ctx.raft_data.move_aside(node, f".{tag}")
+    return {"summary": f"moved aside: {', '.join(moved)}" if moved else "no raft data there", "moved": moved}
+
+
+_BY_HAND = ("on {node}: stop bao, move the raft and vault.db items of its raft `path` aside; then resume "
+            "with --accept-changed-runbook after removing this step (or set recovery.nodes.{node}.raft_path)")
+
+
+def movable(ctx: UpgradeContext) -> list[str]:
+    """Why a node's raft data could not be set aside (asked before the cluster goes down)."""
+    problems = []
+    for node, drv in ctx.drivers.items():
+        if hasattr(drv, "set_aside_storage"):
+            continue
+        if ctx.raft_data is None:
+            problems.append(f"{node}: its driver cannot move the raft data aside")
+            continue
+        try:
+            ctx.raft_data.path(node)
+        except VaultOpsError as exc:
+            problems.append(exc.message)
+    return problems
 
 
 @action("restore_snapshot")
