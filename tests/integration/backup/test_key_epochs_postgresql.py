@@ -44,7 +44,8 @@ def test_pg_dump_backups_carry_their_key_epoch(pg_box: Any, tmp_path: Path, monk
     def config(keep_last: int) -> Path:
         return backup_config(pg_box, tmp_path, {"sinks": [{"type": "local", "path": str(tmp_path / "sink")}],
                                                 "postgresql": {"dsn": dsn}, "metrics_file": str(tmp_path / "b.prom"),
-                                                "retention": {"keep_last": keep_last, "min_keep": 1}})
+                                                "retention": {"keep_last": keep_last, "min_keep": 1},
+                                                "drill": {"sentinels": ["secret/data/pg-sentinel"]}})
 
     cfg = config(5)
 
@@ -77,6 +78,19 @@ def test_pg_dump_backups_carry_their_key_epoch(pg_box: Any, tmp_path: Path, monk
     code, out, err = run("backup", "epochs", "--format", "json")
     assert code == 0, err
     assert [(r["epoch"], r["backups"]) for r in json.loads(out)["epochs"]] == [(1, 1), (2, 1)]
+    # each epoch's dump drilled in a throwaway OpenBao on a private PostgreSQL, with that epoch's shares
+    old = "".join(f"{n}: {keys[n]}\n" for n in ("alice", "bob", "carol"))
+    for epoch, shares in ((1, old), (2, f"frank: {new['frank']}\ncarol: {new['carol']}\n")):
+        code, out, err = run("backup", "drill", "--epoch", str(epoch), "--format", "json", stdin=shares)
+        assert code == 0, out + err
+        report = json.loads(out)
+        assert report["ok"] and report["epoch"] == epoch and report["checked"], report
+        assert report["name"].endswith(".pgdump") and report["sentinels"] == {"secret/data/pg-sentinel": "ok"}
+        assert report["rto_seconds"] > 0
+    code, out, err = run("backup", "drill", "--epoch", "1", stdin=f"alice: {new['alice']}\n" + old.split("\n", 1)[1])
+    assert code == 3 and "is alice's share of key epoch 2" in err and "drill.start" not in err, out + err
+    blob = out + err + (tmp_path / "journal.jsonl").read_text()
+    assert not any(v in blob for v in (*new.values(), *keys.values()))
     for name in ("bob", "dave", "erin"):
         assert run("keyholders", "depart", name)[0] == 0
     code, out, err = run("backup", "epochs")

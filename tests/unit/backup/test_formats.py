@@ -167,3 +167,17 @@ def test_a_node_that_never_seals_is_judged_by_its_status(monkeypatch) -> None:
     seal = FakeSeal(seals=False)
     scratch._unseal(client(seal), ["a", "b", "c"], error=BackupError)
     assert seal.submitted == []
+
+
+def test_a_pg_dump_drill_needs_postgresql_server_binaries_before_anything_is_fetched(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vaultops.errors import SandboxError
+    from vaultops.services.backup.formats import get_format
+    from vaultops.services.sandbox import postgres
+
+    assert get_format("postgresql").restores_into_sandbox and get_format("postgresql").sandbox_storage == "postgresql"
+    get_format("raft").drill_prerequisites()                       # nothing beyond OpenBao itself
+    monkeypatch.setattr(postgres.glob, "glob", lambda _pattern: [])
+    with pytest.raises(SandboxError, match="PostgreSQL server binaries not found"):
+        get_format("postgresql").drill_prerequisites()
+    assert not get_format("consul").restores_into_sandbox

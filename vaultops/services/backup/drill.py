@@ -14,8 +14,9 @@ With `epoch=K` the newest verified backup of key epoch K is drilled.
 run_drill() then:
 1. fetches the backup and verifies it again against its manifest;
 2. starts a throwaway single-node sandbox of that OpenBao version (scratch.py, shared with
-   `upgrade rehearse`);
-3. force-restores the snapshot into it; the node seals itself (its keyring is now the original's);
+   `upgrade rehearse`); for a pg_dump, on a private PostgreSQL;
+3. force-restores the snapshot into it (the node seals itself: its keyring is now the original's),
+   or stops the node, pg_restores the dump into the copy's database and starts it again;
 4. unseals it with the ORIGINAL cluster's shares (held in the plan, never logged, wiped after);
 5. logs in as backup.drill.auth says (default: the usual token lookup) and reads the sentinel paths;
 6. reports restore time (RTO) and data age (RPO), journals the result, stops the sandbox.
@@ -108,6 +109,7 @@ def plan_drill(settings: BackupSettings, sink: Sink, *, lines: Iterable[str | by
     try:
         _enough(held, km, km_path)
         version = _available(settings.drill.get("version") or manifest.server_version)
+        get_format(manifest.kind).drill_prerequisites()
     except BaseException:
         held.wipe()
         raise
@@ -136,8 +138,8 @@ def _backup(sink: Sink, settings: BackupSettings, name: str | None, warn: Callab
                                     hint="drill a verified backup (`vaultops backup list`)")
     manifest = read_manifest(sink, name)
     if not get_format(manifest.kind).restores_into_sandbox:
-        raise UsageError(f"drill supports Raft backups; {name} is {manifest.kind}",
-                         hint="restore PostgreSQL/Consul backups with 'vaultops backup restore' into a test cluster")
+        raise UsageError(f"drill supports Raft snapshots and pg_dump backups; {name} is {manifest.kind}",
+                         hint="restore Consul backups with 'vaultops backup restore' into a test cluster")
     return manifest
 
 
@@ -178,7 +180,7 @@ def _of_epoch(sink: Sink, settings: BackupSettings, epoch: int, history: EpochHi
             if not get_format(m.kind).restores_into_sandbox:
                 continue
             return m
-    raise UsageError(f"{sink.name}: no verified Raft backup of key epoch {epoch}",
+    raise UsageError(f"{sink.name}: no verified backup of key epoch {epoch} that a drill restores (raft, pg_dump)",
                      hint="see `vaultops backup epochs`")
 
 
@@ -256,13 +258,15 @@ def _drill(cfg: Config, settings: BackupSettings, sink: Sink, plan: DrillPlan, *
     emit("drill.stage", stage="fetch", size=manifest.size)
     with fetched(sink, manifest.name, manifest, settings=settings, identities=plan.identities) as path:
         emit("drill.stage", stage="sandbox")
-        with scratch_sandbox(version=plan.version, nodes=1, name="drill", keep=keep) as copy:
+        fmt = get_format(manifest.kind, settings)
+        with scratch_sandbox(version=plan.version, nodes=1, name="drill", keep=keep,
+                             storage=fmt.sandbox_storage) as copy:
             emit("drill.sandbox", version=plan.version, config=str(copy.config_path))
             emit("drill.stage", stage="restore")
             t_restore = time.monotonic()
             epoch = manifest.key_epoch
-            copy.restore(path, shares=plan.shares.shares, error=BackupError,
-                         threshold=epoch.threshold if epoch is not None else None)
+            fmt.restore_copy(copy, path, shares=plan.shares.shares,
+                             threshold=epoch.threshold if epoch is not None else None)
             emit("drill.stage", stage="sentinels")
             sentinels = _read_sentinels(copy.clients(), plan.sentinels, settings, cfg)
             done = time.monotonic()

@@ -5,7 +5,8 @@
         copy.clients(token=original_token)                    # NodeClients of the copy
     # stopped and removed here (unless keep=True)
 
-Used by `backup drill` and by `upgrade rehearse`. A forced restore swaps the keyring: within
+Used by `backup drill` and by `upgrade rehearse`. A pg_dump goes into a PostgreSQL-backed copy
+instead (restore_dump: the nodes stopped, the dump restored into the copy's database, restarted). A forced restore swaps the keyring: within
 seconds every node seals itself, and from then on only the ORIGINAL cluster's shares unseal it
 and only its tokens work. The shares never leave this process (no argv, no log, no journal).
 """
@@ -18,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError, VaultOpsError
 from vaultops.retry import poll
@@ -76,6 +77,39 @@ class ScratchCopy:
         poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
              what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
 
+    def restore_dump(self, dump: Path, *, shares: Sequence[Share | str], error: type[VaultOpsError] = BackupError,
+                     tools: dict[str, Any] | None = None) -> None:
+        """A PostgreSQL-backed copy: stop the nodes, pg_restore *dump* (verified by the caller) into the
+        copy's own database, start them; each reads the restored seal configuration at its start and
+        is unsealed with *shares*; then wait for an active node. *tools*: backup.postgresql's
+        pg_restore path (the DSN is the copy's)."""
+        from vaultops.services.backup.formats.postgresql import PgDumpSource
+        from vaultops.services.sandbox import postgres
+
+        drivers = self.box.drivers()
+        for drv in drivers.values():
+            drv.stop(timeout=15)
+        dsn = f"host=127.0.0.1 port={self.box.record.pg_port} dbname={postgres.DB} user={postgres.ROLE}"
+        source = PgDumpSource({**(tools or {}), "dsn": dsn, "restore_dsn": None, "passfile": None}, clients=[])
+        with dump.open("rb") as fh:
+            source.restore(fh, force=True)
+        for drv in drivers.values():
+            drv.start()
+        clients = self.clients()
+        for client in clients:
+            st = poll(client.seal.status, timeout=SEAL_WAIT, interval=0.2, error=error,
+                      what=f"{client.name} to answer after the restore", hint="rerun with --keep and read its bao.log")
+            if not st.initialized:
+                raise error(f"{client.name} found no OpenBao data in the restored database (a cluster whose "
+                            f"storage `table` is not {postgres.KV_TABLE}?)",
+                            hint="drill it by hand: restore the dump into a test database its servers read")
+        failed = [r.error for r in fan_out(clients, lambda c: _unseal(c, shares, error=error),
+                                           timeout=SEAL_WAIT + UNSEAL_WAIT + 10) if r.error]
+        if failed:
+            raise failed[0]
+        poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
+             what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
+
     def _reread_seal_config(self, client: NodeClient, threshold: int, error: type[VaultOpsError]) -> None:
         with contextlib.suppress(VaultOpsError):  # judged by the unseal that follows
             poll(lambda: True if client.seal.status().sealed else None, timeout=SEAL_WAIT, interval=0.2,
@@ -91,14 +125,16 @@ class ScratchCopy:
 
 @contextlib.contextmanager
 def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch", parent: Path | None = None,
-                    keep: bool = False, progress: Callable[[str], None] = lambda _m: None) -> Iterator[ScratchCopy]:
-    """A fresh raft sandbox (unsealed, autopilot healthy) in a private temp folder under *parent*;
-    stopped and removed on the way out unless *keep*."""
+                    keep: bool = False, progress: Callable[[str], None] = lambda _m: None,
+                    storage: str = "raft") -> Iterator[ScratchCopy]:
+    """A fresh sandbox (unsealed; raft: autopilot healthy; postgresql: on a private PostgreSQL) in a
+    private temp folder under *parent*; stopped and removed on the way out unless *keep*."""
     folder = Path(tempfile.mkdtemp(prefix=f"vaultops-{name}-", dir=parent))
     progress(f"starting a {nodes}-node sandbox on {version or 'the newest version'} in {folder}")
     box: Sandbox | None = None
     try:
-        box = up(SandboxSpec(name=name, nodes=nodes, storage="raft", version=version, performance_multiplier=0), root=folder)
+        box = up(SandboxSpec(name=name, nodes=nodes, storage=storage, version=version, performance_multiplier=0),
+                 root=folder)
         yield ScratchCopy(box)
     finally:
         if not keep:

@@ -116,7 +116,7 @@ def _acme_tls(box: Sandbox, nodes: list[NodeRecord], acme_config: str, tls_dir: 
 def _hcl_storage(n: NodeRecord, nodes: list[NodeRecord], rec: SandboxRecord, tls: dict | None) -> str:
     if rec.spec.storage == "postgresql":
         return (f'storage "postgresql" {{\n  connection_url = "{postgres.connection_url(rec.pg_port or 0)}"\n'
-                f'  table = "openbao_kv_store"\n  ha_enabled = "true"\n  ha_table = "openbao_ha_locks"\n}}\n')
+                f'  table = "{postgres.KV_TABLE}"\n  ha_enabled = "true"\n  ha_table = "{postgres.HA_TABLE}"\n}}\n')
     joins = ""
     for other in nodes:
         if other is n:

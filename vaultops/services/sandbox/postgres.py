@@ -20,6 +20,7 @@ from vaultops import process
 from vaultops.errors import SandboxError
 
 DB = "openbao"
+KV_TABLE, HA_TABLE = "openbao_kv_store", "openbao_ha_locks"   # the sandbox's storage "postgresql" tables
 PREFIX = "vaultops-pg-"
 ROLE = "openbao"
 

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vaultops import process
 from vaultops.errors import BackupError, ConfigError, VerificationError
@@ -30,6 +30,12 @@ from vaultops.services.backup.stored import downloaded
 from vaultops.services.backup.verify import Verifier, VerifyReport
 from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from vaultops.services.backup.scratch import ScratchCopy
+    from vaultops.services.ceremony.shares import Share
 
 MAGIC = b"PGDMP"
 # What libpq may read from our environment besides the DSN: never PGPASSWORD (a passfile instead).
@@ -210,6 +216,8 @@ def _where(dsn: str) -> str:
 class PostgresqlFormat(Format):
     name = "postgresql"
     extension = "pgdump"
+    restores_into_sandbox = True
+    sandbox_storage = "postgresql"   # the drill's copy: an OpenBao node on a private PostgreSQL
 
     @property
     def _pg(self) -> dict[str, Any]:
@@ -220,6 +228,14 @@ class PostgresqlFormat(Format):
 
     def source(self, clients: list[NodeClient]) -> Source:
         return PgDumpSource.from_settings(self._pg, clients=clients)
+
+    def drill_prerequisites(self) -> None:
+        from vaultops.services.sandbox import postgres
+
+        postgres.bindir()   # the copy's private PostgreSQL: a SandboxError now, not after the fetch
+
+    def restore_copy(self, copy: ScratchCopy, path: Path, *, shares: Sequence[Share], threshold: int | None) -> None:
+        copy.restore_dump(path, shares=shares, error=BackupError, tools=self._pg)
 
     def inspect(self, sink: Sink, name: str, manifest: Manifest, *, depth: int = 1) -> Contents:
         """TOC entries (type and name) of a stored dump, via `pg_restore --list` on a verified copy."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vaultops.errors import BackupError
 from vaultops.services.backup.formats.base import Contents, Format
@@ -21,6 +21,13 @@ from vaultops.storage.base import Sink
 from vaultops.vault import NodeClient
 from vaultops.vault.cluster import Active, active
 from vaultops.vault.bounded import read_blocks
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from vaultops.services.backup.scratch import ScratchCopy
+    from vaultops.services.ceremony.shares import Share
 
 NO_LEADER = "unseal the cluster or wait for a leader election, then run the backup again"
 
@@ -38,6 +45,9 @@ class RaftSource:
 
     def verifier(self, *, on_state: Callable[[bytes], None] | None = None) -> Verifier:
         return ArchiveVerifier(ArchiveKind.RAFT, on_state=on_state)
+
+    def restore_copy(self, copy: ScratchCopy, path: Path, *, shares: Sequence[Share], threshold: int | None) -> None:
+        copy.restore(path, shares=shares, error=BackupError, threshold=threshold)
 
     @contextlib.contextmanager
     def open(self) -> Iterator[OpenSnapshot]:
