@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vaultops.config import Config
-from vaultops.errors import (BackupError, ConfigError, ShareMismatchError, UsageError, VaultError, VaultOpsError,
+from vaultops.errors import (ConfigError, ShareMismatchError, UsageError, VaultError, VaultOpsError,
                              VerificationError)
 from vaultops.journal import Journal
 from vaultops.services.backup import identity
