@@ -70,12 +70,7 @@ class ScratchCopy:
         clients = self.clients()
         if threshold is not None:
             fan_out(clients, lambda c: self._reread_seal_config(c, threshold, error), timeout=2 * SEAL_WAIT + 10)
-        failed = [r.error for r in fan_out(clients, lambda c: _unseal(c, shares, error=error),
-                                           timeout=SEAL_WAIT + UNSEAL_WAIT + 10) if r.error]
-        if failed:
-            raise failed[0]
-        poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
-             what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
+        _unseal_all(clients, shares, error)
 
     def restore_dump(self, dump: Path, *, shares: Sequence[Share | str], error: type[VaultOpsError] = BackupError,
                      tools: dict[str, Any] | None = None) -> None:
@@ -103,12 +98,7 @@ class ScratchCopy:
                 raise error(f"{client.name} found no OpenBao data in the restored database (a cluster whose "
                             f"storage `table` is not {postgres.KV_TABLE}?)",
                             hint="drill it by hand: restore the dump into a test database its servers read")
-        failed = [r.error for r in fan_out(clients, lambda c: _unseal(c, shares, error=error),
-                                           timeout=SEAL_WAIT + UNSEAL_WAIT + 10) if r.error]
-        if failed:
-            raise failed[0]
-        poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
-             what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
+        _unseal_all(clients, shares, error)
 
     def _reread_seal_config(self, client: NodeClient, threshold: int, error: type[VaultOpsError]) -> None:
         with contextlib.suppress(VaultOpsError):  # judged by the unseal that follows
@@ -141,6 +131,16 @@ def scratch_sandbox(*, version: str | None, nodes: int = 1, name: str = "scratch
             if box is not None:
                 box.stop()
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unseal_all(clients: list[NodeClient], shares: Sequence[Share | str], error: type[VaultOpsError]) -> None:
+    """Every restored node unsealed with *shares* (at once), then an active node among them."""
+    failed = [r.error for r in fan_out(clients, lambda c: _unseal(c, shares, error=error),
+                                       timeout=SEAL_WAIT + UNSEAL_WAIT + 10) if r.error]
+    if failed:
+        raise failed[0]
+    poll(lambda: find_active(clients), timeout=ACTIVE_WAIT, interval=0.2, error=error,
+         what="the restored copy did not become active", hint="rerun with --keep and read the copy's bao.log")
 
 
 def _unseal(client: NodeClient, shares: Sequence[Share | str], *, error: type[VaultOpsError]) -> None:

@@ -14,6 +14,7 @@ a plain BackupError, so `backup verify` records no failed check for it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -51,7 +52,7 @@ def decrypted(chunks: Iterator[bytes], manifest: Manifest, identities: Sequence[
     """The plaintext of an encrypted backup's stored *chunks*; the ciphertext checked against the manifest."""
     assert manifest.encryption is not None
     dec, sha, size = age.Decryptor(identities), hashlib.sha256(), 0
-    try:
+    with _age_errors(manifest, what):
         for chunk in chunks:
             sha.update(chunk)
             size += len(chunk)
@@ -63,6 +64,13 @@ def decrypted(chunks: Iterator[bytes], manifest: Manifest, identities: Sequence[
                                     hint="the stored copy changed after publication: use another copy")
         if tail := dec.finish():
             yield tail
+
+
+@contextlib.contextmanager
+def _age_errors(manifest: Manifest, what: str) -> Iterator[None]:
+    """age's errors said as the backup's: a wrong identity (no verdict), or a damaged ciphertext."""
+    try:
+        yield
     except NoIdentityMatch:
         raise WrongIdentity(f"{what}: none of the given identities opens this backup (it is encrypted to "
                             f"{recipients_text(manifest)})",
@@ -81,21 +89,14 @@ def check_opens(sink: Sink, manifest: Manifest, identities: Sequence[Identity] |
     dec = age.Decryptor(identities)
     chunks = sink.read_chunks(manifest.name)
     try:
-        for chunk in chunks:
-            dec.update(chunk)
-            if dec.header is not None:            # parsed, and a file key unwrapped (else it raised)
-                return
-        dec.finish()
-    except NoIdentityMatch:
-        raise WrongIdentity(f"{what}: none of the given identities opens this backup (it is encrypted to "
-                            f"{recipients_text(manifest)})",
-                            hint="pass --identity with the private key of one of those recipients") from None
-    except AgeError as exc:
-        raise VerificationError(f"{what}: cannot decrypt: {exc.message}", hint=exc.hint) from None
+        with _age_errors(manifest, what):
+            for chunk in chunks:
+                dec.update(chunk)
+                if dec.header is not None:        # parsed, and a file key unwrapped (else it raised)
+                    return
+            dec.finish()
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        getattr(chunks, "close", lambda: None)()  # the rest of the object is never read
 
 
 class RevealedSink:
