@@ -48,6 +48,8 @@ def wait_for(ctx: UpgradeContext, check: Check, *, what: str, timeout: float | N
         return poll(passed, timeout=limit, interval=ctx.settings.poll, what=what, tolerate=())
     except TimedOut:
         assert view is not None
+    if not problems:   # the last poll passed, but not the *stable* polls in a row a pass needs
+        problems = [f"it passed only {passes} of the {stable} checks in a row it needs (it keeps changing)"]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     raise RunbookError(f"{what}: {problems[0]}{more} after {time.monotonic() - started:.0f}s",
                        hint="the evidence shows what each node reported; fix the cause",
