@@ -181,3 +181,13 @@ def test_a_pg_dump_drill_needs_postgresql_server_binaries_before_anything_is_fet
     with pytest.raises(SandboxError, match="PostgreSQL server binaries not found"):
         get_format("postgresql").drill_prerequisites()
     assert not get_format("consul").restores_into_sandbox
+
+
+@pytest.mark.parametrize("kind", ["raft", "consul", "postgresql"])
+def test_a_format_a_drill_restores_says_how_it_goes_into_the_copy(kind: str) -> None:
+    """restores_into_sandbox and restore_copy go together (raft's once sat on RaftSource: every drill failed)."""
+    from vaultops.services.backup.formats import get_format
+    from vaultops.services.backup.formats.base import Format
+
+    fmt = type(get_format(kind))
+    assert fmt.restores_into_sandbox == (fmt.restore_copy is not Format.restore_copy), kind

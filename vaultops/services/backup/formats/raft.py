@@ -46,9 +46,6 @@ class RaftSource:
     def verifier(self, *, on_state: Callable[[bytes], None] | None = None) -> Verifier:
         return ArchiveVerifier(ArchiveKind.RAFT, on_state=on_state)
 
-    def restore_copy(self, copy: ScratchCopy, path: Path, *, shares: Sequence[Share], threshold: int | None) -> None:
-        copy.restore(path, shares=shares, error=BackupError, threshold=threshold)
-
     @contextlib.contextmanager
     def open(self) -> Iterator[OpenSnapshot]:
         found = _active(self.clients)
@@ -75,6 +72,9 @@ class RaftFormat(Format):
 
     def verifier(self, *, on_state: Callable[[bytes], None] | None = None) -> Verifier:
         return ArchiveVerifier(ArchiveKind.RAFT, on_state=on_state)
+
+    def restore_copy(self, copy: ScratchCopy, path: Path, *, shares: Sequence[Share], threshold: int | None) -> None:
+        copy.restore(path, shares=shares, error=BackupError, threshold=threshold)
 
     def source(self, clients: list[NodeClient]) -> Source:
         return RaftSource(clients)
