@@ -7,19 +7,19 @@ import io
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
 
 import pytest
 
 from vaultops.cli import main
+from vaultops.services.sandbox.bootstrap import unseal_nodes
 from vaultops.services.sandbox.cluster import Sandbox, sandbox_dir
 from vaultops.testing.sandbox import start_sandbox
 
 pytestmark = pytest.mark.integration
+AUTOPILOT = "sys/storage/raft/autopilot/configuration"
 
 
 def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str,
@@ -87,24 +87,17 @@ def test_cold_start_followers_join_and_status_says_joining_until_promoted(tmp_pa
     try:
         followers = [c.seal.status() for c in box.clients(token=False)[1:]]
         assert not any(s.initialized for s in followers)     # they have not joined yet
-        # status is polled from before the unseal: a follower stays a non-voter for autopilot's ~10 s
-        # of stability, a window a poll after a slow unseal (a loaded machine) can miss entirely
-        found: dict[str, Any] = {}
-
-        def watch() -> None:
-            try:
-                found["seen"] = status_until(capsys, box.config_path, 0, timeout=150)
-            except BaseException as exc:  # re-raised in the test's thread
-                found["error"] = exc
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        box.unseal_all()          # node1, then each follower once it joined (the threshold again)
-        watcher.join(160)
-        if "error" in found:
-            raise found["error"]
-        seen = found["seen"]
-        assert "joining" in seen, seen        # non-voters at failure tolerance 0: never called healthy
+        # node1 first; autopilot then waits 60 s of stability before promoting a joiner, so the joining
+        # window cannot pass unseen between two polls on a slow machine (default 10 s; set back below)
+        unseal_nodes(box.clients(token=False)[:1], box.shares_b64[:3])
+        box.wait_active()
+        leader = box.client("node1")
+        leader.write(AUTOPILOT, {"server_stabilization_time": "60s"})
+        box.unseal_all()          # each follower once it joined (the threshold again)
+        seen = status_until(capsys, box.config_path, 15, timeout=90)
+        assert seen[-1] == "joining", seen     # non-voters at failure tolerance 0: never called healthy
+        leader.write(AUTOPILOT, {"server_stabilization_time": "10s"})
+        seen += status_until(capsys, box.config_path, 0, timeout=90)
         assert seen[-1] == "healthy" and seen.index("joining") < len(seen) - 1
     finally:
         box.stop()

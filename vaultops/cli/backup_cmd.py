@@ -180,7 +180,10 @@ def _interrupt_on_sigterm() -> Iterator[None]:
     import signal
     import threading
 
+    from vaultops import interrupt
+
     def handler(signum: int, frame: Any) -> None:
+        interrupt.request()    # the raise below can be swallowed; the pipeline checks before publishing
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
@@ -191,6 +194,7 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        interrupt.clear()
 
 
 def _age(when: datetime) -> str:

@@ -123,3 +123,28 @@ def test_metrics_keep_last_success_on_failure(tmp_path: Path) -> None:
     assert 'vaultops_backup_last_success_timestamp_seconds{cluster="c"} 1000.0' in text
     assert 'vaultops_backup_last_run_success{cluster="c"} 0' in text
     assert time.time() > 0
+
+
+@pytest.mark.parametrize("when", ["mid-stream", "after the last chunk"])
+def test_a_stop_whose_keyboardinterrupt_was_swallowed_still_publishes_nothing(when: str) -> None:
+    """SIGTERM's KeyboardInterrupt is lost when it lands in a weakref callback ("Exception ignored");
+    the recorded request stops the run at the next chunk, and never lets a verified stream commit."""
+    from vaultops import interrupt
+
+    class StopAsked(BytesSource):
+        def _chunks(self):  # type: ignore[no-untyped-def]
+            chunks = list(super()._chunks())
+            for i, chunk in enumerate(chunks):
+                if (when == "mid-stream" and i == 3) or (when != "mid-stream" and i == len(chunks) - 1):
+                    interrupt.request()      # as the handler does, its raise swallowed
+                yield chunk
+
+    sinks = [FakeSink("a"), FakeSink("b")]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run(SETTINGS, StopAsked(GOOD), sinks, emit=lambda *a, **k: None)
+    finally:
+        interrupt.clear()
+    for sink in sinks:
+        assert sink.objects == {} and all(u.aborted and not u.committed for u in sink.uploads)
+    assert _run(SETTINGS, BytesSource(GOOD), [FakeSink("c")], emit=lambda *a, **k: None).ok   # cleared: runs again

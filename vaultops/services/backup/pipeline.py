@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from vaultops import interrupt
 from vaultops.errors import BackupError, VaultOpsError
 from vaultops.services.backup.heap import keep_heap
 from vaultops.services.backup.verify import Verifier, VerifyReport
@@ -127,6 +128,7 @@ def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, 
             if check.error is not None:
                 raise check.error
         report = verifier.finish()
+        interrupt.check()           # a stop whose KeyboardInterrupt was swallowed: never publish after it
     except BaseException:
         _stop([*fed, *outs])
         verifier.abort()
@@ -138,6 +140,7 @@ def stream_and_publish(chunks: Iterable[bytes | bytearray], verifier: Verifier, 
 
 def _produce(chunks: Iterable[bytes | bytearray], checks: list[_Worker], workers: list[_Worker]) -> None:
     for chunk in rechunk(chunks):
+        interrupt.check()
         if any(c.error is not None for c in checks):
             return  # the snapshot is already known bad: stop downloading
         if not chunk:
