@@ -36,7 +36,6 @@ import io
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vaultops.errors import VaultOpsError  # noqa: E402
 from vaultops.services.sandbox.cluster import THRESHOLD, Sandbox  # noqa: E402
 from vaultops.services.upgrade.write_probe import WriteProbe, prepare  # noqa: E402
-from vaultops.testing.sandbox import data_dir, frozen, start_sandbox  # noqa: E402
+from vaultops.testing.sandbox import data_dir, frozen, kill_and_wipe, start_sandbox  # noqa: E402
 
 NODES, LIMIT, SETTLE = 5, 240.0, 0.5
 VAULTOPS_COMMANDS = 2          # `vaultops status`, `vaultops recover quorum ...`
@@ -118,12 +117,7 @@ def outage(work: Path, name: str, rnd: random.Random) -> Outage:
                 time.sleep(0.5)                         # the leader and two others still commit (3 of 5)
                 probe.stop()
                 _vaultops(box, "status", "--timeout", "1")      # what an operator looks at first
-                drivers = box.drivers()
-                for node in lost:
-                    drivers[node].kill()
-                for node in lost:
-                    shutil.rmtree(data_dir(box, node))
-                    data_dir(box, node).mkdir()
+                kill_and_wipe(box, *lost)
         return Outage(box, ahead, behind, probe, froze)
     except BaseException:
         box.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from vaultops.services.sandbox.cluster import Sandbox, SandboxSpec, node_name, s
 if TYPE_CHECKING:
     from vaultops.testing.cluster_link import ClusterLink
 
-__all__ = ["Sandbox", "data_dir", "frozen", "sandbox_factory", "start_linked_sandbox", "start_sandbox",
+__all__ = ["Sandbox", "data_dir", "frozen", "kill_and_wipe", "sandbox_factory", "start_linked_sandbox", "start_sandbox",
            "wait_ha_listed", "wait_raft_healthy"]
 
 
@@ -112,6 +113,16 @@ def start_linked_sandbox(base_dir: Path, *, name: str = "test", nodes: int = 3,
 def data_dir(box: Sandbox, node: str) -> Path:
     """Where the sandbox node keeps its raft data."""
     return Path(next(n.dir for n in box.record.nodes if n.name == node)) / "data"
+
+
+def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
+    """The nodes' hosts are gone: every process SIGKILLed first, then their raft data deleted."""
+    drivers = box.drivers()
+    for node in nodes:
+        drivers[node].kill()
+    for node in nodes:
+        shutil.rmtree(data_dir(box, node))
+        data_dir(box, node).mkdir()
 
 
 @contextlib.contextmanager

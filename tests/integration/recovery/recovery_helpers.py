@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vaultops.errors import VaultOpsError
-from vaultops.testing.sandbox import Sandbox, data_dir
+from vaultops.testing.sandbox import Sandbox
 
 
 def shares_text(box: Sandbox) -> str:
@@ -56,16 +55,6 @@ def active_client(box: Sandbox, timeout: float = 60.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("no active node")
         time.sleep(0.2)
-
-
-def kill_and_wipe(box: Sandbox, *nodes: str) -> None:
-    """The node's host is gone: its process SIGKILLed, its raft data deleted."""
-    drivers = box.drivers()
-    for node in nodes:
-        drivers[node].kill()
-    for node in nodes:
-        shutil.rmtree(data_dir(box, node))
-        data_dir(box, node).mkdir()
 
 
 def commit_some(box: Sandbox, leader: str, count: int = 3) -> None:

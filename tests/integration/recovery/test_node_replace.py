@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from recovery_helpers import active_client, cluster_name, journal, kill_and_wipe, shares_text, voters
+from recovery_helpers import active_client, cluster_name, journal, shares_text, voters
 
 from vaultops.services.upgrade.write_probe import WriteProbe, prepare
+from vaultops.testing.sandbox import kill_and_wipe
 
 pytestmark = pytest.mark.integration
 

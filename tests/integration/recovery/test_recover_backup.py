@@ -8,10 +8,10 @@ import json
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, journal, kill_and_wipe, shares_text, step_evidence,
-                              voters, with_backups)
+from recovery_helpers import active_client, cluster_name, journal, shares_text, step_evidence, voters, with_backups
 
 from vaultops.services.upgrade.write_probe import WriteProbe, prepare
+from vaultops.testing.sandbox import kill_and_wipe
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, journal, kill_and_wipe, shares_text, step_evidence,
-                              voters, with_backups)
+from recovery_helpers import active_client, cluster_name, journal, shares_text, step_evidence, voters, with_backups
+
+from vaultops.testing.sandbox import kill_and_wipe
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -13,13 +13,13 @@ import signal
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, commit_some, journal, kill_and_wipe, run_cli,
-                              shares_text, step_evidence, voters)
+from recovery_helpers import (active_client, cluster_name, commit_some, journal, run_cli, shares_text, step_evidence,
+                              voters)
 
 from vaultops.runbook.state import RunStatus, StepStatus, load_state
 from vaultops.services.recovery.service import state_path
 from vaultops.services.upgrade.write_probe import WriteProbe, prepare
-from vaultops.testing.sandbox import frozen
+from vaultops.testing.sandbox import frozen, kill_and_wipe
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite
 STEPS = 17   # assess, stop x2, choose, peers, start, unseal, leader, rejoin x2 x4, replace

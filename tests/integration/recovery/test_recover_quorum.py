@@ -13,11 +13,10 @@ import base64
 import time
 
 import pytest
-from recovery_helpers import (active_client, cluster_name, commit_some, journal, kill_and_wipe, shares_text,
-                              step_evidence, voters)
+from recovery_helpers import active_client, cluster_name, commit_some, journal, shares_text, step_evidence, voters
 
 from vaultops.services.upgrade.write_probe import WriteProbe, prepare
-from vaultops.testing.sandbox import frozen
+from vaultops.testing.sandbox import frozen, kill_and_wipe
 from vaultops.testing.seed import rng
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]   # real elections under a full suite

@@ -6,9 +6,9 @@
     # stopped and removed here (unless keep=True)
 
 Used by `backup drill` and by `upgrade rehearse`. A pg_dump goes into a PostgreSQL-backed copy
-instead (restore_dump: the nodes stopped, the dump restored into the copy's database, restarted). A forced restore swaps the keyring: within
-seconds every node seals itself, and from then on only the ORIGINAL cluster's shares unseal it
-and only its tokens work. The shares never leave this process (no argv, no log, no journal).
+instead (restore_dump: the nodes stopped, the dump restored into the copy's database, restarted).
+A forced restore swaps the keyring: within seconds every node seals itself, and from then on only
+the ORIGINAL cluster's shares unseal it and only its tokens work. The shares never leave this process (no argv, no log, no journal).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class ScratchCopy:
         drivers = self.box.drivers()
         for drv in drivers.values():
             drv.stop(timeout=15)
-        dsn = f"host=127.0.0.1 port={self.box.record.pg_port} dbname={postgres.DB} user={postgres.ROLE}"
+        dsn = postgres.connection_url(self.box.record.pg_port or 0)    # the one the copy's servers read
         source = PgDumpSource({**(tools or {}), "dsn": dsn, "restore_dsn": None, "passfile": None}, clients=[])
         with dump.open("rb") as fh:
             source.restore(fh, force=True)
