@@ -24,7 +24,7 @@ from prompt_toolkit.layout import AnyContainer, Dimension, FormattedTextControl,
 from prompt_toolkit.widgets import Frame
 
 from vaultops.services.dashboard import Cell, CellState, Dashboard, DashboardSnapshot, NodeRow
-from vaultops.tui.console_kit import ConsoleScreen, ScreenState, age_text
+from vaultops.tui.console_kit import ConsoleScreen, ScreenState, age_text, clip
 from vaultops.tui.state import AppState
 
 HEADERS = ["NODE", "SEAL", "HA", "VERSION", "RAFT", "CERT", "NOTE"]
@@ -299,8 +299,7 @@ def journal_lines(snap: DashboardSnapshot) -> StyleAndTextTuples:
 
 
 def _short(text: str, width: int = 40) -> str:
-    text = text.split(": ", 1)[-1] if ": " in text else text
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return clip(text.split(": ", 1)[-1] if ": " in text else text, width)
 
 
 __all__ = ["DashboardScreen", "node_cells", "node_table"]

@@ -16,6 +16,7 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 
 from vaultops.services.ceremony import view
 from vaultops.services.ceremony.types import CeremonySnapshot
+from vaultops.tui.console_kit import clip
 from vaultops.tui.state import UnsealStage, UnsealState
 
 LOG_ROWS = 8
@@ -53,7 +54,7 @@ class Columns:
 
 
 def fit(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[:width - 1] + "…"
+    return clip(text, width).ljust(width)
 
 
 def nodes_text(snap: CeremonySnapshot | None, cols: Columns, total: int) -> StyleAndTextTuples:
